@@ -1,0 +1,146 @@
+"""Typed, validated configuration: what ``strategies.yaml`` and ``risk.yaml`` mean.
+
+The loader (:mod:`kobe.config.load`) builds these from YAML after the JSON Schemas and
+the cross-field checks passed, so code above the config layer can trust every field.
+Expressions stay text here (:class:`ExprSource`) together with where they were written,
+so the rule language can point its errors at the exact column in the YAML file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kobe.config.errors import Diagnostic
+
+
+@dataclass(frozen=True)
+class ExprSource:
+    """The text of one rule expression and where it stands in its file.
+
+    ``lines`` holds, for each line of ``text``, the 1-based file line and column of its
+    first character and the whole file line (for the caret display). A plain or quoted
+    one-line YAML scalar has one entry; a block scalar (``|`` or ``>``) one per line.
+    """
+
+    text: str
+    file: str
+    lines: tuple[tuple[int, int, str], ...]
+
+    @classmethod
+    def inline(cls, text: str, file: str = "<expr>", line: int = 1, col: int = 1) -> "ExprSource":
+        """An expression not read from YAML (tests, the REPL, ``kobe explain``)."""
+        first, *rest = text.split("\n")
+        entries = [(line, col, " " * (col - 1) + first)]
+        entries += [(line + i + 1, 1, t) for i, t in enumerate(rest)]
+        return cls(text, file, tuple(entries))
+
+    def locate(self, offset: int) -> tuple[int, int, str]:
+        """File line, file column and file line text of character ``offset`` of ``text``."""
+        offset = max(0, min(offset, len(self.text)))
+        before = self.text[:offset]
+        index = before.count("\n")
+        col_in_line = offset - (before.rfind("\n") + 1)
+        index = min(index, len(self.lines) - 1)
+        file_line, file_col, source = self.lines[index]
+        return file_line, file_col + col_in_line, source
+
+    def diagnostic(self, offset: int, message: str, *, width: int = 1, hint: str | None = None) -> Diagnostic:
+        line, col, source = self.locate(offset)
+        return Diagnostic(message, file=self.file, line=line, col=col, hint=hint, source_line=source, width=width)
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a YAML node starts (1-based)."""
+
+    file: str
+    line: int
+    col: int
+    source_line: str = ""
+
+    def diagnostic(self, message: str, *, hint: str | None = None, width: int = 1) -> Diagnostic:
+        return Diagnostic(message, file=self.file, line=self.line, col=self.col, hint=hint,
+                          source_line=self.source_line or None, width=width)
+
+
+@dataclass(frozen=True)
+class Exits:
+    """How a position ends. ``stop``, ``target`` and ``trailing_stop`` are number
+    expressions evaluated on the signal bar (they may use ``entry_price``); ``exit`` is a
+    boolean expression evaluated on every bar held; ``time_stop_bars`` counts the entry
+    bar as the first."""
+
+    stop: ExprSource | None = None
+    time_stop_bars: int | None = None
+    target: ExprSource | None = None
+    trailing_stop: ExprSource | None = None
+    exit: ExprSource | None = None
+
+
+@dataclass(frozen=True)
+class Sizing:
+    """How many shares: ``fixed_dollars`` (``amount_usd``), ``percent_equity`` and
+    ``risk_per_trade`` (``percent``), or ``all_cash``. Always whole shares."""
+
+    method: str = "fixed_dollars"
+    amount_usd: float | None = None
+    percent: float | None = None
+
+
+@dataclass(frozen=True)
+class StrategyConfig:
+    name: str
+    enabled: bool
+    universe: str
+    params: dict[str, float]
+    entry: ExprSource
+    filters: tuple[ExprSource, ...]
+    exits: Exits
+    rank: ExprSource | None
+    sizing: Sizing
+    side: str = "long"
+    fill: str = "next_open"
+    location: Location | None = None
+    param_locations: dict[str, Location] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LimitPriceRule:
+    """Limit price of an order: the ``reference`` quote side times ``multiplier``
+    (best ask × 1.001 for buys), rounded to the tick."""
+
+    reference: str = "best_ask"
+    multiplier: float = 1.001
+
+
+@dataclass(frozen=True)
+class RiskConfig:
+    per_order_budget_usd: float
+    daily_budget_usd: float
+    min_adv_usd: float
+    adv_window_days: int
+    max_spread_pct: float
+    max_order_pct_adv: float
+    max_open_positions: int
+    kill_switch_file: str
+    limit_price: LimitPriceRule
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    """Both files, loaded and checked. ``root`` is the folder of ``strategies.yaml``;
+    relative paths in the config (universes, rules, state) resolve against it."""
+
+    root: Path
+    strategies_file: Path
+    risk_file: Path
+    strategies: tuple[StrategyConfig, ...]
+    risk: RiskConfig
+
+    def strategy(self, name: str) -> StrategyConfig:
+        for s in self.strategies:
+            if s.name == name:
+                return s
+        raise KeyError(name)

@@ -1,0 +1,231 @@
+"""Text to syntax tree: the Lark grammar (``grammar.lark``) and one transformer.
+
+``parse_expr`` reads one expression (a YAML field); ``parse_rules`` reads a rules file
+of definitions. Syntax errors become :class:`~kobe.config.errors.Diagnostic` values at
+the file line and column of the offending character.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from kobe.config.errors import Diagnostic, KobeError
+from kobe.config.model import ExprSource
+from kobe.dsl import ast
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Lark:
+    grammar = resources.files("kobe.dsl").joinpath("grammar.lark").read_text(encoding="utf-8")
+    return Lark(grammar, parser="lalr", start=["expr", "definition"], propagate_positions=True,
+                maybe_placeholders=True)
+
+
+def _span(meta) -> ast.Span:
+    return (meta.start_pos, meta.end_pos)
+
+
+def _tok_span(tok: Token) -> ast.Span:
+    return (tok.start_pos, tok.end_pos)
+
+
+class _ToAst(Transformer):
+    """Parse tree to :mod:`kobe.dsl.ast` nodes; the only place that knows Lark's tree."""
+
+    @v_args(meta=True)
+    def number(self, meta, items):
+        return ast.Number(float(items[0]), _span(meta))
+
+    @v_args(meta=True)
+    def true(self, meta, items):
+        return ast.Bool(True, _span(meta))
+
+    @v_args(meta=True)
+    def false(self, meta, items):
+        return ast.Bool(False, _span(meta))
+
+    @v_args(meta=True)
+    def name(self, meta, items):
+        return ast.Name(str(items[0]), _span(meta))
+
+    @v_args(meta=True)
+    def call(self, meta, items):
+        name_tok, *rest = items
+        args, kwargs = [], []
+        for item in rest:
+            if item is None:
+                continue
+            if isinstance(item, ast.Keyword):
+                kwargs.append(item)
+            else:
+                args.append(item)
+        return ast.Call(str(name_tok), tuple(args), tuple(kwargs), _span(meta), _tok_span(name_tok))
+
+    @v_args(meta=True)
+    def kwarg(self, meta, items):
+        return ast.Keyword(str(items[0]), items[1], _span(meta))
+
+    @v_args(meta=True)
+    def lag(self, meta, items):
+        return ast.Lag(items[0], items[1], _span(meta))
+
+    @v_args(meta=True)
+    def neg(self, meta, items):
+        return ast.Unary("-", items[1], _span(meta))
+
+    def pos(self, items):
+        return items[1]
+
+    @v_args(meta=True)
+    def not_(self, meta, items):
+        return ast.Unary("not", items[0], _span(meta))
+
+    def _fold(self, items, op_of):
+        left = items[0]
+        i = 1
+        while i < len(items):
+            op_tok, right = items[i], items[i + 1]
+            left = ast.Binary(op_of(op_tok), left, right, (left.span[0], right.span[1]), _tok_span(op_tok))
+            i += 2
+        return left
+
+    def arith(self, items):
+        return self._fold(items, str)
+
+    def compare(self, items):
+        return self._fold(items, str)
+
+    def _logic(self, items, op):
+        left = items[0]
+        for right in items[1:]:
+            left = ast.Binary(op, left, right, (left.span[0], right.span[1]))
+        return left
+
+    def and_(self, items):
+        return self._logic(items, "and")
+
+    def or_(self, items):
+        return self._logic(items, "or")
+
+    @v_args(meta=True)
+    def definition(self, meta, items):
+        name_tok, params, body = items[0], items[1:-1], items[-1]
+        names = tuple(str(p) for p in params if p is not None)
+        return (str(name_tok), names, body, _tok_span(name_tok))
+
+
+_TERMINAL_TEXT = {
+    "NAME": "a name", "NUMBER": "a number", "COMP_OP": "a comparison", "PLUS": "'+'", "MINUS": "'-'",
+    "STAR": "'*'", "SLASH": "'/'", "_AND": "'and'", "_OR": "'or'", "_NOT": "'not'", "_TRUE": "'true'",
+    "_FALSE": "'false'", "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'", "COMMA": "','",
+    "EQUAL": "'='", "$END": "end of expression",
+}
+
+
+def _describe_expected(expected: set[str]) -> str:
+    words = sorted({_TERMINAL_TEXT.get(t, t) for t in expected})
+    return ", ".join(words)
+
+
+def _syntax_diagnostic(err: UnexpectedInput, source: ExprSource) -> Diagnostic:
+    text = source.text
+    if isinstance(err, UnexpectedCharacters):
+        ch = text[err.pos_in_stream]
+        hint = None
+        if ch == "=":
+            hint = "compare with '==' (a single '=' only names a keyword argument)"
+        elif ch in "&|!":
+            hint = "write 'and', 'or', 'not'"
+        elif ch == "'" or ch == '"':
+            hint = "the rule language has no strings"
+        return source.diagnostic(err.pos_in_stream, f"unexpected character {ch!r}", hint=hint)
+    if isinstance(err, UnexpectedToken) and err.token.type != "$END":
+        tok = err.token
+        expected = set(err.expected) | set(getattr(err, "accepts", None) or ())
+        hint = f"expected {_describe_expected(expected)}" if expected else None
+        if tok.type == "COMP_OP":
+            hint = "comparisons don't chain: write 'a < b and b < c'"
+        elif tok.type == "EQUAL":
+            hint = "compare with '=='"
+        return source.diagnostic(tok.start_pos, f"unexpected {str(tok)!r}", width=max(1, len(str(tok))), hint=hint)
+    expected = set(getattr(err, "expected", ()) or ())
+    hint = f"expected {_describe_expected(expected)}" if expected else None
+    end = len(text.rstrip())
+    return source.diagnostic(end, "unexpected end of expression", hint=hint)
+
+
+def _parse(source: ExprSource, start: str):
+    if not source.text.strip():
+        raise KobeError(source.diagnostic(0, "empty expression"))
+    try:
+        tree = _parser().parse(source.text, start=start)
+        return _ToAst().transform(tree)
+    except UnexpectedInput as err:
+        raise KobeError(_syntax_diagnostic(err, source)) from None
+    except VisitError as err:  # a bug in the transformer, not the user's fault
+        raise err.orig_exc from None
+
+
+def parse_expr(source: ExprSource | str) -> ast.Node:
+    """Parse one expression; raises :class:`KobeError` with the location of a syntax error."""
+    if isinstance(source, str):
+        source = ExprSource.inline(source)
+    return _parse(source, "expr")
+
+
+_DEF_START = re.compile(r"^[^\s#]")
+
+
+def split_definitions(text: str, file: str) -> list[ExprSource]:
+    """Cut a rules file into one :class:`ExprSource` per definition.
+
+    A definition starts at column 1; indented lines continue it; ``#`` lines are comments.
+    """
+    chunks: list[list[tuple[int, str]]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if _DEF_START.match(line) or not chunks:
+            chunks.append([])
+        chunks[-1].append((number, line))
+    return [ExprSource("\n".join(line for _, line in chunk), file, tuple((n, 1, line) for n, line in chunk))
+            for chunk in chunks]
+
+
+def parse_definition(source: ExprSource) -> ast.Definition:
+    name, params, body, name_span = _parse(source, "definition")
+    return ast.Definition(name, params, body, source, name_span)
+
+
+def parse_rules(text: str, file: str) -> list[ast.Definition]:
+    """Parse a rules file; every syntax error of the file is reported together."""
+    definitions, problems = [], []
+    for chunk in split_definitions(text, file):
+        try:
+            definitions.append(parse_definition(chunk))
+        except KobeError as err:
+            problems.extend(err.diagnostics)
+    if problems:
+        raise KobeError(problems)
+    return definitions
+
+
+def parse_rules_dir(folder: Path, display_root: Path | None = None) -> list[ast.Definition]:
+    """Every definition of ``folder/*.kobe``, in file-name order; all errors together."""
+    definitions, problems = [], []
+    for path in sorted(folder.glob("*.kobe")):
+        shown = str(path.relative_to(display_root)) if display_root else str(path)
+        try:
+            definitions.extend(parse_rules(path.read_text(encoding="utf-8"), shown))
+        except KobeError as err:
+            problems.extend(err.diagnostics)
+    if problems:
+        raise KobeError(problems)
+    return definitions

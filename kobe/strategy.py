@@ -1,0 +1,169 @@
+"""A strategy, checked and compiled: the one definition the scan, the backtest and live
+trading all evaluate.
+
+:func:`check_strategy` resolves and types every expression of a
+:class:`~kobe.config.model.StrategyConfig`; :func:`compile_strategy` turns the result into
+Polars; :meth:`CompiledStrategy.plan` adds, to a frame of bars, the strategy's columns:
+
+``entry``, ``filter_1`` … ``filter_n``
+    the entry rule and each filter on that bar (null counts as false);
+``signal``
+    entry and every filter hold and the warm-up has passed: act at bar t + 1;
+``rank_score``
+    the rank expression (higher is preferred when slots are scarce);
+``stop``, ``target``, ``trailing_stop``
+    exit levels evaluated on the signal bar with ``entry_price`` (by default the
+    signal bar's close, the scan's estimate of the fill);
+``exit_signal``
+    the exit expression on that bar (false when the strategy has none).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from kobe.config.errors import Diagnostic
+from kobe.config.model import ExprSource, StrategyConfig
+from kobe.dsl import ast
+from kobe.dsl.check import CheckedExpr, Checker
+from kobe.dsl.columns import BAR_COLUMNS, EXIT_COLUMNS
+from kobe.dsl.compile import Compiler, describe
+from kobe.dsl.functions import REGISTRY
+from kobe.dsl.parse import parse_expr
+from kobe.dsl.types import Type
+from kobe.config.errors import KobeError
+
+EXIT_LEVELS = ("stop", "target", "trailing_stop")
+
+
+@dataclass(frozen=True)
+class CheckedStrategy:
+    config: StrategyConfig
+    entry: CheckedExpr
+    filters: tuple[CheckedExpr, ...]
+    rank: CheckedExpr | None
+    levels: Mapping[str, CheckedExpr]          # stop / target / trailing_stop, when given
+    exit: CheckedExpr | None
+    warmup: int                                # bars before the first possible signal
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def expressions(self) -> list[tuple[str, CheckedExpr]]:
+        items = [("entry", self.entry)] + [(f"filter_{i}", f) for i, f in enumerate(self.filters, start=1)]
+        if self.rank is not None:
+            items.append(("rank_score", self.rank))
+        items += list(self.levels.items())
+        if self.exit is not None:
+            items.append(("exit_signal", self.exit))
+        return items
+
+
+def check_strategy(strategy: StrategyConfig, definitions: Mapping[str, ast.Definition],
+                   diagnostics: list[Diagnostic]) -> CheckedStrategy | None:
+    """Check every expression of ``strategy``; append problems to ``diagnostics``.
+
+    Returns ``None`` when anything is wrong (all problems are recorded, not only the
+    first).
+    """
+    before = len(diagnostics)
+    for name, value in strategy.params.items():
+        clash = _clash(name, definitions)
+        if clash:
+            where = strategy.param_locations.get(name)
+            message = f"param {name!r} hides the {clash} of that name"
+            diagnostics.append(where.diagnostic(message, hint="rename the param", width=len(name))
+                               if where else Diagnostic(message))
+
+    checker = Checker(definitions)
+
+    def one(source: ExprSource | None, expected: Type, what: str, entry_price: bool = False) -> CheckedExpr | None:
+        if source is None:
+            return None
+        try:
+            node = parse_expr(source)
+        except KobeError as err:
+            checker.diagnostics.extend(err.diagnostics)
+            return None
+        return checker.check(source, node, expected, strategy.params, allow_entry_price=entry_price, what=what)
+
+    entry = one(strategy.entry, Type.BOOL, "entry")
+    filters = [one(f, Type.BOOL, "a filter") for f in strategy.filters]
+    rank = one(strategy.rank, Type.NUM, "rank")
+    levels = {name: one(getattr(strategy.exits, name), Type.NUM, name, entry_price=True) for name in EXIT_LEVELS}
+    exit_ = one(strategy.exits.exit, Type.BOOL, "exit")
+    diagnostics.extend(checker.diagnostics)
+    if len(diagnostics) > before or entry is None:
+        return None
+    present = {k: v for k, v in levels.items() if v is not None}
+    all_exprs = [entry, *filters, rank, exit_, *present.values()]
+    warmup = max(e.warmup for e in all_exprs if e is not None)
+    return CheckedStrategy(strategy, entry, tuple(f for f in filters if f is not None), rank, present, exit_, warmup)
+
+
+def _clash(name: str, definitions: Mapping[str, ast.Definition]) -> str | None:
+    if name in BAR_COLUMNS or name in EXIT_COLUMNS:
+        return "bar column"
+    if name in REGISTRY:
+        return "built-in function"
+    if name in definitions:
+        return "definition"
+    return None
+
+
+@dataclass
+class CompiledStrategy:
+    """A strategy as Polars expressions over a frame of bars (see the module doc)."""
+
+    checked: CheckedStrategy
+    compiler: Compiler
+    outputs: dict[str, pl.Expr] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.checked.name
+
+    def plan(self, bars: pl.LazyFrame, entry_price: pl.Expr | None = None) -> pl.LazyFrame:
+        """The strategy's columns added to ``bars`` (symbol, date, OHLCV), as one lazy plan.
+
+        ``entry_price`` is what the exit levels use; by default the signal bar's close.
+        """
+        frame = bars.sort("symbol", "date").with_columns(
+            pl.int_range(pl.len(), dtype=pl.Int64).over("symbol").alias("bar_index"),
+            (entry_price if entry_price is not None else pl.col("close")).alias("entry_price"),
+        )
+        frame = self.compiler.apply(frame)
+        filters = [name for name in self.outputs if name.startswith("filter_")]
+        frame = frame.with_columns(
+            [expr.fill_null(False).alias(name) if name in ("entry", "exit_signal") or name.startswith("filter_")
+             else expr.alias(name) for name, expr in self.outputs.items()]
+        )
+        signal = pl.col("entry")
+        for name in filters:
+            signal = signal & pl.col(name)
+        signal = signal & (pl.col("bar_index") >= self.checked.warmup)
+        frame = frame.with_columns(signal.alias("signal"))
+        if "exit_signal" not in self.outputs:
+            frame = frame.with_columns(pl.lit(False).alias("exit_signal"))
+        return frame
+
+    def describe(self) -> str:
+        """The compiled plan as text: derived columns by stage, then the outputs."""
+        head = f"strategy {self.name} (warm-up {self.checked.warmup} bars)"
+        return head + "\n" + describe(self.compiler, self.outputs.items())
+
+
+def compile_strategy(checked: CheckedStrategy) -> CompiledStrategy:
+    compiler = Compiler()
+    outputs = {name: compiler.compile(expr.node) for name, expr in checked.expressions()}
+    return CompiledStrategy(checked, compiler, outputs)
+
+
+def compile_expressions(exprs: Iterable[CheckedExpr]) -> tuple[Compiler, list[pl.Expr]]:
+    """Compile loose expressions (``kobe explain``) sharing one set of derived columns."""
+    compiler = Compiler()
+    return compiler, [compiler.compile(e.node) for e in exprs]

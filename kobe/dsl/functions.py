@@ -15,7 +15,14 @@ Implementation contract: ``impl`` receives keyword arguments named as the parame
 ``pl.Expr`` for SERIES parameters and Python numbers for WINDOW/CONST ones. It returns
 an expression over ONE symbol's bars sorted by date; the compiler applies
 ``.over(partition)`` to it. Series arguments are plain column references, because the
-compiler materialises every nested call as its own column first.
+compiler materialises every nested call as its own column first. A variadic entry's
+``impl`` also accepts the repeated arguments positionally: ``impl(a, b, *more)``.
+
+Nulls: a null input gives a null output on that bar (element-wise functions and rolling
+windows that contain it). The recursive averages (ema, atr, rsi) skip a null bar, both
+when counting the n values of their seed and afterwards, as if the bar did not exist.
+Undefined values (division by zero, log of a non-positive number) are null, never NaN or
+infinity, so that a comparison on them gives no signal.
 """
 
 from __future__ import annotations
@@ -95,10 +102,153 @@ def lookup(name: str) -> FunctionSpec | None:
 
 _X = Param("x")
 _N = Param("n", ParamKind.WINDOW)
+_A = Param("a")
+_B = Param("b")
+
+_HIGH, _LOW, _CLOSE = pl.col("high"), pl.col("low"), pl.col("close")
+
+
+def _no_lookback(c: Constants) -> int:
+    return 0
+
+
+def _one_bar(c: Constants) -> int:
+    return 1
+
+
+def _window(c: Constants) -> int:
+    return int(c["n"])
 
 
 def _window_minus_one(c: Constants) -> int:
     return int(c["n"]) - 1
+
+
+def _bar_index() -> pl.Expr:
+    # Restarts at 0 for every symbol because the compiler wraps the result in .over().
+    return pl.int_range(pl.len(), dtype=pl.Int64)
+
+
+def _null_if_any_null(result: pl.Expr, *inputs: pl.Expr) -> pl.Expr:
+    # max_horizontal skips nulls and Kleene logic makes False & null False: both would
+    # answer from partial data where a rule must see "unknown".
+    unknown = pl.any_horizontal(*(e.is_null() for e in inputs))
+    return pl.when(unknown).then(None).otherwise(result)
+
+
+def _sma_seeded_ewm(x: pl.Expr, n: int, alpha: float) -> pl.Expr:
+    """Exponential average of x seeded, as TA-Lib, with the mean of its first n values.
+
+    Only non-null values count: the seed sits on the bar where the n-th one arrives,
+    which keeps the warm-up additive when x has a warm-up of its own.
+    """
+    x = x.cast(pl.Float64)
+    seen = x.is_not_null().cum_sum()
+    seed = x.fill_null(0.0).cum_sum() / n
+    seeded = (
+        pl.when(seen < n).then(None)
+        .when((seen == n) & x.is_not_null()).then(seed)
+        .otherwise(x)
+    )
+    # adjust=False is the recursive form y = (1 - alpha) * y_prev + alpha * x that
+    # TA-Lib uses; ignore_nulls skips a null bar instead of decaying across it.
+    return seeded.ewm_mean(alpha=alpha, adjust=False, ignore_nulls=True)
+
+
+def _wilder(x: pl.Expr, n: int) -> pl.Expr:
+    """Wilder's smoothing (ATR, RSI): an SMA-seeded EMA with alpha = 1/n."""
+    return _sma_seeded_ewm(x, n, 1.0 / n)
+
+
+def _wma(x: pl.Expr, n: int) -> pl.Expr:
+    x = x.cast(pl.Float64)
+    # Polars' weighted rolling sum rejects nulls, so weigh zeros instead and blank the
+    # windows that held a null: exactly where the unweighted rolling sum is null.
+    weighted = x.fill_null(0.0).rolling_sum(n, weights=[float(w) for w in range(1, n + 1)])
+    incomplete = x.rolling_sum(n).is_null()
+    return pl.when(incomplete).then(None).otherwise(weighted / (n * (n + 1) / 2))
+
+
+def _extreme_age(x: pl.Expr, n: int, *, lowest: bool) -> pl.Expr:
+    # The key rank(x) * len + bar index orders bars by x, then by recency, so its rolling
+    # max is the window's extreme with ties going to the latest bar. The ranks come from
+    # the whole series but only their order inside the window matters: still causal.
+    index = _bar_index()
+    length = pl.len().cast(pl.Int64)
+    key = x.rank("dense", descending=lowest).cast(pl.Int64) * length + index
+    return index - (key.rolling_max(n) % length)
+
+
+def _true_range() -> pl.Expr:
+    prev_close = _CLOSE.shift(1)
+    widest = pl.max_horizontal(
+        _HIGH - _LOW, (_HIGH - prev_close).abs(), (_LOW - prev_close).abs()
+    )
+    return _null_if_any_null(widest, _HIGH, _LOW, prev_close)
+
+
+def _rsi(x: pl.Expr, n: int) -> pl.Expr:
+    change = x.diff()
+    gain = _wilder(change.clip(lower_bound=0), n)
+    loss = _wilder((-change).clip(lower_bound=0), n)
+    # As TA-Lib: a window with neither gains nor losses reads 0 rather than undefined.
+    return pl.when(gain + loss == 0).then(0.0).otherwise(100.0 * (gain / (gain + loss)))
+
+
+def _ibs() -> pl.Expr:
+    # A bar with high == low has no range to place the close in: the strength is
+    # undefined, so null (no signal) rather than a division by zero.
+    return pl.when(_HIGH == _LOW).then(None).otherwise((_CLOSE - _LOW) / (_HIGH - _LOW))
+
+
+def _roc(x: pl.Expr, n: int) -> pl.Expr:
+    past = x.shift(n)
+    # TA-Lib answers 0 when the old value is 0; a rate of change from 0 is undefined,
+    # and null keeps a rule from firing on it.
+    return pl.when(past == 0).then(None).otherwise((x / past - 1.0) * 100.0)
+
+
+def _crosses(a: pl.Expr, b: pl.Expr, *, above: bool) -> pl.Expr:
+    a_prev, b_prev = a.shift(1), b.shift(1)
+    if above:
+        crossed = (a > b) & (a_prev <= b_prev)
+    else:
+        crossed = (a < b) & (a_prev >= b_prev)
+    return _null_if_any_null(crossed, a, b, a_prev, b_prev)
+
+
+def _bars_since(cond: pl.Expr) -> pl.Expr:
+    index = _bar_index()
+    last_true = pl.when(cond).then(index).forward_fill()
+    # A null condition is unknown on its own bar; on later bars it counts as not true.
+    return pl.when(cond.is_null()).then(None).otherwise(index - last_true)
+
+
+def _log(x: pl.Expr) -> pl.Expr:
+    # NaN and -inf would compare as numbers in a rule; null gives no signal.
+    return pl.when(x > 0).then(x.log()).otherwise(None)
+
+
+def _elementwise_min(a: pl.Expr, b: pl.Expr, *more: pl.Expr) -> pl.Expr:
+    return _null_if_any_null(pl.min_horizontal(a, b, *more), a, b, *more)
+
+
+def _elementwise_max(a: pl.Expr, b: pl.Expr, *more: pl.Expr) -> pl.Expr:
+    return _null_if_any_null(pl.max_horizontal(a, b, *more), a, b, *more)
+
+
+def _zscore(x: pl.Expr, n: int) -> pl.Expr:
+    std = x.rolling_std(n, ddof=0)
+    # A flat window has no spread to measure against. max == min detects it exactly,
+    # where a float stdev could leave a rounding residue instead of 0.
+    flat = (x.rolling_max(n) == x.rolling_min(n)) | (std == 0)
+    return pl.when(flat).then(None).otherwise((x - x.rolling_mean(n)) / std)
+
+
+def _cross_sectional_rank(x: pl.Expr) -> pl.Expr:
+    # Runs over one date (partition="date"): the average rank of ties, scaled by the
+    # number of symbols that have a value, so the top one is 1 whatever the universe size.
+    return x.rank("average") / x.count()
 
 
 register(FunctionSpec(
@@ -108,4 +258,210 @@ register(FunctionSpec(
     impl=lambda x, n: x.rolling_mean(n),
     lookback=_window_minus_one,
     doc="Simple moving average of x over the last n bars, the current one included.",
+))
+
+register(FunctionSpec(
+    name="ema",
+    params=(_X, _N),
+    result=Type.NUM,
+    impl=lambda x, n: _sma_seeded_ewm(x, n, 2.0 / (n + 1)),
+    lookback=_window_minus_one,
+    doc="Exponential moving average of x over n bars (weight 2/(n+1), seeded with an SMA).",
+))
+
+register(FunctionSpec(
+    name="wma",
+    params=(_X, _N),
+    result=Type.NUM,
+    impl=_wma,
+    lookback=_window_minus_one,
+    doc="Weighted moving average of x over the last n bars, weights n (today) down to 1.",
+))
+
+register(FunctionSpec(
+    name="highest",
+    params=(_X, _N),
+    result=Type.NUM,
+    impl=lambda x, n: x.rolling_max(n),
+    lookback=_window_minus_one,
+    doc="Highest x of the last n bars, the current one included.",
+))
+
+register(FunctionSpec(
+    name="lowest",
+    params=(_X, _N),
+    result=Type.NUM,
+    impl=lambda x, n: x.rolling_min(n),
+    lookback=_window_minus_one,
+    doc="Lowest x of the last n bars, the current one included.",
+))
+
+register(FunctionSpec(
+    name="highest_age",
+    params=(_X, _N),
+    result=Type.NUM,
+    impl=lambda x, n: _extreme_age(x, n, lowest=False),
+    lookback=_window_minus_one,
+    doc="Bars since the highest x of the last n bars (0: today; ties: the latest one).",
+))
+
+register(FunctionSpec(
+    name="lowest_age",
+    params=(_X, _N),
+    result=Type.NUM,
+    impl=lambda x, n: _extreme_age(x, n, lowest=True),
+    lookback=_window_minus_one,
+    doc="Bars since the lowest x of the last n bars (0: today; ties: the latest one).",
+))
+
+register(FunctionSpec(
+    name="stdev",
+    params=(_X, _N, Param("ddof", ParamKind.CONST, default=0)),
+    result=Type.NUM,
+    impl=lambda x, n, ddof=0: x.rolling_std(n, ddof=int(ddof)),
+    lookback=_window_minus_one,
+    doc="Standard deviation of x over the last n bars (population; ddof=1 for a sample).",
+))
+
+register(FunctionSpec(
+    name="true_range",
+    params=(),
+    result=Type.NUM,
+    impl=_true_range,
+    lookback=_one_bar,
+    doc="True range: the bar's high-low range stretched to include the previous close.",
+))
+
+register(FunctionSpec(
+    name="atr",
+    params=(_N,),
+    result=Type.NUM,
+    impl=lambda n: _wilder(_true_range(), n),
+    lookback=_window,
+    doc="Average true range over n bars (Wilder's smoothing), a measure of volatility.",
+))
+
+register(FunctionSpec(
+    name="rsi",
+    params=(_X, _N),
+    result=Type.NUM,
+    impl=_rsi,
+    lookback=_window,
+    doc="Relative strength index of x over n bars (Wilder), from 0 to 100.",
+))
+
+register(FunctionSpec(
+    name="ibs",
+    params=(),
+    result=Type.NUM,
+    impl=_ibs,
+    lookback=_no_lookback,
+    doc="Internal bar strength: where the close sits in the bar's range, 0 low to 1 high.",
+    partition=None,
+))
+
+register(FunctionSpec(
+    name="roc",
+    params=(_X, _N),
+    result=Type.NUM,
+    impl=_roc,
+    lookback=_window,
+    doc="Rate of change of x over n bars, in percent.",
+))
+
+register(FunctionSpec(
+    name="crosses_above",
+    params=(_A, _B),
+    result=Type.BOOL,
+    impl=lambda a, b: _crosses(a, b, above=True),
+    lookback=_one_bar,
+    doc="True on the bar where a rises above b (a was at or below b on the bar before).",
+))
+
+register(FunctionSpec(
+    name="crosses_below",
+    params=(_A, _B),
+    result=Type.BOOL,
+    impl=lambda a, b: _crosses(a, b, above=False),
+    lookback=_one_bar,
+    doc="True on the bar where a falls below b (a was at or above b on the bar before).",
+))
+
+register(FunctionSpec(
+    name="bars_since",
+    params=(Param("cond", type=Type.BOOL),),
+    result=Type.NUM,
+    impl=_bars_since,
+    lookback=_no_lookback,
+    doc="Bars since cond was last true (0: true today); empty until it has been true once.",
+))
+
+register(FunctionSpec(
+    name="abs",
+    params=(_X,),
+    result=Type.NUM,
+    impl=lambda x: x.abs(),
+    lookback=_no_lookback,
+    doc="Absolute value of x.",
+    partition=None,
+))
+
+register(FunctionSpec(
+    name="log",
+    params=(_X,),
+    result=Type.NUM,
+    impl=_log,
+    lookback=_no_lookback,
+    doc="Natural logarithm of x; empty where x is zero or negative.",
+    partition=None,
+))
+
+register(FunctionSpec(
+    name="min",
+    params=(_A, _B),
+    result=Type.NUM,
+    impl=_elementwise_min,
+    lookback=_no_lookback,
+    doc="Smallest of its arguments on each bar.",
+    partition=None,
+    variadic=True,
+))
+
+register(FunctionSpec(
+    name="max",
+    params=(_A, _B),
+    result=Type.NUM,
+    impl=_elementwise_max,
+    lookback=_no_lookback,
+    doc="Largest of its arguments on each bar.",
+    partition=None,
+    variadic=True,
+))
+
+register(FunctionSpec(
+    name="zscore",
+    params=(_X, _N),
+    result=Type.NUM,
+    impl=_zscore,
+    lookback=_window_minus_one,
+    doc="How many standard deviations x is above its n-bar average (empty if x was flat).",
+))
+
+register(FunctionSpec(
+    name="rank",
+    params=(_X,),
+    result=Type.NUM,
+    impl=_cross_sectional_rank,
+    lookback=_no_lookback,
+    doc="Percentile rank of x among all symbols on the same date, from just above 0 to 1.",
+    partition="date",
+))
+
+register(FunctionSpec(
+    name="sum",
+    params=(_X, _N),
+    result=Type.NUM,
+    impl=lambda x, n: x.rolling_sum(n),
+    lookback=_window_minus_one,
+    doc="Sum of x over the last n bars, the current one included.",
 ))

@@ -151,10 +151,12 @@ class CompiledStrategy:
             frame = frame.with_columns(pl.lit(False).alias("exit_signal"))
         return frame
 
-    def describe(self) -> str:
+    def describe(self, *, polars: bool = False) -> str:
         """The compiled plan as text: derived columns by stage, then the outputs."""
         head = f"strategy {self.name} (warm-up {self.checked.warmup} bars)"
-        return head + "\n" + describe(self.compiler, self.outputs.items())
+        texts = dict((name, e.text) for name, e in self.checked.expressions())
+        outputs = [(name, texts[name], expr) for name, expr in self.outputs.items()]
+        return head + "\n" + describe(self.compiler, outputs, polars=polars)
 
 
 def compile_strategy(checked: CheckedStrategy) -> CompiledStrategy:

@@ -31,6 +31,7 @@ class Derived:
     name: str
     expr: pl.Expr
     stage: int
+    partition: str  # "symbol" (time series) or "date" (cross-section)
 
 
 @dataclass
@@ -78,7 +79,7 @@ class Compiler:
         if isinstance(node, ast.Lag):
             inner, stage = self._compile(node.operand)
             k = int(node.index.value)  # type: ignore[union-attr]
-            return self._materialise(node, inner.shift(k).over("symbol"), stage)
+            return self._materialise(node, inner.shift(k), "symbol", stage)
         if isinstance(node, ast.Call):
             spec = REGISTRY[node.name]
             kwargs, stage = {}, 0
@@ -101,13 +102,13 @@ class Compiler:
             expr = spec.impl(**kwargs)
             if spec.partition is None:
                 return expr, stage
-            return self._materialise(node, expr.over(spec.partition), stage)
+            return self._materialise(node, expr, spec.partition, stage)
         raise TypeError(f"cannot compile {node!r}")
 
-    def _materialise(self, node: ast.Node, expr: pl.Expr, inner_stage: int) -> tuple[pl.Expr, int]:
+    def _materialise(self, node: ast.Node, expr: pl.Expr, partition: str, inner_stage: int) -> tuple[pl.Expr, int]:
         name = node.to_text()
         if name not in self.derived:
-            self.derived[name] = Derived(name, expr, inner_stage + 1)
+            self.derived[name] = Derived(name, expr.over(partition), inner_stage + 1, partition)
         derived = self.derived[name]
         return pl.col(name), derived.stage
 
@@ -141,12 +142,19 @@ def _binary(op: str, left: pl.Expr, right: pl.Expr) -> pl.Expr:
     raise ValueError(op)
 
 
-def describe(compiler: Compiler, outputs: Iterable[tuple[str, pl.Expr]]) -> str:
-    """A readable listing of a compiled plan: derived columns by stage, then outputs."""
+def describe(compiler: Compiler, outputs: Iterable[tuple[str, str, pl.Expr]], *, polars: bool = False) -> str:
+    """A readable listing of a compiled plan: derived columns by stage, then the outputs
+    (name, canonical text, expression). With ``polars`` the Polars expressions too."""
     lines = []
     for i, stage in enumerate(compiler.stages(), start=1):
         lines.append(f"stage {i}:")
-        lines += [f"  {d.name!s:<40} := {d.expr}" for d in stage]
+        for d in stage:
+            lines.append(f"  {d.name}  [per {d.partition}]")
+            if polars:
+                lines.append(f"      {d.expr}")
     lines.append("outputs:")
-    lines += [f"  {name:<40} := {expr}" for name, expr in outputs]
+    for name, text, expr in outputs:
+        lines.append(f"  {name} := {text}")
+        if polars:
+            lines.append(f"      {expr}")
     return "\n".join(lines)

@@ -23,7 +23,7 @@ from kobe.dsl import ast
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
     grammar = resources.files("kobe.dsl").joinpath("grammar.lark").read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", start=["expr", "definition"], propagate_positions=True,
+    return Lark(grammar, parser="lalr", lexer="basic", start=["expr", "definition"], propagate_positions=True,
                 maybe_placeholders=True)
 
 

@@ -1,0 +1,85 @@
+"""The daily scan: which symbols every enabled strategy would buy at the next open.
+
+A pick is a symbol whose ``signal`` holds on the scan date (the latest bar, or the one
+asked for). Its ``stop`` is the strategy's stop level computed with the signal bar's
+close standing in for the not-yet-known fill price; ``rank_score`` orders picks when
+there are more than free slots (higher first).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from kobe.config.errors import Diagnostic, KobeError
+from kobe.files import write_atomic
+from kobe.project import Project
+
+PICK_COLUMNS = ("date", "strategy", "symbol", "close", "stop", "rank_score")
+PICKS_FILE = Path("logs") / "daily_picks.csv"
+PICK_SCHEMA = {"date": pl.Date, "strategy": pl.String, "symbol": pl.String, "close": pl.Float64,
+               "stop": pl.Float64, "rank_score": pl.Float64}
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    date: dt.date
+    strategies: tuple[str, ...]
+    picks: pl.DataFrame  # PICK_COLUMNS, by strategy then rank_score (best first)
+
+
+def latest_date(bars: pl.LazyFrame) -> dt.date:
+    value = bars.select(pl.col("date").max()).collect().item()
+    if value is None:
+        raise KobeError(Diagnostic("no bars for the universe", hint="check the data source and the universe file"))
+    return value
+
+
+def scan(project: Project, bars: pl.LazyFrame, date: dt.date | None = None,
+         strategy: str | None = None) -> ScanResult:
+    """Evaluate the enabled strategies (or only ``strategy``) on ``date``."""
+    chosen = [project.strategy(strategy)] if strategy else project.enabled()
+    if not chosen:
+        raise KobeError(Diagnostic("no enabled strategy to scan", file="strategies.yaml",
+                                   hint="set `enabled: true` on a strategy"))
+    symbols = sorted({sym for s in chosen for sym in project.universe(s.config)})
+    scoped = bars.filter(pl.col("symbol").is_in(symbols))
+    newest = latest_date(scoped)
+    day = date or newest
+    if date is not None:
+        has_day = scoped.filter(pl.col("date") == date).select(pl.len()).collect().item()
+        if not has_day:
+            raise KobeError(Diagnostic(f"no bars on {date.isoformat()}",
+                                       hint=f"not a session in the data; the latest bar is {newest.isoformat()}"))
+    frames = []
+    for checked in chosen:
+        compiled = project.compiled(checked.name)
+        universe = project.universe(checked.config)
+        plan = compiled.plan(scoped.filter(pl.col("symbol").is_in(universe) & (pl.col("date") <= day)))
+        stop = pl.col("stop") if "stop" in compiled.outputs else pl.lit(None, dtype=pl.Float64)
+        rank = pl.col("rank_score") if "rank_score" in compiled.outputs else pl.lit(None, dtype=pl.Float64)
+        frames.append(
+            plan.filter((pl.col("date") == day) & pl.col("signal"))
+            .select(pl.col("date"), pl.lit(checked.name).alias("strategy"), pl.col("symbol"), pl.col("close"),
+                    stop.cast(pl.Float64).alias("stop"), rank.cast(pl.Float64).alias("rank_score"))
+        )
+    picks = pl.concat(frames).collect() if frames else pl.DataFrame(schema=PICK_SCHEMA)
+    order = {s.name: i for i, s in enumerate(chosen)}
+    picks = (picks.with_columns(pl.col("strategy").replace_strict(order, return_dtype=pl.Int64).alias("_order"))
+             .sort(["_order", "rank_score", "symbol"], descending=[False, True, False], nulls_last=True)
+             .drop("_order"))
+    return ScanResult(day, tuple(s.name for s in chosen), picks)
+
+
+def write_picks(result: ScanResult, path: Path) -> Path:
+    """Merge the scan into the picks file: rows of the same date and strategies are
+    replaced (a re-scan is idempotent), other dates are kept. Written atomically."""
+    existing = pl.read_csv(path, schema=PICK_SCHEMA) if path.exists() else pl.DataFrame(schema=PICK_SCHEMA)
+    keep = existing.filter(~((pl.col("date") == result.date) & pl.col("strategy").is_in(list(result.strategies))))
+    merged = pl.concat([keep, result.picks.select(PICK_COLUMNS).cast(PICK_SCHEMA)]).sort(
+        ["date", "strategy", "rank_score"], descending=[False, False, True], nulls_last=True)
+    write_atomic(path, merged.write_csv(float_precision=4))
+    return path

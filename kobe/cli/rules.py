@@ -1,85 +1,20 @@
-"""The ``kobe`` command: a thin click shell over library functions.
-
-Each command parses options, calls the library, prints. A :class:`KobeError` is printed
-with its locations and the command exits 2; anything else is a bug and keeps its
-traceback.
-"""
+"""Commands about the config and the rules: validate, pin, scan, explain, plan, functions."""
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
 import json
 import sys
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import click
 
+from kobe.cli.common import config_options, exit_with, fail_cleanly, parse_date, table
 from kobe.config.errors import KobeError
 
 
-def _fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except KobeError as err:
-            _exit_with(err)
-    return wrapper
-
-
-def _exit_with(err: KobeError) -> None:
-    click.echo(err.render(), err=True)
-    count = len(err.diagnostics)
-    click.echo(f"{count} error{'s' if count != 1 else ''}", err=True)
-    sys.exit(err.exit_code)
-
-
-def _config_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    func = click.option("--risk", "risk_path", type=click.Path(path_type=Path), default=None,
-                        help="risk.yaml (default: beside the strategies file).")(func)
-    return func
-
-
-def _date(value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
-
-
-def _table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:
-    cells = [list(map(str, header))] + [[_cell(v) for v in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:,.2f}"
-    return str(value)
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="kobe")
-def main() -> None:
-    """Kobe: declarative trading rules for US equities.
-
-    Edit strategies.yaml and risk.yaml, then `kobe validate`, `kobe scan`.
-    """
-
-
-@main.command()
+@click.command()
 @click.argument("strategies", type=click.Path(path_type=Path), default="strategies.yaml")
-@_config_options
+@config_options
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def validate(strategies: Path, risk_path: Path | None, as_json: bool) -> None:
     """Check the config: schemas, rules, universes; print its hash and pin state.
@@ -94,7 +29,7 @@ def validate(strategies: Path, risk_path: Path | None, as_json: bool) -> None:
         if as_json:
             click.echo(json.dumps({"ok": False, "errors": [d.to_dict() for d in err.diagnostics]}, indent=2))
             sys.exit(err.exit_code)
-        _exit_with(err)
+        exit_with(err)
         return
     fp = project.fingerprint()
     status = project.pin_status()
@@ -110,15 +45,15 @@ def validate(strategies: Path, risk_path: Path | None, as_json: bool) -> None:
         return
     files = [shown(p) for p in project.config_files()]
     click.echo(f"ok: {', '.join(files)}")
-    click.echo(_table(rows, ("strategy", "state", "universe", "symbols", "warm-up bars")))
+    click.echo(table(rows, ("strategy", "state", "universe", "symbols", "warm-up bars")))
     click.echo(f"config sha256: {fp.sha256}")
     click.echo(f"pin: {status.describe()}")
 
 
-@main.command()
+@click.command()
 @click.argument("strategies", type=click.Path(path_type=Path), default="strategies.yaml")
-@_config_options
-@_fail_cleanly
+@config_options
+@fail_cleanly
 def pin(strategies: Path, risk_path: Path | None) -> None:
     """Record the config's hash in state/config.lock; trading refuses any other config."""
     from kobe.config.pin import write_pin
@@ -130,17 +65,17 @@ def pin(strategies: Path, risk_path: Path | None) -> None:
     click.echo(f"pinned {fp.sha256} ({len(fp.files)} files) in {shown(path)}")
 
 
-@main.command()
+@click.command()
 @click.option("--config", "strategies", type=click.Path(path_type=Path), default="strategies.yaml",
               show_default=True, help="The strategies file.")
-@_config_options
+@config_options
 @click.option("--data", "data", default=None, help="Bars file (CSV or Parquet); default: the embedded sample.")
 @click.option("--date", "date", default=None, help="Scan this session (YYYY-MM-DD); default: the latest bar.")
 @click.option("--strategy", "strategy", default=None, help="Only this strategy.")
 @click.option("--out", "out", type=click.Path(path_type=Path), default=None,
               help="Picks file (default: logs/daily_picks.csv beside the config).")
 @click.option("--json", "as_json", is_flag=True, help="Print the picks as JSON.")
-@_fail_cleanly
+@fail_cleanly
 def scan(strategies: Path, risk_path: Path | None, data: str | None, date: str | None, strategy: str | None,
          out: Path | None, as_json: bool) -> None:
     """Evaluate the enabled strategies on the latest (or given) bar; write the picks."""
@@ -149,7 +84,7 @@ def scan(strategies: Path, risk_path: Path | None, data: str | None, date: str |
     from kobe.scan import PICKS_FILE, scan as run_scan, write_picks
 
     project = load_project(strategies, risk_path)
-    result = run_scan(project, read_bars(data), _date(date), strategy)
+    result = run_scan(project, read_bars(data), parse_date(date), strategy)
     path = write_picks(result, out or project.root / PICKS_FILE)
     if as_json:
         click.echo(json.dumps({"date": result.date.isoformat(), "strategies": list(result.strategies),
@@ -159,19 +94,19 @@ def scan(strategies: Path, risk_path: Path | None, data: str | None, date: str |
     click.echo(f"scan of {result.date.isoformat()} ({', '.join(result.strategies)}): "
                f"{result.picks.height} pick{'s' if result.picks.height != 1 else ''}")
     if result.picks.height:
-        click.echo(_table(result.picks.select("strategy", "symbol", "close", "stop", "rank_score").rows(),
+        click.echo(table(result.picks.select("strategy", "symbol", "close", "stop", "rank_score").rows(),
                           ("strategy", "symbol", "close", "stop", "rank")))
     click.echo(f"written to {shown(path)}")
 
 
-@main.command()
+@click.command()
 @click.argument("strategy")
 @click.argument("symbol")
 @click.argument("date")
 @click.option("--config", "strategies", type=click.Path(path_type=Path), default="strategies.yaml", show_default=True)
-@_config_options
+@config_options
 @click.option("--data", "data", default=None, help="Bars file; default: the embedded sample.")
-@_fail_cleanly
+@fail_cleanly
 def explain(strategy: str, symbol: str, date: str, strategies: Path, risk_path: Path | None,
             data: str | None) -> None:
     """Show each sub-expression of STRATEGY for SYMBOL on DATE with its value."""
@@ -180,17 +115,17 @@ def explain(strategy: str, symbol: str, date: str, strategies: Path, risk_path: 
     from kobe.project import load_project
 
     project = load_project(strategies, risk_path)
-    day = _date(date)
+    day = parse_date(date)
     assert day is not None
     click.echo(render(run_explain(project, read_bars(data), strategy, symbol.upper(), day)))
 
 
-@main.command()
+@click.command()
 @click.argument("strategy")
 @click.option("--config", "strategies", type=click.Path(path_type=Path), default="strategies.yaml", show_default=True)
-@_config_options
+@config_options
 @click.option("--polars", "show_polars", is_flag=True, help="Show each Polars expression too.")
-@_fail_cleanly
+@fail_cleanly
 def plan(strategy: str, strategies: Path, risk_path: Path | None, show_polars: bool) -> None:
     """Print STRATEGY's compiled plan: derived columns by stage, then outputs."""
     from kobe.project import load_project
@@ -199,7 +134,7 @@ def plan(strategy: str, strategies: Path, risk_path: Path | None, show_polars: b
     click.echo(project.compiled(strategy).describe(polars=show_polars))
 
 
-@main.command()
+@click.command()
 @click.option("--json", "as_json", is_flag=True)
 def functions(as_json: bool) -> None:
     """List the rule language's built-in functions and bar columns."""
@@ -213,6 +148,6 @@ def functions(as_json: bool) -> None:
             "columns": [{"name": c.name, "doc": c.doc} for c in {**BAR_COLUMNS, **EXIT_COLUMNS}.values()],
         }, indent=2))
         return
-    click.echo(_table([(s.signature(), s.doc) for s in specs], ("function", "meaning")))
+    click.echo(table([(s.signature(), s.doc) for s in specs], ("function", "meaning")))
     click.echo("")
-    click.echo(_table([(c.name, c.doc) for c in {**BAR_COLUMNS, **EXIT_COLUMNS}.values()], ("column", "meaning")))
+    click.echo(table([(c.name, c.doc) for c in {**BAR_COLUMNS, **EXIT_COLUMNS}.values()], ("column", "meaning")))

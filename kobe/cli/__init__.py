@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from kobe.cli import rules
+from kobe.cli import backtest, data, exchange, rules
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,5 +24,6 @@ def main() -> None:
 
 
 
-for _command in (rules.validate, rules.pin, rules.scan, rules.explain, rules.plan, rules.functions):
-    main.add_command(_command)
+for _module in (rules, exchange, data, backtest):
+    for _command in _module.COMMANDS:
+        main.add_command(_command)

@@ -151,3 +151,6 @@ def functions(as_json: bool) -> None:
     click.echo(table([(s.signature(), s.doc) for s in specs], ("function", "meaning")))
     click.echo("")
     click.echo(table([(c.name, c.doc) for c in {**BAR_COLUMNS, **EXIT_COLUMNS}.values()], ("column", "meaning")))
+
+
+COMMANDS = [validate, pin, scan, explain, plan, functions]

@@ -4,6 +4,9 @@ A pick is a symbol whose ``signal`` holds on the scan date (the latest bar, or t
 asked for). Its ``stop`` is the strategy's stop level computed with the signal bar's
 close standing in for the not-yet-known fill price; ``rank_score`` orders picks when
 there are more than free slots (higher first).
+
+Before anything is evaluated the data-quality gate runs over the universe's bars as of
+the scan date: symbols it excludes get no picks, and a STOP verdict refuses the scan.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from kobe.config.errors import Diagnostic, KobeError
+from kobe.data.quality import QualityPolicy, QualityReport, check_bars
 from kobe.files import write_atomic
 from kobe.project import Project
 
@@ -29,6 +33,7 @@ class ScanResult:
     date: dt.date
     strategies: tuple[str, ...]
     picks: pl.DataFrame  # PICK_COLUMNS, by strategy then rank_score (best first)
+    quality: QualityReport
 
 
 def latest_date(bars: pl.LazyFrame) -> dt.date:
@@ -39,8 +44,9 @@ def latest_date(bars: pl.LazyFrame) -> dt.date:
 
 
 def scan(project: Project, bars: pl.LazyFrame, date: dt.date | None = None,
-         strategy: str | None = None) -> ScanResult:
-    """Evaluate the enabled strategies (or only ``strategy``) on ``date``."""
+         strategy: str | None = None, quality: QualityPolicy | None = None) -> ScanResult:
+    """Evaluate the enabled strategies (or only ``strategy``) on ``date``, after the
+    data-quality gate."""
     chosen = [project.strategy(strategy)] if strategy else project.enabled()
     if not chosen:
         raise KobeError(Diagnostic("no enabled strategy to scan", file="strategies.yaml",
@@ -54,6 +60,12 @@ def scan(project: Project, bars: pl.LazyFrame, date: dt.date | None = None,
         if not has_day:
             raise KobeError(Diagnostic(f"no bars on {date.isoformat()}",
                                        hint=f"not a session in the data; the latest bar is {newest.isoformat()}"))
+    report = check_bars(scoped.filter(pl.col("date") <= day), quality, as_of=day)
+    if report.stop:
+        stops = [f for f in report.findings if f.action == "stop"]
+        raise KobeError([Diagnostic(f"data-quality gate: {f.rule} {f.symbol} {f.date}: {f.detail}",
+                                    hint="`kobe data check` lists every finding") for f in stops])
+    tradable = pl.col("symbol").is_in(sorted(report.excluded)).not_()
     frames = []
     for checked in chosen:
         compiled = project.compiled(checked.name)
@@ -62,7 +74,7 @@ def scan(project: Project, bars: pl.LazyFrame, date: dt.date | None = None,
         stop = pl.col("stop") if "stop" in compiled.outputs else pl.lit(None, dtype=pl.Float64)
         rank = pl.col("rank_score") if "rank_score" in compiled.outputs else pl.lit(None, dtype=pl.Float64)
         frames.append(
-            plan.filter((pl.col("date") == day) & pl.col("signal"))
+            plan.filter((pl.col("date") == day) & pl.col("signal") & tradable)
             .select(pl.col("date"), pl.lit(checked.name).alias("strategy"), pl.col("symbol"), pl.col("close"),
                     stop.cast(pl.Float64).alias("stop"), rank.cast(pl.Float64).alias("rank_score"))
         )
@@ -71,7 +83,7 @@ def scan(project: Project, bars: pl.LazyFrame, date: dt.date | None = None,
     picks = (picks.with_columns(pl.col("strategy").replace_strict(order, return_dtype=pl.Int64).alias("_order"))
              .sort(["_order", "rank_score", "symbol"], descending=[False, True, False], nulls_last=True)
              .drop("_order"))
-    return ScanResult(day, tuple(s.name for s in chosen), picks)
+    return ScanResult(day, tuple(s.name for s in chosen), picks, report)
 
 
 def write_picks(result: ScanResult, path: Path) -> Path:

@@ -1,7 +1,50 @@
-"""Market-data commands: ``kobe data fetch|status|check``, ``kobe universe build``."""
+"""Market-data commands: ``kobe data check`` (later ``fetch``, ``status``, ``synth``)."""
 
 from __future__ import annotations
 
+import json
+
 import click
 
-COMMANDS: list[click.Command] = []
+from kobe.cli.common import fail_cleanly, parse_date
+
+
+@click.group()
+def data() -> None:
+    """Market data: quality checks."""
+
+
+@data.command()
+@click.option("--data", "source", default=None, help="Bars file (CSV or Parquet); default: the embedded sample.")
+@click.option("--as-of", "as_of", default=None, help="Judge staleness as of this date (default: the latest bar).")
+@click.option("--jump-pct", type=float, default=None, help="Suspicious overnight/close move, percent (default 25).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@fail_cleanly
+def check(source: str | None, as_of: str | None, jump_pct: float | None, as_json: bool) -> None:
+    """Run the data-quality gate and list every finding (symbol, date, rule, action).
+
+    Exits 1 when the verdict is STOP.
+    """
+    from kobe.data.bars import read_bars
+    from kobe.data.quality import QualityPolicy, check_bars
+
+    policy = QualityPolicy() if jump_pct is None else QualityPolicy(jump_pct=jump_pct)
+    report = check_bars(read_bars(source), policy, as_of=parse_date(as_of))
+    if as_json:
+        click.echo(json.dumps({
+            "verdict": report.verdict(), "stop": report.stop, "symbols": report.symbols,
+            "excluded": sorted(report.excluded), "counts": report.counts(),
+            "findings": [{"rule": f.rule, "symbol": f.symbol, "date": f.date.isoformat() if f.date else None,
+                          "detail": f.detail, "action": f.action} for f in report.findings],
+        }, indent=2))
+    else:
+        for finding in report.findings:
+            click.echo(finding.describe())
+        counts = ", ".join(f"{rule} {n}" for rule, n in sorted(report.counts().items()))
+        click.echo(f"{report.symbols} symbols; {len(report.findings)} findings ({counts or 'none'}); "
+                   f"verdict: {report.verdict()}")
+    if report.stop:
+        raise SystemExit(1)
+
+
+COMMANDS: list[click.Command] = [data]

@@ -88,9 +88,15 @@ def scan(strategies: Path, risk_path: Path | None, data: str | None, date: str |
     path = write_picks(result, out or project.root / PICKS_FILE)
     if as_json:
         click.echo(json.dumps({"date": result.date.isoformat(), "strategies": list(result.strategies),
+                               "quality": {"verdict": result.quality.verdict(),
+                                           "excluded": sorted(result.quality.excluded),
+                                           "findings": len(result.quality.findings)},
                                "picks": result.picks.with_columns(date=result.picks["date"].cast(str)).to_dicts()},
                               indent=2))
         return
+    quality = result.quality
+    click.echo(f"data quality: {quality.verdict()}"
+               + (f" ({len(quality.findings)} findings; `kobe data check` lists them)" if quality.findings else ""))
     click.echo(f"scan of {result.date.isoformat()} ({', '.join(result.strategies)}): "
                f"{result.picks.height} pick{'s' if result.picks.height != 1 else ''}")
     if result.picks.height:

@@ -1,0 +1,199 @@
+"""The data-quality gate: bad bars are caught before they can trade.
+
+:func:`check_bars` runs every rule over a bars frame at once (Polars, all symbols
+together) and returns a :class:`QualityReport`: one :class:`Finding` per problem, naming
+the symbol, the date and the rule, and the action the policy assigns to it.
+
+Rules:
+
+``duplicate_date``       two bars of one symbol on one date
+``null_value``           a null open, high, low, close or volume
+``non_positive_price``   an open, high, low or close at or below zero
+``ohlc_inconsistent``    high below open or close, low above them, or high below low
+``zero_volume``          no shares traded (a glitch on a session when the market was open)
+``suspicious_jump``      an overnight move (open against the previous close) or a close
+                         move beyond the threshold: the mark of an unadjusted split or
+                         spin-off, or a bad print
+``missing_session``      a session of the calendar, between a symbol's first and last bar,
+                         with no bar
+``stale_last_bar``       a symbol's last bar is older than the latest session on or before
+                         the as-of date
+``feed_broken``          more than ``stop_share`` of the symbols (of three or more) are
+                         excluded: the feed, not a symbol, is broken
+
+Actions: ``warn`` (report only), ``exclude`` (the symbol may not trade) and ``stop``
+(nothing trades). A finding older than ``lookback_sessions`` before the as-of date only
+warns: an old fault no longer feeds today's indicators, and excluding a symbol forever
+for a bad print years ago would be wrong. The defaults are a careful trader's: anything
+that can put a wrong price into today's signal excludes the symbol; the gate stops only
+when most of the universe is affected (``stop_share``), a sign that the feed, not a
+symbol, is broken.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import polars as pl
+
+RULES = ("duplicate_date", "null_value", "non_positive_price", "ohlc_inconsistent", "zero_volume",
+         "suspicious_jump", "missing_session", "stale_last_bar", "feed_broken")
+ACTIONS = ("warn", "exclude", "stop")
+
+DEFAULT_ACTIONS: Mapping[str, str] = {
+    "duplicate_date": "exclude",
+    "null_value": "exclude",
+    "non_positive_price": "exclude",
+    "ohlc_inconsistent": "exclude",
+    "zero_volume": "warn",
+    "suspicious_jump": "exclude",
+    "missing_session": "warn",
+    "stale_last_bar": "exclude",
+    "feed_broken": "stop",
+}
+
+
+@dataclass(frozen=True)
+class QualityPolicy:
+    """What each rule does, and the thresholds of the rules that have one."""
+
+    actions: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_ACTIONS))
+    jump_pct: float = 25.0            # |open / previous close - 1| or |close / previous close - 1|, percent
+    lookback_sessions: int = 260      # findings older than this (before as-of) only warn
+    stop_share: float = 0.5           # stop when more than this share of symbols is excluded
+
+    def action(self, rule: str) -> str:
+        return self.actions.get(rule, DEFAULT_ACTIONS[rule])
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    symbol: str
+    date: dt.date | None
+    detail: str
+    action: str
+
+    def describe(self) -> str:
+        day = self.date.isoformat() if self.date else "-"
+        return f"{self.action:<7} {self.rule:<18} {self.symbol:<6} {day}  {self.detail}"
+
+
+@dataclass(frozen=True)
+class QualityReport:
+    findings: tuple[Finding, ...]
+    symbols: int
+    as_of: dt.date | None
+
+    @property
+    def excluded(self) -> frozenset[str]:
+        """Symbols that may not trade."""
+        return frozenset(f.symbol for f in self.findings if f.action in ("exclude", "stop") and f.symbol != "*")
+
+    @property
+    def stop(self) -> bool:
+        """True when nothing may trade."""
+        return any(f.action == "stop" for f in self.findings)
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for f in self.findings:
+            out[f.rule] = out.get(f.rule, 0) + 1
+        return out
+
+    def verdict(self) -> str:
+        if self.stop:
+            return "STOP: nothing may trade"
+        if self.excluded:
+            return f"{len(self.excluded)} of {self.symbols} symbols excluded from trading"
+        return "ok" if not self.findings else "ok, with warnings"
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def _row_findings(bars: pl.LazyFrame, jump: float) -> pl.DataFrame:
+    """Every per-bar rule at once: (rule, symbol, date, detail)."""
+    prev_close = pl.col("close").shift(1).over("symbol")
+    gap = pl.col("open") / prev_close - 1
+    move = pl.col("close") / prev_close - 1
+    prices = ("open", "high", "low", "close")
+    checks = {
+        "null_value": pl.any_horizontal([pl.col(c).is_null() for c in (*prices, "volume")]),
+        "non_positive_price": pl.any_horizontal([pl.col(c) <= 0 for c in prices]),
+        "ohlc_inconsistent": (pl.col("high") < pl.max_horizontal("open", "close"))
+        | (pl.col("low") > pl.min_horizontal("open", "close")) | (pl.col("high") < pl.col("low")),
+        "zero_volume": pl.col("volume") == 0,
+        "suspicious_jump": (gap.abs() > jump) | (move.abs() > jump),
+    }
+    details = {
+        "null_value": pl.lit("a price or the volume is missing"),
+        "non_positive_price": pl.format("prices o={} h={} l={} c={}", *prices),
+        "ohlc_inconsistent": pl.format("o={} h={} l={} c={}", *prices),
+        "zero_volume": pl.lit("volume 0"),
+        "suspicious_jump": pl.format("previous close {} -> open {}, close {}", prev_close.round(4),
+                                     pl.col("open"), pl.col("close")),
+    }
+    frame = bars.with_columns([checks[r].fill_null(False).alias(r) for r in checks]
+                              + [details[r].alias(f"_{r}") for r in checks])
+    parts = [frame.filter(pl.col(r)).select(pl.lit(r).alias("rule"), "symbol", "date",
+                                            pl.col(f"_{r}").cast(pl.String).alias("detail"))
+             for r in checks]
+    duplicates = (bars.group_by("symbol", "date").agg(pl.len().alias("n")).filter(pl.col("n") > 1)
+                  .select(pl.lit("duplicate_date").alias("rule"), "symbol", "date",
+                          pl.format("{} bars on one date", "n").alias("detail")))
+    return pl.concat([*parts, duplicates]).collect()
+
+
+def check_bars(bars: pl.LazyFrame | pl.DataFrame, policy: QualityPolicy | None = None, *,
+               sessions: Sequence[dt.date] | None = None, as_of: dt.date | None = None) -> QualityReport:
+    """Run every rule over ``bars`` (symbol, date, OHLCV) as of ``as_of``.
+
+    ``sessions`` are the exchange's trading sessions covering the data (from the
+    calendar); without them the union of the frame's dates stands in for the calendar.
+    ``as_of`` defaults to the latest date in the frame.
+    """
+    policy = policy or QualityPolicy()
+    lazy = bars.lazy().sort("symbol", "date")
+    rows = _row_findings(lazy, policy.jump_pct / 100)
+    spans = lazy.group_by("symbol").agg(pl.col("date").min().alias("first"), pl.col("date").max().alias("last"),
+                                        pl.col("date").unique().alias("dates")).collect()
+    if spans.height == 0:
+        return QualityReport((), 0, as_of)
+    calendar = sorted(set(sessions) if sessions is not None else set(lazy.select("date").collect()["date"]))
+    as_of = as_of or max(spans["last"])
+    latest = max((d for d in calendar if d <= as_of), default=as_of)
+
+    found: list[tuple[str, str, dt.date | None, str]] = list(rows.iter_rows())
+    index = {d: i for i, d in enumerate(calendar)}
+    for symbol, first, last, dates in spans.iter_rows():
+        have = set(dates)
+        lo, hi = index.get(first), index.get(last)
+        if lo is not None and hi is not None:
+            for day in calendar[lo:hi + 1]:
+                if day not in have:
+                    found.append(("missing_session", symbol, day, "no bar on a trading session"))
+        if last < latest:
+            found.append(("stale_last_bar", symbol, last, f"last bar {last.isoformat()}, latest session "
+                                                          f"{latest.isoformat()}"))
+
+    cutoff_index = max(0, index.get(latest, len(calendar) - 1) - policy.lookback_sessions)
+    cutoff = calendar[cutoff_index] if calendar else as_of
+    findings = []
+    for rule, symbol, day, detail in found:
+        action = policy.action(rule)
+        if day is not None and day < cutoff and rule != "stale_last_bar":
+            action = "warn"
+        findings.append(Finding(rule, symbol, day, detail, action))
+
+    excluded = {f.symbol for f in findings if f.action == "exclude"}
+    # With fewer than three symbols "most of the universe" means nothing more than exclusion.
+    if spans.height >= 3 and len(excluded) / spans.height > policy.stop_share:
+        findings.append(Finding("feed_broken", "*", latest,
+                                f"{len(excluded)} of {spans.height} symbols excluded", policy.action("feed_broken")))
+    findings.sort(key=lambda f: (f.symbol, f.date or dt.date.min, f.rule))
+    return QualityReport(tuple(findings), spans.height, as_of)
+

@@ -1,4 +1,4 @@
-"""Market-data commands: ``kobe data check`` (later ``fetch``, ``status``, ``synth``)."""
+"""Market-data commands: ``kobe data check``, ``kobe data synth`` (later ``fetch``, ``status``)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,14 @@ import json
 
 import click
 
+from pathlib import Path
+
 from kobe.cli.common import fail_cleanly, parse_date
 
 
 @click.group()
 def data() -> None:
-    """Market data: quality checks."""
+    """Market data: quality checks, synthetic bars."""
 
 
 @data.command()
@@ -45,6 +47,25 @@ def check(source: str | None, as_of: str | None, jump_pct: float | None, as_json
                    f"verdict: {report.verdict()}")
     if report.stop:
         raise SystemExit(1)
+
+
+@data.command()
+@click.option("--symbols", type=click.IntRange(min=1), default=900, show_default=True)
+@click.option("--years", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("state/synth.parquet"), show_default=True)
+def synth(symbols: int, years: int, seed: int, out: Path) -> None:
+    """Write synthetic bars (random walks with jumps) for scale tests and benchmarks."""
+    import io
+
+    from kobe.data.synth import synth_bars
+    from kobe.files import write_atomic
+
+    bars = synth_bars(symbols, years, seed)
+    buffer = io.BytesIO()
+    bars.write_parquet(buffer, compression="zstd")
+    write_atomic(out, buffer.getvalue())
+    click.echo(f"{bars.height:,} bars of {symbols} symbols over {years} years (seed {seed}) in {out}")
 
 
 COMMANDS: list[click.Command] = [data]

@@ -68,4 +68,33 @@ def synth(symbols: int, years: int, seed: int, out: Path) -> None:
     click.echo(f"{bars.height:,} bars of {symbols} symbols over {years} years (seed {seed}) in {out}")
 
 
-COMMANDS: list[click.Command] = [data]
+@click.group()
+def universe() -> None:
+    """Universes: CSV files of tickers under universe/."""
+
+
+@universe.command()
+@click.option("--data", "source", default=None, help="Bars file (CSV or Parquet); default: the embedded sample.")
+@click.option("--min-price", type=float, default=5.0, show_default=True, help="Last close at least this.")
+@click.option("--min-adv", "min_adv", type=float, default=1e6, show_default=True,
+              help="Average daily dollar volume (close x volume) at least this.")
+@click.option("--adv-days", type=click.IntRange(min=1), default=20, show_default=True, help="Bars in that average.")
+@click.option("--min-history-years", type=float, default=1.0, show_default=True)
+@click.option("--top", type=click.IntRange(min=1), default=None, help="Keep the K most liquid.")
+@click.option("--as-of", "as_of", default=None, help="Judge as of this date (default: the latest bar).")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("universe/liquid.csv"), show_default=True)
+@fail_cleanly
+def build(source: str | None, min_price: float, min_adv: float, adv_days: int, min_history_years: float,
+          top: int | None, as_of: str | None, out: Path) -> None:
+    """Derive a liquid universe from the bars; the CSV keeps the figures that qualified each symbol."""
+    from kobe.data.bars import read_bars
+    from kobe.data.universe import build_universe
+    from kobe.files import write_atomic
+
+    table = build_universe(read_bars(source), min_price=min_price, min_adv_usd=min_adv, adv_days=adv_days,
+                           min_history_years=min_history_years, top=top, as_of=parse_date(as_of))
+    write_atomic(out, table.write_csv())
+    click.echo(f"{table.height} symbols qualified; written to {out}")
+
+
+COMMANDS: list[click.Command] = [data, universe]

@@ -1,14 +1,18 @@
 """Universes: CSV files with a ``symbol`` column, one ticker per row.
 
 The loader refuses what would silently change what trades: a missing ``symbol`` column,
-malformed tickers and duplicates are errors with their line.
+malformed tickers and duplicates are errors with their line. :func:`build_universe`
+derives a liquid universe from bars, keeping the figures that qualified each symbol.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import re
 from pathlib import Path
+
+import polars as pl
 
 from kobe.config.errors import Diagnostic, KobeError
 
@@ -50,3 +54,32 @@ def load_universe(path: Path, display: str | None = None) -> list[str]:
     if not symbols:
         raise KobeError(Diagnostic("universe file lists no symbols", file=shown))
     return symbols
+
+
+def build_universe(bars: pl.LazyFrame | pl.DataFrame, *, min_price: float = 5.0, min_adv_usd: float = 1e6,
+                   min_history_years: float = 1.0, top: int | None = None, adv_days: int = 20,
+                   as_of: dt.date | None = None) -> pl.DataFrame:
+    """The liquid symbols of ``bars`` as of ``as_of`` (default: the latest date), with the
+    figures that qualified each: last close, average daily dollar volume over the last
+    ``adv_days`` bars (close × volume), years of history. Sorted by ADV, largest first;
+    ``top`` keeps the first K. Symbols without a bar on the as-of date do not qualify
+    (a delisted or stale name is not tradable).
+    """
+    frame = bars.lazy()
+    if as_of is not None:
+        frame = frame.filter(pl.col("date") <= as_of)
+    latest = frame.select(pl.col("date").max()).collect().item() if as_of is None else as_of
+    stats = (frame.sort("symbol", "date").group_by("symbol").agg(
+        pl.col("date").last().alias("last_date"),
+        pl.col("close").last().alias("last_close"),
+        (pl.col("close") * pl.col("volume")).tail(adv_days).mean().alias("adv_usd"),
+        pl.len().alias("bars"),
+        ((pl.col("date").last() - pl.col("date").first()).dt.total_days() / 365.25).alias("history_years"),
+    ).filter((pl.col("last_date") == latest) & (pl.col("last_close") >= min_price)
+             & (pl.col("adv_usd") >= min_adv_usd) & (pl.col("history_years") >= min_history_years))
+        .sort(["adv_usd", "symbol"], descending=[True, False]).collect())
+    if top is not None:
+        stats = stats.head(top)
+    return stats.with_row_index("adv_rank", offset=1).select(
+        "symbol", "adv_rank", pl.col("last_close").round(4), pl.col("adv_usd").round(0),
+        pl.col("history_years").round(2), "bars", "last_date")

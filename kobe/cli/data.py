@@ -50,6 +50,70 @@ def check(source: str | None, as_of: str | None, jump_pct: float | None, as_json
 
 
 @data.command()
+@click.option("--provider", type=click.Choice(["polygon", "alpaca", "files", "embedded"]), default="polygon",
+              show_default=True)
+@click.option("--base-url", default=None, help="Vendor base URL (e.g. a running `kobe exchange`).")
+@click.option("--path", "files_path", default=None, help="For --provider files: a file or folder of CSV/Parquet.")
+@click.option("--universe", "universe_file", type=click.Path(path_type=Path), default=Path("universe/default.csv"),
+              show_default=True)
+@click.option("--start", required=True, help="First date (YYYY-MM-DD).")
+@click.option("--end", default=None, help="Last date (default: today).")
+@click.option("--lake", "lake_dir", type=click.Path(path_type=Path), default=Path("state/lake"), show_default=True)
+@click.option("--workers", type=click.IntRange(1, 16), default=4, show_default=True)
+@fail_cleanly
+def fetch(provider: str, base_url: str | None, files_path: str | None, universe_file: Path, start: str,
+          end: str | None, lake_dir: Path, workers: int) -> None:
+    """Fetch daily bars into the lake: only what is missing, resumable, never half-written."""
+    import datetime as dt
+
+    from kobe.data.lake import Lake, fetch as run_fetch
+    from kobe.data.providers import make_provider
+    from kobe.data.universe import load_universe
+
+    symbols = load_universe(universe_file)
+    lake = Lake(lake_dir)
+    first, last = parse_date(start), parse_date(end) or dt.date.today()
+    assert first is not None
+    source = make_provider(provider, base_url=base_url, path=files_path)
+    with click.progressbar(length=len(symbols), label=f"fetching {len(symbols)} symbols", file=None) as bar:
+        report = run_fetch(lake, source, symbols, first, last, workers=workers, on_done=lambda _: bar.update(1))
+    if report.nothing_to_do:
+        click.echo("the lake already covers that range: nothing fetched")
+    else:
+        click.echo(f"{len(report.requested)} requests, {report.fetched_rows:,} bars written to {lake_dir}")
+    for symbol, reason in sorted(report.failed.items()):
+        click.echo(f"failed: {symbol}: {reason}", err=True)
+    if report.failed:
+        raise SystemExit(1)
+
+
+@data.command()
+@click.option("--lake", "lake_dir", type=click.Path(path_type=Path), default=Path("state/lake"), show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@fail_cleanly
+def status(lake_dir: Path, as_json: bool) -> None:
+    """Coverage of the lake per symbol: range, rows, provider, fetch time."""
+    from dataclasses import asdict
+
+    from kobe.cli.common import table
+    from kobe.data.lake import Lake
+
+    entries = Lake(lake_dir).manifest()
+    if as_json:
+        click.echo(json.dumps({s: asdict(e) for s, e in entries.items()}, indent=2))
+        return
+    if not entries:
+        click.echo(f"the lake at {lake_dir} is empty; run `kobe data fetch`")
+        return
+    click.echo(table([(e.symbol, e.first_date, e.last_date, e.rows, e.provider, e.fetched_at)
+                      for e in entries.values()], ("symbol", "first", "last", "rows", "provider", "fetched (UTC)")))
+    newest = max(e.last_date or "" for e in entries.values())
+    stale = [e.symbol for e in entries.values() if (e.last_date or "") < newest]
+    click.echo(f"{len(entries)} symbols; newest bar {newest}; "
+               + (f"behind it: {', '.join(stale)}" if stale else "all up to it"))
+
+
+@data.command()
 @click.option("--symbols", type=click.IntRange(min=1), default=900, show_default=True)
 @click.option("--years", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)

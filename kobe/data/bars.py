@@ -3,8 +3,8 @@
 A bars frame has the columns ``symbol`` (str), ``date`` (date), ``open high low close``
 (float64) and ``volume`` (float64), one row per symbol and session, sorted by
 (symbol, date). :func:`read_bars` reads the embedded sample (the default), a CSV or a
-Parquet file; a file without a ``symbol`` column is one symbol named after the file
-(``GOOG_2004_2013.csv`` is ``GOOG``).
+Parquet file, or a data lake folder (see :mod:`kobe.data.lake`); a file without a
+``symbol`` column is one symbol named after the file (``GOOG_2004_2013.csv`` is ``GOOG``).
 """
 
 from __future__ import annotations
@@ -37,6 +37,10 @@ def read_bars(source: str | Path | None = None, *, symbols: Sequence[str] | None
     missing or lacks a column.
     """
     path = embedded_path() if source in (None, EMBEDDED) else Path(source)
+    if path.is_dir() and (path / "manifest.json").exists():
+        from kobe.data.lake import Lake
+
+        return Lake(path).scan(symbols, start, end)
     if not path.exists():
         raise KobeError(Diagnostic(f"no bars file {str(path)!r}", file=str(path),
                                    hint="give a CSV or Parquet file with symbol,date,open,high,low,close,volume"))

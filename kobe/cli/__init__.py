@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from kobe.cli import backtest, data, exchange, rules
+from kobe.cli import audit, backtest, data, exchange, rules
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,6 +24,6 @@ def main() -> None:
 
 
 
-for _module in (rules, exchange, data, backtest):
+for _module in (rules, data, exchange, backtest, audit):
     for _command in _module.COMMANDS:
         main.add_command(_command)

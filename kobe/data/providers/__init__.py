@@ -11,7 +11,6 @@ tests and offline use); ``files`` reads a CSV/Parquet file or a folder of them;
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
@@ -19,6 +18,7 @@ from typing import Protocol
 import polars as pl
 
 from kobe.config.errors import Diagnostic, KobeError
+from kobe.secrets import read_env
 
 
 class Provider(Protocol):
@@ -31,34 +31,6 @@ class Provider(Protocol):
 
 
 PROVIDERS = ("embedded", "files", "polygon", "alpaca")
-SECRET_VARIABLES = ("POLYGON_API_KEY", "ALPACA_API_KEY_ID", "ALPACA_API_SECRET_KEY")
-
-
-def read_env(path: Path = Path(".env")) -> dict[str, str]:
-    """The process environment, completed by a ``.env`` file (``KEY=value`` lines).
-
-    The process environment wins. Values are never printed; :func:`redact` scrubs them
-    from any text that might be shown.
-    """
-    values: dict[str, str] = {}
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            line = line.strip()
-            if not line or line.startswith("#") or "=" not in line:
-                continue
-            key, _, value = line.partition("=")
-            values[key.strip().removeprefix("export ").strip()] = value.strip().strip("'\"")
-    values.update({k: v for k, v in os.environ.items()})
-    return values
-
-
-def redact(text: str, env: Mapping[str, str]) -> str:
-    """``text`` with every secret value of ``env`` replaced by ``***``."""
-    for name in SECRET_VARIABLES:
-        secret = env.get(name)
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
 
 
 def make_provider(name: str, *, base_url: str | None = None, path: str | None = None,

@@ -1,0 +1,70 @@
+"""The audit trail: what Kobe did, for people and for proof.
+
+``logs/events.jsonl`` holds structured events (a gate blocked an order, the kill switch
+was set and by whom, a cycle started), ``logs/trades.jsonl`` the executions, and
+``logs/hash_chain.jsonl`` every one of them again inside a hash chain
+(:mod:`kobe.audit.chain`), so the trail cannot be altered without ``kobe audit verify``
+noticing. Secrets are scrubbed from every string before anything is written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from kobe.audit.chain import HashChain
+from kobe.secrets import redact
+
+EVENTS = "events.jsonl"
+TRADES = "trades.jsonl"
+CHAIN = "hash_chain.jsonl"
+
+
+def _scrub(value: Any, secrets: list[str]) -> Any:
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, dict):
+        return {k: _scrub(v, secrets) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrub(v, secrets) for v in value]
+    return value
+
+
+def _append_line(path: Path, record: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = (json.dumps(record, sort_keys=True, default=str) + "\n").encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.write(fd, line)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class AuditLog:
+    """Writes events and trades to their files and to the hash chain."""
+
+    def __init__(self, folder: Path, secrets: Iterable[str] = ()) -> None:
+        self.folder = folder
+        self.secrets = [s for s in secrets if s]
+        self.chain = HashChain(folder / CHAIN)
+
+    def _write(self, stream: str, kind: str, fields: dict[str, Any], now: dt.datetime | None) -> dict[str, Any]:
+        data = _scrub({"stream": stream, "kind": kind, **fields}, self.secrets)
+        data = json.loads(json.dumps(data, default=str))  # what is chained is exactly what is written
+        record = self.chain.append(data, now)  # the chain first: it is the proof
+        _append_line(self.folder / (EVENTS if stream == "events" else TRADES),
+                     {"ts": record["ts"], "seq": record["seq"], **data})
+        return record
+
+    def event(self, kind: str, now: dt.datetime | None = None, **fields: Any) -> dict[str, Any]:
+        """Record a structured event (``kind`` such as ``killswitch.set``, ``gate.blocked``)."""
+        return self._write("events", kind, fields, now)
+
+    def trade(self, kind: str, now: dt.datetime | None = None, **fields: Any) -> dict[str, Any]:
+        """Record an execution (a fill, a cancel with its filled quantity)."""
+        return self._write("trades", kind, fields, now)

@@ -1,0 +1,103 @@
+"""Orders as records with a state machine, and the identity that makes them idempotent.
+
+An order's ``client_order_id`` is derived from what the order *is* (strategy, symbol,
+trading date, side), never from when it was sent, so the same pick produces the same id
+in any process, after any restart; the broker refuses a second order with an id it has
+seen (HTTP 422), which makes a repeated send harmless.
+
+States::
+
+    new ──> submitted ──> partially_filled ──> filled
+     │          │               │
+     │          ├──> canceled / rejected / expired  (terminal)
+     └──────────┴──> unknown   (the send timed out: look it up before anything else)
+
+``unknown`` may go to any state once the broker has been asked; back to ``new`` only
+when the broker has never seen the id (the request never arrived), so it may be re-sent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, replace
+from enum import Enum
+
+
+class OrderStatus(str, Enum):
+    NEW = "new"
+    SUBMITTED = "submitted"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    UNKNOWN = "unknown"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED})
+
+_S = OrderStatus
+ALLOWED: dict[OrderStatus, frozenset[OrderStatus]] = {
+    _S.NEW: frozenset({_S.SUBMITTED, _S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELED, _S.REJECTED, _S.EXPIRED,
+                       _S.UNKNOWN}),
+    _S.SUBMITTED: frozenset({_S.SUBMITTED, _S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELED, _S.REJECTED, _S.EXPIRED,
+                             _S.UNKNOWN}),
+    _S.PARTIALLY_FILLED: frozenset({_S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELED, _S.EXPIRED, _S.UNKNOWN}),
+    _S.UNKNOWN: frozenset({_S.NEW, _S.SUBMITTED, _S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELED, _S.REJECTED,
+                           _S.EXPIRED, _S.UNKNOWN}),
+    _S.FILLED: frozenset(),
+    _S.CANCELED: frozenset(),
+    _S.REJECTED: frozenset(),
+    _S.EXPIRED: frozenset(),
+}
+
+
+class IllegalTransition(ValueError):
+    pass
+
+
+def client_order_id(strategy: str, symbol: str, trading_date: dt.date, side: str) -> str:
+    """The deterministic id of the order for this pick: readable, unique, ≤ 48 chars."""
+    digest = hashlib.sha256(f"{strategy}|{symbol}|{trading_date.isoformat()}|{side}".encode()).hexdigest()[:12]
+    return f"kb-{trading_date:%Y%m%d}-{side[0]}-{symbol[:10]}-{digest}"
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    client_order_id: str
+    strategy: str
+    symbol: str
+    side: str                     # buy | sell
+    qty: int
+    limit_price: float | None     # None for market orders
+    trading_date: dt.date         # America/New_York
+    status: OrderStatus = OrderStatus.NEW
+    broker_order_id: str | None = None
+    filled_qty: float = 0.0
+    filled_avg_price: float | None = None
+    reason: str = ""              # why it exists (entry, stop, time stop) or why it ended
+
+    @property
+    def notional(self) -> float:
+        """Dollars the order may commit: qty × limit (or × fill price for market orders)."""
+        price = self.limit_price if self.limit_price is not None else (self.filled_avg_price or 0.0)
+        return self.qty * price
+
+    @property
+    def committed(self) -> float:
+        """Dollars that count against the day's budget: the full notional until the order
+        is known to have ended; then what actually filled."""
+        if self.status.terminal:
+            return self.filled_qty * (self.filled_avg_price or 0.0)
+        return self.notional
+
+    def to(self, status: OrderStatus, **changes: object) -> "OrderRecord":
+        """This order in ``status``; raises :class:`IllegalTransition` if the machine forbids it."""
+        if status not in ALLOWED[self.status]:
+            raise IllegalTransition(f"{self.client_order_id}: {self.status.value} -> {status.value} is not allowed")
+        return replace(self, status=status, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,146 @@
+"""The order store: orders, every state transition and every fill, in SQLite (WAL).
+
+A transition is committed before the next network call, so after a crash the store
+knows every order it ever decided to send, including those whose fate is unknown. What
+was spent on a trading date, the open orders and the positions all derive from it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlite_utils
+
+from kobe.oms.orders import OrderRecord, OrderStatus
+
+ACTIVE = (OrderStatus.NEW, OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.UNKNOWN)
+
+
+@dataclass(frozen=True)
+class Position:
+    symbol: str
+    qty: float
+    avg_cost: float          # average cost of the shares held
+    realized_pnl: float      # from sells, against the average cost
+
+
+class OrderStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")  # a committed transition survives power loss
+        self.db = sqlite_utils.Database(conn)
+        self._create()
+
+    def _create(self) -> None:
+        if "orders" not in self.db.table_names():
+            self.db["orders"].create({
+                "client_order_id": str, "strategy": str, "symbol": str, "side": str, "qty": int,
+                "limit_price": float, "trading_date": str, "status": str, "broker_order_id": str,
+                "filled_qty": float, "filled_avg_price": float, "reason": str, "created_at": str, "updated_at": str,
+            }, pk="client_order_id", not_null={"strategy", "symbol", "side", "qty", "trading_date", "status"})
+            self.db["orders"].create_index(["trading_date"])
+            self.db["transitions"].create({"id": int, "client_order_id": str, "from_status": str,
+                                           "to_status": str, "at": str, "detail": str}, pk="id")
+            self.db["fills"].create({"fill_id": str, "client_order_id": str, "symbol": str, "side": str,
+                                     "qty": float, "price": float, "at": str}, pk="fill_id")
+
+    @staticmethod
+    def _now() -> str:
+        return dt.datetime.now(dt.timezone.utc).isoformat()
+
+    def _row(self, order: OrderRecord) -> dict[str, object]:
+        return {"client_order_id": order.client_order_id, "strategy": order.strategy, "symbol": order.symbol,
+                "side": order.side, "qty": order.qty, "limit_price": order.limit_price,
+                "trading_date": order.trading_date.isoformat(), "status": order.status.value,
+                "broker_order_id": order.broker_order_id, "filled_qty": order.filled_qty,
+                "filled_avg_price": order.filled_avg_price, "reason": order.reason}
+
+    @staticmethod
+    def _record(row: dict[str, object]) -> OrderRecord:
+        return OrderRecord(
+            client_order_id=str(row["client_order_id"]), strategy=str(row["strategy"]), symbol=str(row["symbol"]),
+            side=str(row["side"]), qty=int(row["qty"]),  # type: ignore[arg-type]
+            limit_price=row["limit_price"],  # type: ignore[arg-type]
+            trading_date=dt.date.fromisoformat(str(row["trading_date"])), status=OrderStatus(row["status"]),
+            broker_order_id=row["broker_order_id"],  # type: ignore[arg-type]
+            filled_qty=float(row["filled_qty"] or 0), filled_avg_price=row["filled_avg_price"],  # type: ignore[arg-type]
+            reason=str(row["reason"] or ""))
+
+    def add(self, order: OrderRecord) -> bool:
+        """Record a new order; False (and nothing written) if its id exists already."""
+        now = self._now()
+        with self.db.conn:
+            try:
+                self.db["orders"].insert({**self._row(order), "created_at": now, "updated_at": now})
+            except sqlite3.IntegrityError:
+                return False
+            self.db["transitions"].insert({"client_order_id": order.client_order_id, "from_status": None,
+                                           "to_status": order.status.value, "at": now, "detail": order.reason})
+        return True
+
+    def get(self, client_order_id: str) -> OrderRecord | None:
+        rows = list(self.db["orders"].rows_where("client_order_id = ?", [client_order_id]))
+        return self._record(rows[0]) if rows else None
+
+    def update(self, order: OrderRecord, detail: str = "") -> OrderRecord:
+        """Persist a transition of ``order`` (already validated by ``OrderRecord.to``)."""
+        now = self._now()
+        with self.db.conn:
+            old = self.db.execute("SELECT status FROM orders WHERE client_order_id = ?",
+                                  [order.client_order_id]).fetchone()
+            self.db["orders"].update(order.client_order_id, {**self._row(order), "updated_at": now})
+            self.db["transitions"].insert({"client_order_id": order.client_order_id,
+                                           "from_status": old[0] if old else None,
+                                           "to_status": order.status.value, "at": now, "detail": detail})
+        return order
+
+    def add_fill(self, fill_id: str, order: OrderRecord, qty: float, price: float, at: str | None = None) -> bool:
+        """Record a fill once (a fill id seen before is ignored); True when new."""
+        with self.db.conn:
+            try:
+                self.db["fills"].insert({"fill_id": fill_id, "client_order_id": order.client_order_id,
+                                         "symbol": order.symbol, "side": order.side, "qty": qty, "price": price,
+                                         "at": at or self._now()})
+            except sqlite3.IntegrityError:
+                return False
+        return True
+
+    def orders(self, trading_date: dt.date | None = None) -> list[OrderRecord]:
+        where, args = ("trading_date = ?", [trading_date.isoformat()]) if trading_date else (None, [])
+        return [self._record(r) for r in self.db["orders"].rows_where(where, args, order_by="created_at")]
+
+    def active(self) -> list[OrderRecord]:
+        """Orders whose fate is not known to be final."""
+        marks = ", ".join("?" for _ in ACTIVE)
+        return [self._record(r) for r in self.db["orders"].rows_where(f"status IN ({marks})",
+                                                                      [s.value for s in ACTIVE])]
+
+    def spent(self, trading_date: dt.date) -> float:
+        """Dollars committed on ``trading_date`` by buy orders (see ``OrderRecord.committed``)."""
+        return sum(o.committed for o in self.orders(trading_date) if o.side == "buy")
+
+    def positions(self) -> dict[str, Position]:
+        """Positions from fills, in fill order; average-cost accounting for realized P&L."""
+        book: dict[str, list[float]] = {}   # symbol -> [qty, avg_cost, realized]
+        for fill in self.db["fills"].rows_where(order_by="at, fill_id"):
+            qty, cost, realized = book.get(fill["symbol"], [0.0, 0.0, 0.0])
+            q, p = float(fill["qty"]), float(fill["price"])
+            if fill["side"] == "buy":
+                cost = (qty * cost + q * p) / (qty + q) if qty + q else 0.0
+                qty += q
+            else:
+                realized += q * (p - cost)
+                qty -= q
+                if abs(qty) < 1e-9:
+                    qty, cost = 0.0, 0.0
+            book[fill["symbol"]] = [qty, cost, realized]
+        return {s: Position(s, q, c, r) for s, (q, c, r) in sorted(book.items())}
+
+    def transitions(self, client_order_id: str) -> list[tuple[str | None, str]]:
+        return [(r["from_status"], r["to_status"]) for r in
+                self.db["transitions"].rows_where("client_order_id = ?", [client_order_id], order_by="id")]

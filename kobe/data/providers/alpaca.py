@@ -19,7 +19,7 @@ class AlpacaProvider:
     adjusted = True
 
     def __init__(self, key_id: str, secret_key: str, *, base_url: str | None = None, timeout: float = 10.0) -> None:
-        from kobe.broker.clients import stock_data_client
+        from kobe.clients import stock_data_client
 
         self._client = stock_data_client(key_id, secret_key, base_url=base_url, timeout=timeout)
         self._secrets = (key_id, secret_key)

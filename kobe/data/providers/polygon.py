@@ -23,7 +23,7 @@ class PolygonProvider:
     adjusted = True
 
     def __init__(self, api_key: str, *, base_url: str | None = None, timeout: float = 10.0, retries: int = 3) -> None:
-        from kobe.broker.clients import polygon_client
+        from kobe.clients import polygon_client
 
         self._client = polygon_client(api_key, base_url=base_url, timeout=timeout, retries=retries)
         self._secret = api_key

@@ -1,0 +1,97 @@
+"""The admin endpoints: the exchange's own controls, next to the vendor APIs.
+
+Not part of any vendor API and not authenticated (the exchange listens on loopback).
+
+- ``GET /admin/clock``; ``POST /admin/clock`` with one of ``{"set": "<RFC 3339>"}``,
+  ``{"advance": <seconds>}``, ``{"to": "next_open" | "next_close"}``, ``{"speed": <x>}``.
+  Moving the clock plays working orders forward at once (fills, expiries). Going back
+  in time is refused with 409.
+- ``GET /admin/faults``; ``POST /admin/faults`` with a whole :class:`FaultPlan` as JSON
+  (it replaces the plan in force and reseeds it); ``DELETE /admin/faults`` clears it.
+- ``GET /admin/requests``: the recent vendor requests, oldest first, each
+  ``{"method", "path", "status", "fault"}`` (``status`` is ``null`` when no answer was
+  sent). Tests read it to see what a client really sent, retries included.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from kobe.broker.exchange import wire
+from kobe.broker.exchange.clock import market_clock
+from kobe.broker.exchange.errors import VendorError
+from kobe.broker.exchange.faults import FaultPlan
+from kobe.broker.exchange.routing import Reply, Request, Route
+
+if TYPE_CHECKING:
+    from kobe.broker.exchange.app import Exchange
+
+
+def clock_state(ex: Exchange) -> dict[str, Any]:
+    now = ex.clock.now()
+    mc = market_clock(now)
+    return {"now": wire.timestamp(now), "is_open": mc.is_open, "next_open": wire.timestamp(mc.next_open),
+            "next_close": wire.timestamp(mc.next_close),
+            "session": mc.session.isoformat() if mc.session else None, "speed": ex.clock.speed}
+
+
+def get_clock(ex: Exchange, req: Request) -> Reply:
+    return Reply(body=clock_state(ex))
+
+
+def post_clock(ex: Exchange, req: Request) -> Reply:
+    body = req.body if isinstance(req.body, dict) else {}
+    if len(body) != 1 or next(iter(body)) not in ("set", "advance", "to", "speed"):
+        raise VendorError(400, 'give exactly one of "set", "advance", "to", "speed"')
+    (key, value), = body.items()
+    try:
+        if key == "set":
+            instant = dt.datetime.fromisoformat(str(value))
+            ex.venue.set_clock(instant)
+        elif key == "advance":
+            ex.venue.advance(float(value))
+        elif key == "to":
+            mc = market_clock(ex.clock.now())
+            if value not in ("next_open", "next_close"):
+                raise VendorError(400, '"to" is "next_open" or "next_close"')
+            ex.venue.set_clock(mc.next_open if value == "next_open" else mc.next_close)
+        else:
+            ex.clock.set_speed(float(value))
+    except ValueError as err:
+        raise VendorError(409 if "back" in str(err) else 400, str(err)) from None
+    return Reply(body=clock_state(ex))
+
+
+def get_faults(ex: Exchange, req: Request) -> Reply:
+    return Reply(body=ex.faults.plan.to_dict())
+
+
+def post_faults(ex: Exchange, req: Request) -> Reply:
+    if not isinstance(req.body, dict):
+        raise VendorError(400, "the fault plan must be a JSON object")
+    try:
+        plan = FaultPlan.from_dict(req.body)
+    except (TypeError, ValueError) as err:
+        raise VendorError(400, str(err)) from None
+    ex.faults.configure(plan)
+    return Reply(body=plan.to_dict())
+
+
+def delete_faults(ex: Exchange, req: Request) -> Reply:
+    ex.faults.configure(FaultPlan())
+    return Reply(status=204)
+
+
+def get_requests(ex: Exchange, req: Request) -> Reply:
+    return Reply(body=list(ex.log))
+
+
+ROUTES = [
+    Route("GET", r"/admin/clock", "admin", get_clock),
+    Route("POST", r"/admin/clock", "admin", post_clock),
+    Route("GET", r"/admin/faults", "admin", get_faults),
+    Route("POST", r"/admin/faults", "admin", post_faults),
+    Route("DELETE", r"/admin/faults", "admin", delete_faults),
+    Route("GET", r"/admin/requests", "admin", get_requests),
+]

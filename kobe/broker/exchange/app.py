@@ -1,0 +1,114 @@
+"""The exchange assembled: its settings and the parts one running exchange is made of.
+
+:class:`ExchangeConfig` holds every setting (the CLI's options map onto it one to one);
+:meth:`Exchange.open` builds the bars, the clock, the state, the faults and the venue
+from it. The HTTP server (:mod:`~kobe.broker.exchange.server`) only carries requests to
+an :class:`Exchange`.
+
+Where the clock starts: a state file remembers the clock's last instant and time never
+runs backwards, so the clock starts at the later of the requested start and the stored
+instant; with no requested start it resumes at the stored instant, and with neither it
+starts at the open of the data's last session.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+from kobe.broker.exchange.clock import ExchangeClock
+from kobe.broker.exchange.faults import FaultPlan, Faults
+from kobe.broker.exchange.history import History, load_history
+from kobe.broker.exchange.quotes import QuoteModel
+from kobe.broker.exchange.store import Store
+from kobe.broker.exchange.venue import Venue
+from kobe.config.errors import Diagnostic, KobeError
+from kobe.data import calendar
+
+REQUEST_LOG_SIZE = 2000
+
+
+@dataclass(frozen=True)
+class ExchangeConfig:
+    """How an exchange runs.
+
+    ``data``: bars file (``None``: the embedded sample). ``start``: a session date (the
+    clock starts at its open) or an aware instant. ``state``: SQLite file (``None``: in
+    memory). ``port`` 0 picks a free port. Keys: when set, requests must carry them
+    (Alpaca's key id and secret, Polygon's bearer key); when ``None`` any key passes.
+    ``speed``: exchange seconds per real second (0 freezes the clock). ``spread_bps`` and
+    ``depth`` shape the quotes (see :mod:`~kobe.broker.exchange.quotes`). ``page_size``
+    caps data pages below the vendors' maxima. ``hang_seconds``: how long a hung or
+    dropped request holds its connection before closing it unanswered.
+    """
+
+    data: str | Path | None = None
+    start: dt.date | dt.datetime | None = None
+    state: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = 0
+    key_id: str | None = None
+    secret_key: str | None = None
+    polygon_key: str | None = None
+    cash: Decimal = Decimal(100000)
+    spread_bps: float = 10.0
+    depth: float = 1e-5
+    speed: float = 0.0
+    page_size: int | None = None
+    hang_seconds: float = 30.0
+    faults: FaultPlan = field(default_factory=FaultPlan)
+
+
+def requested_start(start: dt.date | dt.datetime | None, history: History) -> dt.datetime:
+    """The instant ``start`` asks for: a date's open, or the data's last session's open."""
+    if isinstance(start, dt.datetime):
+        if start.tzinfo is None:
+            raise KobeError(Diagnostic(f"start {start.isoformat()} has no timezone",
+                                       hint="give an offset, or a date to start at its open"))
+        return start.astimezone(dt.UTC)
+    day = start or history.last_date
+    if not calendar.is_session(day):
+        raise KobeError(Diagnostic(f"{day.isoformat()} is not an NYSE session",
+                                   hint=f"the next session is {calendar.next_session(day).isoformat()}"))
+    return calendar.session_open_close(day)[0]
+
+
+class Exchange:
+    """One running exchange: config, bars, clock, state, faults, venue, request log."""
+
+    def __init__(self, config: ExchangeConfig, history: History, clock: ExchangeClock, store: Store,
+                 faults: Faults, venue: Venue) -> None:
+        self.config, self.history, self.clock, self.store = config, history, clock, store
+        self.faults, self.venue = faults, venue
+        self.log: collections.deque[dict[str, object]] = collections.deque(maxlen=REQUEST_LOG_SIZE)
+        self.resumed_from: dt.datetime | None = None
+
+    @classmethod
+    def open(cls, config: ExchangeConfig) -> Exchange:
+        history = load_history(config.data)
+        store = Store(config.state)
+        try:
+            stored = store.load().meta.get("clock")
+            resumed = dt.datetime.fromisoformat(stored) if stored else None
+            if resumed is not None and config.start is None:
+                start = resumed
+            else:
+                start = requested_start(config.start, history)
+                if resumed is not None and resumed > start:
+                    start = resumed
+            clock = ExchangeClock(start, config.speed)
+            faults = Faults(config.faults)
+            venue = Venue(history, clock, store, faults, QuoteModel(config.spread_bps, config.depth), config.cash)
+        except BaseException:
+            store.close()
+            raise
+        exchange = cls(config, history, clock, store, faults, venue)
+        exchange.resumed_from = resumed if resumed is not None and resumed == start else None
+        return exchange
+
+    def close(self) -> None:
+        with self.venue.lock:
+            self.store.close()

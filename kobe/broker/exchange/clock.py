@@ -1,0 +1,136 @@
+"""Exchange time: a clock that can stand still, run, be set and be advanced.
+
+The exchange replays past sessions, so its "now" is not the wall clock. It starts at a
+chosen instant and then runs at ``speed`` exchange seconds per real second: 0 freezes it
+(tests move it explicitly, so nothing depends on how fast the machine is), 1 is real
+time, 60 plays a minute per second. Time never runs backwards: a venue whose orders
+carry timestamps cannot be sent into their past.
+
+:func:`market_clock` answers Alpaca's ``/v2/clock`` question for any instant, from the
+NYSE calendar (:mod:`kobe.data.calendar`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from dataclasses import dataclass
+
+from kobe.data import calendar
+
+UTC = dt.UTC
+
+
+def _aware(instant: dt.datetime) -> dt.datetime:
+    if instant.tzinfo is None:
+        raise ValueError("exchange time needs an aware datetime (UTC, or with an offset)")
+    return instant.astimezone(UTC)
+
+
+class ExchangeClock:
+    """The venue's current instant (aware, UTC)."""
+
+    def __init__(self, start: dt.datetime, speed: float = 0.0) -> None:
+        if speed < 0:
+            raise ValueError("the clock's speed cannot be negative")
+        self._lock = threading.Lock()
+        self._anchor = _aware(start)
+        self._anchor_real = time.monotonic()
+        self._speed = speed
+
+    @property
+    def speed(self) -> float:
+        return self._speed
+
+    def now(self) -> dt.datetime:
+        with self._lock:
+            return self._now()
+
+    def _now(self) -> dt.datetime:
+        if self._speed == 0:
+            return self._anchor
+        return self._anchor + dt.timedelta(seconds=(time.monotonic() - self._anchor_real) * self._speed)
+
+    def set(self, instant: dt.datetime) -> dt.datetime:
+        """Jump to ``instant``; raises ``ValueError`` if that is in the past."""
+        instant = _aware(instant)
+        with self._lock:
+            current = self._now()
+            if instant < current:
+                raise ValueError(f"the clock cannot go back from {current.isoformat()} to {instant.isoformat()}")
+            self._anchor, self._anchor_real = instant, time.monotonic()
+            return instant
+
+    def advance(self, seconds: float) -> dt.datetime:
+        if seconds < 0:
+            raise ValueError("the clock only moves forward")
+        with self._lock:
+            self._anchor, self._anchor_real = self._now() + dt.timedelta(seconds=seconds), time.monotonic()
+            return self._anchor
+
+    def set_speed(self, speed: float) -> None:
+        if speed < 0:
+            raise ValueError("the clock's speed cannot be negative")
+        with self._lock:
+            self._anchor, self._anchor_real, self._speed = self._now(), time.monotonic(), speed
+
+
+@dataclass(frozen=True)
+class MarketClock:
+    """The market as of ``timestamp``: whether a session is open and the next open and
+    close. ``session`` is the trading date whose regular session holds ``timestamp``."""
+
+    timestamp: dt.datetime
+    is_open: bool
+    next_open: dt.datetime
+    next_close: dt.datetime
+    session: dt.date | None
+
+
+def session_at(instant: dt.datetime) -> dt.date | None:
+    """The session open at ``instant`` (open <= instant < close), or ``None``."""
+    day = calendar.trading_date(instant)
+    if not calendar.is_session(day):
+        return None
+    open_, close = calendar.session_open_close(day)
+    return day if open_ <= instant < close else None
+
+
+def first_session_closing_after(instant: dt.datetime) -> dt.date:
+    """The session that is open at ``instant`` or, when none is, the next one to open."""
+    day = calendar.trading_date(instant)
+    if calendar.is_session(day) and calendar.session_open_close(day)[1] > instant:
+        return day
+    return calendar.next_session(day)
+
+
+def last_session_started(instant: dt.datetime) -> dt.date:
+    """The latest session whose open is at or before ``instant`` (today's once it has
+    opened, else the previous one)."""
+    day = calendar.trading_date(instant)
+    if calendar.is_session(day) and calendar.session_open_close(day)[0] <= instant:
+        return day
+    return calendar.previous_session(day)
+
+
+def last_session_closed(instant: dt.datetime) -> dt.date:
+    """The latest session whose close is at or before ``instant``: its daily bar is
+    final, so it is the newest bar a data vendor may serve at ``instant``."""
+    day = calendar.trading_date(instant)
+    if calendar.is_session(day) and calendar.session_open_close(day)[1] <= instant:
+        return day
+    return calendar.previous_session(day)
+
+
+def market_clock(instant: dt.datetime) -> MarketClock:
+    """Alpaca's clock at ``instant``: during a session ``next_close`` is today's close and
+    ``next_open`` tomorrow's open; outside, both belong to the next session."""
+    instant = _aware(instant)
+    current = session_at(instant)
+    coming = first_session_closing_after(instant)
+    open_, close = calendar.session_open_close(coming)
+    if current is not None:
+        next_open = calendar.session_open_close(calendar.next_session(current))[0]
+        return MarketClock(instant, True, next_open, close, current)
+    return MarketClock(instant, False, open_, close, None)

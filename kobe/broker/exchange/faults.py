@@ -1,0 +1,182 @@
+"""Fault injection: the network and vendor misbehaviour Kobe must survive, on demand.
+
+A :class:`FaultPlan` says what goes wrong; :class:`Faults` applies it, request by
+request, with one seeded random generator so a run is reproducible: the same seed and
+the same sequence of requests give the same faults.
+
+Shares (``*_rate``) are drawn per request. Rules (:class:`FaultRule`) target requests by
+method and path and can be limited to the next ``count`` matches: "the next POST to
+/v2/orders answers 504 after creating the order" is
+``FaultRule(action="after", method="POST", path="^/v2/orders$", status=504, count=1)``.
+
+Actions of a rule, and what the client sees:
+
+=========  ===================================================================
+``status``  answer ``status`` at once; the request is not carried out
+``after``   carry the request out, then answer ``status`` (a gateway that lost
+            the backend's answer: the order exists, the client sees e.g. a 504)
+``hang``    never answer; the request is not carried out (a client timeout)
+``drop``    carry the request out, never answer (the order exists; the client
+            sees a timeout)
+``delay``   wait ``seconds``, then answer normally
+=========  ===================================================================
+
+Plan-wide settings: ``latency`` (seconds added to every answer), ``error_rate`` (share
+answered ``error_status``), ``timeout_rate`` (share that hang), ``drop_rate`` (share of
+order submissions carried out but never answered), ``fill_delay`` (exchange seconds an
+order stays ``new`` before it can trade), ``reject_rate`` (share of accepted orders that
+turn ``rejected``), ``rate_limit`` (requests per minute, then 429 with ``Retry-After``).
+"""
+
+from __future__ import annotations
+
+import collections
+import random
+import re
+import threading
+import time
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+ACTIONS = ("status", "after", "hang", "drop", "delay")
+ORDER_SUBMIT = ("POST", re.compile(r"^/v2/orders$"))
+
+
+@dataclass
+class FaultRule:
+    """Do ``action`` to requests whose method is ``method`` (any when ``None``) and whose
+    path matches the regex ``path``; ``count`` limits it to that many hits, ``rate`` to
+    a share of the matches."""
+
+    action: str
+    method: str | None = None
+    path: str | None = None
+    count: int | None = None
+    rate: float = 1.0
+    status: int = 503
+    retry_after: float | None = None
+    seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.action not in ACTIONS:
+            raise ValueError(f"unknown fault action {self.action!r}; use one of {', '.join(ACTIONS)}")
+        if self.path is not None:
+            re.compile(self.path)
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.count is not None and self.count <= 0:
+            return False
+        if self.method is not None and self.method.upper() != method:
+            return False
+        return self.path is None or re.search(self.path, path) is not None
+
+
+@dataclass
+class FaultPlan:
+    """Everything that goes wrong, and the seed that makes it reproducible."""
+
+    latency: float = 0.0
+    error_rate: float = 0.0
+    error_status: int = 500
+    timeout_rate: float = 0.0
+    drop_rate: float = 0.0
+    fill_delay: float = 0.0
+    reject_rate: float = 0.0
+    rate_limit: int | None = None
+    seed: int = 0
+    rules: list[FaultRule] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FaultPlan:
+        """A plan from JSON; unknown keys are an error (a typo must not pass silently)."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown fault setting{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}")
+        values = dict(data)
+        rules = values.pop("rules", []) or []
+        rule_keys = {f.name for f in fields(FaultRule)}
+        parsed = []
+        for rule in rules:
+            bad = sorted(set(rule) - rule_keys)
+            if bad:
+                raise ValueError(f"unknown fault rule key{'s' if len(bad) > 1 else ''}: {', '.join(bad)}")
+            parsed.append(FaultRule(**rule))
+        return cls(**values, rules=parsed)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with one request: ``action`` is ``None`` (serve it) or a rule action;
+    ``latency`` is added either way."""
+
+    action: str | None = None
+    status: int = 0
+    retry_after: float | None = None
+    seconds: float = 0.0
+    latency: float = 0.0
+
+
+class Faults:
+    """The plan in force, its random generator and its counters; safe across threads."""
+
+    def __init__(self, plan: FaultPlan | None = None) -> None:
+        self._lock = threading.Lock()
+        self._recent: collections.deque[float] = collections.deque()
+        self.configure(plan or FaultPlan())
+
+    def configure(self, plan: FaultPlan) -> None:
+        """Replace the plan and reseed, so the same plan replays the same faults."""
+        with self._lock:
+            self.plan = plan
+            self._rng = random.Random(plan.seed)
+            self._recent.clear()
+
+    def _draw(self, rate: float) -> bool:
+        # Draw for every rate in force, hit or not, so one request consumes the same
+        # random numbers whatever the outcome: the sequence depends on the requests only.
+        return rate > 0 and self._rng.random() < rate
+
+    def decide(self, method: str, path: str) -> Decision:
+        """The fault (if any) for one request to the vendor API."""
+        with self._lock:
+            plan = self.plan
+            latency = plan.latency
+            for rule in plan.rules:
+                if rule.matches(method, path) and (rule.rate >= 1 or self._draw(rule.rate)):
+                    if rule.count is not None:
+                        rule.count -= 1
+                    return Decision(rule.action, rule.status, rule.retry_after, rule.seconds, latency)
+            limited = self._rate_limited(plan.rate_limit)
+            if limited is not None:
+                return Decision("status", 429, limited, 0.0, latency)
+            if self._draw(plan.error_rate):
+                return Decision("status", plan.error_status, None, 0.0, latency)
+            if self._draw(plan.timeout_rate):
+                return Decision("hang", 0, None, 0.0, latency)
+            is_submit = method == ORDER_SUBMIT[0] and ORDER_SUBMIT[1].search(path) is not None
+            if is_submit and self._draw(plan.drop_rate):
+                return Decision("drop", 0, None, 0.0, latency)
+            return Decision(latency=latency)
+
+    def _rate_limited(self, per_minute: int | None) -> float | None:
+        """Seconds to wait when this request exceeds ``per_minute`` (a sliding minute of
+        real time, as vendors count), else ``None`` and the request is counted."""
+        if per_minute is None:
+            return None
+        now = time.monotonic()
+        while self._recent and now - self._recent[0] >= 60.0:
+            self._recent.popleft()
+        if len(self._recent) >= per_minute:
+            return max(1.0, float(int(60.0 - (now - self._recent[0])) + 1))
+        self._recent.append(now)
+        return None
+
+    def order_fate(self) -> tuple[float, bool]:
+        """For a new order: exchange seconds before it may trade, and whether it is to
+        be rejected once that time has come."""
+        with self._lock:
+            return self.plan.fill_delay, self._draw(self.plan.reject_rate)

@@ -1,0 +1,127 @@
+"""What the venue keeps: orders, positions and fills, with Alpaca's status vocabulary.
+
+An order lives through Alpaca's statuses (broker-apis.md 1.5), restricted to the ones
+this venue produces: ``accepted`` (received while the market is closed, waits for the
+open), ``new`` (working), ``partially_filled`` (working, some traded), and the terminal
+``filled``, ``canceled`` (also the end of an IOC with a remainder, even when part of it
+traded), ``expired`` (a DAY order still working at the close) and ``rejected``.
+Quantities and prices are :class:`~decimal.Decimal`, as the vendor's decimal strings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+
+OPEN_STATUSES = ("accepted", "new", "partially_filled")
+TERMINAL_STATUSES = ("filled", "canceled", "expired", "rejected")
+ASSET_NAMESPACE = uuid.UUID("6f1c1a4e-0b7e-4f5e-9a53-6b6f62650000")
+
+
+def asset_id(symbol: str) -> str:
+    """A stable asset UUID per symbol, the same on every run (Alpaca's are fixed too)."""
+    return str(uuid.uuid5(ASSET_NAMESPACE, symbol))
+
+
+@dataclass
+class Order:
+    """One order and its progress. ``live_from`` is when it may first trade (its
+    submission, the next open when the market was closed, or later under an injected
+    fill delay); ``checked_until`` is how far the venue has matched it against the
+    price path (``None`` until its arrival was matched); ``reject`` marks an order an
+    injected fault will reject; ``reserve_price`` is what buying power was held at."""
+
+    id: str
+    client_order_id: str
+    symbol: str
+    side: str
+    type: str
+    time_in_force: str
+    qty: Decimal
+    limit_price: Decimal | None
+    reserve_price: Decimal
+    status: str
+    filled_qty: Decimal
+    filled_avg_price: Decimal | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    submitted_at: dt.datetime
+    live_from: dt.datetime
+    seq: int
+    checked_until: dt.datetime | None = None
+    filled_at: dt.datetime | None = None
+    canceled_at: dt.datetime | None = None
+    expired_at: dt.datetime | None = None
+    failed_at: dt.datetime | None = None
+    reject: bool = False
+
+    @property
+    def asset_id(self) -> str:
+        return asset_id(self.symbol)
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.qty - self.filled_qty
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    def execute(self, qty: Decimal, price: Decimal, at: dt.datetime) -> None:
+        """Record a fill of ``qty`` at ``price``: the average price is volume-weighted."""
+        total = self.filled_qty + qty
+        before = (self.filled_avg_price or Decimal(0)) * self.filled_qty
+        self.filled_avg_price = (before + price * qty) / total
+        self.filled_qty = total
+        self.updated_at = at
+        if self.filled_qty >= self.qty:
+            self.status, self.filled_at = "filled", at
+        else:
+            self.status = "partially_filled"
+
+    def finish(self, status: str, at: dt.datetime) -> None:
+        """End the order as ``canceled``, ``expired`` or ``rejected`` at ``at``."""
+        self.status, self.updated_at = status, at
+        if status == "canceled":
+            self.canceled_at = at
+        elif status == "expired":
+            self.expired_at = at
+        elif status == "rejected":
+            self.failed_at = at
+
+
+@dataclass
+class Position:
+    """Shares held in one symbol (long only: the venue's account cannot short).
+    ``cost_basis`` is what the shares held cost; selling keeps the average price."""
+
+    symbol: str
+    qty: Decimal
+    cost_basis: Decimal
+
+    @property
+    def avg_entry_price(self) -> Decimal:
+        return self.cost_basis / self.qty if self.qty else Decimal(0)
+
+    def apply(self, side: str, qty: Decimal, price: Decimal) -> None:
+        if side == "buy":
+            self.qty += qty
+            self.cost_basis += qty * price
+        else:
+            average = self.avg_entry_price
+            self.qty -= qty
+            self.cost_basis = average * self.qty
+
+
+@dataclass(frozen=True)
+class Fill:
+    """One execution: ``qty`` shares of ``symbol`` at ``price`` for order ``order_id``."""
+
+    order_id: str
+    symbol: str
+    side: str
+    qty: Decimal
+    price: Decimal
+    at: dt.datetime

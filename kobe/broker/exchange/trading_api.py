@@ -1,0 +1,212 @@
+"""Alpaca's trading API (v2 subset): account, clock, calendar, orders and positions.
+
+Request parsing follows what alpaca-py sends (broker-apis.md 1.2, 1.3): order bodies
+carry numbers where the vendor documents strings, so both are accepted; query booleans
+come as ``True``/``False``; datetimes as ISO 8601 with an offset. Anything the stand-in
+does not trade (stop, trailing and bracket orders, notional orders, extended hours,
+``opg``/``cls``) is refused with 422 and a message saying so, rather than half-done.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+from kobe.broker.exchange import wire
+from kobe.broker.exchange.clock import market_clock
+from kobe.broker.exchange.errors import unprocessable
+from kobe.broker.exchange.quotes import on_tick
+from kobe.broker.exchange.routing import Reply, Request, Route
+from kobe.broker.exchange.venue import OrderRequest
+from kobe.config.errors import KobeError
+from kobe.data import calendar
+
+if TYPE_CHECKING:
+    from kobe.broker.exchange.app import Exchange
+
+MAX_CLIENT_ORDER_ID = 48
+MAX_LIST_LIMIT = 500
+
+
+def decimal(value: Any, name: str) -> Decimal:
+    """A JSON number or numeric string as a Decimal (floats through ``repr``, so 190.2
+    stays 190.2)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise unprocessable(f"invalid {name}")
+    try:
+        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    except InvalidOperation:
+        raise unprocessable(f"invalid {name}: {value!r}") from None
+    if not number.is_finite():
+        raise unprocessable(f"invalid {name}: {value!r}")
+    return number
+
+
+def parse_order(body: Any) -> OrderRequest:
+    """The body of ``POST /v2/orders`` as an :class:`OrderRequest`, or a 422."""
+    if not isinstance(body, dict):
+        raise unprocessable("request body must be a JSON object")
+    symbol = body.get("symbol")
+    if not isinstance(symbol, str) or not symbol.strip():
+        raise unprocessable("symbol is required")
+    side = body.get("side")
+    if side not in ("buy", "sell"):
+        raise unprocessable(f"invalid side {side!r}: use buy or sell")
+    kind = body.get("type", body.get("order_type"))
+    if kind not in ("market", "limit"):
+        if kind in ("stop", "stop_limit", "trailing_stop"):
+            raise unprocessable(f"{kind} orders are not supported by the stand-in exchange")
+        raise unprocessable(f"invalid order type {kind!r}")
+    tif = body.get("time_in_force")
+    if tif not in ("day", "gtc", "ioc", "fok"):
+        if tif in ("opg", "cls"):
+            raise unprocessable(f"time_in_force {tif} is not supported by the stand-in exchange")
+        raise unprocessable(f"invalid time_in_force {tif!r}")
+    for unsupported in ("notional", "stop_price", "trail_price", "trail_percent", "take_profit", "stop_loss"):
+        if body.get(unsupported) is not None:
+            raise unprocessable(f"{unsupported} is not supported by the stand-in exchange")
+    if body.get("extended_hours"):
+        raise unprocessable("extended hours trading is not supported by the stand-in exchange")
+    if body.get("order_class") not in (None, "", "simple"):
+        raise unprocessable(f"order_class {body['order_class']} is not supported by the stand-in exchange")
+    if body.get("qty") is None:
+        raise unprocessable("qty is required")
+    qty = decimal(body["qty"], "qty")
+    if qty <= 0:
+        raise unprocessable("qty must be > 0")
+    if qty != qty.to_integral_value() and tif != "day":
+        raise unprocessable("fractional orders must be DAY orders")
+    limit = None
+    if kind == "limit":
+        if body.get("limit_price") is None:
+            raise unprocessable("limit_price is required for limit orders")
+        limit = decimal(body["limit_price"], "limit_price")
+        if limit <= 0:
+            raise unprocessable("limit_price must be > 0")
+        if not on_tick(limit):
+            raise unprocessable(f"invalid limit_price {wire.plain(limit)}. sub-penny increment does not fulfill "
+                                "minimum pricing criteria")
+    elif body.get("limit_price") is not None:
+        raise unprocessable("limit_price is not allowed on market orders")
+    cid = body.get("client_order_id")
+    if cid is not None and (not isinstance(cid, str) or not cid or len(cid) > MAX_CLIENT_ORDER_ID):
+        raise unprocessable(f"client_order_id must be a string of 1 to {MAX_CLIENT_ORDER_ID} characters")
+    return OrderRequest(symbol.strip().upper(), side, kind, tif, qty, limit, cid)
+
+
+def query_time(value: str | None, name: str) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        instant = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise unprocessable(f"invalid {name}: {value!r}") from None
+    return instant if instant.tzinfo else instant.replace(tzinfo=dt.UTC)
+
+
+def query_date(value: str | None, name: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value[:10])
+    except ValueError:
+        raise unprocessable(f"invalid {name}: {value!r}") from None
+
+
+def get_account(ex: Exchange, req: Request) -> Reply:
+    return Reply(body=wire.account(ex.venue.account()))
+
+
+def get_clock(ex: Exchange, req: Request) -> Reply:
+    return Reply(body=wire.clock(market_clock(ex.clock.now())))
+
+
+def get_calendar(ex: Exchange, req: Request) -> Reply:
+    today = calendar.trading_date(ex.clock.now())
+    start = query_date(req.query.get("start"), "start") or today - dt.timedelta(days=366)
+    end = query_date(req.query.get("end"), "end") or today + dt.timedelta(days=366)
+    try:
+        days = calendar.sessions(start, end)
+    except KobeError as err:
+        raise unprocessable(err.diagnostics[0].message) from None
+    return Reply(body=[wire.calendar_day(d, *calendar.session_open_close(d)) for d in days])
+
+
+def post_order(ex: Exchange, req: Request) -> Reply:
+    return Reply(body=wire.order(ex.venue.submit(parse_order(req.body))))
+
+
+def list_orders(ex: Exchange, req: Request) -> Reply:
+    q = req.query
+    status = q.get("status", "open")
+    if status not in ("open", "closed", "all"):
+        raise unprocessable(f"invalid status {status!r}")
+    try:
+        limit = int(q.get("limit", "50"))
+    except ValueError:
+        raise unprocessable("invalid limit") from None
+    if not 0 < limit <= MAX_LIST_LIMIT:
+        raise unprocessable(f"limit must be between 1 and {MAX_LIST_LIMIT}")
+    direction = q.get("direction", "desc")
+    if direction not in ("asc", "desc"):
+        raise unprocessable(f"invalid direction {direction!r}")
+    side = q.get("side")
+    if side not in (None, "buy", "sell"):
+        raise unprocessable(f"invalid side {side!r}")
+    symbols = {s.strip().upper() for s in q["symbols"].split(",") if s.strip()} if q.get("symbols") else None
+    orders = ex.venue.list_orders(status, limit, query_time(q.get("after"), "after"),
+                                  query_time(q.get("until"), "until"), direction, side, symbols)
+    return Reply(body=[wire.order(o) for o in orders])
+
+
+def get_order(ex: Exchange, req: Request) -> Reply:
+    return Reply(body=wire.order(ex.venue.get(req.params["order_id"])))
+
+
+def get_order_by_client_id(ex: Exchange, req: Request) -> Reply:
+    cid = req.query.get("client_order_id")
+    if not cid:
+        raise unprocessable("client_order_id is required")
+    return Reply(body=wire.order(ex.venue.get_by_client_id(cid)))
+
+
+def delete_order(ex: Exchange, req: Request) -> Reply:
+    ex.venue.cancel(req.params["order_id"])
+    return Reply(status=204)
+
+
+def list_positions(ex: Exchange, req: Request) -> Reply:
+    return Reply(body=[wire.position(v) for v in ex.venue.all_positions()])
+
+
+def get_position(ex: Exchange, req: Request) -> Reply:
+    return Reply(body=wire.position(ex.venue.position(req.params["symbol"])))
+
+
+def delete_position(ex: Exchange, req: Request) -> Reply:
+    qty = req.query.get("qty")
+    percentage = req.query.get("percentage")
+    if qty is not None and percentage is not None:
+        raise unprocessable("give qty or percentage, not both")
+    amount = decimal(qty, "qty") if qty is not None else None
+    share = decimal(percentage, "percentage") if percentage is not None else None
+    if (amount is not None and amount <= 0) or (share is not None and not 0 < share <= 100):
+        raise unprocessable("qty must be > 0 and percentage in (0, 100]")
+    return Reply(body=wire.order(ex.venue.close_position(req.params["symbol"], amount, share)))
+
+
+ORDER_ID = r"(?P<order_id>[^/:]+)"
+ROUTES = [
+    Route("GET", r"/v2/account", "alpaca", get_account),
+    Route("GET", r"/v2/clock", "alpaca", get_clock),
+    Route("GET", r"/v2/calendar", "alpaca", get_calendar),
+    Route("POST", r"/v2/orders", "alpaca", post_order),
+    Route("GET", r"/v2/orders", "alpaca", list_orders),
+    Route("GET", r"/v2/orders:by_client_order_id", "alpaca", get_order_by_client_id),
+    Route("GET", rf"/v2/orders/{ORDER_ID}", "alpaca", get_order),
+    Route("DELETE", rf"/v2/orders/{ORDER_ID}", "alpaca", delete_order),
+    Route("GET", r"/v2/positions", "alpaca", list_positions),
+    Route("GET", r"/v2/positions/(?P<symbol>[^/]+)", "alpaca", get_position),
+    Route("DELETE", r"/v2/positions/(?P<symbol>[^/]+)", "alpaca", delete_position),
+]

@@ -1,0 +1,370 @@
+"""The venue: one paper account trading against the replayed market.
+
+It holds the orders, positions and cash (persisted through :class:`Store`), applies the
+vendor's rules on submission (unknown symbol, market closed, duplicate client order id,
+buying power, held quantity), and matches orders against the quotes of
+:mod:`~kobe.broker.exchange.quotes` by the rules of :mod:`~kobe.broker.exchange.matching`.
+
+Matching is lazy and exact: before every request the server calls :meth:`Venue.catch_up`,
+which plays every working order forward along the price path from where it was last
+checked to the clock's "now", session by session (fills, IOC cancels, DAY expiries at the
+close). So a submission is answered ``new`` (or ``accepted`` while the market is closed)
+and its fill shows on the next request, as at the vendor where fills arrive
+asynchronously; and a clock advanced by a week plays the week out at once.
+
+The account is a cash account: no margin (buying power is cash less what open buy
+orders hold) and no shorting (a sell needs shares held and not already offered).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import threading
+import uuid
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, Decimal
+
+from kobe.broker.exchange import clock as clocks
+from kobe.broker.exchange.clock import ExchangeClock
+from kobe.broker.exchange.errors import VendorError, forbidden, not_found, unprocessable
+from kobe.broker.exchange.faults import Faults
+from kobe.broker.exchange.history import History
+from kobe.broker.exchange.matching import Execution, at_touch, on_arrival, on_crossing
+from kobe.broker.exchange.quotes import CENT, Quote, QuoteModel, mid_at
+from kobe.broker.exchange.records import Fill, Order, Position, asset_id
+from kobe.broker.exchange.store import Store
+from kobe.broker.exchange.wire import plain
+from kobe.data import calendar
+
+MARKET_BUY_COLLAR = Decimal("1.03")
+"""A market buy holds buying power at 3% above the ask, as the vendor does (2.5-4%)."""
+AFTER = dt.timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    """A validated submission (the wire body parsed by the trading API)."""
+
+    symbol: str
+    side: str
+    type: str
+    time_in_force: str
+    qty: Decimal
+    limit_price: Decimal | None = None
+    client_order_id: str | None = None
+
+
+@dataclass(frozen=True)
+class PositionView:
+    position: Position
+    current_price: Decimal
+    lastday_price: Decimal | None
+
+
+@dataclass(frozen=True)
+class AccountView:
+    id: str
+    account_number: str
+    cash: Decimal
+    buying_power: Decimal
+    long_market_value: Decimal
+    equity: Decimal
+    created_at: dt.datetime
+
+
+class Venue:
+    """The account and its orders; every public method is safe across threads."""
+
+    def __init__(self, history: History, clock: ExchangeClock, store: Store, faults: Faults,
+                 model: QuoteModel, starting_cash: Decimal) -> None:
+        self.lock = threading.RLock()
+        self.history, self.clock, self.store, self.faults, self.model = history, clock, store, faults, model
+        snapshot = store.load()
+        self.orders: dict[str, Order] = {o.id: o for o in snapshot.orders}
+        self.by_client: dict[str, Order] = {o.client_order_id: o for o in snapshot.orders}
+        self.positions: dict[str, Position] = {p.symbol: p for p in snapshot.positions}
+        self._seq = max((o.seq for o in snapshot.orders), default=0)
+        meta = snapshot.meta
+        self.cash = Decimal(meta.get("cash", str(starting_cash)))
+        self.account_id = meta.get("account_id") or str(uuid.uuid4())
+        self.created_at = dt.datetime.fromisoformat(meta["created_at"]) if "created_at" in meta else clock.now()
+        with store.transaction():
+            store.set_meta("account_id", self.account_id)
+            store.set_meta("created_at", self.created_at.isoformat())
+            store.set_meta("cash", str(self.cash))
+            store.set_meta("clock", clock.now().isoformat())
+
+    # -- prices ---------------------------------------------------------------------
+
+    def quote(self, symbol: str, at: dt.datetime) -> Quote | None:
+        """The quote at ``at`` while a session is open and ``symbol`` trades in it."""
+        day = clocks.session_at(at)
+        bar = self.history.bar(symbol, day) if day is not None else None
+        if bar is None or day is None:
+            return None
+        open_, close = calendar.session_open_close(day)
+        return self.model.quote(symbol, mid_at(bar, open_, close, at), bar.volume, at)
+
+    def latest_quote(self, symbol: str, at: dt.datetime) -> Quote | None:
+        """The newest quote as of ``at``: the live one in session, else the one standing
+        at the last close (built around that close), or ``None`` before any bar."""
+        live = self.quote(symbol, at)
+        if live is not None:
+            return live
+        bar = self.history.last_bar(symbol, clocks.last_session_started(at))
+        if bar is None:
+            return None
+        close_at = min(calendar.session_open_close(bar.day)[1], at)
+        return self.model.quote(symbol, bar.close, bar.volume, close_at)
+
+    def last_price(self, symbol: str, at: dt.datetime) -> Decimal | None:
+        """The mid as of ``at`` (the path in session, else the last close), 4 decimals."""
+        day = clocks.session_at(at)
+        bar = self.history.bar(symbol, day) if day is not None else None
+        if bar is not None and day is not None:
+            open_, close = calendar.session_open_close(day)
+            return Decimal(repr(round(mid_at(bar, open_, close, at), 4)))
+        bar = self.history.last_bar(symbol, clocks.last_session_started(at))
+        return Decimal(repr(bar.close)) if bar is not None else None
+
+    def lastday_price(self, symbol: str, at: dt.datetime) -> Decimal | None:
+        """The close of the session before the latest one to have opened."""
+        bar = self.history.previous_bar(symbol, clocks.last_session_started(at))
+        return Decimal(repr(bar.close)) if bar is not None else None
+
+    # -- the clock ------------------------------------------------------------------
+
+    def set_clock(self, instant: dt.datetime) -> dt.datetime:
+        with self.lock:
+            self.clock.set(instant)
+            self.catch_up(persist_clock=True)
+            return self.clock.now()
+
+    def advance(self, seconds: float) -> dt.datetime:
+        with self.lock:
+            self.clock.advance(seconds)
+            self.catch_up(persist_clock=True)
+            return self.clock.now()
+
+    # -- matching -------------------------------------------------------------------
+
+    def catch_up(self, persist_clock: bool = False) -> None:
+        """Play every working order forward to the clock's now."""
+        with self.lock:
+            now = self.clock.now()
+            working = [o for o in self.orders.values() if o.is_open and o.live_from <= now]
+            if not working and not persist_clock:
+                return
+            with self.store.transaction():
+                for order in sorted(working, key=lambda o: o.seq):
+                    self._work(order, now)
+                    self.store.save_order(order)
+                self.store.set_meta("clock", now.isoformat())
+
+    def _work(self, order: Order, now: dt.datetime) -> None:
+        if order.checked_until is None:
+            start = order.live_from
+            if clocks.session_at(start) is None:
+                # Live from a moment the market is shut (a fill delay ran past the close):
+                # the order meets the market at the next open.
+                start = calendar.session_open_close(clocks.first_session_closing_after(start))[0]
+                if start > now:
+                    order.live_from = start
+                    return
+            if order.reject:
+                order.finish("rejected", start)
+                return
+            if order.status == "accepted":
+                order.status, order.updated_at = "new", start
+            execution, final = on_arrival(order, self.quote(order.symbol, start))
+            if execution is not None:
+                self._fill(order, execution)
+            if final is not None and order.is_open:
+                order.finish(final, start)
+            order.checked_until = start
+            if not order.is_open:
+                return
+        self._rest(order, now)
+
+    def _rest(self, order: Order, now: dt.datetime) -> None:
+        """Resting orders along the path from ``checked_until`` to ``now``."""
+        assert order.checked_until is not None
+        after = order.checked_until
+        while after < now:
+            day = clocks.first_session_closing_after(after)
+            open_, close = calendar.session_open_close(day)
+            if open_ > now:
+                break
+            start = after + AFTER if after >= open_ else open_
+            end = min(now, close)
+            bar = self.history.bar(order.symbol, day)
+            if bar is not None and start <= end:
+                if order.type == "market":
+                    quote = self.model.quote(order.symbol, mid_at(bar, open_, close, start), bar.volume, start)
+                    execution = at_touch(order, quote)
+                else:
+                    execution = on_crossing(order, bar, open_, close, start, end, self.model)
+                if execution is not None:
+                    self._fill(order, execution)
+                    return
+            if close <= now and order.time_in_force == "day":
+                order.finish("expired", close)
+                return
+            after = end
+        order.checked_until = max(order.checked_until, now)
+
+    def _fill(self, order: Order, execution: Execution) -> None:
+        order.execute(execution.qty, execution.price, execution.at)
+        position = self.positions.setdefault(order.symbol, Position(order.symbol, Decimal(0), Decimal(0)))
+        position.apply(order.side, execution.qty, execution.price)
+        value = execution.qty * execution.price
+        self.cash += -value if order.side == "buy" else value
+        self.store.add_fill(Fill(order.id, order.symbol, order.side, execution.qty, execution.price, execution.at))
+        self.store.save_position(position)
+        if position.qty == 0:
+            del self.positions[order.symbol]
+        self.store.set_meta("cash", str(self.cash))
+
+    # -- orders ---------------------------------------------------------------------
+
+    def submit(self, request: OrderRequest) -> Order:
+        """Accept an order (answered before it trades) or raise the vendor's error."""
+        with self.lock:
+            now = self.clock.now()
+            if request.symbol not in self.history.symbols:
+                raise unprocessable(f'asset "{request.symbol}" not found')
+            cid = request.client_order_id or str(uuid.uuid4())
+            if cid in self.by_client:
+                raise VendorError(422, "client_order_id must be unique", 40010001)
+            open_now = clocks.session_at(now) is not None
+            if not open_now and request.time_in_force in ("ioc", "fok"):
+                raise unprocessable(f"market is closed: {request.time_in_force} orders need an open session "
+                                    f"(next open {clocks.market_clock(now).next_open.isoformat()})")
+            reserve = self._check_funds(request, now)
+            delay, reject = self.faults.order_fate()
+            live_from = now if open_now else calendar.session_open_close(clocks.first_session_closing_after(now))[0]
+            self._seq += 1
+            order = Order(id=str(uuid.uuid4()), client_order_id=cid, symbol=request.symbol, side=request.side,
+                          type=request.type, time_in_force=request.time_in_force, qty=request.qty,
+                          limit_price=request.limit_price, reserve_price=reserve,
+                          status="new" if open_now else "accepted", filled_qty=Decimal(0), filled_avg_price=None,
+                          created_at=now, updated_at=now, submitted_at=now,
+                          live_from=live_from + dt.timedelta(seconds=delay), seq=self._seq, reject=reject)
+            with self.store.transaction():
+                self.store.save_order(order)
+                self.store.set_meta("clock", now.isoformat())
+            self.orders[order.id] = order
+            self.by_client[cid] = order
+            return dataclasses.replace(order)
+
+    def _check_funds(self, request: OrderRequest, now: dt.datetime) -> Decimal:
+        """The price buying power is held at; 403 when the account cannot pay or deliver."""
+        if request.side == "sell":
+            held = self.positions.get(request.symbol)
+            offered = sum((o.remaining for o in self.orders.values()
+                           if o.is_open and o.side == "sell" and o.symbol == request.symbol), Decimal(0))
+            available = (held.qty if held else Decimal(0)) - offered
+            if request.qty > available:
+                raise forbidden(f"insufficient qty available for order (requested: {plain(request.qty)}, "
+                                f"available: {plain(available)})")
+            return request.limit_price or Decimal(0)
+        if request.limit_price is not None:
+            price = request.limit_price
+        else:
+            quote = self.latest_quote(request.symbol, now)
+            if quote is None:
+                raise unprocessable(f"no price for {request.symbol} yet")
+            price = (quote.ask * MARKET_BUY_COLLAR).quantize(CENT, rounding=ROUND_CEILING)
+        cost = request.qty * price
+        power = self.buying_power()
+        if cost > power:
+            raise forbidden("insufficient buying power", buying_power=plain(power), cost_basis=plain(cost))
+        return price
+
+    def buying_power(self) -> Decimal:
+        held = sum((o.remaining * o.reserve_price for o in self.orders.values() if o.is_open and o.side == "buy"),
+                   Decimal(0))
+        return self.cash - held
+
+    def get(self, order_id: str) -> Order:
+        with self.lock:
+            order = self.orders.get(order_id)
+            if order is None:
+                raise not_found("order not found")
+            return dataclasses.replace(order)
+
+    def get_by_client_id(self, client_order_id: str) -> Order:
+        with self.lock:
+            order = self.by_client.get(client_order_id)
+            if order is None:
+                raise not_found("order not found")
+            return dataclasses.replace(order)
+
+    def list_orders(self, status: str = "open", limit: int = 50, after: dt.datetime | None = None,
+                    until: dt.datetime | None = None, direction: str = "desc", side: str | None = None,
+                    symbols: set[str] | None = None) -> list[Order]:
+        """Orders as ``GET /v2/orders`` lists them: by submission time, ``direction``
+        first, ``status`` one of ``open``/``closed``/``all``."""
+        with self.lock:
+            chosen = [o for o in self.orders.values()
+                      if (status == "all" or (o.is_open if status == "open" else not o.is_open))
+                      and (after is None or o.submitted_at > after) and (until is None or o.submitted_at < until)
+                      and (side is None or o.side == side) and (symbols is None or o.symbol in symbols)]
+            chosen.sort(key=lambda o: o.seq, reverse=direction == "desc")
+            return [dataclasses.replace(o) for o in chosen[:limit]]
+
+    def cancel(self, order_id: str) -> None:
+        with self.lock:
+            order = self.orders.get(order_id)
+            if order is None:
+                raise not_found("order not found")
+            if not order.is_open:
+                raise unprocessable("order is not cancelable")
+            now = self.clock.now()
+            order.finish("canceled", now)
+            with self.store.transaction():
+                self.store.save_order(order)
+
+    # -- positions and the account --------------------------------------------------
+
+    def _find_position(self, symbol_or_asset_id: str) -> Position:
+        key = symbol_or_asset_id.upper()
+        position = self.positions.get(key)
+        if position is None:
+            position = next((p for p in self.positions.values() if asset_id(p.symbol) == symbol_or_asset_id.lower()),
+                            None)
+        if position is None:
+            raise not_found("position does not exist")
+        return position
+
+    def position(self, symbol_or_asset_id: str) -> PositionView:
+        with self.lock:
+            return self._view(self._find_position(symbol_or_asset_id))
+
+    def all_positions(self) -> list[PositionView]:
+        with self.lock:
+            return [self._view(p) for p in sorted(self.positions.values(), key=lambda p: p.symbol)]
+
+    def _view(self, position: Position) -> PositionView:
+        now = self.clock.now()
+        price = self.last_price(position.symbol, now) or position.avg_entry_price
+        return PositionView(dataclasses.replace(position), price, self.lastday_price(position.symbol, now))
+
+    def close_position(self, symbol_or_asset_id: str, qty: Decimal | None = None,
+                       percentage: Decimal | None = None) -> Order:
+        """Sell ``qty`` shares, ``percentage`` of the position, or all of it, at market."""
+        with self.lock:
+            position = self._find_position(symbol_or_asset_id)
+            if qty is None:
+                qty = position.qty * percentage / 100 if percentage is not None else position.qty
+            return self.submit(OrderRequest(position.symbol, "sell", "market", "day", qty.normalize()))
+
+    def account(self) -> AccountView:
+        with self.lock:
+            now = self.clock.now()
+            long_value = sum(((self.last_price(p.symbol, now) or p.avg_entry_price) * p.qty
+                              for p in self.positions.values()), Decimal(0))
+            return AccountView(self.account_id, "PA" + self.account_id.replace("-", "")[:10].upper(), self.cash,
+                               self.buying_power(), long_value, self.cash + long_value, self.created_at)
+

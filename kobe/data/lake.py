@@ -163,6 +163,10 @@ def fetch(lake: Lake, provider: Provider, symbols: Sequence[str], start: dt.date
     missing, with at most ``workers`` requests in flight. A failing symbol is reported
     and the others go on; a re-run resumes."""
     report = FetchReport()
+    # A fetch killed mid-write leaves a temporary file (never read as bars): sweep them.
+    # The lake has one writer at a time.
+    for leftover in (lake.root / "bars").glob(".*.tmp") if (lake.root / "bars").exists() else []:
+        leftover.unlink(missing_ok=True)
     jobs = [(s, a, b) for s in symbols for a, b in lake.missing(s, start, end)]
     report.requested = jobs
 

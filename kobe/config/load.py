@@ -8,7 +8,7 @@ raised, so one ``kobe validate`` run lists every mistake of both files:
 2. :func:`validate_schema` checks the shipped JSON Schema and rewrites jsonschema's
    messages into short ones located at the offending key or value.
 3. Cross-field checks that a schema cannot express (budgets, duplicate names,
-   universe files, parameter references).
+   universe files, parameter references, a stop for risk-per-trade sizing).
 4. The dataclasses are built, expressions as :class:`ExprSource` (see :func:`expr_source`)
    so the rule language can point at the exact column of the YAML file.
 
@@ -33,8 +33,8 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from kobe.config.errors import Diagnostic, DiagnosticSink, KobeError
-from kobe.config.model import (Config, Exits, ExprSource, LimitPriceRule, Location, RiskConfig,
-                               Sizing, StrategyConfig)
+from kobe.config.model import (BacktestSettings, Config, Exits, ExprSource, LimitPriceRule, Location,
+                               RiskConfig, Sizing, StrategyConfig)
 
 JsonPath = tuple[str | int, ...]
 
@@ -593,6 +593,7 @@ def _read_strategies(path: Path, file: str, sink: DiagnosticSink
                 first_line[name] = loaded.location(("strategies", i, "name")).line
         sink.extend(_check_universe(loaded, i, strategy, root))
         sink.extend(_check_time_stop(loaded, i, strategy))
+        sink.extend(_check_risk_sizing(loaded, i, strategy))
     if len(sink.items) > before:
         return loaded, None
     return loaded, tuple(_build_strategy(loaded, i, s) for i, s in _strategies(loaded))
@@ -636,6 +637,31 @@ def _check_time_stop(loaded: LoadedYaml, i: int, strategy: dict[str, Any]) -> li
         return [loaded.at(where, f"time_stop_bars names param '{name}' = {value}; it must be a whole number >= 1",
                           hint=f"'{name}' is set at line {line}")]
     return []
+
+
+def _check_risk_sizing(loaded: LoadedYaml, i: int, strategy: dict[str, Any]) -> list[Diagnostic]:
+    # Risk per trade sizes from the distance to the stop: without a stop there is none.
+    sizing, exits = strategy.get("sizing"), strategy.get("exits")
+    if not (isinstance(sizing, dict) and sizing.get("method") == "risk_per_trade" and isinstance(exits, dict)):
+        return []
+    if "stop" in exits:
+        return []
+    return [loaded.at(("strategies", i, "sizing", "method"), "sizing method risk_per_trade needs exits.stop",
+                      hint="it sizes from the distance between the entry price and the stop")]
+
+
+def _backtest_settings(top: Any, own: Any) -> BacktestSettings:
+    """The strategy's backtest settings: its own keys over the file's top-level ones."""
+    merged = {**(top if isinstance(top, dict) else {}), **(own if isinstance(own, dict) else {})}
+    defaults = BacktestSettings()
+    limit = merged.get("max_open_positions")
+    return BacktestSettings(
+        initial_cash=float(merged.get("initial_cash", defaults.initial_cash)),
+        commission_per_share=float(merged.get("commission_per_share", defaults.commission_per_share)),
+        commission_bps=float(merged.get("commission_bps", defaults.commission_bps)),
+        slippage_bps=float(merged.get("slippage_bps", defaults.slippage_bps)),
+        max_open_positions=int(limit) if limit is not None else None,
+    )
 
 
 def _check_amounts(strategies: LoadedYaml, risk: LoadedYaml, sink: DiagnosticSink) -> None:
@@ -685,6 +711,7 @@ def _build_strategy(loaded: LoadedYaml, i: int, raw: dict[str, Any]) -> Strategy
         fill=raw.get("fill", "next_open"),
         location=loaded.location(base),
         param_locations={k: loaded.location(base + ("params", k)) for k in params},
+        backtest=_backtest_settings(loaded.data.get("backtest"), raw.get("backtest")),
     )
 
 

@@ -89,6 +89,24 @@ class Sizing:
 
 
 @dataclass(frozen=True)
+class BacktestSettings:
+    """How ``kobe backtest`` simulates one strategy's account (``docs/backtest.md``).
+
+    Each strategy trades its own account of ``initial_cash``. Every fill (entry and
+    exit) is ``slippage_bps`` worse than the bar's price (buys higher, sells lower) and
+    pays ``commission_per_share`` per share plus ``commission_bps`` of its value.
+    ``max_open_positions`` caps the positions held at once; ``None`` means risk.yaml's
+    ``max_open_positions``, the limit live trading enforces.
+    """
+
+    initial_cash: float = 100_000.0
+    commission_per_share: float = 0.0
+    commission_bps: float = 0.0
+    slippage_bps: float = 0.0
+    max_open_positions: int | None = None
+
+
+@dataclass(frozen=True)
 class StrategyConfig:
     name: str
     enabled: bool
@@ -103,6 +121,8 @@ class StrategyConfig:
     fill: str = "next_open"
     location: Location | None = None
     param_locations: dict[str, Location] = field(default_factory=dict)
+    # The file's top-level `backtest:` merged with the strategy's own, key by key.
+    backtest: BacktestSettings = BacktestSettings()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,121 @@
+"""Candidate trades: every signal of a strategy as a trade it could take.
+
+One Polars query over all symbols at once evaluates the strategy's compiled plan and
+keeps the bars whose ``signal`` holds. For each it records what the portfolio pass and
+the exit search need, all known at the fill without hindsight:
+
+- the fill bar and the raw fill price: the next bar's open (``fill: next_open``) or the
+  signal bar's close (``fill: close``);
+- the exit levels (``stop``, ``target``, ``trailing_stop``), evaluated on the signal bar
+  with ``entry_price`` set to that raw fill price. Reading the next open is legitimate
+  here and only here: the order is sent before the open, and the levels are attached
+  to it once it fills;
+- the rank (higher first when slots are scarce);
+- the first bar, from the first bar held on, whose ``exit`` rule holds.
+
+Whether a candidate is taken depends on the account (cash, free slots, a position
+already held in the symbol) and is decided later, in :mod:`kobe.backtest.portfolio`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from kobe.backtest.market import Market
+from kobe.strategy import CompiledStrategy
+
+# "No such bar": larger than any row or session, small enough to add to without overflow.
+NEVER = np.iinfo(np.int64).max // 4
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """The signals of one strategy, one element per signal, in market row order.
+
+    Rows index :class:`~kobe.backtest.market.Market` arrays. ``first_held`` is the first
+    bar on which the position is exposed: the fill bar for next-open fills, the bar
+    after it for close fills (a position bought at the close holds no part of that
+    bar). Levels are NaN where the strategy has none or the expression is null.
+    """
+
+    row: np.ndarray            # the signal bar
+    entry_row: np.ndarray      # the bar of the entry fill
+    first_held: np.ndarray     # signal row + 1, for both fill modes
+    entry_price: np.ndarray    # raw fill price, before slippage
+    rank: np.ndarray
+    stop: np.ndarray
+    target: np.ndarray
+    trailing_stop: np.ndarray
+    exit_rule_row: np.ndarray  # first row >= first_held where the exit rule holds; NEVER if none
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+
+def fill_price(fill: str) -> pl.Expr:
+    """The raw price a signal of bar t fills at: t+1's open or t's close."""
+    return pl.col("open").shift(-1).over("symbol") if fill == "next_open" else pl.col("close")
+
+
+def candidate_query(compiled: CompiledStrategy, market: Market, *, symbols: Sequence[str] | None = None,
+                    first_session: int = 0) -> pl.LazyFrame:
+    """The Polars query behind :func:`find_candidates`, to collect together with others
+    (``pl.collect_all`` runs several strategies' plans in parallel)."""
+    fill = compiled.checked.config.fill
+    bars = market.bars.lazy()
+    if symbols is not None and set(symbols) != set(market.symbols):
+        bars = bars.filter(pl.col("symbol").is_in(list(symbols)))
+    plan = compiled.plan(bars, entry_price=fill_price(fill))
+    present = compiled.outputs
+
+    def level(name: str) -> pl.Expr:
+        return (pl.col(name) if name in present else pl.lit(None)).cast(pl.Float64).alias(name)
+
+    # The first exit-rule bar at or after each row, then shifted so that a signal row reads
+    # it from its first bar held (row + 1) on.
+    exit_row = (pl.when(pl.col("exit_signal")).then(pl.col("_row")).backward_fill()
+                .shift(-1).over("symbol").fill_null(NEVER).alias("exit_rule_row"))
+    keep = pl.col("signal") & pl.col("entry_price").is_not_null()
+    if fill != "next_open":
+        # Bought at the close of a symbol's last bar, a position would have no bar to exit
+        # on unless the backtest ends there too (then it is open, marked at that close).
+        has_next = pl.col("date").shift(-1).over("symbol").is_not_null()
+        keep = keep & (has_next | (pl.col("date") == market.sessions[-1]))
+    if first_session > 0:
+        keep = keep & (pl.col("date") >= market.sessions[first_session])
+    return (plan.with_columns(exit_row)
+            .filter(keep)
+            .select("_row", "entry_price", level("rank_score"), level("stop"), level("target"),
+                    level("trailing_stop"), "exit_rule_row"))
+
+
+def candidates_from(frame: pl.DataFrame, fill: str) -> Candidates:
+    """:class:`Candidates` from a collected :func:`candidate_query`."""
+    row = frame["_row"].to_numpy().astype(np.int64)
+    return Candidates(
+        row=row,
+        entry_row=row + 1 if fill == "next_open" else row,
+        first_held=row + 1,
+        entry_price=frame["entry_price"].to_numpy(),
+        rank=frame["rank_score"].fill_null(np.nan).to_numpy(),
+        stop=frame["stop"].fill_null(np.nan).to_numpy(),
+        target=frame["target"].fill_null(np.nan).to_numpy(),
+        trailing_stop=frame["trailing_stop"].fill_null(np.nan).to_numpy(),
+        exit_rule_row=frame["exit_rule_row"].to_numpy().astype(np.int64),
+    )
+
+
+def find_candidates(compiled: CompiledStrategy, market: Market, *, symbols: Sequence[str] | None = None,
+                    first_session: int = 0) -> Candidates:
+    """Every signal of ``compiled`` on ``market`` (only ``symbols`` when given) from
+    session ``first_session`` on; bars before it serve as warm-up only.
+
+    A signal on a symbol's last bar has no fill (next open) or no bar to exit on (close
+    fill) and is left out, except a close fill on the backtest's last session.
+    """
+    query = candidate_query(compiled, market, symbols=symbols, first_session=first_session)
+    return candidates_from(query.collect(), compiled.checked.config.fill)

@@ -1,0 +1,219 @@
+"""The backtest: a strategy's compiled rules run over bars through a simulated account.
+
+:func:`run_strategy` runs one compiled strategy (its params already in it) over a
+:class:`~kobe.backtest.market.Market` and returns its trades and daily equity; it is
+the unit that walk-forward, sweeps and Monte Carlo build on. :func:`run_backtest` runs
+a project's strategies over one bars frame, each in its own account, and adds them up.
+
+The pipeline, fast because only step 3 walks the sessions (``docs/backtest.md``):
+
+1. :func:`~kobe.backtest.candidates.find_candidates`: the strategy's plan in Polars
+   over all symbols at once; every signal becomes a candidate trade with its fill
+   price, exit levels and rank;
+2. :func:`~kobe.backtest.exits.find_exits`: how each candidate would end, in numpy
+   over all candidates at once;
+3. :func:`~kobe.backtest.portfolio.simulate`: the account takes candidates session by
+   session (cash, slots, rank) and marks its equity.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+import polars as pl
+
+from kobe.backtest.benchmark import buy_and_hold
+from kobe.backtest.candidates import Candidates, candidate_query, candidates_from, find_candidates
+from kobe.backtest.exits import OPEN, REASONS, Exits, find_exits
+from kobe.backtest.market import Market, load_market
+from kobe.backtest.metrics import Number, compute_metrics, curve_metrics
+from kobe.backtest.portfolio import Book, simulate
+from kobe.config.errors import Diagnostic, KobeError
+from kobe.config.model import BacktestSettings
+from kobe.project import Project
+from kobe.strategy import CompiledStrategy
+
+TRADE_SCHEMA = {
+    "strategy": pl.String, "symbol": pl.String, "side": pl.String, "signal_date": pl.Date,
+    "signal_price": pl.Float64, "entry_date": pl.Date, "entry_price": pl.Float64, "exit_date": pl.Date, "exit_price": pl.Float64,
+    "quantity": pl.Int64, "pnl": pl.Float64, "return": pl.Float64, "exit_reason": pl.String,
+    "bars_held": pl.Int64, "commission": pl.Float64,
+}
+"""The columns of a trades table. ``signal_price`` is the signal bar's close; entry and
+exit prices are fills, after slippage. For an open trade the exit is the mark: the last
+session's date and close, ``exit_reason`` ``open``, P&L unrealised (entry costs only)."""
+
+
+@dataclass(frozen=True)
+class StrategyResult:
+    """One strategy's account over the backtest.
+
+    ``trades``: closed trades by entry date, then symbol (:data:`TRADE_SCHEMA`);
+    ``open_trades``: those still held on the last session, marked at its close;
+    ``equity``: one row per session (``date``, ``cash``, ``equity``, ``positions`` held
+    at the close, ``benchmark``: the equal-weight buy-and-hold of the universe);
+    ``signals``: the signals in the period; ``skipped``: those not taken, by cause.
+    """
+
+    name: str
+    settings: BacktestSettings
+    trades: pl.DataFrame
+    open_trades: pl.DataFrame
+    equity: pl.DataFrame
+    signals: int
+    skipped: dict[str, int]
+
+    def metrics(self) -> dict[str, Number]:
+        return compute_metrics(self.trades, self.equity, self.settings.initial_cash, self.open_trades)
+
+    def benchmark_metrics(self) -> dict[str, Number]:
+        return curve_metrics(self.equity.select("date", pl.col("benchmark").alias("equity")),
+                             self.settings.initial_cash)
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """Every strategy's account, and all of them added up (``combined``: a
+    :class:`StrategyResult` named ``combined`` whose cash, equity and benchmark are the
+    sums, and whose trades are all the trades)."""
+
+    market: Market
+    first_session: int
+    strategies: tuple[StrategyResult, ...]
+    combined: StrategyResult
+
+    @property
+    def start(self) -> dt.date:
+        return self.market.sessions[self.first_session]
+
+    @property
+    def end(self) -> dt.date:
+        return self.market.sessions[-1]
+
+
+def resolve_settings(project: Project, name: str) -> BacktestSettings:
+    """The strategy's backtest settings with the position limit filled in from risk.yaml."""
+    settings = project.strategy(name).config.backtest
+    if settings.max_open_positions is None:
+        settings = replace(settings, max_open_positions=project.config.risk.max_open_positions)
+    return settings
+
+
+def run_strategy(compiled: CompiledStrategy, market: Market, settings: BacktestSettings, *,
+                 symbols: Sequence[str] | None = None, first_session: int = 0,
+                 candidates: Candidates | None = None) -> StrategyResult:
+    """Run ``compiled`` over ``market`` (only ``symbols`` when given) in one account.
+
+    Signals count from ``first_session`` on; earlier bars only warm the indicators up.
+    ``settings.max_open_positions`` must be set (see :func:`resolve_settings`).
+    ``candidates``, when given, are this strategy's, found beforehand with the same
+    arguments (:func:`run_backtest` finds those of all strategies in one parallel query).
+    """
+    config = compiled.checked.config
+    side = 1 if config.side == "long" else -1
+    if settings.max_open_positions is None:
+        raise ValueError("settings.max_open_positions must be resolved before running")
+    if candidates is None:
+        candidates = find_candidates(compiled, market, symbols=symbols, first_session=first_session)
+    exits = find_exits(market, candidates, side=side, fill=config.fill, time_stop_bars=config.exits.time_stop_bars)
+    book = simulate(market, candidates, exits, side=side, fill=config.fill, sizing=config.sizing,
+                    settings=settings, max_open_positions=settings.max_open_positions)
+    trades = _trades(compiled.name, config.side, market, candidates, exits, book)
+    is_open = trades["exit_reason"] == REASONS[OPEN]
+    universe = symbols if symbols is not None else market.symbols
+    equity = pl.DataFrame({
+        "date": pl.Series(market.sessions[first_session:], dtype=pl.Date),
+        "cash": book.cash[first_session:],
+        "equity": book.equity[first_session:],
+        "positions": book.positions[first_session:],
+        "benchmark": buy_and_hold(market, universe, settings.initial_cash, first_session),
+    })
+    return StrategyResult(compiled.name, settings, trades.filter(~is_open), trades.filter(is_open), equity,
+                          len(candidates), book.skipped)
+
+
+def _trades(name: str, side_name: str, market: Market, candidates: Candidates, exits: Exits,
+            book: Book) -> pl.DataFrame:
+    """The taken trades as a table, in a fixed order: entry date, then symbol."""
+    taken = book.taken
+    side = 1 if side_name == "long" else -1
+    sessions = np.array(market.sessions, dtype="datetime64[D]")
+    exit_row = exits.row[taken]
+    is_open = exits.reason[taken] == OPEN
+    # An open trade is marked at the last close, without exit costs: it has not been sold.
+    exit_price = np.where(is_open, exits.price[taken], book.exit_fill)
+    quantity = book.quantity
+    pnl = side * quantity * (exit_price - book.entry_fill) - book.entry_commission - book.exit_commission
+    frame = pl.DataFrame({
+        "strategy": pl.Series([name] * len(taken), dtype=pl.String),
+        "symbol": pl.Series(np.array(market.symbols, dtype=object)[market.symbol[candidates.row[taken]]],
+                            dtype=pl.String),
+        "side": pl.Series([side_name] * len(taken), dtype=pl.String),
+        "signal_date": sessions[market.session[candidates.row[taken]]],
+        "signal_price": market.close[candidates.row[taken]],
+        "entry_date": sessions[market.session[candidates.entry_row[taken]]],
+        "entry_price": book.entry_fill,
+        "exit_date": sessions[market.session[exit_row]],
+        "exit_price": exit_price,
+        "quantity": quantity.astype(np.int64),
+        "pnl": pnl,
+        "return": pnl / (quantity * book.entry_fill),
+        "exit_reason": pl.Series(np.array(REASONS, dtype=object)[exits.reason[taken]], dtype=pl.String),
+        "bars_held": exit_row - candidates.first_held[taken] + 1,
+        "commission": book.entry_commission + book.exit_commission,
+    }, schema=TRADE_SCHEMA)
+    return frame.sort("entry_date", "symbol", maintain_order=True)
+
+
+def run_backtest(project: Project, bars: pl.LazyFrame | pl.DataFrame, *, strategy: str | None = None,
+                 universe: Sequence[str] | None = None, start: dt.date | None = None,
+                 end: dt.date | None = None) -> BacktestResult:
+    """Run the enabled strategies (or only ``strategy``) of ``project`` over ``bars``.
+
+    ``universe`` replaces every strategy's own. Bars after ``end`` are never read; bars
+    before ``start`` only warm the indicators up: signals, equity and the benchmark
+    start with the first session on or after ``start``.
+    """
+    chosen = [project.strategy(strategy)] if strategy else project.enabled()
+    if not chosen:
+        raise KobeError(Diagnostic("no enabled strategy to backtest", file="strategies.yaml",
+                                   hint="set `enabled: true` on a strategy, or name one with --strategy"))
+    universes = {s.name: list(universe) if universe is not None else project.universe(s.config) for s in chosen}
+    symbols = sorted({sym for names in universes.values() for sym in names})
+    scoped = bars.lazy().filter(pl.col("symbol").is_in(symbols))
+    if end is not None:
+        scoped = scoped.filter(pl.col("date") <= end)
+    market = load_market(scoped)
+    first = market.session_index(start)
+    if first >= len(market.sessions):
+        raise KobeError(Diagnostic(f"no session on or after {start}",
+                                   hint=f"the data ends on {market.sessions[-1].isoformat()}"))
+    compiled = [project.compiled(s.name) for s in chosen]
+    # One parallel query for every strategy's plan; the plans may share work too.
+    frames = pl.collect_all([candidate_query(c, market, symbols=universes[c.name], first_session=first)
+                             for c in compiled])
+    results = tuple(
+        run_strategy(c, market, resolve_settings(project, c.name), symbols=universes[c.name],
+                     first_session=first, candidates=candidates_from(frame, c.checked.config.fill))
+        for c, frame in zip(compiled, frames)
+    )
+    return BacktestResult(market, first, results, _combined(market, first, results, symbols))
+
+
+def _combined(market: Market, first: int, results: Sequence[StrategyResult], symbols: Sequence[str]) -> StrategyResult:
+    """All accounts as one: trades together, cash and equity summed."""
+    cash = sum(r.settings.initial_cash for r in results)
+    equity = results[0].equity.select(
+        "date",
+        pl.sum_horizontal([r.equity["cash"] for r in results]).alias("cash"),
+        pl.sum_horizontal([r.equity["equity"] for r in results]).alias("equity"),
+        pl.sum_horizontal([r.equity["positions"] for r in results]).alias("positions"),
+    ).with_columns(pl.Series("benchmark", buy_and_hold(market, symbols, cash, first)))
+    skipped = {k: sum(r.skipped[k] for r in results) for k in results[0].skipped}
+    settings = BacktestSettings(initial_cash=cash)
+    return StrategyResult("combined", settings, pl.concat([r.trades for r in results]),
+                          pl.concat([r.open_trades for r in results]), equity,
+                          sum(r.signals for r in results), skipped)

@@ -1,0 +1,207 @@
+"""Every backtest statistic, each a pure function of the trades and the daily equity.
+
+This is the one home of the formulas (``docs/backtest.md`` lists them): the backtest,
+the buy-and-hold benchmark and later the walk-forward, sweep and Monte Carlo reports all
+call these. Conventions:
+
+- the equity curve is the account's value at each session's close; its returns are
+  taken from the initial cash, so the first session's return counts;
+- annualised figures use 252 sessions a year and a risk-free rate of 0;
+- CAGR uses calendar time: (last session - first session) in days / 365.25;
+- fractions stay fractions (0.12 is 12%); drawdowns are negative;
+- a statistic that is undefined (no losing trade for the profit factor, a flat equity
+  curve for the Sharpe ratio) is ``None``, never infinity or NaN.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import polars as pl
+
+SESSIONS_PER_YEAR = 252
+DAYS_PER_YEAR = 365.25
+
+Number = float | int | None
+
+
+def returns(equity: np.ndarray, initial_cash: float) -> np.ndarray:
+    """Simple returns of each session, the first one from ``initial_cash``."""
+    values = np.concatenate([[initial_cash], np.asarray(equity, dtype=float)])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = values[1:] / values[:-1] - 1
+    return np.where(values[:-1] > 0, out, 0.0)
+
+
+def total_return(equity: np.ndarray, initial_cash: float) -> float:
+    """Final equity over initial cash, minus 1."""
+    return float(equity[-1] / initial_cash - 1) if len(equity) else 0.0
+
+
+def cagr(dates: Sequence[dt.date], equity: np.ndarray, initial_cash: float) -> float | None:
+    """Compound annual growth: (final / initial) ** (1 / years) - 1, years in calendar days / 365.25."""
+    if len(dates) < 2:
+        return None
+    years = (dates[-1] - dates[0]).days / DAYS_PER_YEAR
+    growth = equity[-1] / initial_cash
+    if years <= 0:
+        return None
+    return -1.0 if growth <= 0 else float(growth ** (1 / years) - 1)
+
+
+def volatility(daily: np.ndarray) -> float | None:
+    """Annualised volatility: the sample standard deviation of daily returns x sqrt(252)."""
+    if len(daily) < 2:
+        return None
+    return float(np.std(daily, ddof=1) * math.sqrt(SESSIONS_PER_YEAR))
+
+
+def sharpe(daily: np.ndarray) -> float | None:
+    """Annualised Sharpe ratio: mean / sample standard deviation of daily returns x sqrt(252)."""
+    if len(daily) < 2:
+        return None
+    spread = np.std(daily, ddof=1)
+    return None if spread == 0 else float(np.mean(daily) / spread * math.sqrt(SESSIONS_PER_YEAR))
+
+
+def sortino(daily: np.ndarray) -> float | None:
+    """Annualised Sortino ratio: mean daily return over the downside deviation
+    sqrt(mean(min(r, 0)^2)), over all sessions, x sqrt(252)."""
+    if len(daily) < 2:
+        return None
+    downside = math.sqrt(float(np.mean(np.minimum(daily, 0.0) ** 2)))
+    return None if downside == 0 else float(np.mean(daily) / downside * math.sqrt(SESSIONS_PER_YEAR))
+
+
+def max_drawdown(dates: Sequence[dt.date], equity: np.ndarray, initial_cash: float) -> tuple[float, int]:
+    """The deepest fall from a running peak, as a fraction (<= 0), and the longest time
+    under water in calendar days: from a peak to the session that regains it, or to the
+    last session if none does. The initial cash is the first peak, dated the first session.
+    """
+    if not len(equity):
+        return 0.0, 0
+    values = np.asarray(equity, dtype=float)
+    peaks = np.maximum.accumulate(np.concatenate([[initial_cash], values]))[1:]
+    depth = float(np.min(values / peaks - 1)) if np.all(peaks > 0) else -1.0
+    # Sessions at or above every earlier value end a spell under water.
+    prior = np.concatenate([[initial_cash], peaks[:-1]])
+    highs = np.flatnonzero(values >= prior)
+    days = np.array(dates, dtype="datetime64[D]").astype(np.int64)
+    # Index -1 stands for the initial cash, dated the first session. A spell under water
+    # runs from one high to the next wherever sessions lie between them, and to the last
+    # session when the curve ends below its peak.
+    at = np.concatenate([[-1], highs])
+    when = days[np.maximum(at, 0)]
+    spells = list(np.diff(when)[np.diff(at) > 1])
+    if at[-1] != len(values) - 1:
+        spells.append(days[-1] - when[-1])
+    longest = int(max(spells, default=0))
+    return min(depth, 0.0), longest
+
+
+def calmar(growth: float | None, drawdown: float) -> float | None:
+    """CAGR over the depth of the maximum drawdown."""
+    if growth is None or drawdown == 0:
+        return None
+    return float(growth / abs(drawdown))
+
+
+def win_rate(pnl: np.ndarray) -> float | None:
+    """Share of closed trades with a profit (P&L > 0)."""
+    return float(np.mean(pnl > 0)) if len(pnl) else None
+
+
+def profit_factor(pnl: np.ndarray) -> float | None:
+    """Gross profit over gross loss (both in dollars); ``None`` without a losing trade."""
+    losses = -pnl[pnl < 0].sum()
+    return float(pnl[pnl > 0].sum() / losses) if losses > 0 else None
+
+
+def expectancy(pnl: np.ndarray) -> float | None:
+    """Mean P&L per closed trade, in dollars."""
+    return float(np.mean(pnl)) if len(pnl) else None
+
+
+def average_win(pnl: np.ndarray) -> float | None:
+    """Mean P&L of the winning trades, in dollars."""
+    wins = pnl[pnl > 0]
+    return float(np.mean(wins)) if len(wins) else None
+
+
+def average_loss(pnl: np.ndarray) -> float | None:
+    """Mean P&L of the losing trades, in dollars (negative)."""
+    losses = pnl[pnl < 0]
+    return float(np.mean(losses)) if len(losses) else None
+
+
+def sqn(pnl: np.ndarray) -> float | None:
+    """Van Tharp's System Quality Number on dollar P&L: sqrt(n) x mean / sample std."""
+    if len(pnl) < 2:
+        return None
+    spread = np.std(pnl, ddof=1)
+    return None if spread == 0 else float(math.sqrt(len(pnl)) * np.mean(pnl) / spread)
+
+
+def exposure(sessions: Sequence[dt.date], entries: Sequence[dt.date], exits: Sequence[dt.date]) -> float:
+    """Share of sessions on which a position was held at some point: each trade covers
+    its entry session through its exit session, both included."""
+    if not len(sessions):
+        return 0.0
+    days = np.array(sessions, dtype="datetime64[D]")
+    cover = np.zeros(len(days) + 1, dtype=np.int64)
+    first = np.searchsorted(days, np.array(entries, dtype="datetime64[D]"), side="left")
+    last = np.searchsorted(days, np.array(exits, dtype="datetime64[D]"), side="right")
+    np.add.at(cover, first, 1)
+    np.add.at(cover, last, -1)
+    return float(np.mean(np.cumsum(cover)[:-1] > 0))
+
+
+def curve_metrics(equity: pl.DataFrame, initial_cash: float) -> dict[str, Number]:
+    """The statistics of an equity curve (``date``, ``equity``) alone; a benchmark has no trades."""
+    dates = equity["date"].to_list()
+    values = equity["equity"].to_numpy()
+    daily = returns(values, initial_cash)
+    growth = cagr(dates, values, initial_cash)
+    depth, days_under = max_drawdown(dates, values, initial_cash)
+    return {
+        "final_equity": float(values[-1]) if len(values) else initial_cash,
+        "total_return": total_return(values, initial_cash),
+        "cagr": growth,
+        "volatility": volatility(daily),
+        "sharpe": sharpe(daily),
+        "sortino": sortino(daily),
+        "calmar": calmar(growth, depth),
+        "max_drawdown": depth,
+        "max_drawdown_days": days_under,
+    }
+
+
+def compute_metrics(trades: pl.DataFrame, equity: pl.DataFrame, initial_cash: float,
+                    open_trades: pl.DataFrame | None = None) -> dict[str, Number]:
+    """All statistics of one account: :func:`curve_metrics` plus the trade statistics.
+
+    ``trades`` are the closed trades (columns ``pnl``, ``bars_held``, ``entry_date``,
+    ``exit_date``); ``equity`` the daily curve (``date``, ``equity``); ``open_trades``
+    those still held at the end, which count for exposure only (their P&L is in the
+    equity, not in the trade statistics).
+    """
+    pnl = trades["pnl"].to_numpy() if trades.height else np.zeros(0)
+    held = [t.select("entry_date", "exit_date") for t in (trades, open_trades) if t is not None]
+    spans = pl.concat(held) if held else pl.DataFrame({"entry_date": [], "exit_date": []})
+    bars = trades["bars_held"].to_numpy() if trades.height else np.zeros(0)
+    return {
+        **curve_metrics(equity, initial_cash),
+        "trades": len(pnl),
+        "win_rate": win_rate(pnl),
+        "profit_factor": profit_factor(pnl),
+        "expectancy": expectancy(pnl),
+        "average_win": average_win(pnl),
+        "average_loss": average_loss(pnl),
+        "average_bars_held": float(np.mean(bars)) if len(bars) else None,
+        "exposure": exposure(equity["date"].to_list(), spans["entry_date"].to_list(), spans["exit_date"].to_list()),
+        "sqn": sqn(pnl),
+        "open_trades": open_trades.height if open_trades is not None else 0,
+    }

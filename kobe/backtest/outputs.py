@@ -1,0 +1,128 @@
+"""What a backtest leaves behind: files in the output folder and the summary a person reads.
+
+Files, each written atomically (a reader never sees half of one):
+
+``trades.csv``
+    closed trades of every strategy (columns: :data:`~kobe.backtest.engine.TRADE_SCHEMA`);
+``open_trades.csv``
+    trades still held on the last session, marked at its close;
+``equity.csv``
+    one row per session and account (each strategy, then ``combined``): cash, equity,
+    positions held at the close, and the buy-and-hold benchmark;
+``summary.json``
+    the metrics of every account and of its benchmark, the signal counts, the settings
+    and the receipt;
+``receipt.json``
+    the receipt alone (:mod:`kobe.backtest.receipt`), for the CSV files beside it.
+
+Nothing in them depends on the clock, so the same inputs give the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from kobe.backtest.engine import BacktestResult, StrategyResult
+from kobe.backtest.metrics import Number
+from kobe.backtest.receipt import Receipt
+from kobe.files import write_atomic
+
+FILES = ("trades.csv", "open_trades.csv", "equity.csv", "summary.json", "receipt.json")
+
+# The metrics table, in reading order: key, label, how to show it.
+METRICS: tuple[tuple[str, str, str], ...] = (
+    ("final_equity", "final equity", "usd"),
+    ("total_return", "total return", "pct"),
+    ("cagr", "CAGR", "pct"),
+    ("volatility", "volatility (ann.)", "pct"),
+    ("sharpe", "Sharpe", "ratio"),
+    ("sortino", "Sortino", "ratio"),
+    ("calmar", "Calmar", "ratio"),
+    ("max_drawdown", "max drawdown", "pct"),
+    ("max_drawdown_days", "max drawdown days", "int"),
+    ("trades", "trades (closed)", "int"),
+    ("open_trades", "trades open at end", "int"),
+    ("win_rate", "win rate", "pct"),
+    ("profit_factor", "profit factor", "ratio"),
+    ("expectancy", "expectancy", "usd"),
+    ("average_win", "average win", "usd"),
+    ("average_loss", "average loss", "usd"),
+    ("average_bars_held", "average bars held", "ratio"),
+    ("exposure", "exposure", "pct"),
+    ("sqn", "SQN", "ratio"),
+)
+
+
+def account_summary(result: StrategyResult) -> dict[str, Any]:
+    return {
+        "settings": asdict(result.settings),
+        "signals": result.signals,
+        "skipped": dict(result.skipped),
+        "metrics": result.metrics(),
+        "benchmark": result.benchmark_metrics(),
+    }
+
+
+def summary(result: BacktestResult, receipt: Receipt | None = None) -> dict[str, Any]:
+    """Everything ``summary.json`` holds (and ``kobe backtest --json`` prints)."""
+    out: dict[str, Any] = {
+        "period": {"start": result.start.isoformat(), "end": result.end.isoformat(),
+                   "sessions": len(result.market.sessions) - result.first_session},
+        "strategies": {r.name: account_summary(r) for r in result.strategies},
+        "combined": account_summary(result.combined),
+    }
+    if receipt is not None:
+        out["receipt"] = receipt.to_dict()
+    return out
+
+
+def metrics_rows(data: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """The metrics table of a :func:`summary`: a header and one row per metric, a column
+    per strategy, then combined, then the combined buy-and-hold benchmark."""
+    accounts = [(name, s["metrics"]) for name, s in data["strategies"].items()]
+    if len(accounts) > 1:
+        accounts.append(("combined", data["combined"]["metrics"]))
+    accounts.append(("buy & hold", data["combined"]["benchmark"]))
+    header = ["metric"] + [name for name, _ in accounts]
+    rows = [[label] + [show(values.get(key), kind) if key in values else "" for _, values in accounts]
+            for key, label, kind in METRICS]
+    return header, rows
+
+
+def show(value: Number, kind: str) -> str:
+    """A metric as the table shows it."""
+    if value is None:
+        return "-"
+    if kind == "pct":
+        return f"{value * 100:,.2f}%"
+    if kind == "usd":
+        return f"{value:,.2f}"
+    if kind == "int":
+        return f"{int(value):,}"
+    return f"{value:,.2f}"
+
+
+def write_outputs(result: BacktestResult, out_dir: Path, receipt: Receipt) -> list[Path]:
+    """Write the files of the module doc into ``out_dir``; returns their paths."""
+    accounts = [*result.strategies, result.combined]
+    trades = pl.concat([r.trades for r in result.strategies])
+    open_trades = pl.concat([r.open_trades for r in result.strategies])
+    equity = pl.concat([r.equity.select(pl.col("date"), pl.lit(r.name).alias("strategy"), pl.all().exclude("date"))
+                        .with_columns(pl.col("positions").cast(pl.Int64)) for r in accounts])
+    payloads = {
+        "trades.csv": trades.write_csv(),
+        "open_trades.csv": open_trades.write_csv(),
+        "equity.csv": equity.write_csv(),
+        "summary.json": json.dumps(summary(result, receipt), indent=2) + "\n",
+        "receipt.json": json.dumps(receipt.to_dict(), indent=2) + "\n",
+    }
+    paths = []
+    for name in FILES:
+        write_atomic(out_dir / name, payloads[name])
+        paths.append(out_dir / name)
+    return paths

@@ -1,0 +1,260 @@
+"""The account: which candidate trades are taken, at what size, and the daily equity.
+
+This is the only part of a backtest that walks the sessions one by one, because each
+decision depends on the cash and slots the earlier ones left. Everything per trade
+(fills, levels, exits) was computed before, over all candidates at once; the loop only
+reads those arrays. Within a session the events run in this order:
+
+1. exits at the open (exit rule of the previous close);
+2. entries at the open (next-open fills of the previous session's signals);
+3. intrabar exits (stops, trailing stops, targets, gaps included);
+4. exits at the close (time stops, exit rules with ``fill: close``, end of data);
+5. entries at the close (``fill: close``).
+
+So the cash and slot of a position sold at the open can buy another one at that open,
+but those of a stop hit during the day only serve the close and later sessions.
+
+Entries compete for free slots (``max_open_positions``) by rank, higher first, ties by
+symbol (alphabetical). A signal on bar t is skipped when the strategy still holds that
+symbol at t's close, including a position its exit rule will sell at the next open. A
+size of zero shares (too little cash, or an amount below one share) skips it too.
+
+Sizing, always whole shares and capped by the cash left (``docs/backtest.md``):
+``fixed_dollars`` buys ``amount_usd`` worth at the fill price; ``percent_equity`` that
+percent of the equity; ``risk_per_trade`` loses that percent of the equity if the stop
+fills exactly (shares = risk / |entry price - stop|); ``all_cash`` all the cash. The
+equity is the cash plus the open positions marked at the last close before the fill.
+
+Costs: a fill is ``slippage_bps`` worse than the bar's price and pays
+``commission_per_share`` per share plus ``commission_bps`` of its value. A short is
+fully collateralised: opening it sets its value aside from the cash like a purchase,
+closing it returns that value plus the profit (no leverage, no borrow fee).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from kobe.backtest.candidates import NEVER, Candidates
+from kobe.backtest.exits import AT_CLOSE, AT_OPEN, INTRABAR, OPEN, Exits
+from kobe.backtest.market import Market
+from kobe.config.model import BacktestSettings, Sizing
+
+
+@dataclass(frozen=True)
+class Book:
+    """What the account did. Per taken trade (in fill order): ``taken`` (candidate
+    index), ``quantity``, the fill prices after slippage and the commissions; an open
+    trade's ``exit_fill`` is NaN. Per session: ``cash``, ``equity`` and ``positions``
+    (held at the close). ``skipped`` counts the signals not taken, by cause."""
+
+    taken: np.ndarray
+    quantity: np.ndarray
+    entry_fill: np.ndarray
+    entry_commission: np.ndarray
+    exit_fill: np.ndarray
+    exit_commission: np.ndarray
+    cash: np.ndarray
+    equity: np.ndarray
+    positions: np.ndarray
+    skipped: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Costs:
+    """Slippage and commissions of one fill (``docs/backtest.md``)."""
+
+    slippage_bps: float = 0.0
+    commission_per_share: float = 0.0
+    commission_bps: float = 0.0
+
+    @classmethod
+    def of(cls, settings: BacktestSettings) -> Costs:
+        return cls(settings.slippage_bps, settings.commission_per_share, settings.commission_bps)
+
+    def fill(self, price: float, buying: bool) -> float:
+        """The price actually paid (``buying``) or received for a bar price."""
+        slip = self.slippage_bps / 1e4
+        return price * (1 + slip) if buying else price * (1 - slip)
+
+    def commission(self, quantity: float, fill: float) -> float:
+        return quantity * self.commission_per_share + quantity * fill * self.commission_bps / 1e4
+
+    def unit_cost(self, fill: float) -> float:
+        """Cash one share ties up at ``fill``, commission included."""
+        return fill * (1 + self.commission_bps / 1e4) + self.commission_per_share
+
+
+def shares(sizing: Sizing, *, price: float, fill: float, stop: float, equity: float, cash: float,
+           unit_cost: float) -> int:
+    """Whole shares for one entry (the module doc), capped by ``cash``; 0 when none fit."""
+    if sizing.method == "fixed_dollars":
+        wanted = (sizing.amount_usd or 0.0) // fill
+    elif sizing.method == "percent_equity":
+        wanted = (equity * (sizing.percent or 0.0) / 100) // fill
+    elif sizing.method == "risk_per_trade":
+        risk = abs(price - stop)
+        wanted = (equity * (sizing.percent or 0.0) / 100) // risk if risk > 0 else 0.0
+    else:  # all_cash
+        wanted = cash // unit_cost
+    affordable = cash // unit_cost if cash > 0 else 0.0
+    count = min(wanted, affordable)
+    return 0 if math.isnan(count) or count < 1 else int(count)   # NaN: a null stop sizes nothing
+
+
+def simulate(market: Market, candidates: Candidates, exits: Exits, *, side: int, fill: str,
+             sizing: Sizing, settings: BacktestSettings, max_open_positions: int) -> Book:
+    """Run the account over every session of ``market`` (the module doc)."""
+    costs = Costs.of(settings)
+    n_sessions = len(market.sessions)
+    entry_moment = AT_OPEN if fill == "next_open" else AT_CLOSE
+    symbol = market.symbol[candidates.row]
+    signal_session = market.session[candidates.row]
+    entry_session = market.session[candidates.entry_row]
+    is_open = exits.reason == OPEN
+    # int64 before NEVER goes in: sessions are int32, which NEVER would overflow.
+    exit_session = np.where(is_open, NEVER, market.session[exits.row].astype(np.int64))
+
+    # Candidates by entry session, then rank (higher first, none last), then symbol.
+    rank_key = np.where(np.isnan(candidates.rank), np.inf, -candidates.rank)
+    order = np.lexsort((symbol, rank_key, entry_session))
+    starts = np.searchsorted(entry_session[order], np.arange(n_sessions + 1))
+    needs_equity = sizing.method in ("percent_equity", "risk_per_trade")
+
+    # Python lists: the loop reads single elements, which lists serve fastest.
+    c_order, c_starts = order.tolist(), starts.tolist()
+    c_symbol, c_signal = symbol.tolist(), signal_session.tolist()
+    c_price, c_stop = candidates.entry_price.tolist(), candidates.stop.tolist()
+    c_exit, c_moment = exit_session.tolist(), exits.moment.tolist()
+    c_exit_price = exits.price.tolist()
+
+    n = len(candidates)
+    quantity = np.zeros(n)
+    entry_fill = np.full(n, np.nan)
+    entry_commission = np.zeros(n)
+    exit_fill = np.full(n, np.nan)
+    exit_commission = np.zeros(n)
+    taken: list[int] = []
+    held: list[int] = []                      # candidate indices of the open positions
+    busy_until = [-1] * len(market.symbols)   # exit session of the symbol's last trade
+    next_exit = NEVER
+    cash = settings.initial_cash
+    cash_after = np.full(n_sessions, np.nan)
+    skipped = {"symbol_held": 0, "no_free_slot": 0, "zero_shares": 0}
+    buying_in, buying_out = side > 0, side < 0
+
+    def settle(moments: tuple[int, ...], session: int) -> None:
+        nonlocal cash, next_exit
+        leaving = [i for i in held if c_exit[i] == session and c_moment[i] in moments]
+        for i in leaving:
+            fill_out = costs.fill(c_exit_price[i], buying_out)
+            fee = costs.commission(quantity[i], fill_out)
+            exit_fill[i], exit_commission[i] = fill_out, fee
+            # A long returns the sale; a short its collateral plus the profit.
+            back = fill_out if side > 0 else 2 * entry_fill[i] - fill_out
+            cash += quantity[i] * back - fee
+            held.remove(i)
+        next_exit = min((c_exit[i] for i in held), default=NEVER)
+
+    def enter(session: int) -> None:
+        nonlocal cash, next_exit
+        lo, hi = c_starts[session], c_starts[session + 1]
+        equity = (_equity(market, held, symbol, quantity, entry_fill, side, cash, session, entry_moment)
+                  if needs_equity else 0.0)
+        for position, k in enumerate(range(lo, hi)):
+            if len(held) >= max_open_positions:
+                skipped["no_free_slot"] += hi - lo - position
+                return
+            i = c_order[k]
+            if busy_until[c_symbol[i]] > c_signal[i]:
+                skipped["symbol_held"] += 1
+                continue
+            fill_in = costs.fill(c_price[i], buying_in)
+            unit = costs.unit_cost(fill_in)
+            count = shares(sizing, price=c_price[i], fill=fill_in, stop=c_stop[i], equity=equity, cash=cash,
+                           unit_cost=unit)
+            if count < 1:
+                skipped["zero_shares"] += 1
+                continue
+            fee = costs.commission(count, fill_in)
+            quantity[i], entry_fill[i], entry_commission[i] = count, fill_in, fee
+            cash -= count * fill_in + fee
+            held.append(i)
+            taken.append(i)
+            busy_until[c_symbol[i]] = c_exit[i]
+            next_exit = min(next_exit, c_exit[i])
+
+    for session in range(n_sessions):
+        entering = c_starts[session] < c_starts[session + 1]
+        if not entering and next_exit > session:
+            continue
+        settle((AT_OPEN,), session)
+        if entering and entry_moment == AT_OPEN:
+            enter(session)
+        settle((INTRABAR, AT_CLOSE), session)
+        if entering and entry_moment == AT_CLOSE:
+            enter(session)
+        cash_after[session] = cash
+
+    cash_series = _forward_fill(cash_after, settings.initial_cash)
+    chosen = np.array(taken, dtype=np.int64)
+    equity, positions = _marked(market, chosen, symbol, entry_session, exit_session, quantity, entry_fill,
+                                side, cash_series)
+    return Book(chosen, quantity[chosen], entry_fill[chosen], entry_commission[chosen], exit_fill[chosen],
+                exit_commission[chosen], cash_series, equity, positions, skipped)
+
+
+def _equity(market: Market, held: list[int], symbol: np.ndarray, quantity: np.ndarray, entry_fill: np.ndarray,
+            side: int, cash: float, session: int, entry_moment: int) -> float:
+    """Cash plus the open positions marked at the last close before a fill in ``session``."""
+    mark_session = session - 1 if entry_moment == AT_OPEN else session
+    if not held or mark_session < 0:
+        return cash
+    index = np.array(held)
+    close = market.closes[mark_session, symbol[index]]
+    worth = close if side > 0 else 2 * entry_fill[index] - close
+    return cash + float((quantity[index] * worth).sum())
+
+
+def _forward_fill(values: np.ndarray, first: float) -> np.ndarray:
+    """``values`` with each NaN replaced by the last number before it (``first`` at the start)."""
+    out = values.copy()
+    if np.isnan(out[0]):
+        out[0] = first
+    have = ~np.isnan(out)
+    latest = np.where(have, np.arange(len(out)), 0)
+    np.maximum.accumulate(latest, out=latest)
+    return out[latest]
+
+
+def _marked(market: Market, taken: np.ndarray, symbol: np.ndarray, entry_session: np.ndarray,
+            exit_session: np.ndarray, quantity: np.ndarray, entry_fill: np.ndarray, side: int,
+            cash: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Equity and positions held at each session's close, from the taken trades.
+
+    A position counts from its entry session to the session before its exit: it is
+    gone by the close of the session it exits in.
+    """
+    n_sessions, n_symbols = market.closes.shape
+    held = np.zeros((n_sessions + 1, n_symbols))
+    collateral = np.zeros(n_sessions + 1)
+    count = np.zeros(n_sessions + 1, dtype=np.int64)
+    if taken.size:
+        sym, start = symbol[taken], entry_session[taken]
+        stop = np.minimum(exit_session[taken], n_sessions)
+        signed = side * quantity[taken]
+        np.add.at(held, (start, sym), signed)
+        np.add.at(held, (stop, sym), -signed)
+        np.add.at(count, start, 1)
+        np.add.at(count, stop, -1)
+        if side < 0:
+            # A short is worth its collateral plus its profit: q * (2 * entry - close).
+            value = 2 * quantity[taken] * entry_fill[taken]
+            np.add.at(collateral, start, value)
+            np.add.at(collateral, stop, -value)
+    held = np.cumsum(held, axis=0)[:n_sessions]
+    equity = cash + (held * market.closes).sum(axis=1) + np.cumsum(collateral)[:n_sessions]
+    return equity, np.cumsum(count)[:n_sessions]

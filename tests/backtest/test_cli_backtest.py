@@ -1,0 +1,113 @@
+"""`kobe backtest` through click: the files it writes, the receipt, reproducibility, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from kobe.backtest.receipt import data_sha256
+from kobe.cli import main
+from kobe.data.bars import read_bars
+from kobe.project import load_project
+
+GOOG = Path(__file__).resolve().parents[1] / "data" / "GOOG_2004_2013.csv"
+
+
+@pytest.fixture
+def kobe(project_dir: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(project_dir)
+
+    def run(*args: str):
+        return CliRunner().invoke(main, ["backtest", *args], catch_exceptions=False)
+
+    return run
+
+
+def test_prints_the_metrics_and_writes_every_file(kobe, project_dir: Path) -> None:
+    result = kobe("--out", "out")
+    assert result.exit_code == 0, result.output
+    header = result.output.splitlines()[1].split()
+    assert header == ["metric", "donchian_breakout", "ict_turtle_soup", "combined", "buy", "&", "hold"]
+    assert "Sharpe" in result.output and "max drawdown" in result.output
+    out = project_dir / "out"
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["trades.csv", "open_trades.csv", "equity.csv", "summary.json", "receipt.json"])
+    trades = pl.read_csv(out / "trades.csv")
+    assert trades.height > 100
+    assert set(trades["strategy"]) == {"donchian_breakout", "ict_turtle_soup"}
+    equity = pl.read_csv(out / "equity.csv")
+    assert set(equity["strategy"]) == {"donchian_breakout", "ict_turtle_soup", "combined"}
+    # Every trade is in the equity: the final equity is the cash plus every trade's P&L.
+    summary = json.loads((out / "summary.json").read_text())
+    for name, account in summary["strategies"].items():
+        pnl = trades.filter(pl.col("strategy") == name)["pnl"].sum()
+        held = pl.read_csv(out / "open_trades.csv", schema_overrides={"strategy": pl.String, "pnl": pl.Float64})
+        open_pnl = held.filter(pl.col("strategy") == name)["pnl"].sum()
+        assert account["metrics"]["final_equity"] == pytest.approx(10_000 + pnl + open_pnl)
+        assert account["metrics"]["trades"] == trades.filter(pl.col("strategy") == name).height
+
+
+def test_receipt(kobe, project_dir: Path) -> None:
+    result = kobe("--strategy", "donchian_breakout", "--out", "out", "--json")
+    assert result.exit_code == 0, result.output
+    receipt = json.loads(result.output)["receipt"]
+    assert receipt == json.loads((project_dir / "out" / "receipt.json").read_text())
+    assert receipt["config_sha256"] == load_project(project_dir / "strategies.yaml").fingerprint().sha256
+    universe = load_project(project_dir / "strategies.yaml").universes["universe/default.csv"]
+    assert receipt["data_sha256"] == data_sha256(read_bars(symbols=universe).collect())
+    assert receipt["command"] == "kobe backtest strategies.yaml --strategy donchian_breakout --out out --json"
+    assert receipt["data_source"] == "embedded" and receipt["kobe_version"]
+
+
+def test_same_inputs_give_byte_identical_outputs(kobe, project_dir: Path) -> None:
+    for folder in ("one", "two"):
+        assert kobe("--out", folder).exit_code == 0
+    for name in ("trades.csv", "open_trades.csv", "equity.csv"):
+        assert (project_dir / "one" / name).read_bytes() == (project_dir / "two" / name).read_bytes()
+    one, two = (json.loads((project_dir / f / "summary.json").read_text()) for f in ("one", "two"))
+    assert one["receipt"].pop("command") != two["receipt"].pop("command")
+    assert one == two
+
+
+def test_data_universe_and_period_options(kobe, project_dir: Path) -> None:
+    (project_dir / "goog.csv").write_text("symbol\nGOOG\n")
+    result = kobe("--data", str(GOOG), "--universe", "goog.csv", "--start", "2006-01-03", "--end", "2010-12-31",
+                  "--out", "out", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["period"]["start"] == "2006-01-03" and data["period"]["end"] == "2010-12-31"
+    assert data["receipt"]["data_last_date"] == "2010-12-31"
+    assert data["receipt"]["data_first_date"] == "2004-08-19"        # warm-up bars are read, and hashed
+    equity = pl.read_csv(project_dir / "out" / "equity.csv")
+    assert (equity["date"].min(), equity["date"].max()) == ("2006-01-03", "2010-12-31")
+    # GOOG traded above $75 throughout, so the seed strategies' $75 orders buy no share.
+    donchian = data["strategies"]["donchian_breakout"]
+    assert donchian["signals"] > 0
+    assert donchian["skipped"]["zero_shares"] == donchian["signals"]
+    assert donchian["metrics"]["trades"] == 0
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    pytest.param(["--strategy", "nope"], "no strategy named 'nope'", id="unknown-strategy"),
+    pytest.param(["--start", "2030-01-01"], "no session on or after 2030-01-01", id="start-after-the-data"),
+    pytest.param(["--data", "missing.csv"], "no bars file 'missing.csv'", id="missing-data"),
+    pytest.param(["--universe", "missing.csv"], "does not exist", id="missing-universe"),
+])
+def test_user_errors_exit_2_without_a_traceback(kobe, args, message) -> None:
+    result = kobe(*args, "--out", "out")
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_data_hash_ignores_the_file_format_and_sees_every_price(tmp_path: Path) -> None:
+    frame = read_bars(GOOG).collect()
+    frame.write_parquet(tmp_path / "GOOG.parquet")
+    assert data_sha256(read_bars(tmp_path / "GOOG.parquet").collect()) == data_sha256(frame)
+    nudged = frame.with_columns(pl.when(pl.int_range(pl.len()) == 1000).then(pl.col("low") + 0.01)
+                                .otherwise(pl.col("low")).alias("low"))
+    assert data_sha256(nudged) != data_sha256(frame)

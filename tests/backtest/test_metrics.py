@@ -1,0 +1,97 @@
+"""The metrics against hand computations on tiny equity curves and trade lists."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import numpy as np
+import polars as pl
+import pytest
+
+from kobe.backtest import metrics as m
+
+D = [dt.date(2021, 1, 4) + dt.timedelta(days=i) for i in range(10)]
+
+
+def test_returns_start_from_the_initial_cash() -> None:
+    assert m.returns(np.array([110.0, 99.0, 121.0]), 100.0) == pytest.approx([0.10, -0.10, 121 / 99 - 1])
+
+
+def test_total_return_and_cagr() -> None:
+    equity = np.array([100.0, 150.0, 121.0])
+    assert m.total_return(equity, 100.0) == pytest.approx(0.21)
+    two_years = [dt.date(2020, 1, 1), dt.date(2021, 1, 1), dt.date(2021, 12, 31)]
+    years = (dt.date(2021, 12, 31) - dt.date(2020, 1, 1)).days / 365.25
+    assert m.cagr(two_years, equity, 100.0) == pytest.approx(1.21 ** (1 / years) - 1)
+    assert m.cagr(two_years, np.array([100.0, 50.0, 0.0]), 100.0) == -1.0
+    assert m.cagr(D[:1], equity[:1], 100.0) is None
+
+
+def test_volatility_sharpe_sortino() -> None:
+    daily = np.array([0.01, -0.02, 0.03, 0.0])
+    mean = 0.02 / 4
+    sample_sd = math.sqrt(((0.01 - mean) ** 2 + (-0.02 - mean) ** 2 + (0.03 - mean) ** 2 + mean ** 2) / 3)
+    downside = math.sqrt(0.02 ** 2 / 4)
+    assert m.volatility(daily) == pytest.approx(sample_sd * math.sqrt(252))
+    assert m.sharpe(daily) == pytest.approx(mean / sample_sd * math.sqrt(252))
+    assert m.sortino(daily) == pytest.approx(mean / downside * math.sqrt(252))
+    assert m.sharpe(np.zeros(5)) is None
+    assert m.sortino(np.array([0.01, 0.02])) is None
+
+
+# id, equity, expected depth, expected longest spell under water (days; D are one day apart)
+DRAWDOWNS = [
+    pytest.param([110, 99, 121], 99 / 110 - 1, 2, id="recovered"),
+    pytest.param([90, 95, 100], -0.10, 2, id="below-the-initial-cash-from-the-start"),
+    pytest.param([100, 100, 100, 100], 0.0, 0, id="flat-is-no-drawdown"),
+    pytest.param([120, 100, 130, 117, 118], 100 / 120 - 1, 2, id="never-regained-counts-to-the-end"),
+    pytest.param([105, 110, 104, 100, 111, 112], 100 / 110 - 1, 3, id="longest-spell-not-deepest"),
+]
+
+
+@pytest.mark.parametrize(("equity", "depth", "days"), DRAWDOWNS)
+def test_max_drawdown(equity, depth, days) -> None:
+    got_depth, got_days = m.max_drawdown(D[:len(equity)], np.array(equity, dtype=float), 100.0)
+    assert got_depth == pytest.approx(depth)
+    assert got_days == days
+
+
+def test_calmar() -> None:
+    assert m.calmar(0.12, -0.3) == pytest.approx(0.4)
+    assert m.calmar(0.12, 0.0) is None
+
+
+def test_trade_statistics() -> None:
+    pnl = np.array([10.0, -5.0, 20.0, -5.0])
+    assert m.win_rate(pnl) == 0.5
+    assert m.profit_factor(pnl) == pytest.approx(3.0)
+    assert m.expectancy(pnl) == pytest.approx(5.0)
+    assert m.average_win(pnl) == pytest.approx(15.0)
+    assert m.average_loss(pnl) == pytest.approx(-5.0)
+    # mean 5; squared deviations 25 + 100 + 225 + 100 = 450; sample variance 150.
+    assert m.sqn(pnl) == pytest.approx(math.sqrt(4) * 5 / math.sqrt(150))
+    assert m.profit_factor(np.array([1.0, 2.0])) is None
+    assert m.win_rate(np.zeros(0)) is None and m.sqn(np.array([3.0])) is None
+
+
+def test_exposure_counts_entry_through_exit_sessions() -> None:
+    # Sessions 0-9; trades cover 1-2 and 2-4 (overlapping) and 8 alone: 5 of 10 sessions.
+    assert m.exposure(D, [D[1], D[2], D[8]], [D[2], D[4], D[8]]) == pytest.approx(0.5)
+    assert m.exposure(D, [], []) == 0.0
+
+
+def test_compute_metrics_puts_it_together() -> None:
+    trades = pl.DataFrame({"pnl": [10.0, -5.0], "bars_held": [2, 4], "entry_date": [D[0], D[3]],
+                           "exit_date": [D[1], D[4]]})
+    open_trades = pl.DataFrame({"entry_date": [D[5]], "exit_date": [D[5]]})
+    equity = pl.DataFrame({"date": D[:6], "equity": [100.0, 110.0, 110.0, 110.0, 105.0, 107.0]})
+    got = m.compute_metrics(trades, equity, 100.0, open_trades)
+    assert got["final_equity"] == 107.0
+    assert got["total_return"] == pytest.approx(0.07)
+    assert got["trades"] == 2 and got["open_trades"] == 1
+    assert got["average_bars_held"] == 3.0
+    assert got["exposure"] == pytest.approx(5 / 6)
+    assert got["max_drawdown"] == pytest.approx(105 / 110 - 1)
+    assert got["max_drawdown_days"] == 2              # last at the peak on D[3], under water through D[5]
+    assert got["profit_factor"] == pytest.approx(2.0)

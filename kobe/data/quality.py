@@ -111,8 +111,14 @@ class QualityReport:
         return "ok" if not self.findings else "ok, with warnings"
 
 
-def _fmt(x: float) -> str:
-    return f"{x:.4g}"
+def _nyse_sessions(first: dt.date, last: dt.date) -> list[dt.date] | None:
+    from kobe.config.errors import KobeError
+    from kobe.data import calendar
+
+    try:
+        return calendar.sessions(first, last)
+    except KobeError:  # outside the calendar's range: the data's own dates stand in
+        return None
 
 
 def _row_findings(bars: pl.LazyFrame, jump: float) -> pl.DataFrame:
@@ -152,9 +158,9 @@ def check_bars(bars: pl.LazyFrame | pl.DataFrame, policy: QualityPolicy | None =
                sessions: Sequence[dt.date] | None = None, as_of: dt.date | None = None) -> QualityReport:
     """Run every rule over ``bars`` (symbol, date, OHLCV) as of ``as_of``.
 
-    ``sessions`` are the exchange's trading sessions covering the data (from the
-    calendar); without them the union of the frame's dates stands in for the calendar.
-    ``as_of`` defaults to the latest date in the frame.
+    ``sessions`` are the exchange's trading sessions covering the data; by default the
+    NYSE calendar's (:mod:`kobe.data.calendar`), or, for dates it does not cover, the
+    union of the frame's dates. ``as_of`` defaults to the latest date in the frame.
     """
     policy = policy or QualityPolicy()
     lazy = bars.lazy().sort("symbol", "date")
@@ -163,6 +169,8 @@ def check_bars(bars: pl.LazyFrame | pl.DataFrame, policy: QualityPolicy | None =
                                         pl.col("date").unique().alias("dates")).collect()
     if spans.height == 0:
         return QualityReport((), 0, as_of)
+    if sessions is None:
+        sessions = _nyse_sessions(min(spans["first"]), max(max(spans["last"]), as_of or dt.date.min))
     calendar = sorted(set(sessions) if sessions is not None else set(lazy.select("date").collect()["date"]))
     as_of = as_of or max(spans["last"])
     latest = max((d for d in calendar if d <= as_of), default=as_of)

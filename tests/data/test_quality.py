@@ -123,3 +123,12 @@ def real_report():
 def test_known_faults_of_the_shared_data_are_found(real_report, symbol: str, day: str, rule: str) -> None:
     found = {(f.symbol, f.date, f.rule) for f in real_report.findings}
     assert (symbol, dt.date.fromisoformat(day), rule) in found
+
+
+def test_a_session_missing_for_every_symbol_is_found_by_the_calendar() -> None:
+    days = [d for d in D if d != D[2]]  # 2020-01-06, a Monday session, missing everywhere
+    report = check_bars(frame(clean("AAA", days) + clean("BBB", days)))
+    assert {(f.symbol, f.date, f.rule) for f in report.findings} == {
+        ("AAA", D[2], "missing_session"), ("BBB", D[2], "missing_session")}
+    # Without the calendar (the data's own dates stand in) nothing could be seen.
+    assert check_bars(frame(clean("AAA", days) + clean("BBB", days)), sessions=days).findings == ()

@@ -1,0 +1,121 @@
+"""Preflight: the checklist that must pass before the runner may trade.
+
+Each check returns a :class:`Check` (name, passed, detail); :func:`run_preflight` runs
+them all (it does not stop at the first failure, so the trader sees everything) and the
+verdict is the conjunction. Keys are reported as present or missing, never shown.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from kobe.config.errors import KobeError
+from kobe.config.pin import pin_status
+from kobe.data import calendar
+from kobe.risk.killswitch import KillSwitch
+from kobe.secrets import redact, secret_values
+
+MIN_FREE_BYTES = 500 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    passed: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class Preflight:
+    checks: tuple[Check, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    def render(self) -> str:
+        lines = [f"  [{'ok' if c.passed else 'FAIL'}] {c.name}: {c.detail}" for c in self.checks]
+        verdict = "preflight passed" if self.passed else "preflight FAILED: trading will not start"
+        return "\n".join(lines + [verdict])
+
+
+def check_keys(env: Mapping[str, str], needed: tuple[str, ...]) -> Check:
+    missing = [k for k in needed if not env.get(k)]
+    if missing:
+        return Check("keys", False, f"missing {', '.join(missing)}")
+    return Check("keys", True, f"{', '.join(needed)} present" if needed else "none needed (local exchange)")
+
+
+def check_pin(project: Any) -> Check:
+    status = pin_status(project.root, project.fingerprint())
+    return Check("config pin", status.pinned and status.matches, status.describe())
+
+
+def check_disk(folder: Path, minimum: int = MIN_FREE_BYTES) -> Check:
+    folder.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(folder).free
+    return Check("disk space", free >= minimum, f"{free / 2**30:.1f} GiB free in {folder}")
+
+
+def check_kill_switch(switch: KillSwitch) -> Check:
+    if switch.active():
+        return Check("kill switch", False, f"set: {switch.info().get('reason', '')}")
+    return Check("kill switch", True, "off")
+
+
+def check_freshness(bars: pl.LazyFrame, today: dt.date) -> Check:
+    """The newest bar must be the last session before ``today`` (or today's, after its close)."""
+    newest = bars.select(pl.col("date").max()).collect().item()
+    expected = calendar.previous_session(today)
+    if newest is None:
+        return Check("data fresh", False, "no bars")
+    ok = newest >= expected
+    return Check("data fresh", ok, f"newest bar {newest.isoformat()}, expected {expected.isoformat()}")
+
+
+def check_call(name: str, call: Callable[[], str], secrets: list[str]) -> Check:
+    """Run a broker call; any failure is a failed check with the error (keys scrubbed)."""
+    try:
+        return Check(name, True, call())
+    except KobeError as err:
+        return Check(name, False, redact(err.diagnostics[0].message, secrets))
+    except Exception as err:  # noqa: BLE001 - every broker failure is a failed check
+        return Check(name, False, redact(f"{type(err).__name__}: {err}"[:300], secrets))
+
+
+def broker_checks(trading: Any, data: Any, symbol: str, env: Mapping[str, str]) -> list[Check]:
+    """The account is active, the clock answers, and a quote comes back for ``symbol``."""
+    from alpaca.data.requests import StockLatestQuoteRequest
+
+    secrets = secret_values(env)
+
+    def account() -> str:
+        acct = trading.get_account()
+        status = str(getattr(acct.status, "value", acct.status))
+        if status != "ACTIVE":
+            raise RuntimeError(f"account status {status}")
+        return f"account active, buying power {acct.buying_power}"
+
+    def quote() -> str:
+        q = data.get_stock_latest_quote(StockLatestQuoteRequest(symbol_or_symbols=symbol))[symbol]
+        if not (q.ask_price and q.bid_price):
+            raise RuntimeError(f"empty quote for {symbol}")
+        return f"{symbol} bid {q.bid_price} ask {q.ask_price}"
+
+    def clock() -> str:
+        c = trading.get_clock()
+        return f"market {'open' if c.is_open else 'closed'}, next open {c.next_open}"
+
+    return [check_call("broker account", account, secrets), check_call("broker clock", clock, secrets),
+            check_call("quotes", quote, secrets)]
+
+
+def run_preflight(checks: list[Check]) -> Preflight:
+    return Preflight(tuple(checks))

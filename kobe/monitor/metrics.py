@@ -1,0 +1,80 @@
+"""The trading figures of ``/metrics`` and ``kobe status``, computed from the record.
+
+Everything comes from the order store (orders, fills, positions) and the audit events
+(what the gates blocked), never from counters kept in memory, so the figures survive a
+restart and agree with ``kobe orders`` and ``kobe audit verify``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from kobe.oms.orders import OrderStatus
+from kobe.oms.store import OrderStore
+
+
+def _blocked_today(events: Path, today: dt.date) -> dict[str, int]:
+    counts = {"liquidity": 0, "policy": 0}
+    if not events.exists():
+        return counts
+    for line in events.read_text(encoding="utf-8").splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if event.get("kind") == "gate.blocked" and str(event.get("trading_date")) == today.isoformat():
+            gate = event.get("gate")
+            if gate in counts:
+                counts[gate] += 1
+    return counts
+
+
+def _round_trips(store: OrderStore) -> tuple[int, int, float | None]:
+    """Wins and losses of closing sells against the average cost, and the last fill time."""
+    wins = losses = 0
+    qty: dict[str, float] = {}
+    cost: dict[str, float] = {}
+    last: str | None = None
+    for fill in store.db["fills"].rows_where(order_by="at, fill_id"):
+        symbol, q, p = fill["symbol"], float(fill["qty"]), float(fill["price"])
+        last = fill["at"]
+        held, avg = qty.get(symbol, 0.0), cost.get(symbol, 0.0)
+        if fill["side"] == "buy":
+            cost[symbol] = (held * avg + q * p) / (held + q)
+            qty[symbol] = held + q
+        else:
+            pnl = q * (p - avg)
+            wins += pnl > 0
+            losses += pnl < 0
+            qty[symbol] = held - q
+    stamp = dt.datetime.fromisoformat(last).timestamp() if last else None
+    return wins, losses, stamp
+
+
+def trading_metrics(store: OrderStore, events: Path, today: dt.date,
+                    marks: Mapping[str, float] | None = None) -> dict[str, Any]:
+    """The figures of ``/metrics`` for ``today`` (America/New_York trading date)."""
+    orders = store.orders(today)
+    sent = [o for o in orders if o.status is not OrderStatus.NEW]
+    blocked = _blocked_today(events, today)
+    positions = store.positions()
+    marks = marks or {}
+    unrealized = sum(p.qty * (marks[s] - p.avg_cost) for s, p in positions.items() if s in marks and p.qty)
+    wins, losses, last_fill = _round_trips(store)
+    return {
+        "ioc_submitted": len(sent),
+        "ioc_filled": sum(1 for o in sent if o.filled_qty > 0),
+        "ioc_cancelled": sum(1 for o in sent if o.status is OrderStatus.CANCELED and o.filled_qty == 0),
+        "liquidity_blocked": blocked["liquidity"],
+        "policy_blocked": blocked["policy"],
+        "pnl_realized_usd": round(sum(p.realized_pnl for p in positions.values()), 2),
+        "pnl_unrealized_usd": round(unrealized, 2),
+        "win_count": wins,
+        "loss_count": losses,
+        "win_rate": wins / (wins + losses) if wins + losses else None,
+        "last_trade_timestamp_seconds": last_fill,
+    }

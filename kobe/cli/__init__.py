@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from kobe.cli import audit, backtest, data, exchange, rules
+from kobe.cli import audit, backtest, data, exchange, rules, trade
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,6 +24,6 @@ def main() -> None:
 
 
 
-for _module in (rules, data, exchange, backtest, audit):
+for _module in (rules, data, exchange, backtest, audit, trade):
     for _command in _module.COMMANDS:
         main.add_command(_command)

@@ -7,8 +7,10 @@ was spent on a trading date, the open orders and the positions all derive from i
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +29,19 @@ class Position:
     realized_pnl: float      # from sells, against the average cost
 
 
+@dataclass(frozen=True)
+class Fill:
+    """An execution as the store keeps it. ``fill_id`` makes recording it idempotent:
+    the executor derives it from the order and the broker's cumulative filled quantity
+    (``<client_order_id>:<filled_qty>``), so any process seeing the same broker state
+    names the same fill."""
+
+    fill_id: str
+    qty: float
+    price: float
+    at: str
+
+
 class OrderStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -37,17 +52,44 @@ class OrderStore:
         self._create()
 
     def _create(self) -> None:
-        if "orders" not in self.db.table_names():
-            self.db["orders"].create({
-                "client_order_id": str, "strategy": str, "symbol": str, "side": str, "qty": int,
-                "limit_price": float, "trading_date": str, "status": str, "broker_order_id": str,
-                "filled_qty": float, "filled_avg_price": float, "reason": str, "created_at": str, "updated_at": str,
-            }, pk="client_order_id", not_null={"strategy", "symbol", "side", "qty", "trading_date", "status"})
-            self.db["orders"].create_index(["trading_date"])
-            self.db["transitions"].create({"id": int, "client_order_id": str, "from_status": str,
-                                           "to_status": str, "at": str, "detail": str}, pk="id")
-            self.db["fills"].create({"fill_id": str, "client_order_id": str, "symbol": str, "side": str,
-                                     "qty": float, "price": float, "at": str}, pk="fill_id")
+        if "orders" in self.db.table_names():
+            return
+        # Two processes opening a new store at once: the write lock first, then look again
+        # (a deferred transaction would fail its upgrade at once instead of waiting).
+        with self._tx():
+            if "orders" not in self.db.table_names():
+                self._create_tables()
+
+    def _create_tables(self) -> None:
+        self.db["orders"].create({
+            "client_order_id": str, "strategy": str, "symbol": str, "side": str, "qty": int,
+            "limit_price": float, "trading_date": str, "status": str, "broker_order_id": str,
+            "filled_qty": float, "filled_avg_price": float, "reason": str, "created_at": str, "updated_at": str,
+        }, pk="client_order_id", not_null={"strategy", "symbol", "side", "qty", "trading_date", "status"})
+        self.db["orders"].create_index(["trading_date"])
+        self.db["transitions"].create({"id": int, "client_order_id": str, "from_status": str,
+                                       "to_status": str, "at": str, "detail": str}, pk="id")
+        self.db["fills"].create({"fill_id": str, "client_order_id": str, "symbol": str, "side": str,
+                                 "qty": float, "price": float, "at": str}, pk="fill_id")
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[None]:
+        """One write transaction, taken at once (``BEGIN IMMEDIATE``).
+
+        The connection is in autocommit mode, where ``with conn:`` opens no transaction:
+        each statement would commit alone, and a crash could leave an order without its
+        first transition or a fill without its order's new quantity. ``IMMEDIATE`` takes
+        the write lock before the first read, so two processes never interleave a
+        read-then-write (a deferred transaction would fail its upgrade at once).
+        """
+        self.db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if self.db.conn.in_transaction:
+                self.db.conn.execute("ROLLBACK")
+            raise
+        self.db.conn.execute("COMMIT")
 
     @staticmethod
     def _now() -> str:
@@ -74,7 +116,7 @@ class OrderStore:
     def add(self, order: OrderRecord) -> bool:
         """Record a new order; False (and nothing written) if its id exists already."""
         now = self._now()
-        with self.db.conn:
+        with self._tx():
             try:
                 self.db["orders"].insert({**self._row(order), "created_at": now, "updated_at": now})
             except sqlite3.IntegrityError:
@@ -90,7 +132,7 @@ class OrderStore:
     def update(self, order: OrderRecord, detail: str = "") -> OrderRecord:
         """Persist a transition of ``order`` (already validated by ``OrderRecord.to``)."""
         now = self._now()
-        with self.db.conn:
+        with self._tx():
             old = self.db.execute("SELECT status FROM orders WHERE client_order_id = ?",
                                   [order.client_order_id]).fetchone()
             self.db["orders"].update(order.client_order_id, {**self._row(order), "updated_at": now})
@@ -101,7 +143,7 @@ class OrderStore:
 
     def add_fill(self, fill_id: str, order: OrderRecord, qty: float, price: float, at: str | None = None) -> bool:
         """Record a fill once (a fill id seen before is ignored); True when new."""
-        with self.db.conn:
+        with self._tx():
             try:
                 self.db["fills"].insert({"fill_id": fill_id, "client_order_id": order.client_order_id,
                                          "symbol": order.symbol, "side": order.side, "qty": qty, "price": price,
@@ -109,6 +151,48 @@ class OrderStore:
             except sqlite3.IntegrityError:
                 return False
         return True
+
+    def record(self, order: OrderRecord, detail: str = "", fill: Fill | None = None) -> bool:
+        """Persist ``order``'s new state, its transition and the fill that moved it there,
+        all in one transaction, so the order's ``filled_qty`` always equals the sum of its
+        fills, whatever instant a crash picks. A fill id already recorded (another process
+        saw the same broker state first) leaves everything unchanged: returns False."""
+        now = self._now()
+        with self._tx():
+            if fill is not None:
+                seen = self.db.execute("SELECT 1 FROM fills WHERE fill_id = ?", [fill.fill_id]).fetchone()
+                if seen:
+                    return False
+                self.db["fills"].insert({"fill_id": fill.fill_id, "client_order_id": order.client_order_id,
+                                         "symbol": order.symbol, "side": order.side, "qty": fill.qty,
+                                         "price": fill.price, "at": fill.at})
+            old = self.db.execute("SELECT status FROM orders WHERE client_order_id = ?",
+                                  [order.client_order_id]).fetchone()
+            if old is None:
+                self.db["orders"].insert({**self._row(order), "created_at": now, "updated_at": now})
+            else:
+                self.db["orders"].update(order.client_order_id, {**self._row(order), "updated_at": now})
+            self.db["transitions"].insert({"client_order_id": order.client_order_id,
+                                           "from_status": old[0] if old else None,
+                                           "to_status": order.status.value, "at": now, "detail": detail})
+        return True
+
+    def add_adjustment(self, fill_id: str, symbol: str, side: str, qty: float, price: float,
+                       at: str | None = None) -> bool:
+        """A fill that belongs to no order of Kobe's: ``kobe reconcile --adopt`` uses it to
+        bring a position to the broker's quantity. Recorded once per ``fill_id``."""
+        with self._tx():
+            try:
+                self.db["fills"].insert({"fill_id": fill_id, "client_order_id": None, "symbol": symbol,
+                                         "side": side, "qty": qty, "price": price, "at": at or self._now()})
+            except sqlite3.IntegrityError:
+                return False
+        return True
+
+    def fills(self, client_order_id: str | None = None) -> list[dict[str, object]]:
+        """Fills in the order they happened (all, or one order's)."""
+        where, args = ("client_order_id = ?", [client_order_id]) if client_order_id else (None, [])
+        return list(self.db["fills"].rows_where(where, args, order_by="at, fill_id"))
 
     def orders(self, trading_date: dt.date | None = None) -> list[OrderRecord]:
         where, args = ("trading_date = ?", [trading_date.isoformat()]) if trading_date else (None, [])

@@ -1,0 +1,299 @@
+"""The broker as Kobe sees it: alpaca-py's two clients behind a few typed calls, and the
+one choke point through which every order leaves.
+
+:meth:`AlpacaBroker.submit` is the **only** code in Kobe that sends an order (a test
+checks the source for any other ``submit_order`` or ``close_position`` call). It checks
+the kill switch at the last moment, through :meth:`KillSwitch.guard` wrapped around the
+network call itself, after the request is built: a switch set at any instant before
+the bytes leave stops the order.
+
+What comes back is classified for the executor, because the right reaction differs:
+
+=====================  ==========================================================
+:class:`OrderRefused`   the broker said no (403 buying power, 422 bad price or
+                        market closed, 401): nothing was placed
+:class:`DuplicateOrder` 422 ``client_order_id must be unique``: an order with this
+                        id exists already (e.g. alpaca-py re-POSTed after a 504):
+                        look it up
+:class:`OutcomeUnknown` a timeout, a dropped connection, a 5xx, 429s past the
+                        client's retries, an unreadable answer: the order may or may
+                        not exist; look it up by ``client_order_id`` before anything
+:class:`BrokerUnavailable`  a read (clock, quote, order lookup) failed; nothing changed
+=====================  ==========================================================
+
+Every message that leaves this module went through :func:`kobe.secrets.redact`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from alpaca.common.exceptions import APIError
+from alpaca.data.requests import StockLatestQuoteRequest
+from alpaca.trading.enums import OrderSide, QueryOrderStatus, TimeInForce
+from alpaca.trading.requests import GetOrdersRequest, LimitOrderRequest
+
+from kobe.clients import DEFAULT_TIMEOUT, stock_data_client, trading_client
+from kobe.config.errors import Diagnostic, KobeError
+from kobe.oms.orders import OrderRecord
+from kobe.risk.killswitch import KillSwitch
+from kobe.secrets import redact, secret_values
+
+PAPER_URL = "https://paper-api.alpaca.markets"
+LIVE_HOST = "api.alpaca.markets"
+DUPLICATE = "client_order_id must be unique"
+REFUSALS = (400, 401, 403, 404, 422)
+"""Statuses that mean the broker looked at the order and did not place it."""
+
+Checkpoint = Callable[[str], None]
+
+
+class BrokerError(Exception):
+    """Base of the broker's outcomes; ``str()`` is safe to log (secrets redacted)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class OrderRefused(BrokerError):
+    """The broker refused the order; nothing was placed."""
+
+
+class DuplicateOrder(BrokerError):
+    """An order with this ``client_order_id`` exists at the broker already."""
+
+
+class OutcomeUnknown(BrokerError):
+    """The send may or may not have placed the order."""
+
+
+class BrokerUnavailable(BrokerError):
+    """A read failed (timeout, 5xx, 401); nothing was changed by it."""
+
+
+@dataclass(frozen=True)
+class Quote:
+    symbol: str
+    bid: float
+    ask: float
+    bid_size: float
+    ask_size: float
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
+class MarketClock:
+    """The broker's clock: ``now`` (UTC) is what decides the trading date, not the wall
+    clock of the machine (a paper exchange may replay 2017)."""
+
+    now: dt.datetime
+    is_open: bool
+    next_open: dt.datetime
+    next_close: dt.datetime
+
+
+@dataclass(frozen=True)
+class BrokerOrder:
+    """An order as the broker reports it (Alpaca's status words, e.g. ``canceled``)."""
+
+    id: str
+    client_order_id: str
+    symbol: str
+    side: str
+    qty: float
+    limit_price: float | None
+    status: str
+    filled_qty: float
+    filled_avg_price: float | None
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class BrokerPosition:
+    symbol: str
+    qty: float
+    avg_entry_price: float
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value.astimezone(dt.timezone.utc) if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def _num(value: Any) -> float | None:
+    return None if value is None or value == "" else float(value)
+
+
+def _order(raw: Any) -> BrokerOrder:
+    return BrokerOrder(id=str(raw.id), client_order_id=raw.client_order_id, symbol=raw.symbol or "",
+                       side=getattr(raw.side, "value", str(raw.side or "")), qty=_num(raw.qty) or 0.0,
+                       limit_price=_num(raw.limit_price), status=getattr(raw.status, "value", str(raw.status)),
+                       filled_qty=_num(raw.filled_qty) or 0.0, filled_avg_price=_num(raw.filled_avg_price),
+                       updated_at=_utc(raw.updated_at))
+
+
+@dataclass(frozen=True)
+class BrokerSettings:
+    """Where the broker is and the keys to it, from the environment (or ``.env``):
+    ``ALPACA_BASE_URL`` (default: Alpaca's paper host), ``ALPACA_DATA_URL`` (default:
+    the trading URL when it is not Alpaca's, e.g. a ``kobe exchange``; else Alpaca's data
+    host), ``ALPACA_API_KEY_ID``, ``ALPACA_API_SECRET_KEY``."""
+
+    base_url: str
+    data_url: str | None
+    key_id: str
+    secret_key: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], paper: bool = True) -> "BrokerSettings":
+        base = (env.get("ALPACA_BASE_URL") or PAPER_URL).rstrip("/")
+        key_id, secret = env.get("ALPACA_API_KEY_ID", ""), env.get("ALPACA_API_SECRET_KEY", "")
+        missing = [n for n, v in (("ALPACA_API_KEY_ID", key_id), ("ALPACA_API_SECRET_KEY", secret)) if not v]
+        if missing:
+            raise KobeError(Diagnostic(f"{' and '.join(missing)} not set", file=".env",
+                                       hint="set the Alpaca keys in the environment or in .env"))
+        host = urlsplit(base).hostname or ""
+        if paper and host == LIVE_HOST:
+            raise KobeError(Diagnostic(f"ALPACA_BASE_URL points at the live host {host} but --paper was given",
+                                       hint=f"use {PAPER_URL} or a running `kobe exchange`"))
+        data = env.get("ALPACA_DATA_URL") or (None if host.endswith("alpaca.markets") else base)
+        return cls(base, data.rstrip("/") if data else None, key_id, secret)
+
+    @property
+    def secrets(self) -> list[str]:
+        return [s for s in (self.key_id, self.secret_key) if len(s) >= 4]
+
+
+class AlpacaBroker:
+    """Alpaca (or the stand-in exchange) through alpaca-py; see the module doc."""
+
+    def __init__(self, trading: Any, data: Any, kill_switch: KillSwitch, secrets: Iterable[str] = (),
+                 checkpoint: Checkpoint | None = None) -> None:
+        self.trading, self.data, self.kill_switch = trading, data, kill_switch
+        self.secrets = [s for s in secrets if s]
+        self.checkpoint: Checkpoint = checkpoint or (lambda name: None)
+        # The choke point: the kill switch is read when the guarded call starts, i.e.
+        # after the request was built and right before the network.
+        self._send = kill_switch.guard(self._post)
+
+    @classmethod
+    def connect(cls, settings: BrokerSettings, kill_switch: KillSwitch, *, timeout: float = DEFAULT_TIMEOUT,
+                retry_wait: float | None = None, env: Mapping[str, str] | None = None,
+                checkpoint: Checkpoint | None = None) -> "AlpacaBroker":
+        """Build both clients (with timeouts) from ``settings``."""
+        try:
+            trading = trading_client(settings.key_id, settings.secret_key, base_url=settings.base_url,
+                                     timeout=timeout, retry_wait=retry_wait)
+            data = stock_data_client(settings.key_id, settings.secret_key, base_url=settings.data_url,
+                                     timeout=timeout, retry_wait=retry_wait)
+        except ValueError as err:
+            raise KobeError(Diagnostic(redact(str(err), settings.secrets), hint="check ALPACA_BASE_URL")) from None
+        secrets = settings.secrets + (secret_values(env) if env is not None else [])
+        return cls(trading, data, kill_switch, secrets, checkpoint)
+
+    # -- errors -----------------------------------------------------------------------
+
+    def _text(self, err: BaseException) -> str:
+        text = str(err).strip().replace("\n", " ")
+        return redact(f"{type(err).__name__}: {text[:300]}", self.secrets)
+
+    def _read_error(self, err: BaseException) -> BrokerUnavailable:
+        return BrokerUnavailable(self._text(err), getattr(err, "status_code", None))
+
+    def _read(self, call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except (APIError, requests.RequestException, ValueError) as err:
+            raise self._read_error(err) from None
+
+    # -- the choke point ----------------------------------------------------------------
+
+    def _post(self, request: LimitOrderRequest) -> Any:
+        self.checkpoint("send.before")
+        return self.trading.submit_order(request)
+
+    def submit(self, order: OrderRecord) -> BrokerOrder:
+        """Send ``order`` as an IOC limit order with its ``client_order_id``.
+
+        Raises :class:`~kobe.risk.killswitch.KillSwitchActive` (nothing sent),
+        :class:`OrderRefused`, :class:`DuplicateOrder` or :class:`OutcomeUnknown`.
+        """
+        if order.limit_price is None or order.qty <= 0:
+            raise ValueError(f"{order.client_order_id}: Kobe sends whole-share limit orders only")
+        request = LimitOrderRequest(symbol=order.symbol, qty=order.qty, limit_price=order.limit_price,
+                                    side=OrderSide.BUY if order.side == "buy" else OrderSide.SELL,
+                                    time_in_force=TimeInForce.IOC, client_order_id=order.client_order_id)
+        try:
+            raw = self._send(request)
+        except APIError as err:
+            status, text = err.status_code, self._text(err)
+            if status == 422 and DUPLICATE in str(err):
+                raise DuplicateOrder(text, status) from None
+            if status in REFUSALS:
+                raise OrderRefused(text, status) from None
+            raise OutcomeUnknown(text, status) from None       # 5xx, 429 past the retries
+        except requests.RequestException as err:
+            raise OutcomeUnknown(self._text(err)) from None    # timeout, connection dropped
+        try:
+            return _order(raw)
+        except (ValueError, TypeError, AttributeError) as err:
+            raise OutcomeUnknown(f"unreadable answer: {self._text(err)}") from None
+
+    # -- reads --------------------------------------------------------------------------
+
+    def clock(self) -> MarketClock:
+        raw = self._read(self.trading.get_clock)
+        return MarketClock(_utc(raw.timestamp), bool(raw.is_open), _utc(raw.next_open), _utc(raw.next_close))
+
+    def quote(self, symbol: str) -> Quote | None:
+        """The latest quote, or ``None`` when the broker has none for ``symbol``."""
+        quotes = self._read(lambda: self.data.get_stock_latest_quote(
+            StockLatestQuoteRequest(symbol_or_symbols=[symbol])))
+        q = quotes.get(symbol)
+        if q is None:
+            return None
+        return Quote(symbol, float(q.bid_price), float(q.ask_price), float(q.bid_size), float(q.ask_size),
+                     _utc(q.timestamp))
+
+    def order_by_client_id(self, client_order_id: str) -> BrokerOrder | None:
+        """The broker's order with this id, or ``None`` when it has never seen it (404)."""
+        try:
+            return _order(self.trading.get_order_by_client_id(client_order_id))
+        except APIError as err:
+            if err.status_code == 404:
+                return None
+            raise self._read_error(err) from None
+        except (requests.RequestException, ValueError) as err:
+            raise self._read_error(err) from None
+
+    def order(self, broker_order_id: str) -> BrokerOrder:
+        return _order(self._read(lambda: self.trading.get_order_by_id(broker_order_id)))
+
+    def cancel(self, broker_order_id: str) -> bool:
+        """Ask to cancel; False when the order had finished already (422). Never guarded
+        by the kill switch: canceling only ever lowers risk."""
+        try:
+            self.trading.cancel_order_by_id(broker_order_id)
+        except APIError as err:
+            if err.status_code in (404, 422):
+                return False
+            raise self._read_error(err) from None
+        except (requests.RequestException, ValueError) as err:
+            raise self._read_error(err) from None
+        return True
+
+    def open_orders(self) -> list[BrokerOrder]:
+        raw = self._read(lambda: self.trading.get_orders(GetOrdersRequest(status=QueryOrderStatus.OPEN, limit=500)))
+        return [_order(o) for o in raw]
+
+    def positions(self) -> list[BrokerPosition]:
+        raw = self._read(self.trading.get_all_positions)
+        return [BrokerPosition(p.symbol, float(p.qty), float(p.avg_entry_price)) for p in raw]
+
+    def equity(self) -> float:
+        return float(self._read(self.trading.get_account).equity or 0.0)

@@ -1,0 +1,259 @@
+"""Trading commands: ``kobe trade``, ``orders``, ``positions``, ``kill``, ``resume``, ``reconcile``.
+
+Thin: each parses options, calls :mod:`kobe.cycle`, :mod:`kobe.oms` or the kill switch,
+prints. Paths are the project's (the folder of ``strategies.yaml``): ``state/`` for the
+order store, ``positions.json`` and the kill switch, ``logs/`` for the audit trail. The
+broker comes from ``ALPACA_BASE_URL`` and the key variables (environment or ``.env``);
+no key is ever printed, logged or put in ``--json``.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+import yaml
+
+from kobe.cli.common import cell, config_options, fail_cleanly, parse_date, table
+from kobe.config.errors import Diagnostic, KobeError
+
+if TYPE_CHECKING:
+    from kobe.audit.log import AuditLog
+    from kobe.oms.store import OrderStore
+    from kobe.risk.killswitch import KillSwitch
+
+DEFAULT_KILL_SWITCH = "state/KILL_SWITCH"
+
+
+def _env(root: Path) -> dict[str, str]:
+    from kobe.secrets import read_env
+
+    return read_env(root / ".env")
+
+
+def _store(root: Path) -> "OrderStore":
+    from kobe.cycle import ORDERS_FILE
+    from kobe.oms.store import OrderStore
+
+    path = root / ORDERS_FILE
+    if not path.exists():
+        raise KobeError(Diagnostic("no orders yet", file=str(ORDERS_FILE), hint="`kobe trade --paper --once` trades"))
+    return OrderStore(path)
+
+
+def _audit(root: Path) -> "AuditLog":
+    from kobe.audit.log import AuditLog
+    from kobe.cycle import LOGS
+    from kobe.secrets import secret_values
+
+    return AuditLog(root / LOGS, secret_values(_env(root)))
+
+
+def _kill_switch(strategies: Path, risk_path: Path | None) -> "KillSwitch":
+    """The kill switch of the project, found without loading the config: a broken
+    strategies.yaml must never stop anyone from stopping the trading."""
+    from kobe.risk.killswitch import KillSwitch
+
+    root = strategies.parent
+    risk_file = risk_path or root / "risk.yaml"
+    name = DEFAULT_KILL_SWITCH
+    try:
+        data = yaml.safe_load(risk_file.read_text(encoding="utf-8"))
+        if isinstance(data, dict) and isinstance(data.get("kill_switch_file"), str):
+            name = data["kill_switch_file"]
+    except (OSError, yaml.YAMLError):
+        pass
+    return KillSwitch(root / name)
+
+
+def _order_rows(orders: list[Any]) -> list[tuple[object, ...]]:
+    return [(o.trading_date.isoformat(), o.client_order_id, o.strategy, o.symbol, o.side, o.qty, o.limit_price,
+             o.status.value, o.filled_qty, o.filled_avg_price, o.reason) for o in orders]
+
+
+ORDER_HEADER = ("date", "client_order_id", "strategy", "symbol", "side", "qty", "limit", "status", "filled",
+                "avg price", "reason")
+
+
+def _order_dict(o: Any) -> dict[str, object]:
+    return dict(zip(("trading_date", "client_order_id", "strategy", "symbol", "side", "qty", "limit_price",
+                     "status", "filled_qty", "filled_avg_price", "reason"), _order_rows([o])[0]))
+
+
+config_option = click.option("--config", "strategies", type=click.Path(path_type=Path), default="strategies.yaml",
+                             show_default=True, help="The strategies file; its folder holds state/ and logs/.")
+
+
+@click.command()
+@config_option
+@config_options
+@click.option("--paper", is_flag=True, help="Trade the paper account (required: live trading is not enabled).")
+@click.option("--once", is_flag=True, help="Run one cycle and exit (scheduling is the runner's job).")
+@click.option("--data", "data", default=None, help="Bars file or lake folder; default: the embedded sample.")
+@click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds per broker call.")
+@click.option("--poll-timeout", type=float, default=10.0, show_default=True,
+              help="Seconds to wait for an order's final state before canceling what still works.")
+@click.option("--json", "as_json", is_flag=True, help="Print the cycle report as JSON.")
+@fail_cleanly
+def trade(strategies: Path, risk_path: Path | None, paper: bool, once: bool, data: str | None, timeout: float,
+          poll_timeout: float, as_json: bool) -> None:
+    """One cycle: recover open orders, exits, scan, gates, IOC orders; needs a pinned config.
+
+    The broker is ALPACA_BASE_URL (default: Alpaca's paper host) with ALPACA_API_KEY_ID
+    and ALPACA_API_SECRET_KEY; point it at a running `kobe exchange` to trade offline.
+    Exits 1 when an order is still in doubt afterwards (the next cycle resolves it).
+    """
+    from kobe.broker.executor import ExecutionPolicy
+    from kobe.cycle import open_trader, run_cycle
+    from kobe.data.bars import read_bars
+    from kobe.project import load_project
+
+    if not paper:
+        raise KobeError(Diagnostic("live trading is not enabled", hint="use `kobe trade --paper --once`"))
+    if not once:
+        raise KobeError(Diagnostic("continuous trading is the runner's job", hint="use `kobe trade --paper --once`"))
+    project = load_project(strategies, risk_path)
+    trader = open_trader(project, _env(project.root), paper=True, timeout=timeout,
+                         policy=ExecutionPolicy(poll_timeout=poll_timeout))
+    report = run_cycle(trader, read_bars(data))
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+        if report.in_doubt:
+            raise SystemExit(1)
+        return
+    state = "open" if report.market_open else "closed"
+    click.echo(f"trading date {report.trading_date} (market {state}); scan of {report.scan_date or '-'}")
+    if report.killed:
+        click.echo(f"KILL SWITCH SET: no orders ({trader.kill_switch.info().get('reason', '')})")
+    for title, items in (("recovered", report.recovered), ("exits", report.exits), ("entries", report.entries)):
+        if items:
+            click.echo(f"{title}:")
+            click.echo(table(_order_rows(items), ORDER_HEADER))
+    for strategy, symbol, why in report.skipped:
+        click.echo(f"skipped {strategy} {symbol}: {why}")
+    click.echo(f"sent today: ${report.spent_usd:,.2f} of ${trader.risk.daily_budget_usd:,.2f}")
+    if report.in_doubt:
+        click.echo(f"{len(report.in_doubt)} order(s) still in doubt (the next cycle looks them up first; "
+                   "`kobe reconcile` shows them):")
+        click.echo(table(_order_rows(report.in_doubt), ORDER_HEADER))
+        raise SystemExit(1)
+
+
+@click.command()
+@config_option
+@click.option("--date", "date", default=None, help="Trading date (default: the latest with orders).")
+@click.option("--all", "show_all", is_flag=True, help="Every order, all dates.")
+@click.option("--json", "as_json", is_flag=True)
+@fail_cleanly
+def orders(strategies: Path, date: str | None, show_all: bool, as_json: bool) -> None:
+    """List Kobe's orders from the store (state/orders.sqlite) with their states."""
+    store = _store(strategies.parent)
+    items = store.orders()
+    if not show_all:
+        day = parse_date(date) or max((o.trading_date for o in items), default=None)
+        items = [o for o in items if o.trading_date == day]
+    if as_json:
+        click.echo(json.dumps([_order_dict(o) for o in items], indent=2, default=str))
+        return
+    click.echo(table(_order_rows(items), ORDER_HEADER) if items else "no orders")
+
+
+@click.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True)
+@fail_cleanly
+def positions(strategies: Path, as_json: bool) -> None:
+    """Positions and realized P&L from Kobe's fills; rewrites state/positions.json."""
+    from kobe.oms.views import POSITIONS_FILE, write_positions
+
+    view = write_positions(_store(strategies.parent), strategies.parent / POSITIONS_FILE)
+    if as_json:
+        click.echo(json.dumps(view, indent=2))
+        return
+    rows = [(p["symbol"], p["qty"], p["avg_cost"], p["cost_basis"], p["realized_pnl"]) for p in view["positions"]]
+    click.echo(table(rows, ("symbol", "qty", "avg cost", "cost basis", "realized P&L")) if rows else "no positions")
+    click.echo(f"realized P&L: {cell(view['realized_pnl'])}")
+
+
+@click.command()
+@config_option
+@config_options
+@click.option("--reason", required=True, help="Why trading stops (recorded in the audit trail).")
+@click.option("--who", default=None, help="Who stops it (default: the login name).")
+def kill(strategies: Path, risk_path: Path | None, reason: str, who: str | None) -> None:
+    """Set the kill switch: no order leaves until `kobe resume`."""
+    switch = _kill_switch(strategies, risk_path)
+    record = switch.set(reason, who=who)
+    _audit(strategies.parent).event("killswitch.set", who=record["who"], reason=reason, path=str(switch.path))
+    click.echo(f"kill switch set by {record['who']} at {record['at']}: {reason}")
+
+
+@click.command()
+@config_option
+@config_options
+@click.option("--reason", default="", help="Why trading may resume (recorded in the audit trail).")
+@click.option("--who", default=None, help="Who resumes it (default: the login name).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def resume(strategies: Path, risk_path: Path | None, reason: str, who: str | None, yes: bool) -> None:
+    """Clear the kill switch after confirming; records who and why in the audit trail."""
+    switch = _kill_switch(strategies, risk_path)
+    if not switch.active():
+        click.echo("the kill switch is not set")
+        return
+    info = switch.info()
+    click.echo(f"kill switch set by {info.get('who', '?')} at {info.get('at', '?')}: {info.get('reason', '')}")
+    if not yes and not click.confirm("Resume trading?", default=False):
+        click.echo("still killed")
+        raise SystemExit(1)
+    who = who or getpass.getuser()
+    switch.clear()
+    _audit(strategies.parent).event("killswitch.cleared", who=who, reason=reason, was=info)
+    click.echo(f"kill switch cleared by {who}")
+
+
+@click.command()
+@config_option
+@config_options
+@click.option("--adopt", is_flag=True, help="Take the broker's view: update Kobe's orders and positions.")
+@click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds per broker call.")
+@click.option("--json", "as_json", is_flag=True)
+@fail_cleanly
+def reconcile(strategies: Path, risk_path: Path | None, adopt: bool, timeout: float, as_json: bool) -> None:
+    """Compare Kobe's positions and open orders with the broker's; exit 1 on differences
+    (after --adopt: on differences left)."""
+    from kobe.broker.executor import Executor
+    from kobe.cycle import open_trader
+    from kobe.data.calendar import trading_date
+    from kobe.oms import reconcile as rec
+    from kobe.oms.views import POSITIONS_FILE, write_positions
+    from kobe.project import load_project
+
+    project = load_project(strategies, risk_path)
+    trader = open_trader(project, _env(project.root), paper=True, timeout=timeout, pinned=False)
+    differences = rec.reconcile(trader.store, trader.broker, trader.audit)
+    changes: list[str] = []
+    left = differences
+    if adopt and differences:
+        clock = trader.broker.clock()
+        executor = Executor(trader.broker, trader.store, trader.audit, today=trading_date(clock.now),
+                            market_open=False)
+        changes = rec.adopt(trader.store, trader.broker, trader.audit, executor)
+        write_positions(trader.store, project.root / POSITIONS_FILE)
+        left = rec.reconcile(trader.store, trader.broker, trader.audit)
+    if as_json:
+        click.echo(json.dumps({"differences": [d.to_dict() for d in differences], "adopted": changes,
+                               "left": [d.to_dict() for d in left]}, indent=2))
+    else:
+        for d in differences:
+            click.echo(d.describe())
+        for change in changes:
+            click.echo(f"adopted: {change}")
+        click.echo("in agreement with the broker" if not left else f"{len(left)} difference(s)")
+    if left:
+        raise SystemExit(1)
+
+
+COMMANDS: list[click.Command] = [trade, orders, positions, kill, resume, reconcile]

@@ -1,0 +1,337 @@
+"""One trading cycle: recover → exits → scan → gates → orders, against a broker.
+
+What ``kobe trade --paper --once`` runs (and the runner will schedule):
+
+1. **The broker's clock** decides the trading date (America/New_York) and whether the
+   market is open; the machine's clock plays no part.
+2. **Recovery**: every order of the store whose fate is not known (a crash, a timeout)
+   is looked up and driven to a known state before anything new is decided.
+3. **Exits**: holdings whose stop, target, time stop or exit rule is due are sold
+   (:mod:`kobe.holdings`), through the same executor and choke point as entries.
+4. **Entries**: the scan of the last completed session (which must be the session
+   before today: stale bars refuse the cycle), best rank first. For each pick not yet
+   decided today: the position limits, the latest quote, the limit (``risk.yaml``
+   ``limit_price``, on the tick), the share count (``floor(budget / limit)``, the budget
+   being the per-order budget or the strategy's sizing if smaller), then the
+   PolicyGate (what was sent today, from the store) and the LiquidityGate (ADV from the
+   bars). An order that passes is recorded and sent by the executor.
+5. ``state/positions.json`` is rewritten (atomically) from the store.
+
+Nothing leaves while the kill switch is set: the cycle skips exits and entries, and
+the choke point refuses any order that gets there anyway. Every decision, block, order
+transition and fill is in the audit trail.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from kobe.audit.log import AuditLog
+from kobe.broker.alpaca import (
+    AlpacaBroker,
+    BrokerSettings,
+    BrokerUnavailable,
+    Checkpoint,
+    MarketClock,
+    Quote,
+)
+from kobe.broker.executor import DEFAULT_POLICY, ExecutionPolicy, Executor
+from kobe.broker.pricing import limit_price, shares_for
+from kobe.config.errors import Diagnostic, KobeError
+from kobe.config.model import RiskConfig, StrategyConfig
+from kobe.config.pin import require_pin
+from kobe.data import calendar
+from kobe.holdings import due_exit, holdings
+from kobe.oms.orders import OrderRecord, client_order_id
+from kobe.oms.store import OrderStore
+from kobe.oms.views import POSITIONS_FILE, write_positions
+from kobe.project import Project
+from kobe.risk.gates import Decision, LiquidityGate, PolicyGate, PositionLimits
+from kobe.risk.killswitch import KillSwitch
+from kobe.scan import scan
+
+ORDERS_FILE = Path("state") / "orders.sqlite"
+LOGS = Path("logs")
+
+
+@dataclass(frozen=True)
+class Pick:
+    """A scan pick: buy ``symbol`` for ``strategy`` on the session after ``signal_date``."""
+
+    strategy: str
+    symbol: str
+    signal_date: dt.date
+    close: float
+    stop: float | None = None
+    rank_score: float | None = None
+
+
+def picks_of(frame: pl.DataFrame) -> list[Pick]:
+    """The rows of a scan's picks frame, in its order (best rank first per strategy)."""
+    return [Pick(r["strategy"], r["symbol"], r["date"], r["close"], r["stop"], r["rank_score"])
+            for r in frame.iter_rows(named=True)]
+
+
+def adv_usd(bars: pl.LazyFrame, symbols: list[str], before: dt.date, window: int) -> dict[str, float]:
+    """Average daily dollar volume (close × volume) of the last ``window`` sessions
+    before ``before``; a symbol with fewer bars than the window has none."""
+    frame = (bars.filter(pl.col("symbol").is_in(symbols) & (pl.col("date") < before))
+             .sort("symbol", "date").group_by("symbol")
+             .agg((pl.col("close") * pl.col("volume")).tail(window).alias("dollars"))
+             .collect())
+    out = {}
+    for row in frame.iter_rows(named=True):
+        dollars = [d for d in row["dollars"] if d is not None]
+        if len(dollars) >= window:
+            out[row["symbol"]] = sum(dollars) / len(dollars)
+    return out
+
+
+@dataclass
+class Trader:
+    """Everything a cycle acts through. Built by :func:`open_trader`."""
+
+    project: Project
+    broker: AlpacaBroker
+    store: OrderStore
+    audit: AuditLog
+    kill_switch: KillSwitch
+    policy: ExecutionPolicy = DEFAULT_POLICY
+    sleep: Callable[[float], None] = time.sleep
+    checkpoint: Checkpoint | None = None
+
+    @property
+    def risk(self) -> RiskConfig:
+        return self.project.config.risk
+
+    @property
+    def root(self) -> Path:
+        return self.project.root
+
+
+def kill_switch_of(root: Path, risk: RiskConfig) -> KillSwitch:
+    return KillSwitch(root / risk.kill_switch_file)
+
+
+def open_trader(project: Project, env: Mapping[str, str], *, paper: bool = True, timeout: float = 10.0,
+                retry_wait: float | None = None, policy: ExecutionPolicy = DEFAULT_POLICY,
+                sleep: Callable[[float], None] = time.sleep, checkpoint: Checkpoint | None = None,
+                pinned: bool = True) -> Trader:
+    """Check the pin, then connect to the broker named by ``env`` and open the store and
+    the audit trail under the project's folder. Refuses an unpinned or changed config
+    (``pinned=False`` skips that check, for ``kobe reconcile``, which never sends)."""
+    if pinned:
+        require_pin(project.root, project.fingerprint())
+    settings = BrokerSettings.from_env(env, paper=paper)
+    switch = kill_switch_of(project.root, project.config.risk)
+    broker = AlpacaBroker.connect(settings, switch, timeout=timeout, retry_wait=retry_wait, env=env,
+                                  checkpoint=checkpoint)
+    audit = AuditLog(project.root / LOGS, broker.secrets)
+    return Trader(project, broker, OrderStore(project.root / ORDERS_FILE), audit, switch, policy, sleep,
+                  checkpoint)
+
+
+@dataclass
+class CycleReport:
+    trading_date: dt.date
+    market_open: bool
+    killed: bool = False
+    scan_date: dt.date | None = None
+    recovered: list[OrderRecord] = field(default_factory=list)
+    exits: list[OrderRecord] = field(default_factory=list)
+    entries: list[OrderRecord] = field(default_factory=list)
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)   # (strategy, symbol, why)
+    spent_usd: float = 0.0
+    in_doubt: list[OrderRecord] = field(default_factory=list)   # still not final: the next cycle resolves them
+
+    def to_dict(self) -> dict[str, Any]:
+        def orders(items: list[OrderRecord]) -> list[dict[str, Any]]:
+            return [{"client_order_id": o.client_order_id, "strategy": o.strategy, "symbol": o.symbol,
+                     "side": o.side, "qty": o.qty, "limit_price": o.limit_price, "status": o.status.value,
+                     "filled_qty": o.filled_qty, "filled_avg_price": o.filled_avg_price, "reason": o.reason}
+                    for o in items]
+        return {"trading_date": self.trading_date.isoformat(), "market_open": self.market_open,
+                "kill_switch": self.killed, "scan_date": self.scan_date.isoformat() if self.scan_date else None,
+                "recovered": orders(self.recovered), "exits": orders(self.exits), "entries": orders(self.entries),
+                "skipped": [{"strategy": s, "symbol": y, "reason": r} for s, y, r in self.skipped],
+                "spent_usd": round(self.spent_usd, 2), "in_doubt": orders(self.in_doubt)}
+
+
+def order_budget(risk: RiskConfig, strategy: StrategyConfig, limit: float, equity: Callable[[], float],
+                 stop: float | None) -> float:
+    """Dollars one entry may use: the per-order budget, or the strategy's sizing if smaller.
+
+    ``fixed_dollars``: ``amount_usd``; ``percent_equity``: that percent of the account's
+    equity; ``risk_per_trade``: the shares whose loss to the stop is that percent of
+    equity, times the limit; ``all_cash``: the per-order budget.
+    """
+    sizing, cap = strategy.sizing, risk.per_order_budget_usd
+    if sizing.method == "fixed_dollars" and sizing.amount_usd is not None:
+        return min(cap, sizing.amount_usd)
+    if sizing.method == "percent_equity" and sizing.percent is not None:
+        return min(cap, equity() * sizing.percent / 100)
+    if sizing.method == "risk_per_trade" and sizing.percent is not None:
+        if stop is None or not limit > stop:
+            return 0.0
+        return min(cap, math.floor(equity() * sizing.percent / 100 / (limit - stop)) * limit)
+    return cap
+
+
+class Cycle:
+    """One pass of :func:`run_cycle`; holds what the steps share."""
+
+    def __init__(self, trader: Trader, bars: pl.LazyFrame) -> None:
+        self.t, self.bars = trader, bars
+        clock = self._clock()
+        self.today = calendar.trading_date(clock.now)
+        self.report = CycleReport(self.today, clock.is_open, trader.kill_switch.active())
+        self.executor = Executor(trader.broker, trader.store, trader.audit, today=self.today,
+                                 market_open=clock.is_open, policy=trader.policy, sleep=trader.sleep,
+                                 checkpoint=trader.checkpoint)
+        self._equity: float | None = None
+
+    def _clock(self) -> MarketClock:
+        """The broker's clock, asked up to three times: without it there is no trading
+        date, so no cycle (a :class:`KobeError`; nothing was decided)."""
+        waits = [self.t.policy.backoff_start, self.t.policy.backoff_start * 2, 0.0]
+        for wait in waits:
+            try:
+                return self.t.broker.clock()
+            except BrokerUnavailable as err:
+                problem = err
+                if wait:
+                    self.t.sleep(wait)
+        raise KobeError(Diagnostic(f"the broker's clock is unavailable: {problem}",
+                                   hint="check ALPACA_BASE_URL, the keys and the broker's status"))
+
+    def equity(self) -> float:
+        if self._equity is None:
+            self._equity = self.t.broker.equity()
+        return self._equity
+
+    def skip(self, strategy: str, symbol: str, why: str, decision: Decision | None = None) -> None:
+        self.report.skipped.append((strategy, symbol, why))
+        self.t.audit.event("gate.blocked" if decision else "pick.skipped", strategy=strategy, symbol=symbol,
+                           gate=decision.gate if decision else None, reason=why, trading_date=self.today)
+
+    def halted(self, strategy: str, symbol: str) -> bool:
+        """Whether the kill switch was set during the cycle: decide nothing more. (The
+        choke point stops any order that got past this check anyway.)"""
+        if not self.t.kill_switch.active():
+            return False
+        self.report.killed = True
+        self.skip(strategy, symbol, "kill switch set during the cycle")
+        return True
+
+    def quote(self, strategy: str, symbol: str) -> Quote | None:
+        try:
+            quote = self.t.broker.quote(symbol)
+        except BrokerUnavailable as err:
+            self.skip(strategy, symbol, f"no quote: {err}")
+            return None
+        if quote is None or not (quote.bid > 0 and quote.ask > 0):
+            self.skip(strategy, symbol, "no quote")
+            return None
+        return quote
+
+    def exits(self) -> None:
+        for holding in holdings(self.t.store):
+            if self.halted(holding.strategy or "adopted", holding.symbol):
+                return
+            strategy = holding.strategy or "adopted"
+            cid = client_order_id(strategy, holding.symbol, self.today, "sell")
+            if self.t.store.get(cid) is not None or int(holding.qty) < 1:
+                continue
+            quote = self.quote(strategy, holding.symbol)
+            due = due_exit(holding, self.t.project, self.bars, self.today, quote.bid if quote else None)
+            if due is None or quote is None:
+                continue
+            limit = limit_price("sell", quote.bid, quote.ask, self.t.risk.limit_price)
+            order = OrderRecord(cid, strategy, holding.symbol, "sell", int(holding.qty), float(limit), self.today,
+                                reason=f"exit: {due.reason} ({due.detail})")
+            self.report.exits.append(self.executor.execute(order))
+
+    def entries(self, picks: list[Pick]) -> None:
+        risk, store = self.t.risk, self.t.store
+        policy, liquidity, limits = PolicyGate.from_config(risk), LiquidityGate.from_config(risk), \
+            PositionLimits.from_config(risk)
+        adv = adv_usd(self.bars, sorted({p.symbol for p in picks}), self.today, risk.adv_window_days)
+        for pick in picks:
+            if self.halted(pick.strategy, pick.symbol):
+                return
+            cid = client_order_id(pick.strategy, pick.symbol, self.today, "buy")
+            if store.get(cid) is not None:
+                continue                                  # decided already today: never twice
+            held = {h.symbol for h in holdings(store)}
+            pending = {o.symbol for o in store.active()}
+            decision = limits.check(pick.symbol, held, pending)
+            if not decision.allowed:
+                self.skip(pick.strategy, pick.symbol, decision.reason, decision)
+                continue
+            quote = self.quote(pick.strategy, pick.symbol)
+            if quote is None:
+                continue
+            limit = limit_price("buy", quote.bid, quote.ask, risk.limit_price)
+            strategy = self.t.project.strategy(pick.strategy).config
+            try:
+                budget = order_budget(risk, strategy, float(limit), self.equity, pick.stop)
+            except BrokerUnavailable as err:
+                self.skip(pick.strategy, pick.symbol, f"no account equity for the sizing: {err}")
+                continue
+            qty = shares_for(budget, limit)
+            if qty < 1:
+                self.skip(pick.strategy, pick.symbol, f"one share at {limit} exceeds the budget ${budget:,.2f}")
+                continue
+            order_usd = float(qty * limit)
+            for decision in (policy.check(order_usd, store.spent(self.today)),
+                             liquidity.check(order_usd, adv.get(pick.symbol), quote.bid, quote.ask)):
+                if not decision.allowed:
+                    self.skip(pick.strategy, pick.symbol, decision.reason, decision)
+                    break
+            else:
+                order = OrderRecord(cid, pick.strategy, pick.symbol, "buy", qty, float(limit), self.today,
+                                    reason=f"entry: signal of {pick.signal_date.isoformat()}")
+                self.report.entries.append(self.executor.execute(order))
+
+    def scan_picks(self) -> list[Pick]:
+        before = self.bars.filter(pl.col("date") < self.today)
+        result = scan(self.t.project, before)
+        expected = calendar.previous_session(self.today)
+        self.report.scan_date = result.date
+        if result.date != expected:
+            raise KobeError(Diagnostic(f"the bars end on {result.date.isoformat()}, but trading on "
+                                       f"{self.today.isoformat()} needs the session of {expected.isoformat()}",
+                                       hint="fetch the latest bars (`kobe data fetch`) before trading"))
+        return picks_of(result.picks)
+
+
+def run_cycle(trader: Trader, bars: pl.LazyFrame, picks: list[Pick] | None = None) -> CycleReport:
+    """One cycle (module doc). ``picks`` replaces the scan (tests, replays)."""
+    cycle = Cycle(trader, bars)
+    report, audit = cycle.report, trader.audit
+    audit.event("cycle.started", trading_date=cycle.today, market_open=report.market_open,
+                kill_switch=report.killed)
+    report.recovered = cycle.executor.recover()
+    if report.killed:
+        audit.event("cycle.halted", reason=f"kill switch set: {trader.kill_switch.info().get('reason', '')}")
+    elif not report.market_open:
+        audit.event("cycle.halted", reason="market closed")
+    else:
+        cycle.exits()
+        cycle.entries(picks if picks is not None else cycle.scan_picks())
+    report.spent_usd = trader.store.spent(cycle.today)
+    report.in_doubt = trader.store.active()
+    write_positions(trader.store, trader.root / POSITIONS_FILE)
+    audit.event("cycle.finished", trading_date=cycle.today, entries=len(report.entries), exits=len(report.exits),
+                skipped=len(report.skipped), recovered=len(report.recovered), spent_usd=round(report.spent_usd, 2),
+                in_doubt=[o.client_order_id for o in report.in_doubt])
+    return report
+

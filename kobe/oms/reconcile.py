@@ -1,0 +1,139 @@
+"""``kobe reconcile``: Kobe's book against the broker's, every difference named.
+
+Two books can drift apart: a crash between a fill and its recording (recovery closes
+that gap, but only for orders Kobe knows), an order placed by hand in the broker's web
+page, a corporate action, a bug. :func:`reconcile` compares
+
+- **orders**: every order of the store still active (its fate not known) with the
+  broker's report of it (by ``client_order_id``), and every order open at the broker
+  with the store;
+- **positions**: the store's positions (from fills) with the broker's, share for share,
+  and their average cost.
+
+and returns one :class:`Difference` per disagreement. :func:`adopt` takes the broker's
+view: Kobe's active orders are driven to the broker's state (fills recorded once,
+through the executor), those the broker does not know are ended ``canceled``, and a
+remaining share difference is booked as an adjustment fill (at the broker's average
+price when shares are added, at Kobe's average cost when removed, so no P&L is
+invented). Open orders Kobe did not make are reported and left alone: Kobe cancels
+IOC orders still working, and must not do that to a person's resting order. Both
+write every difference and every change to the audit trail.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass
+
+from kobe.audit.log import AuditLog
+from kobe.broker.alpaca import AlpacaBroker, BrokerOrder
+from kobe.broker.executor import Executor, broker_status
+from kobe.oms.orders import OrderRecord, OrderStatus
+from kobe.oms.store import OrderStore
+
+QTY_TOLERANCE = 1e-6
+COST_TOLERANCE = 0.005   # dollars per share: the broker's decimals against Kobe's floats
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One disagreement. ``kind``: ``order_state``, ``order_unknown_to_broker``,
+    ``order_missing_in_kobe``, ``position_qty``, ``position_avg_cost``."""
+
+    kind: str
+    symbol: str
+    kobe: str
+    broker: str
+    client_order_id: str | None = None
+
+    def describe(self) -> str:
+        what = f"{self.symbol} {self.client_order_id}" if self.client_order_id else self.symbol
+        return f"{self.kind}: {what}: kobe {self.kobe}, broker {self.broker}"
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _state(order: OrderRecord) -> str:
+    return f"{order.status.value} {order.filled_qty:g}/{order.qty}"
+
+
+def _broker_state(order: BrokerOrder) -> str:
+    return f"{order.status} {order.filled_qty:g}/{order.qty:g}"
+
+
+def order_differences(store: OrderStore, broker: AlpacaBroker) -> list[Difference]:
+    out = []
+    for order in store.active():
+        found = broker.order_by_client_id(order.client_order_id)
+        if found is None:
+            out.append(Difference("order_unknown_to_broker", order.symbol, _state(order), "no such order",
+                                  order.client_order_id))
+        elif (broker_status(order, found) is not order.status
+              or abs(found.filled_qty - order.filled_qty) > QTY_TOLERANCE):
+            out.append(Difference("order_state", order.symbol, _state(order), _broker_state(found),
+                                  order.client_order_id))
+    for found in broker.open_orders():
+        if store.get(found.client_order_id) is None:
+            out.append(Difference("order_missing_in_kobe", found.symbol, "no such order", _broker_state(found),
+                                  found.client_order_id))
+    return out
+
+
+def position_differences(store: OrderStore, broker: AlpacaBroker) -> list[Difference]:
+    ours = {s: p for s, p in store.positions().items() if abs(p.qty) > QTY_TOLERANCE}
+    theirs = {p.symbol: p for p in broker.positions()}
+    out = []
+    for symbol in sorted(set(ours) | set(theirs)):
+        mine, other = ours.get(symbol), theirs.get(symbol)
+        kobe = f"{mine.qty:g} @ {mine.avg_cost:.4f}" if mine else "none"
+        held = f"{other.qty:g} @ {other.avg_entry_price:.4f}" if other else "none"
+        if abs((mine.qty if mine else 0.0) - (other.qty if other else 0.0)) > QTY_TOLERANCE:
+            out.append(Difference("position_qty", symbol, kobe, held))
+        elif mine and other and abs(mine.avg_cost - other.avg_entry_price) > COST_TOLERANCE:
+            out.append(Difference("position_avg_cost", symbol, kobe, held))
+    return out
+
+
+def reconcile(store: OrderStore, broker: AlpacaBroker, audit: AuditLog | None = None) -> list[Difference]:
+    """Every difference between the store and the broker (orders first, then positions)."""
+    found = order_differences(store, broker) + position_differences(store, broker)
+    if audit is not None:
+        for difference in found:
+            audit.event("reconcile.difference", difference=difference.kind, symbol=difference.symbol,
+                        client_order_id=difference.client_order_id, kobe=difference.kobe, broker=difference.broker)
+        audit.event("reconcile.checked", differences=len(found))
+    return found
+
+
+def adopt(store: OrderStore, broker: AlpacaBroker, audit: AuditLog, executor: Executor) -> list[str]:
+    """Take the broker's view (module doc); returns what was changed, one line each."""
+    changes: list[str] = []
+    for order in store.active():
+        before = _state(order)
+        after = executor.resolve(order, resend=False)
+        if after.status in (OrderStatus.NEW, OrderStatus.UNKNOWN) and \
+                broker.order_by_client_id(order.client_order_id) is None:
+            after = after.to(OrderStatus.CANCELED, reason=f"{order.reason}; adopted: the broker has no such order")
+            store.record(after, "reconcile --adopt: the broker has no such order")
+        if _state(after) != before:
+            changes.append(f"{order.client_order_id}: {before} -> {_state(after)}")
+    now = dt.datetime.now(dt.timezone.utc).isoformat()
+    theirs = {p.symbol: p for p in broker.positions()}
+    for difference in position_differences(store, broker):
+        if difference.kind != "position_qty":
+            continue
+        mine = store.positions().get(difference.symbol)
+        other = theirs.get(difference.symbol)
+        have, cost = (mine.qty, mine.avg_cost) if mine else (0.0, 0.0)
+        want, their_cost = (other.qty, other.avg_entry_price) if other else (0.0, 0.0)
+        if want > have:
+            # bought at the price that makes Kobe's average cost the broker's
+            side, qty, price = "buy", want - have, (want * their_cost - have * cost) / (want - have)
+        else:
+            side, qty, price = "sell", have - want, cost
+        store.add_adjustment(f"adopt:{difference.symbol}:{now}", difference.symbol, side, qty, price, now)
+        changes.append(f"{difference.symbol}: {side} {qty:g} @ {price:.4f} booked to match the broker")
+    for change in changes:
+        audit.event("reconcile.adopted", change=change)
+    return changes

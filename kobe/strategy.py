@@ -132,11 +132,13 @@ class CompiledStrategy:
 
         ``entry_price`` is what the exit levels use; by default the signal bar's close.
         """
-        frame = bars.sort("symbol", "date").with_columns(
-            pl.int_range(pl.len(), dtype=pl.Int64).over("symbol").alias("bar_index"),
-            (entry_price if entry_price is not None else pl.col("close")).alias("entry_price"),
-        )
-        frame = self.compiler.apply(frame)
+        return self.add_outputs(self.compiler.apply(prepare_bars(bars, entry_price)))
+
+    def add_outputs(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        """The strategy's output columns (``entry`` ... ``signal``) on a frame that already
+        has its derived columns: :func:`prepare_bars` then ``compiler.apply``. Strategies
+        compiled with one shared :class:`Compiler` (a parameter sweep) add their outputs
+        to one such frame, so each distinct indicator column is computed once."""
         filters = [name for name in self.outputs if name.startswith("filter_")]
         frame = frame.with_columns(
             [expr.fill_null(False).alias(name) if name in ("entry", "exit_signal") or name.startswith("filter_")
@@ -159,8 +161,22 @@ class CompiledStrategy:
         return head + "\n" + describe(self.compiler, outputs, polars=polars)
 
 
-def compile_strategy(checked: CheckedStrategy) -> CompiledStrategy:
-    compiler = Compiler()
+def prepare_bars(bars: pl.LazyFrame, entry_price: pl.Expr | None = None, *, presorted: bool = False) -> pl.LazyFrame:
+    """Bars sorted by symbol and date with ``bar_index`` (per symbol, for the warm-up) and
+    ``entry_price`` (default: the close): what every compiled plan starts from.
+    ``presorted``: the caller guarantees the order already (a backtest's market), which
+    saves the sort."""
+    return (bars if presorted else bars.sort("symbol", "date")).with_columns(
+        pl.int_range(pl.len(), dtype=pl.Int64).over("symbol").alias("bar_index"),
+        (entry_price if entry_price is not None else pl.col("close")).alias("entry_price"),
+    )
+
+
+def compile_strategy(checked: CheckedStrategy, compiler: Compiler | None = None) -> CompiledStrategy:
+    """Compile ``checked``; pass one ``compiler`` to many strategies (the points of a
+    parameter sweep) to share their derived columns, each named by its canonical text:
+    ``sma(close, 200)`` used by twenty points is one column."""
+    compiler = compiler if compiler is not None else Compiler()
     outputs = {name: compiler.compile(expr.node) for name, expr in checked.expressions()}
     return CompiledStrategy(checked, compiler, outputs)
 

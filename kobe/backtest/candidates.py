@@ -26,7 +26,7 @@ import numpy as np
 import polars as pl
 
 from kobe.backtest.market import Market
-from kobe.strategy import CompiledStrategy
+from kobe.strategy import CompiledStrategy, prepare_bars
 
 # "No such bar": larger than any row or session, small enough to add to without overflow.
 NEVER = np.iinfo(np.int64).max // 4
@@ -66,10 +66,27 @@ def candidate_query(compiled: CompiledStrategy, market: Market, *, symbols: Sequ
     """The Polars query behind :func:`find_candidates`, to collect together with others
     (``pl.collect_all`` runs several strategies' plans in parallel)."""
     fill = compiled.checked.config.fill
+    # A market's bars are sorted by symbol and date already (filtering keeps the order).
+    prepared = prepare_bars(market_bars(market, symbols), fill_price(fill), presorted=True)
+    plan = compiled.add_outputs(compiled.compiler.apply(prepared))
+    return select_candidates(plan, compiled, market, first_session)
+
+
+def market_bars(market: Market, symbols: Sequence[str] | None = None) -> pl.LazyFrame:
+    """The market's bars (with ``_row``), only ``symbols`` when given."""
     bars = market.bars.lazy()
     if symbols is not None and set(symbols) != set(market.symbols):
-        bars = bars.filter(pl.col("symbol").is_in(list(symbols)))
-    plan = compiled.plan(bars, entry_price=fill_price(fill))
+        known = set(market.symbols)     # the Enum column holds only these: drop names without bars
+        bars = bars.filter(pl.col("symbol").is_in([s for s in symbols if s in known]))
+    return bars
+
+
+def select_candidates(plan: pl.LazyFrame, compiled: CompiledStrategy, market: Market,
+                      first_session: int = 0) -> pl.LazyFrame:
+    """The candidate rows of a frame carrying ``compiled``'s output columns (its
+    :meth:`~kobe.strategy.CompiledStrategy.plan`, or its outputs added to a frame of
+    shared derived columns, as a sweep does), with ``entry_price`` the raw fill price."""
+    fill = compiled.checked.config.fill
     present = compiled.outputs
 
     def level(name: str) -> pl.Expr:

@@ -28,11 +28,12 @@ import polars as pl
 from kobe.backtest.benchmark import buy_and_hold
 from kobe.backtest.candidates import Candidates, candidate_query, candidates_from, find_candidates
 from kobe.backtest.exits import OPEN, REASONS, Exits, find_exits
-from kobe.backtest.market import Market, load_market
+from kobe.backtest.market import Market, scoped_market
 from kobe.backtest.metrics import Number, compute_metrics, curve_metrics
+from kobe.backtest.parity import EntryGates, adv_by_row, entry_gates
 from kobe.backtest.portfolio import Book, simulate
 from kobe.config.errors import Diagnostic, KobeError
-from kobe.config.model import BacktestSettings
+from kobe.config.model import BacktestSettings, Sizing
 from kobe.project import Project
 from kobe.strategy import CompiledStrategy
 
@@ -55,7 +56,8 @@ class StrategyResult:
     ``open_trades``: those still held on the last session, marked at its close;
     ``equity``: one row per session (``date``, ``cash``, ``equity``, ``positions`` held
     at the close, ``benchmark``: the equal-weight buy-and-hold of the universe);
-    ``signals``: the signals in the period; ``skipped``: those not taken, by cause.
+    ``signals``: the signals in the period; ``skipped``: those not taken, by cause;
+    ``gated``: whether risk.yaml's gates were applied (``blocked_*`` counts what they blocked).
     """
 
     name: str
@@ -65,6 +67,7 @@ class StrategyResult:
     equity: pl.DataFrame
     signals: int
     skipped: dict[str, int]
+    gated: bool = False
 
     def metrics(self) -> dict[str, Number]:
         return compute_metrics(self.trades, self.equity, self.settings.initial_cash, self.open_trades)
@@ -94,6 +97,27 @@ class BacktestResult:
         return self.market.sessions[-1]
 
 
+def gates_apply(sizing: Sizing, gates: bool | None) -> bool:
+    """Whether risk.yaml's gates run inside the backtest: as asked, or by default when
+    the strategy sizes in dollars (``fixed_dollars``), the orders the budgets are written
+    for. An account sized in percent of a simulated equity has no dollar scale that
+    live budgets would mean anything against."""
+    return gates if gates is not None else sizing.method == "fixed_dollars"
+
+
+def strategy_gates(project: Project, name: str, market: Market, gates: bool | None,
+                   cache: dict[int, np.ndarray] | None = None) -> EntryGates | None:
+    """The gates one strategy runs with (:func:`gates_apply`), or ``None``. ``cache``
+    keeps the ADV per window across calls on the same market."""
+    if not gates_apply(project.strategy(name).config.sizing, gates):
+        return None
+    risk = project.config.risk
+    cache = cache if cache is not None else {}
+    if risk.adv_window_days not in cache:
+        cache[risk.adv_window_days] = adv_by_row(market, risk.adv_window_days)
+    return entry_gates(risk, market, adv=cache[risk.adv_window_days])
+
+
 def resolve_settings(project: Project, name: str) -> BacktestSettings:
     """The strategy's backtest settings with the position limit filled in from risk.yaml."""
     settings = project.strategy(name).config.backtest
@@ -104,13 +128,17 @@ def resolve_settings(project: Project, name: str) -> BacktestSettings:
 
 def run_strategy(compiled: CompiledStrategy, market: Market, settings: BacktestSettings, *,
                  symbols: Sequence[str] | None = None, first_session: int = 0,
-                 candidates: Candidates | None = None) -> StrategyResult:
+                 candidates: Candidates | None = None, gates: EntryGates | None = None,
+                 benchmark: np.ndarray | None = None) -> StrategyResult:
     """Run ``compiled`` over ``market`` (only ``symbols`` when given) in one account.
 
     Signals count from ``first_session`` on; earlier bars only warm the indicators up.
     ``settings.max_open_positions`` must be set (see :func:`resolve_settings`).
     ``candidates``, when given, are this strategy's, found beforehand with the same
     arguments (:func:`run_backtest` finds those of all strategies in one parallel query).
+    ``gates``: risk.yaml's budget and liquidity gates, applied to every entry
+    (:mod:`kobe.backtest.parity`); see :func:`strategy_gates`. ``benchmark``: the
+    buy-and-hold curve of these arguments when already computed (a sweep's points share it).
     """
     config = compiled.checked.config
     side = 1 if config.side == "long" else -1
@@ -120,7 +148,7 @@ def run_strategy(compiled: CompiledStrategy, market: Market, settings: BacktestS
         candidates = find_candidates(compiled, market, symbols=symbols, first_session=first_session)
     exits = find_exits(market, candidates, side=side, fill=config.fill, time_stop_bars=config.exits.time_stop_bars)
     book = simulate(market, candidates, exits, side=side, fill=config.fill, sizing=config.sizing,
-                    settings=settings, max_open_positions=settings.max_open_positions)
+                    settings=settings, max_open_positions=settings.max_open_positions, gates=gates)
     trades = _trades(compiled.name, config.side, market, candidates, exits, book)
     is_open = trades["exit_reason"] == REASONS[OPEN]
     universe = symbols if symbols is not None else market.symbols
@@ -129,10 +157,11 @@ def run_strategy(compiled: CompiledStrategy, market: Market, settings: BacktestS
         "cash": book.cash[first_session:],
         "equity": book.equity[first_session:],
         "positions": book.positions[first_session:],
-        "benchmark": buy_and_hold(market, universe, settings.initial_cash, first_session),
+        "benchmark": benchmark if benchmark is not None else buy_and_hold(market, universe, settings.initial_cash,
+                                                                          first_session),
     })
     return StrategyResult(compiled.name, settings, trades.filter(~is_open), trades.filter(is_open), equity,
-                          len(candidates), book.skipped)
+                          len(candidates), book.skipped, gates is not None)
 
 
 def _trades(name: str, side_name: str, market: Market, candidates: Candidates, exits: Exits,
@@ -170,12 +199,14 @@ def _trades(name: str, side_name: str, market: Market, candidates: Candidates, e
 
 def run_backtest(project: Project, bars: pl.LazyFrame | pl.DataFrame, *, strategy: str | None = None,
                  universe: Sequence[str] | None = None, start: dt.date | None = None,
-                 end: dt.date | None = None) -> BacktestResult:
+                 end: dt.date | None = None, gates: bool | None = None) -> BacktestResult:
     """Run the enabled strategies (or only ``strategy``) of ``project`` over ``bars``.
 
     ``universe`` replaces every strategy's own. Bars after ``end`` are never read; bars
     before ``start`` only warm the indicators up: signals, equity and the benchmark
-    start with the first session on or after ``start``.
+    start with the first session on or after ``start``. ``gates``: apply risk.yaml's
+    budget and liquidity gates to the entries (default: to strategies sized in dollars,
+    :func:`gates_apply`).
     """
     chosen = [project.strategy(strategy)] if strategy else project.enabled()
     if not chosen:
@@ -183,10 +214,7 @@ def run_backtest(project: Project, bars: pl.LazyFrame | pl.DataFrame, *, strateg
                                    hint="set `enabled: true` on a strategy, or name one with --strategy"))
     universes = {s.name: list(universe) if universe is not None else project.universe(s.config) for s in chosen}
     symbols = sorted({sym for names in universes.values() for sym in names})
-    scoped = bars.lazy().filter(pl.col("symbol").is_in(symbols))
-    if end is not None:
-        scoped = scoped.filter(pl.col("date") <= end)
-    market = load_market(scoped)
+    market = scoped_market(bars, symbols, end)
     first = market.session_index(start)
     if first >= len(market.sessions):
         raise KobeError(Diagnostic(f"no session on or after {start}",
@@ -195,9 +223,11 @@ def run_backtest(project: Project, bars: pl.LazyFrame | pl.DataFrame, *, strateg
     # One parallel query for every strategy's plan; the plans may share work too.
     frames = pl.collect_all([candidate_query(c, market, symbols=universes[c.name], first_session=first)
                              for c in compiled])
+    adv: dict[int, np.ndarray] = {}
     results = tuple(
         run_strategy(c, market, resolve_settings(project, c.name), symbols=universes[c.name],
-                     first_session=first, candidates=candidates_from(frame, c.checked.config.fill))
+                     first_session=first, candidates=candidates_from(frame, c.checked.config.fill),
+                     gates=strategy_gates(project, c.name, market, gates, adv))
         for c, frame in zip(compiled, frames)
     )
     return BacktestResult(market, first, results, _combined(market, first, results, symbols))
@@ -216,4 +246,4 @@ def _combined(market: Market, first: int, results: Sequence[StrategyResult], sym
     settings = BacktestSettings(initial_cash=cash)
     return StrategyResult("combined", settings, pl.concat([r.trades for r in results]),
                           pl.concat([r.open_trades for r in results]), equity,
-                          sum(r.signals for r in results), skipped)
+                          sum(r.signals for r in results), skipped, any(r.gated for r in results))

@@ -10,6 +10,7 @@ matrix of closes instead of looking anything up by name.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +24,8 @@ from kobe.data.bars import BAR_SCHEMA
 class Market:
     """Bars of every symbol a backtest may trade, with integer ids for the simulation.
 
-    ``bars`` is the standard bars frame plus ``_row`` (its row number); the arrays below
+    ``bars`` is the standard bars frame (``symbol`` an ``Enum`` of ``symbols``, which
+    sorts the same as the text) plus ``_row`` (its row number); the arrays below
     are indexed by that row. ``last_row[i]`` is the last row of row ``i``'s symbol, so
     "the next bar of this symbol" is ``i + 1`` when ``i < last_row[i]``.
     ``closes[session, symbol]`` is the latest close at or before that session (a symbol
@@ -57,6 +59,15 @@ class Market:
         return int(np.searchsorted(days, target, side="right")) - 1
 
 
+def scoped_market(bars: pl.LazyFrame | pl.DataFrame, symbols: Sequence[str], end: dt.date | None = None) -> Market:
+    """A :class:`Market` of ``symbols`` only, from bars up to ``end``: later bars are
+    never read, so nothing in the backtest can see them."""
+    scoped = bars.lazy().filter(pl.col("symbol").is_in(list(symbols)))
+    if end is not None:
+        scoped = scoped.filter(pl.col("date") <= end)
+    return load_market(scoped)
+
+
 def load_market(bars: pl.LazyFrame | pl.DataFrame) -> Market:
     """Collect ``bars`` (standard shape) into a :class:`Market`.
 
@@ -64,7 +75,9 @@ def load_market(bars: pl.LazyFrame | pl.DataFrame) -> Market:
     date (the simulation needs one bar per symbol and session).
     """
     frame = bars.collect() if isinstance(bars, pl.LazyFrame) else bars
-    frame = frame.select(list(BAR_SCHEMA)).sort("symbol", "date")
+    frame = frame.select(list(BAR_SCHEMA))
+    if not _sorted(frame):        # files and the lake are usually sorted already: checking is cheaper
+        frame = frame.sort("symbol", "date")
     if frame.is_empty():
         raise KobeError(Diagnostic("no bars to backtest", hint="check the data file, the universe and --start/--end"))
     # Sorted by symbol, so runs of one symbol get consecutive ids in alphabetical order.
@@ -75,8 +88,12 @@ def load_market(bars: pl.LazyFrame | pl.DataFrame) -> Market:
         first = frame.row(int(np.argmax(same)), named=True)
         raise KobeError(Diagnostic(f"two bars for {first['symbol']} on {first['date']}",
                                    hint="the bars file must have one row per symbol and date"))
-    unique_days = np.sort(frame["date"].unique().cast(pl.Int32).to_numpy())
-    session = np.searchsorted(unique_days, days).astype(np.int32)
+    # Session ids through a table indexed by day number: linear, where a search is n log n.
+    first_day = int(days.min())
+    present = np.zeros(int(days.max()) - first_day + 1, dtype=bool)
+    present[days - first_day] = True
+    unique_days = (np.flatnonzero(present) + first_day).astype(np.int32)
+    session = (np.cumsum(present, dtype=np.int32) - 1)[days - first_day]
     starts = np.flatnonzero(np.r_[True, symbol[1:] != symbol[:-1]])
     lengths = np.diff(np.r_[starts, frame.height])
     last_row = np.repeat(starts + lengths - 1, lengths).astype(np.int64)
@@ -85,11 +102,23 @@ def load_market(bars: pl.LazyFrame | pl.DataFrame) -> Market:
     close = frame["close"].to_numpy()
     closes = _forward_filled(session, symbol, close, len(sessions), len(symbols))
     return Market(
-        bars=frame.with_columns(pl.Series("_row", np.arange(frame.height, dtype=np.int64))),
+        # The symbol as an Enum of the sorted symbols: the same order and values as the
+        # text, and the per-symbol windows of the plans group integers instead of strings.
+        bars=frame.with_columns(pl.col("symbol").cast(pl.String).cast(pl.Enum(symbols)),
+                                pl.Series("_row", np.arange(frame.height, dtype=np.int64))),
         symbols=tuple(symbols), sessions=tuple(sessions), symbol=symbol, session=session,
         open=frame["open"].to_numpy(), high=frame["high"].to_numpy(), low=frame["low"].to_numpy(),
         close=close, last_row=last_row, closes=closes,
     )
+
+
+def _sorted(frame: pl.DataFrame) -> bool:
+    """Whether the rows are in (symbol, date) order."""
+    if frame.height < 2:
+        return True
+    symbol, date = pl.col("symbol"), pl.col("date")
+    later = (symbol > symbol.shift(1)) | ((symbol == symbol.shift(1)) & (date >= date.shift(1)))
+    return bool(frame.select(later.slice(1).all()).item())
 
 
 def _forward_filled(session: np.ndarray, symbol: np.ndarray, values: np.ndarray,

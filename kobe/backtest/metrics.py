@@ -161,11 +161,12 @@ def exposure(sessions: Sequence[dt.date], entries: Sequence[dt.date], exits: Seq
 
 def curve_metrics(equity: pl.DataFrame, initial_cash: float) -> dict[str, Number]:
     """The statistics of an equity curve (``date``, ``equity``) alone; a benchmark has no trades."""
-    dates = equity["date"].to_list()
+    days = equity["date"].to_numpy()          # datetime64[D]: no Python date objects per session
     values = equity["equity"].to_numpy()
     daily = returns(values, initial_cash)
-    growth = cagr(dates, values, initial_cash)
-    depth, days_under = max_drawdown(dates, values, initial_cash)
+    ends = [d.item() for d in days[[0, -1]]] if len(days) else []
+    growth = cagr(ends, values, initial_cash)
+    depth, days_under = max_drawdown(days, values, initial_cash)
     return {
         "final_equity": float(values[-1]) if len(values) else initial_cash,
         "total_return": total_return(values, initial_cash),
@@ -201,7 +202,28 @@ def compute_metrics(trades: pl.DataFrame, equity: pl.DataFrame, initial_cash: fl
         "average_win": average_win(pnl),
         "average_loss": average_loss(pnl),
         "average_bars_held": float(np.mean(bars)) if len(bars) else None,
-        "exposure": exposure(equity["date"].to_list(), spans["entry_date"].to_list(), spans["exit_date"].to_list()),
+        "exposure": exposure(equity["date"].to_numpy(), spans["entry_date"].to_numpy(), spans["exit_date"].to_numpy()),
         "sqn": sqn(pnl),
         "open_trades": open_trades.height if open_trades is not None else 0,
     }
+
+
+def drawdowns(equity: np.ndarray, initial_cash: float) -> np.ndarray:
+    """Each session's fall from the running peak (the initial cash the first peak), as a
+    fraction (<= 0): the curve under water that :func:`max_drawdown` takes the minimum of."""
+    values = np.asarray(equity, dtype=float)
+    peaks = np.maximum.accumulate(np.concatenate([[initial_cash], values]))[1:]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(peaks > 0, values / peaks - 1, -1.0) if len(values) else values
+
+
+def monthly_returns(equity: pl.DataFrame, initial_cash: float) -> pl.DataFrame:
+    """``year, month, return``: each calendar month's last equity over the previous
+    month's last (the first month's over the initial cash), minus 1."""
+    last = (equity.select("date", "equity")
+            .group_by(pl.col("date").dt.year().alias("year"), pl.col("date").dt.month().alias("month"),
+                      maintain_order=True)
+            .agg(pl.col("equity").last())
+            .sort("year", "month"))
+    before = last["equity"].shift(1).fill_null(float(initial_cash))
+    return last.select("year", "month", (last["equity"] / before - 1).alias("return"))

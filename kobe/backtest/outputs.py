@@ -16,6 +16,10 @@ Files, each written atomically (a reader never sees half of one):
     the receipt alone (:mod:`kobe.backtest.receipt`), for the CSV files beside it.
 
 Nothing in them depends on the clock, so the same inputs give the same bytes.
+
+``kobe sweep``, ``kobe walkforward`` and ``kobe montecarlo`` leave their own files
+(:func:`write_sweep`, :func:`write_walkforward`, :func:`write_montecarlo`), each with
+the receipt too.
 """
 
 from __future__ import annotations
@@ -29,7 +33,10 @@ import polars as pl
 
 from kobe.backtest.engine import BacktestResult, StrategyResult
 from kobe.backtest.metrics import Number
+from kobe.backtest.montecarlo import MonteCarloResult
 from kobe.backtest.receipt import Receipt
+from kobe.backtest.sweep import SweepResult
+from kobe.backtest.walkforward import WalkForwardResult
 from kobe.files import write_atomic
 
 FILES = ("trades.csv", "open_trades.csv", "equity.csv", "summary.json", "receipt.json")
@@ -61,6 +68,7 @@ METRICS: tuple[tuple[str, str, str], ...] = (
 def account_summary(result: StrategyResult) -> dict[str, Any]:
     return {
         "settings": asdict(result.settings),
+        "gates": result.gated,
         "signals": result.signals,
         "skipped": dict(result.skipped),
         "metrics": result.metrics(),
@@ -126,3 +134,72 @@ def write_outputs(result: BacktestResult, out_dir: Path, receipt: Receipt) -> li
         write_atomic(out_dir / name, payloads[name])
         paths.append(out_dir / name)
     return paths
+
+
+# --------------------------------------------------------------------------- sweeps, walk-forward, Monte Carlo
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, indent=2) + "\n"
+
+
+def _write(out_dir: Path, payloads: dict[str, str]) -> list[Path]:
+    for name, payload in payloads.items():
+        write_atomic(out_dir / name, payload)
+    return [out_dir / name for name in payloads]
+
+
+def period_of(market: Any, first_session: int, last: Any = None) -> dict[str, Any]:
+    sessions = market.sessions[first_session:]
+    return {"start": sessions[0].isoformat(), "end": (last or sessions[-1]).isoformat(), "sessions": len(sessions)}
+
+
+def sweep_summary(result: SweepResult, grid: dict[str, list[float]], receipt: Receipt | None = None) -> dict[str, Any]:
+    """What ``sweep.json`` holds (and ``kobe sweep --json`` prints): every point, best first."""
+    out: dict[str, Any] = {"strategy": result.strategy, "metric": result.metric, "gates": result.gated,
+                           "period": period_of(result.market, result.first_session), "grid": grid,
+                           "points": result.rows}
+    if receipt is not None:
+        out["receipt"] = receipt.to_dict()
+    return out
+
+
+def write_sweep(result: SweepResult, grid: dict[str, list[float]], out_dir: Path, receipt: Receipt) -> list[Path]:
+    """``sweep.csv`` (a row per point, best first), ``sweep.json``, ``receipt.json``."""
+    return _write(out_dir, {"sweep.csv": result.table().write_csv(),
+                            "sweep.json": _dump(sweep_summary(result, grid, receipt)),
+                            "receipt.json": _dump(receipt.to_dict())})
+
+
+def walkforward_summary(result: WalkForwardResult, receipt: Receipt | None = None) -> dict[str, Any]:
+    """What ``walkforward.json`` holds: the folds with their choices, the out-of-sample
+    metrics and those of the buy-and-hold benchmark over the same sessions."""
+    dates = result.equity["date"]
+    out: dict[str, Any] = {
+        "strategy": result.strategy, "metric": result.metric, "splits": "anchored" if result.anchored else "rolling",
+        "gates": result.gated, "params": result.params,
+        "out_of_sample": {"start": dates[0].isoformat(), "end": dates[-1].isoformat(), "sessions": len(dates)},
+        "folds": result.folds, "metrics": result.metrics(), "benchmark": result.benchmark_metrics(),
+    }
+    if receipt is not None:
+        out["receipt"] = receipt.to_dict()
+    return out
+
+
+def write_walkforward(result: WalkForwardResult, out_dir: Path, receipt: Receipt) -> list[Path]:
+    """``folds.csv``, ``equity.csv`` (stitched, out of sample), ``trades.csv`` and
+    ``open_trades.csv`` (with their fold), ``walkforward.json``, ``receipt.json``."""
+    return _write(out_dir, {"folds.csv": pl.DataFrame(result.folds, infer_schema_length=None).write_csv(),
+                            "equity.csv": result.equity.write_csv(),
+                            "trades.csv": result.trades.write_csv(),
+                            "open_trades.csv": result.open_trades.write_csv(),
+                            "walkforward.json": _dump(walkforward_summary(result, receipt)),
+                            "receipt.json": _dump(receipt.to_dict())})
+
+
+def write_montecarlo(result: MonteCarloResult, summary_data: dict[str, Any], out_dir: Path,
+                     receipt: Receipt) -> list[Path]:
+    """``montecarlo.json`` (``summary_data``), ``runs.csv`` (every path's final return
+    and maximum drawdown), ``receipt.json``."""
+    return _write(out_dir, {"montecarlo.json": _dump(summary_data), "runs.csv": result.paths.write_csv(),
+                            "receipt.json": _dump(receipt.to_dict())})

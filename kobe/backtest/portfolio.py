@@ -25,6 +25,9 @@ percent of the equity; ``risk_per_trade`` loses that percent of the equity if th
 fills exactly (shares = risk / |entry price - stop|); ``all_cash`` all the cash. The
 equity is the cash plus the open positions marked at the last close before the fill.
 
+With ``gates`` (:mod:`kobe.backtest.parity`), an entry that risk.yaml's budget or
+liquidity gate would block in live trading is skipped too, and counted apart.
+
 Costs: a fill is ``slippage_bps`` worse than the bar's price and pays
 ``commission_per_share`` per share plus ``commission_bps`` of its value. A short is
 fully collateralised: opening it sets its value aside from the cash like a purchase,
@@ -41,6 +44,7 @@ import numpy as np
 from kobe.backtest.candidates import NEVER, Candidates
 from kobe.backtest.exits import AT_CLOSE, AT_OPEN, INTRABAR, OPEN, Exits
 from kobe.backtest.market import Market
+from kobe.backtest.parity import BLOCKED, EntryGates
 from kobe.config.model import BacktestSettings, Sizing
 
 
@@ -106,8 +110,10 @@ def shares(sizing: Sizing, *, price: float, fill: float, stop: float, equity: fl
 
 
 def simulate(market: Market, candidates: Candidates, exits: Exits, *, side: int, fill: str,
-             sizing: Sizing, settings: BacktestSettings, max_open_positions: int) -> Book:
-    """Run the account over every session of ``market`` (the module doc)."""
+             sizing: Sizing, settings: BacktestSettings, max_open_positions: int,
+             gates: EntryGates | None = None) -> Book:
+    """Run the account over every session of ``market`` (the module doc); with
+    ``gates``, only the entries live trading's risk gates would allow."""
     costs = Costs.of(settings)
     n_sessions = len(market.sessions)
     entry_moment = AT_OPEN if fill == "next_open" else AT_CLOSE
@@ -126,7 +132,7 @@ def simulate(market: Market, candidates: Candidates, exits: Exits, *, side: int,
 
     # Python lists: the loop reads single elements, which lists serve fastest.
     c_order, c_starts = order.tolist(), starts.tolist()
-    c_symbol, c_signal = symbol.tolist(), signal_session.tolist()
+    c_symbol = symbol.tolist()
     c_price, c_stop = candidates.entry_price.tolist(), candidates.stop.tolist()
     c_exit, c_moment = exit_session.tolist(), exits.moment.tolist()
     c_exit_price = exits.price.tolist()
@@ -138,40 +144,52 @@ def simulate(market: Market, candidates: Candidates, exits: Exits, *, side: int,
     exit_fill = np.full(n, np.nan)
     exit_commission = np.zeros(n)
     taken: list[int] = []
-    held: list[int] = []                      # candidate indices of the open positions
-    busy_until = [-1] * len(market.symbols)   # exit session of the symbol's last trade
-    next_exit = NEVER
+    held: dict[int, None] = {}                # candidate indices of the open positions, in entry order
+    leaving_at: dict[int, list[int]] = {}     # exit session -> the positions leaving then, in entry order
+    busy_until = np.full(len(market.symbols), -1, dtype=np.int64)   # exit session of the symbol's last trade
+    o_symbol, o_signal = symbol[order], signal_session[order]        # in the order candidates are tried
     cash = settings.initial_cash
     cash_after = np.full(n_sessions, np.nan)
-    skipped = {"symbol_held": 0, "no_free_slot": 0, "zero_shares": 0}
+    skipped = {"symbol_held": 0, "no_free_slot": 0, "zero_shares": 0, **{k: 0 for k in BLOCKED.values()}}
+    c_row = candidates.row.tolist()
+    spent = [0.0, -1]                         # entries' dollars on session spent[1]: the daily budget
     buying_in, buying_out = side > 0, side < 0
 
     def settle(moments: tuple[int, ...], session: int) -> None:
-        nonlocal cash, next_exit
-        leaving = [i for i in held if c_exit[i] == session and c_moment[i] in moments]
-        for i in leaving:
+        nonlocal cash
+        bucket = leaving_at.get(session)
+        if not bucket:
+            return
+        staying = []
+        for i in bucket:
+            if c_moment[i] not in moments:
+                staying.append(i)
+                continue
             fill_out = costs.fill(c_exit_price[i], buying_out)
             fee = costs.commission(quantity[i], fill_out)
             exit_fill[i], exit_commission[i] = fill_out, fee
             # A long returns the sale; a short its collateral plus the profit.
             back = fill_out if side > 0 else 2 * entry_fill[i] - fill_out
             cash += quantity[i] * back - fee
-            held.remove(i)
-        next_exit = min((c_exit[i] for i in held), default=NEVER)
+            del held[i]
+        if staying:
+            leaving_at[session] = staying
+        else:
+            del leaving_at[session]
 
     def enter(session: int) -> None:
-        nonlocal cash, next_exit
+        nonlocal cash
         lo, hi = c_starts[session], c_starts[session + 1]
         equity = (_equity(market, held, symbol, quantity, entry_fill, side, cash, session, entry_moment)
                   if needs_equity else 0.0)
-        for position, k in enumerate(range(lo, hi)):
-            if len(held) >= max_open_positions:
-                skipped["no_free_slot"] += hi - lo - position
-                return
-            i = c_order[k]
-            if busy_until[c_symbol[i]] > c_signal[i]:
-                skipped["symbol_held"] += 1
-                continue
+        if len(held) >= max_open_positions:
+            skipped["no_free_slot"] += hi - lo
+            return
+        # The symbols held at their signal's close, for the whole group at once: taking one
+        # candidate never changes another's (a session has one candidate per symbol).
+        free = np.flatnonzero(busy_until[o_symbol[lo:hi]] <= o_signal[lo:hi]).tolist()
+        for j, position in enumerate(free):
+            i = c_order[lo + position]
             fill_in = costs.fill(c_price[i], buying_in)
             unit = costs.unit_cost(fill_in)
             count = shares(sizing, price=c_price[i], fill=fill_in, stop=c_stop[i], equity=equity, cash=cash,
@@ -179,17 +197,32 @@ def simulate(market: Market, candidates: Candidates, exits: Exits, *, side: int,
             if count < 1:
                 skipped["zero_shares"] += 1
                 continue
+            if gates is not None:
+                if spent[1] != session:
+                    spent[:] = [0.0, session]
+                decision = gates.check(c_row[i], count * fill_in, fill_in, spent[0])
+                if not decision.allowed:
+                    skipped[BLOCKED[decision.gate]] += 1
+                    continue
+                spent[0] += count * fill_in
             fee = costs.commission(count, fill_in)
             quantity[i], entry_fill[i], entry_commission[i] = count, fill_in, fee
             cash -= count * fill_in + fee
-            held.append(i)
+            held[i] = None
             taken.append(i)
             busy_until[c_symbol[i]] = c_exit[i]
-            next_exit = min(next_exit, c_exit[i])
+            if c_exit[i] != NEVER:            # an open trade never leaves
+                leaving_at.setdefault(c_exit[i], []).append(i)
+            if len(held) >= max_open_positions:
+                # The rest of the group finds no slot; the held ones before this one were skipped.
+                skipped["no_free_slot"] += hi - lo - position - 1
+                skipped["symbol_held"] += position - j
+                return
+        skipped["symbol_held"] += hi - lo - len(free)
 
     for session in range(n_sessions):
         entering = c_starts[session] < c_starts[session + 1]
-        if not entering and next_exit > session:
+        if not entering and session not in leaving_at:
             continue
         settle((AT_OPEN,), session)
         if entering and entry_moment == AT_OPEN:
@@ -207,13 +240,13 @@ def simulate(market: Market, candidates: Candidates, exits: Exits, *, side: int,
                 exit_commission[chosen], cash_series, equity, positions, skipped)
 
 
-def _equity(market: Market, held: list[int], symbol: np.ndarray, quantity: np.ndarray, entry_fill: np.ndarray,
+def _equity(market: Market, held: dict[int, None], symbol: np.ndarray, quantity: np.ndarray, entry_fill: np.ndarray,
             side: int, cash: float, session: int, entry_moment: int) -> float:
     """Cash plus the open positions marked at the last close before a fill in ``session``."""
     mark_session = session - 1 if entry_moment == AT_OPEN else session
     if not held or mark_session < 0:
         return cash
-    index = np.array(held)
+    index = np.fromiter(held, dtype=np.int64, count=len(held))
     close = market.closes[mark_session, symbol[index]]
     worth = close if side > 0 else 2 * entry_fill[index] - close
     return cash + float((quantity[index] * worth).sum())

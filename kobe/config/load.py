@@ -8,7 +8,7 @@ raised, so one ``kobe validate`` run lists every mistake of both files:
 2. :func:`validate_schema` checks the shipped JSON Schema and rewrites jsonschema's
    messages into short ones located at the offending key or value.
 3. Cross-field checks that a schema cannot express (budgets, duplicate names,
-   universe files, parameter references, a stop for risk-per-trade sizing).
+   universe files, parameter references, sweep ranges, a stop for risk-per-trade sizing).
 4. The dataclasses are built, expressions as :class:`ExprSource` (see :func:`expr_source`)
    so the rule language can point at the exact column of the YAML file.
 
@@ -366,8 +366,10 @@ def _explain(error: jsonschema.ValidationError, root: dict[str, Any]) -> list[_P
     if kind == "not" and expected == {} and path and isinstance(path[-1], str):
         return [(path, f"'{path[-1]}' is not allowed{when}", "remove it", True)]
     if kind in ("anyOf", "oneOf"):
-        # A branch failing on "type" is the wrong branch; the others say what is wrong.
-        relevant = [c for c in error.context or [] if c.validator != "type"]
+        # A branch failing on "type" right here is the wrong branch; the others (and a
+        # wrong type inside the value, as in a list of numbers) say what is wrong.
+        relevant = [c for c in error.context or []
+                    if c.validator != "type" or len(c.absolute_path) > len(error.absolute_path)]
         if relevant:
             return [p for c in relevant for p in _explain(c, root)]
         branches = [b.get("title") or _TYPE_NAMES.get(b.get("type", ""), "something else") for b in expected]
@@ -592,6 +594,7 @@ def _read_strategies(path: Path, file: str, sink: DiagnosticSink
             else:
                 first_line[name] = loaded.location(("strategies", i, "name")).line
         sink.extend(_check_universe(loaded, i, strategy, root))
+        sink.extend(_check_params(loaded, i, strategy))
         sink.extend(_check_time_stop(loaded, i, strategy))
         sink.extend(_check_risk_sizing(loaded, i, strategy))
     if len(sink.items) > before:
@@ -631,12 +634,104 @@ def _check_time_stop(loaded: LoadedYaml, i: int, strategy: dict[str, Any]) -> li
     if name not in params:
         hint = _did_you_mean(name, list(params)) or "define it under params, or write a number of bars"
         return [loaded.at(where, f"time_stop_bars names param '{name}', which is not defined", hint=hint)]
-    value = params[name]
-    if _number(value) and not (float(value).is_integer() and value >= 1):
-        line = loaded.location(("strategies", i, "params", name)).line
-        return [loaded.at(where, f"time_stop_bars names param '{name}' = {value}; it must be a whole number >= 1",
-                          hint=f"'{name}' is set at line {line}")]
+    values, _ = param_values(params[name]) or ([], None)
+    for value in values:
+        if not (float(value).is_integer() and value >= 1):
+            line = loaded.location(("strategies", i, "params", name)).line
+            return [loaded.at(where, f"time_stop_bars names param '{name}' = {value}; it must be a whole number >= 1",
+                              hint=f"'{name}' is set at line {line}")]
     return []
+
+
+# A sweep is run point by point: caps that keep a typo (a step of 0.001) from asking for
+# a million backtests.
+MAX_PARAM_VALUES = 1_000
+MAX_GRID_POINTS = 10_000
+_RANGE_KEYS = ("from", "to", "step")
+
+
+def param_values(raw: Any) -> tuple[list[float], float] | None:
+    """The values of a param as written and the one the other commands use.
+
+    A number is its only value. A list sweeps its values; ``{from, to, step}`` sweeps
+    from ``from`` up to ``to`` (included when the steps land on it); ``{values: [..]}``
+    is a list. The value used outside sweeps is ``default``, else the first. Whole
+    numbers stay integers; a range of floats is rounded to 10 decimals, so 0.1 steps
+    give 0.3, not 0.30000000000000004. ``None`` for a shape the checks reject.
+    """
+    if _number(raw):
+        return [raw], raw
+    if isinstance(raw, list) and raw and all(_number(v) for v in raw):
+        return list(raw), raw[0]
+    if not isinstance(raw, dict):
+        return None
+    if isinstance(raw.get("values"), list) and not any(k in raw for k in _RANGE_KEYS):
+        values = raw["values"]
+        if not (values and all(_number(v) for v in values)):
+            return None
+    elif "values" not in raw and all(_number(raw.get(k)) for k in _RANGE_KEYS):
+        start, stop, step = (raw[k] for k in _RANGE_KEYS)
+        if step <= 0 or start > stop:
+            return None
+        count = int(math.floor((stop - start) / step + 1e-9)) + 1
+        if count > MAX_PARAM_VALUES:
+            return None
+        if all(isinstance(raw[k], int) for k in _RANGE_KEYS):
+            values = [start + k * step for k in range(count)]
+        else:
+            values = [round(start + k * step, 10) for k in range(count)]
+    else:
+        return None
+    default = raw.get("default", values[0])
+    return (list(values), default) if _number(default) else None
+
+
+def _check_params(loaded: LoadedYaml, i: int, strategy: dict[str, Any]) -> list[Diagnostic]:
+    """Sweeps the schema cannot judge: a range's shape and size, repeated values, the
+    size of the whole grid."""
+    params = strategy.get("params")
+    if not isinstance(params, dict):
+        return []
+    out: list[Diagnostic] = []
+    points = 1
+    for name, raw in params.items():
+        where: JsonPath = ("strategies", i, "params", name)
+        if isinstance(raw, dict):
+            keys = [k for k in _RANGE_KEYS if k in raw]
+            if "values" in raw and keys:
+                out.append(loaded.at(where, f"param '{name}': give either values or from, to and step, not both"))
+                continue
+            if "values" not in raw and len(keys) < len(_RANGE_KEYS):
+                missing = ", ".join(f"'{k}'" for k in _RANGE_KEYS if k not in raw)
+                out.append(loaded.at(where, f"param '{name}': a range needs {missing}",
+                                     hint="write {from: 10, to: 50, step: 10}, or a list of values"))
+                continue
+            if not all(_number(raw.get(k)) for k in keys) or ("step" in raw and raw["step"] <= 0):
+                continue  # the schema reported it
+            if keys and raw["from"] > raw["to"]:
+                out.append(loaded.at(where + ("to",), f"param '{name}': to {raw['to']} is below from {raw['from']}"))
+                continue
+            if keys and (raw["to"] - raw["from"]) / raw["step"] + 1 > MAX_PARAM_VALUES + 1e-9:
+                count = int((raw["to"] - raw["from"]) / raw["step"]) + 1
+                out.append(loaded.at(where + ("step",), f"param '{name}': the range has {count:,} values, "
+                                                        f"at most {MAX_PARAM_VALUES:,}", hint="use a larger step"))
+                continue
+        listed = raw.get("values") if isinstance(raw, dict) else raw
+        if isinstance(listed, list):
+            base = where + ("values",) if isinstance(raw, dict) else where
+            seen: set[float] = set()
+            for j, value in enumerate(listed):
+                if _number(value) and value in seen:
+                    out.append(loaded.at(base + (j,), f"param '{name}': value {value} is listed twice"))
+                seen.add(value)
+        parsed = param_values(raw)
+        if parsed is not None:
+            points *= len(parsed[0])
+    if points > MAX_GRID_POINTS and not out:
+        out.append(loaded.at(("strategies", i, "params"), f"the params' sweep has {points:,} combinations, "
+                                                          f"at most {MAX_GRID_POINTS:,}", key=True,
+                             hint="sweep fewer values, or fewer params at once"))
+    return out
 
 
 def _check_risk_sizing(loaded: LoadedYaml, i: int, strategy: dict[str, Any]) -> list[Diagnostic]:
@@ -686,10 +781,16 @@ def _build_strategy(loaded: LoadedYaml, i: int, raw: dict[str, Any]) -> Strategy
     def exit_expr(key: str) -> ExprSource | None:
         return expr("exits", key) if key in raw["exits"] else None
 
-    params = dict(raw.get("params", {}))
+    params: dict[str, float] = {}
+    sweep: dict[str, tuple[float, ...]] = {}
+    for name, value in raw.get("params", {}).items():
+        values, params[name] = param_values(value)  # type: ignore[misc]  # checked: never None here
+        if not _number(value):
+            sweep[name] = tuple(values)
     time_stop = raw["exits"].get("time_stop_bars")
-    if isinstance(time_stop, str):
-        time_stop = params[time_stop]
+    time_stop_param = time_stop if isinstance(time_stop, str) else None
+    if time_stop_param is not None:
+        time_stop = params[time_stop_param]
     sizing = raw["sizing"]
     return StrategyConfig(
         name=raw["name"],
@@ -702,7 +803,8 @@ def _build_strategy(loaded: LoadedYaml, i: int, raw: dict[str, Any]) -> Strategy
                     time_stop_bars=int(time_stop) if time_stop is not None else None,
                     target=exit_expr("target"),
                     trailing_stop=exit_expr("trailing_stop"),
-                    exit=exit_expr("exit")),
+                    exit=exit_expr("exit"),
+                    time_stop_param=time_stop_param),
         rank=expr("rank") if "rank" in raw else None,
         sizing=Sizing(method=sizing["method"],
                       amount_usd=float(sizing["amount_usd"]) if "amount_usd" in sizing else None,
@@ -712,6 +814,7 @@ def _build_strategy(loaded: LoadedYaml, i: int, raw: dict[str, Any]) -> Strategy
         location=loaded.location(base),
         param_locations={k: loaded.location(base + ("params", k)) for k in params},
         backtest=_backtest_settings(loaded.data.get("backtest"), raw.get("backtest")),
+        sweep=sweep,
     )
 
 
@@ -745,7 +848,8 @@ def salvage_strategies(path: Path) -> tuple[StrategyConfig, ...]:
         if entry is None:
             continue
         raw_params = raw.get("params") if isinstance(raw.get("params"), dict) else {}
-        params = {k: v for k, v in raw_params.items() if isinstance(k, str) and _number(v)}
+        parsed = {k: param_values(v) for k, v in raw_params.items() if isinstance(k, str)}
+        params = {k: p[1] for k, p in parsed.items() if p is not None}
         filters = raw.get("filters") if isinstance(raw.get("filters"), list) else []
         out.append(StrategyConfig(
             name=str(raw.get("name", f"#{i + 1}")), enabled=True, universe="", params=params, entry=entry,

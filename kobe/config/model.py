@@ -8,7 +8,9 @@ so the rule language can point its errors at the exact column in the YAML file.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from kobe.config.errors import Diagnostic
@@ -69,13 +71,15 @@ class Exits:
     """How a position ends. ``stop``, ``target`` and ``trailing_stop`` are number
     expressions evaluated on the signal bar (they may use ``entry_price``); ``exit`` is a
     boolean expression evaluated on every bar held; ``time_stop_bars`` counts the entry
-    bar as the first."""
+    bar as the first. ``time_stop_param`` is the param ``time_stop_bars`` was written as,
+    if any, so a sweep that varies that param varies the time stop too."""
 
     stop: ExprSource | None = None
     time_stop_bars: int | None = None
     target: ExprSource | None = None
     trailing_stop: ExprSource | None = None
     exit: ExprSource | None = None
+    time_stop_param: str | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,15 @@ class BacktestSettings:
 
 @dataclass(frozen=True)
 class StrategyConfig:
+    """One strategy of ``strategies.yaml``.
+
+    ``params`` holds the value of every param that ``kobe validate``, ``scan``,
+    ``backtest`` and live trading use: a fixed param's number, and for a swept param its
+    ``default``, else its first value. ``sweep`` holds, for each swept param (a list or a
+    range in the YAML), every value in the order written; ``kobe sweep`` and ``kobe
+    walkforward`` run the grid of their combinations (:meth:`grid`).
+    """
+
     name: str
     enabled: bool
     universe: str
@@ -123,6 +136,21 @@ class StrategyConfig:
     param_locations: dict[str, Location] = field(default_factory=dict)
     # The file's top-level `backtest:` merged with the strategy's own, key by key.
     backtest: BacktestSettings = BacktestSettings()
+    sweep: dict[str, tuple[float, ...]] = field(default_factory=dict)
+
+    def grid(self) -> list[dict[str, float]]:
+        """Every combination of the swept params' values, the first param written varying
+        slowest; one empty point when nothing is swept."""
+        names = list(self.sweep)
+        return [dict(zip(names, values)) for values in itertools.product(*(self.sweep[n] for n in names))]
+
+    def with_params(self, values: Mapping[str, float]) -> StrategyConfig:
+        """This strategy with some params set to ``values`` (one point of the grid), the
+        time stop following its param; the result sweeps nothing."""
+        exits = self.exits
+        if exits.time_stop_param is not None and exits.time_stop_param in values:
+            exits = replace(exits, time_stop_bars=int(values[exits.time_stop_param]))
+        return replace(self, params={**self.params, **values}, exits=exits, sweep={})
 
 
 @dataclass(frozen=True)

@@ -111,3 +111,30 @@ def test_data_hash_ignores_the_file_format_and_sees_every_price(tmp_path: Path) 
     nudged = frame.with_columns(pl.when(pl.int_range(pl.len()) == 1000).then(pl.col("low") + 0.01)
                                 .otherwise(pl.col("low")).alias("low"))
     assert data_sha256(nudged) != data_sha256(frame)
+
+
+def test_risk_gates_on_by_default_for_dollar_sizing_and_counted(kobe, project_dir: Path) -> None:
+    risk = project_dir / "risk.yaml"
+    risk.write_text(risk.read_text().replace("min_adv_usd: 100000 ", "min_adv_usd: 2000000000 "))
+    on = json.loads(kobe("--strategy", "donchian_breakout", "--out", "out", "--json").output)["strategies"]
+    account = on["donchian_breakout"]
+    assert account["gates"] is True
+    # Only the largest names trade $2B a day: most entries are blocked, none passes unnoticed.
+    assert account["skipped"]["blocked_liquidity"] > 100
+    assert account["metrics"]["trades"] + account["metrics"]["open_trades"] + sum(account["skipped"].values()) \
+        == account["signals"]
+    off = json.loads(kobe("--strategy", "donchian_breakout", "--no-gates", "--out", "out", "--json").output)
+    assert off["strategies"]["donchian_breakout"]["gates"] is False
+    assert off["strategies"]["donchian_breakout"]["skipped"]["blocked_liquidity"] == 0
+    assert off["receipt"]["command"] == \
+        "kobe backtest strategies.yaml --strategy donchian_breakout --no-gates --out out --json"
+    shown = kobe("--strategy", "donchian_breakout", "--out", "out").output
+    assert f"risk gates blocked: donchian_breakout {account['skipped']['blocked_liquidity']:,}" in shown
+
+
+def test_a_universe_symbol_without_bars_is_left_out(kobe, project_dir: Path) -> None:
+    (project_dir / "some.csv").write_text("symbol\nAAPL\nMSFT\nNOPE\n")
+    data = json.loads(kobe("--universe", "some.csv", "--out", "out", "--json").output)
+    assert data["receipt"]["data_symbols"] == 2
+    trades = pl.read_csv(project_dir / "out" / "trades.csv")
+    assert trades.height > 0 and set(trades["symbol"]) <= {"AAPL", "MSFT"}

@@ -187,3 +187,26 @@ def test_percent_of_equity_marks_open_positions_at_the_last_close(backtest) -> N
             "BBB": [(50, 51, 49, 50, 1), signal_at(50), (50, 51, 49, 50, 1), (50, 51, 49, 50, 1)]}
     result = backtest(bars, sizing="method: percent_equity\npercent: 20").strategies[0]
     assert result.open_trades.select("symbol", "quantity").rows() == [("AAA", 20), ("BBB", 44)]
+
+
+# id, bars by symbol, max open positions, (taken symbols, symbol_held, no_free_slot)
+SKIP_CASES = [
+    # Bar 2: AAA and CCC are free, BBB still held from bar 0; two slots, BBB's one of them.
+    pytest.param({"AAA": [QUIET, QUIET, SIGNAL, *flat(3)], "BBB": [SIGNAL, QUIET, SIGNAL, *flat(3)],
+                  "CCC": [QUIET, QUIET, SIGNAL, *flat(3)]}, 2, (["AAA", "BBB"], 0, 2), id="full-slots-come-first"),
+    pytest.param({"AAA": [QUIET, QUIET, SIGNAL, *flat(3)], "BBB": [SIGNAL, QUIET, SIGNAL, *flat(3)],
+                  "CCC": [QUIET, QUIET, SIGNAL, *flat(3)]}, 3, (["AAA", "BBB", "CCC"], 1, 0), id="held-then-free"),
+    pytest.param({"AAA": [SIGNAL, QUIET, SIGNAL, *flat(3)], "BBB": [QUIET, QUIET, SIGNAL, *flat(3)],
+                  "CCC": [QUIET, QUIET, SIGNAL, *flat(3)]}, 2, (["AAA", "BBB"], 1, 1), id="held-before-the-last-slot"),
+]
+
+
+@pytest.mark.parametrize(("bars", "slots", "expected"), SKIP_CASES)
+def test_skips_are_counted_by_their_first_cause(backtest, bars, slots, expected) -> None:
+    # A signal is skipped for want of a slot when none is left when its turn comes (in
+    # rank order, here by symbol), whether or not its symbol is held.
+    result = backtest(bars, sizing="method: percent_equity\npercent: 10",
+                      settings=f"initial_cash: 10000\nmax_open_positions: {slots}").strategies[0]
+    taken, held, no_slot = expected
+    assert sorted(result.trades.vstack(result.open_trades)["symbol"].to_list()) == taken
+    assert (result.skipped["symbol_held"], result.skipped["no_free_slot"]) == (held, no_slot)

@@ -95,3 +95,18 @@ def test_compute_metrics_puts_it_together() -> None:
     assert got["max_drawdown"] == pytest.approx(105 / 110 - 1)
     assert got["max_drawdown_days"] == 2              # last at the peak on D[3], under water through D[5]
     assert got["profit_factor"] == pytest.approx(2.0)
+
+
+def test_drawdowns_under_the_running_peak() -> None:
+    assert m.drawdowns(np.array([90.0, 120.0, 96.0, 130.0]), 100.0) == pytest.approx([-0.1, 0.0, -0.2, 0.0])
+    depth = m.drawdowns(np.array([90.0, 120.0, 96.0, 130.0]), 100.0).min()
+    assert depth == pytest.approx(m.max_drawdown(D[:4], np.array([90.0, 120.0, 96.0, 130.0]), 100.0)[0])
+
+
+def test_monthly_returns_from_each_month_end() -> None:
+    days = [dt.date(2020, 12, 30), dt.date(2020, 12, 31), dt.date(2021, 1, 4), dt.date(2021, 1, 29),
+            dt.date(2021, 3, 1)]
+    equity = pl.DataFrame({"date": days, "equity": [105.0, 110.0, 50.0, 99.0, 118.8]})
+    months = m.monthly_returns(equity, 100.0)
+    assert months.select("year", "month").rows() == [(2020, 12), (2021, 1), (2021, 3)]
+    assert months["return"].to_list() == pytest.approx([0.10, -0.10, 0.20])

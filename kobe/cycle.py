@@ -107,6 +107,10 @@ class Trader:
     policy: ExecutionPolicy = DEFAULT_POLICY
     sleep: Callable[[float], None] = time.sleep
     checkpoint: Checkpoint | None = None
+    # The runner's hooks: a shutdown takes no new work; live runs cap the entries sent.
+    stop_requested: Callable[[], bool] = lambda: False
+    entry_cap: int | None = None
+    entries_sent: int = 0
 
     @property
     def risk(self) -> RiskConfig:
@@ -225,6 +229,9 @@ class Cycle:
     def halted(self, strategy: str, symbol: str) -> bool:
         """Whether the kill switch was set during the cycle: decide nothing more. (The
         choke point stops any order that got past this check anyway.)"""
+        if self.t.stop_requested():
+            self.skip(strategy, symbol, "shutting down: no new work")
+            return True
         if not self.t.kill_switch.active():
             return False
         self.report.killed = True
@@ -270,6 +277,9 @@ class Cycle:
             cid = client_order_id(pick.strategy, pick.symbol, self.today, "buy")
             if store.get(cid) is not None:
                 continue                                  # decided already today: never twice
+            if self.t.entry_cap is not None and self.t.entries_sent >= self.t.entry_cap:
+                self.skip(pick.strategy, pick.symbol, f"the run's cap of {self.t.entry_cap} orders is reached")
+                continue
             held = {h.symbol for h in holdings(store)}
             pending = {o.symbol for o in store.active()}
             decision = limits.check(pick.symbol, held, pending)
@@ -299,6 +309,7 @@ class Cycle:
             else:
                 order = OrderRecord(cid, pick.strategy, pick.symbol, "buy", qty, float(limit), self.today,
                                     reason=f"entry: signal of {pick.signal_date.isoformat()}")
+                self.t.entries_sent += 1  # counted before the send: a crash mid-send still used the slot
                 self.report.entries.append(self.executor.execute(order))
 
     def scan_picks(self) -> list[Pick]:

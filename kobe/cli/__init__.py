@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from kobe.cli import audit, backtest, data, exchange, rules, trade
+from kobe.cli import audit, backtest, data, exchange, rules, run, trade
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,6 +24,6 @@ def main() -> None:
 
 
 
-for _module in (rules, data, exchange, backtest, audit, trade):
+for _module in (rules, data, exchange, backtest, audit, trade, run):
     for _command in _module.COMMANDS:
         main.add_command(_command)

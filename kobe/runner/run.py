@@ -1,0 +1,247 @@
+"""The runner: ``kobe run --paper|--live``, around the clock.
+
+At each scan time of each NYSE session (:mod:`kobe.runner.schedule`) it runs one cycle
+(:func:`kobe.cycle.run_cycle`: recover, exits, quality gate and scan, gates, orders),
+then reconciles with the broker and reports. Before it starts it takes the instance
+lock (one runner only) and runs preflight; trading does not start on a failure. While
+it lives it keeps the heartbeat fresh and serves the health endpoints and dashboard.
+
+Time comes from a :class:`RunnerClock`:
+
+- :class:`WallClock`: real time, for Alpaca's paper or live accounts;
+- :class:`ReplayClock`: the clock of ``kobe exchange``, moved straight to each scan time
+  (``kobe run --paper`` with no keys replays the data's last sessions this way, and the
+  tests replay weeks in seconds).
+
+SIGTERM or SIGINT (Ctrl-C): no new work is taken; the order in flight is driven to a
+known state (the executor never leaves one mid-way); a last heartbeat (``stopped``) and
+an audit event are written; the process exits 0.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import polars as pl
+
+from kobe.audit.log import AuditLog
+from kobe.config.errors import Diagnostic, KobeError
+from kobe.cycle import ORDERS_FILE, CycleReport, Trader, run_cycle
+from kobe.data import calendar
+from kobe.monitor.alerts import Alerts
+from kobe.monitor.dashboard import render
+from kobe.monitor.health import serve_health
+from kobe.monitor.metrics import trading_metrics
+from kobe.oms.reconcile import reconcile
+from kobe.oms.store import OrderStore
+from kobe.runner.heartbeat import INTERVAL, read_heartbeat, write_heartbeat
+from kobe.runner.lock import InstanceLock
+from kobe.runner.preflight import Preflight
+from kobe.runner.schedule import Schedule
+
+LOCK_FILE = Path("state") / "kobe.lock"
+HEARTBEAT_FILE = Path("state") / "heartbeat.json"
+DEFAULT_SCAN_TIMES = ("09:35", "15:55")
+
+
+class RunnerClock(Protocol):
+    def now(self) -> dt.datetime: ...
+
+    def wait_until(self, instant: dt.datetime, stop: threading.Event) -> bool:
+        """Return at ``instant`` (True) or as soon as ``stop`` is set (False)."""
+        ...
+
+
+class WallClock:
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.timezone.utc)
+
+    def wait_until(self, instant: dt.datetime, stop: threading.Event) -> bool:
+        while not stop.is_set():
+            left = (instant - self.now()).total_seconds()
+            if left <= 0:
+                return True
+            stop.wait(min(left, 5.0))
+        return False
+
+
+@dataclass
+class ReplayClock:
+    """The exchange's clock, jumped to each scan time; ``pace`` real seconds between
+    cycles let a person watch the dashboard."""
+
+    set_clock: Callable[[dt.datetime], Any]
+    read_clock: Callable[[], dt.datetime]
+    pace: float = 0.0
+    end: dt.datetime | None = None
+
+    def now(self) -> dt.datetime:
+        return self.read_clock()
+
+    def wait_until(self, instant: dt.datetime, stop: threading.Event) -> bool:
+        if self.end is not None and instant > self.end:
+            return False
+        if self.pace and stop.wait(self.pace):
+            return False
+        if stop.is_set():
+            return False
+        self.set_clock(instant)
+        return True
+
+
+@dataclass
+class RunnerState:
+    """What the health server and ``kobe status`` show; updated by the runner."""
+
+    mode: str
+    config_sha256: str
+    preflight_ok: bool = False
+    last_action: str = "starting"
+    equity: float | None = None
+    cycles: int = 0
+    last_report: dict[str, Any] | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass
+class Runner:
+    trader: Trader
+    bars: Callable[[], pl.LazyFrame]       # fresh bars for each cycle (refresh happens here)
+    schedule: Schedule
+    clock: RunnerClock
+    mode: str = "paper"
+    once: bool = False
+    health_port: int | None = 8000
+    heartbeat_interval: dt.timedelta = INTERVAL
+    alerts: Alerts = field(default_factory=Alerts)
+    on_cycle: Callable[[CycleReport], None] | None = None
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        root = self.trader.root
+        self.state = RunnerState(self.mode, self.trader.project.fingerprint().sha256)
+        self.heartbeat_path = root / HEARTBEAT_FILE
+        self.audit: AuditLog = self.trader.audit
+        self.trader.stop_requested = self.stop.is_set
+
+    # -- what the endpoints show ------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        # The health server asks from its own threads; SQLite connections belong to the
+        # thread that made them, so each request reads through a connection of its own.
+        store, risk = OrderStore(self.trader.root / ORDERS_FILE), self.trader.risk
+        now = self.clock.now()
+        today = calendar.trading_date(now)
+        beat = read_heartbeat(self.heartbeat_path)
+        fresh = beat is not None and not beat.stale(dt.datetime.now(dt.timezone.utc))
+        return {
+            "mode": self.mode, "preflight_ok": self.state.preflight_ok,
+            "kill_switch": self.trader.kill_switch.info(), "heartbeat": beat.__dict__ if beat else None,
+            "heartbeat_fresh": fresh, "trading_date": today.isoformat(), "now": now.isoformat(),
+            "metrics": trading_metrics(store, self.trader.root / "logs" / "events.jsonl", today),
+            "equity": self.state.equity, "spent_today_usd": store.spent(today),
+            "daily_budget_usd": risk.daily_budget_usd, "cycles": self.state.cycles,
+            "positions": [p.__dict__ for p in store.positions().values() if p.qty],
+            "orders": [{**o.__dict__, "status": o.status.value, "trading_date": o.trading_date.isoformat()}
+                       for o in store.orders(today)],
+            "alerts": [a.__dict__ for a in self.alerts.recent], "config_sha256": self.state.config_sha256,
+            "last_report": self.state.last_report,
+        }
+
+    # -- the loop ---------------------------------------------------------------------
+
+    def _beat(self, action: str, state: str = "running") -> None:
+        self.state.last_action = action
+        write_heartbeat(self.heartbeat_path, self.mode, action, self.state.config_sha256, state=state)
+
+    def _heartbeat_loop(self) -> None:
+        while not self.stop.wait(self.heartbeat_interval.total_seconds()):
+            self._beat(self.state.last_action)
+
+    def _cycle(self, slot: dt.datetime) -> None:
+        self._beat(f"cycle at {slot.isoformat()}")
+        try:
+            report = run_cycle(self.trader, self.bars())
+        except KobeError as err:
+            message = err.diagnostics[0].message
+            self.audit.event("cycle.failed", reason=message)
+            self.alerts.send("error", f"cycle at {slot.isoformat()} failed: {message}")
+            return
+        self.state.cycles += 1
+        self.state.last_report = report.to_dict()
+        try:
+            self.state.equity = self.trader.broker.equity()
+            differences = reconcile(self.trader.store, self.trader.broker, self.audit)
+        except Exception as err:  # noqa: BLE001 - the broker may be down; the next cycle retries
+            self.alerts.send("warning", f"reconcile after the cycle failed: {type(err).__name__}")
+        else:
+            if differences:
+                self.alerts.send("warning", f"{len(differences)} differences with the broker; see `kobe reconcile`")
+        if report.in_doubt:
+            self.alerts.send("warning", f"{len(report.in_doubt)} orders still in doubt after the cycle")
+        self._beat(f"cycle done: {len(report.entries)} entries, {len(report.exits)} exits")
+        if self.on_cycle:
+            self.on_cycle(report)
+
+    def run(self, preflight: Callable[[], Preflight]) -> int:
+        """Lock, preflight, then cycles until stopped; returns the exit code."""
+        lock = InstanceLock(self.trader.root / LOCK_FILE)
+        lock.acquire(self.mode)
+        try:
+            self._beat("preflight")
+            result = preflight()
+            self.state.preflight_ok = result.passed
+            self.audit.event("runner.preflight", passed=result.passed,
+                             checks=[{"name": c.name, "passed": c.passed, "detail": c.detail} for c in result.checks])
+            if not result.passed:
+                self._beat("preflight failed", state="stopped")
+                raise KobeError(Diagnostic("preflight failed: trading does not start",
+                                           hint=result.render().replace("\n", "; ")))
+            self.audit.event("runner.started", mode=self.mode, config_sha256=self.state.config_sha256)
+            beats = threading.Thread(target=self._heartbeat_loop, name="kobe-heartbeat", daemon=True)
+            beats.start()
+            if self.health_port is None:
+                self._loop()
+            else:
+                with serve_health(self.status, port=self.health_port, dashboard=render):
+                    self._loop()
+            return 0
+        finally:
+            self.stop.set()
+            self._beat("stopped", state="stopped")
+            self.audit.event("runner.stopped", cycles=self.state.cycles, mode=self.mode)
+            lock.release()
+
+    def _loop(self) -> None:
+        now = self.clock.now()
+        if self.once:
+            self._cycle(now)
+            return
+        while not self.stop.is_set():
+            slot = self.schedule.next_after(now)
+            self._beat(f"waiting for {slot.isoformat()}")
+            if not self.clock.wait_until(slot, self.stop):
+                return
+            self._cycle(slot)
+            now = slot
+
+
+def install_signal_handlers(runner: Runner) -> None:
+    """SIGTERM and SIGINT ask the runner to stop after the order in flight."""
+    def handler(signum: int, frame: object) -> None:
+        runner.audit.event("runner.signal", signal=signal.Signals(signum).name)
+        runner.stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def paper_env(url: str) -> Mapping[str, str]:
+    """The environment that points the broker at a local exchange (any keys pass there)."""
+    return {"ALPACA_BASE_URL": url, "ALPACA_API_KEY_ID": "PKLOCALPAPER", "ALPACA_API_SECRET_KEY": "local-paper"}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kobe.config.errors import Diagnostic, KobeError
 from kobe.config.load import load_config, salvage_strategies
@@ -22,6 +23,11 @@ from kobe.dsl import ast
 from kobe.dsl.check import check_definitions
 from kobe.dsl.parse import parse_rules
 from kobe.strategy import CheckedStrategy, CompiledStrategy, check_strategy, compile_strategy
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from kobe.data.quality import QualityPolicy
 
 RULES_DIR = "rules"
 
@@ -68,6 +74,30 @@ class Project:
         files = [self.config.strategies_file, self.config.risk_file, *self.rule_files]
         files += [self.root / u for u in sorted(self.universes)]
         return files
+
+    def bars(self, override: str | None = None) -> "pl.LazyFrame":
+        """The bars every command reads: ``override`` (``--data``) if given, else the
+        config's ``data:`` source (the embedded sample, files, or the lake that
+        ``kobe data fetch`` fills for polygon and alpaca)."""
+        from kobe.data.bars import read_bars
+
+        if override is not None:
+            return read_bars(override)
+        data = self.config.data
+        if data.provider == "embedded":
+            return read_bars(None)
+        if data.provider == "files":
+            return read_bars(self.root / str(data.path))
+        lake = self.root / data.lake
+        if not (lake / "manifest.json").exists():
+            raise KobeError(Diagnostic(f"the lake {shown(lake)} is empty", file=shown(self.config.strategies_file),
+                                       hint=f"run `kobe data fetch` to fill it from {data.provider}"))
+        return read_bars(lake)
+
+    def quality_policy(self) -> "QualityPolicy":
+        from kobe.data.quality import QualityPolicy
+
+        return QualityPolicy.from_settings(self.config.data.quality)
 
     def fingerprint(self) -> Fingerprint:
         return fingerprint(self.root, self.config_files())

@@ -60,7 +60,7 @@ def scan(project: Project, bars: pl.LazyFrame, date: dt.date | None = None,
         if not has_day:
             raise KobeError(Diagnostic(f"no bars on {date.isoformat()}",
                                        hint=f"not a session in the data; the latest bar is {newest.isoformat()}"))
-    report = check_bars(scoped.filter(pl.col("date") <= day), quality, as_of=day)
+    report = check_bars(scoped.filter(pl.col("date") <= day), quality or project.quality_policy(), as_of=day)
     if report.stop:
         stops = [f for f in report.findings if f.action == "stop"]
         raise KobeError([Diagnostic(f"data-quality gate: {f.rule} {f.symbol} {f.date}: {f.detail}",

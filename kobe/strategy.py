@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from kobe.config.errors import Diagnostic
+from kobe.config.errors import Diagnostic, KobeError
 from kobe.config.model import ExprSource, StrategyConfig
 from kobe.dsl import ast
 from kobe.dsl.check import CheckedExpr, Checker
@@ -34,7 +34,6 @@ from kobe.dsl.compile import Compiler, describe
 from kobe.dsl.functions import REGISTRY
 from kobe.dsl.parse import parse_expr
 from kobe.dsl.types import Type
-from kobe.config.errors import KobeError
 
 EXIT_LEVELS = ("stop", "target", "trailing_stop")
 

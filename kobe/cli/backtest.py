@@ -64,7 +64,8 @@ class Inputs:
     """A command's project, bars and options, loaded once."""
 
     def __init__(self, params: dict[str, Any]) -> None:
-        from kobe.data.bars import read_bars
+        import polars as pl
+
         from kobe.data.universe import load_universe
         from kobe.project import load_project, shown
 
@@ -72,8 +73,9 @@ class Inputs:
         universe_file = params["universe_file"]
         self.universe = load_universe(universe_file, shown(universe_file)) if universe_file is not None else None
         self.start, self.end = parse_date(params["start"]), parse_date(params["end"])
-        self.bars = read_bars(params["data"], end=self.end)
-        self.data_source = params["data"] or "embedded"
+        bars = self.project.bars(params["data"])
+        self.bars = bars if self.end is None else bars.filter(pl.col("date") <= self.end)
+        self.data_source = params["data"] or self.project.config.data.provider
 
     def folder(self, out: Path | None, default: str) -> Path:
         return out if out is not None else self.project.root / "out" / default

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
-
-from pathlib import Path
 
 from kobe.cli.common import fail_cleanly, parse_date
 
@@ -16,22 +15,37 @@ def data() -> None:
     """Market data: quality checks, synthetic bars."""
 
 
+def _project(strategies: Path):
+    """The project when its strategies file exists (for its ``data:`` settings), else None."""
+    from kobe.project import load_project
+
+    return load_project(strategies) if strategies.exists() else None
+
+
 @data.command()
-@click.option("--data", "source", default=None, help="Bars file (CSV or Parquet); default: the embedded sample.")
+@click.option("--config", "strategies", type=click.Path(path_type=Path), default="strategies.yaml",
+              show_default=True, help="Its data: section gives the source and the quality policy, when it exists.")
+@click.option("--data", "source", default=None, help="Bars file, folder or lake (default: the config's data source).")
 @click.option("--as-of", "as_of", default=None, help="Judge staleness as of this date (default: the latest bar).")
 @click.option("--jump-pct", type=float, default=None, help="Suspicious overnight/close move, percent (default 25).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @fail_cleanly
-def check(source: str | None, as_of: str | None, jump_pct: float | None, as_json: bool) -> None:
+def check(strategies: Path, source: str | None, as_of: str | None, jump_pct: float | None, as_json: bool) -> None:
     """Run the data-quality gate and list every finding (symbol, date, rule, action).
 
     Exits 1 when the verdict is STOP.
     """
+    from dataclasses import replace
+
     from kobe.data.bars import read_bars
     from kobe.data.quality import QualityPolicy, check_bars
 
-    policy = QualityPolicy() if jump_pct is None else QualityPolicy(jump_pct=jump_pct)
-    report = check_bars(read_bars(source), policy, as_of=parse_date(as_of))
+    project = _project(strategies)
+    policy = project.quality_policy() if project else QualityPolicy()
+    if jump_pct is not None:
+        policy = replace(policy, jump_pct=jump_pct)
+    bars = project.bars(source) if project else read_bars(source)
+    report = check_bars(bars, policy, as_of=parse_date(as_of))
     if as_json:
         click.echo(json.dumps({
             "verdict": report.verdict(), "stop": report.stop, "symbols": report.symbols,
@@ -50,26 +64,35 @@ def check(source: str | None, as_of: str | None, jump_pct: float | None, as_json
 
 
 @data.command()
-@click.option("--provider", type=click.Choice(["polygon", "alpaca", "files", "embedded"]), default="polygon",
-              show_default=True)
+@click.option("--config", "strategies", type=click.Path(path_type=Path), default="strategies.yaml",
+              show_default=True, help="Its data: section gives the defaults of the options below, when it exists.")
+@click.option("--provider", type=click.Choice(["polygon", "alpaca", "files", "embedded"]), default=None,
+              help="Default: the config's data.provider.")
 @click.option("--base-url", default=None, help="Vendor base URL (e.g. a running `kobe exchange`).")
 @click.option("--path", "files_path", default=None, help="For --provider files: a file or folder of CSV/Parquet.")
 @click.option("--universe", "universe_file", type=click.Path(path_type=Path), default=Path("universe/default.csv"),
               show_default=True)
 @click.option("--start", required=True, help="First date (YYYY-MM-DD).")
 @click.option("--end", default=None, help="Last date (default: today).")
-@click.option("--lake", "lake_dir", type=click.Path(path_type=Path), default=Path("state/lake"), show_default=True)
+@click.option("--lake", "lake_dir", type=click.Path(path_type=Path), default=None,
+              help="Default: the config's data.lake (state/lake).")
 @click.option("--workers", type=click.IntRange(1, 16), default=4, show_default=True)
 @fail_cleanly
-def fetch(provider: str, base_url: str | None, files_path: str | None, universe_file: Path, start: str,
-          end: str | None, lake_dir: Path, workers: int) -> None:
+def fetch(strategies: Path, provider: str | None, base_url: str | None, files_path: str | None, universe_file: Path,
+          start: str, end: str | None, lake_dir: Path | None, workers: int) -> None:
     """Fetch daily bars into the lake: only what is missing, resumable, never half-written."""
     import datetime as dt
 
-    from kobe.data.lake import Lake, fetch as run_fetch
+    from kobe.data.lake import Lake
+    from kobe.data.lake import fetch as run_fetch
     from kobe.data.providers import make_provider
     from kobe.data.universe import load_universe
 
+    project = _project(strategies)
+    settings = project.config.data if project else None
+    provider = provider or (settings.provider if settings and settings.provider in ("polygon", "alpaca") else "polygon")
+    base_url = base_url or (settings.base_url if settings else None)
+    lake_dir = lake_dir or (project.root / settings.lake if project and settings else Path("state/lake"))
     symbols = load_universe(universe_file)
     lake = Lake(lake_dir)
     first, last = parse_date(start), parse_date(end) or dt.date.today()

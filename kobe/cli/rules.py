@@ -79,12 +79,12 @@ def pin(strategies: Path, risk_path: Path | None) -> None:
 def scan(strategies: Path, risk_path: Path | None, data: str | None, date: str | None, strategy: str | None,
          out: Path | None, as_json: bool) -> None:
     """Evaluate the enabled strategies on the latest (or given) bar; write the picks."""
-    from kobe.data.bars import read_bars
     from kobe.project import load_project, shown
-    from kobe.scan import PICKS_FILE, scan as run_scan, write_picks
+    from kobe.scan import PICKS_FILE, write_picks
+    from kobe.scan import scan as run_scan
 
     project = load_project(strategies, risk_path)
-    result = run_scan(project, read_bars(data), parse_date(date), strategy)
+    result = run_scan(project, project.bars(data), parse_date(date), strategy)
     path = write_picks(result, out or project.root / PICKS_FILE)
     if as_json:
         click.echo(json.dumps({"date": result.date.isoformat(), "strategies": list(result.strategies),
@@ -116,14 +116,14 @@ def scan(strategies: Path, risk_path: Path | None, data: str | None, date: str |
 def explain(strategy: str, symbol: str, date: str, strategies: Path, risk_path: Path | None,
             data: str | None) -> None:
     """Show each sub-expression of STRATEGY for SYMBOL on DATE with its value."""
-    from kobe.data.bars import read_bars
-    from kobe.explain import explain as run_explain, render
+    from kobe.explain import explain as run_explain
+    from kobe.explain import render
     from kobe.project import load_project
 
     project = load_project(strategies, risk_path)
     day = parse_date(date)
     assert day is not None
-    click.echo(render(run_explain(project, read_bars(data), strategy, symbol.upper(), day)))
+    click.echo(render(run_explain(project, project.bars(data), strategy, symbol.upper(), day)))
 
 
 @click.command()

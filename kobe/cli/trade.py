@@ -108,7 +108,6 @@ def trade(strategies: Path, risk_path: Path | None, paper: bool, once: bool, dat
     """
     from kobe.broker.executor import ExecutionPolicy
     from kobe.cycle import open_trader, run_cycle
-    from kobe.data.bars import read_bars
     from kobe.project import load_project
 
     if not paper:
@@ -118,7 +117,7 @@ def trade(strategies: Path, risk_path: Path | None, paper: bool, once: bool, dat
     project = load_project(strategies, risk_path)
     trader = open_trader(project, _env(project.root), paper=True, timeout=timeout,
                          policy=ExecutionPolicy(poll_timeout=poll_timeout))
-    report = run_cycle(trader, read_bars(data))
+    report = run_cycle(trader, project.bars(data))
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
         if report.in_doubt:

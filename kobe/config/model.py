@@ -177,6 +177,34 @@ class RiskConfig:
 
 
 @dataclass(frozen=True)
+class QualitySettings:
+    """The data-quality gate's policy (``data.quality`` in strategies.yaml): per rule an
+    action (``warn``, ``exclude``, ``stop``) over the defaults, and the thresholds."""
+
+    actions: dict[str, str] = field(default_factory=dict)
+    jump_pct: float = 25.0
+    lookback_sessions: int = 260
+    stop_share: float = 0.5
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the bars come from (``data:`` in strategies.yaml; docs/data.md).
+
+    ``embedded`` (the package's sample) and ``files`` (``path``: a file or folder) are
+    read directly; ``polygon`` and ``alpaca`` fill the lake (``kobe data fetch``), which
+    everything else then reads. ``base_url`` points a vendor client elsewhere (a running
+    ``kobe exchange``).
+    """
+
+    provider: str = "embedded"
+    path: str | None = None
+    base_url: str | None = None
+    lake: str = "state/lake"
+    quality: QualitySettings = field(default_factory=QualitySettings)
+
+
+@dataclass(frozen=True)
 class Config:
     """Both files, loaded and checked. ``root`` is the folder of ``strategies.yaml``;
     relative paths in the config (universes, rules, state) resolve against it."""
@@ -186,6 +214,7 @@ class Config:
     risk_file: Path
     strategies: tuple[StrategyConfig, ...]
     risk: RiskConfig
+    data: DataConfig = field(default_factory=DataConfig)
 
     def strategy(self, name: str) -> StrategyConfig:
         for s in self.strategies:

@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from kobe.config.model import QualitySettings
+
 RULES = ("duplicate_date", "null_value", "non_positive_price", "ohlc_inconsistent", "zero_volume",
          "suspicious_jump", "missing_session", "stale_last_bar", "feed_broken")
 ACTIONS = ("warn", "exclude", "stop")
@@ -66,6 +68,12 @@ class QualityPolicy:
 
     def action(self, rule: str) -> str:
         return self.actions.get(rule, DEFAULT_ACTIONS[rule])
+
+    @classmethod
+    def from_settings(cls, settings: QualitySettings) -> "QualityPolicy":
+        """The policy of the config's ``data.quality`` (its actions over the defaults)."""
+        return cls({**DEFAULT_ACTIONS, **settings.actions}, settings.jump_pct, settings.lookback_sessions,
+                   settings.stop_share)
 
 
 @dataclass(frozen=True)

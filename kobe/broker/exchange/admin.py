@@ -12,8 +12,8 @@ from typing import Any
 
 import requests
 
-from kobe.clients import DEFAULT_TIMEOUT, TimeoutAdapter
 from kobe.broker.exchange.faults import FaultPlan, FaultRule
+from kobe.clients import DEFAULT_TIMEOUT, TimeoutAdapter
 
 
 class ExchangeAdmin:

@@ -14,48 +14,22 @@ least disturbed figure), with the median beside it.
 from __future__ import annotations
 
 import os
-import platform
-import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-import polars as pl
 
 from kobe.backtest import load_market, resolve_settings, run_backtest, run_strategy
 from kobe.backtest.candidates import find_candidates
 from kobe.data.bars import read_bars
 from kobe.project import load_project
 
-REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared" / "data"
-SP500 = SHARED / "sp500_5yr_2013_2018.parquet"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import REPO, kobe_command, machine, timed  # noqa: E402
+
+SP500 = REPO.parent / "shared" / "data" / "sp500_5yr_2013_2018.parquet"
 STRATEGIES = ("donchian_breakout", "ict_turtle_soup")
-
-
-def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, polars {pl.__version__}"
-
-
-def timed(func: Callable[[], object], repeat: int) -> tuple[float, float]:
-    """Best and median wall time of ``repeat`` runs, in seconds."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return min(times), statistics.median(times)
-
-
-def kobe_command() -> list[str]:
-    script = Path(sys.executable).with_name("kobe")
-    return [str(script)] if script.exists() else [shutil.which("kobe") or "kobe"]
 
 
 def main() -> None:

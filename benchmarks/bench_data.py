@@ -9,8 +9,7 @@ on the 1.2M-bar 170-symbol set under 2 s.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,22 +21,14 @@ from kobe.data.lake import Lake, fetch
 from kobe.data.providers.files import FilesProvider
 from kobe.data.quality import check_bars
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import REPO, machine, timed  # noqa: E402
 
-
-def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, polars {pl.__version__}"
+SHARED = REPO.parent / "shared" / "data"
 
 
 def best(func, repeat: int = 5) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return timed(func, repeat)[0]
 
 
 def main() -> None:

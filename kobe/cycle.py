@@ -12,9 +12,12 @@ What ``kobe trade --paper --once`` runs (and the runner will schedule):
    before today: stale bars refuse the cycle), best rank first. For each pick not yet
    decided today: the position limits, the latest quote, the limit (``risk.yaml``
    ``limit_price``, on the tick), the share count (``floor(budget / limit)``, the budget
-   being the per-order budget or the strategy's sizing if smaller), then the
-   PolicyGate (what was sent today, from the store) and the LiquidityGate (ADV from the
-   bars). An order that passes is recorded and sent by the executor.
+   being the per-order budget or the strategy's sizing if smaller, and the Kelly cap if
+   configured), then the PolicyGate (what was sent today, from the store), the
+   LiquidityGate (ADV from the bars) and, when ``risk.yaml`` has them under
+   ``advanced:``, the correlation limit (checked before the quote) and the VaR limit of
+   the book with the new position. An order that passes is recorded and sent by the
+   executor.
 5. ``state/positions.json`` is rewritten (atomically) from the store.
 
 Nothing leaves while the kill switch is set: the cycle skips exits and entries, and
@@ -54,6 +57,14 @@ from kobe.oms.orders import OrderRecord, client_order_id
 from kobe.oms.store import OrderStore
 from kobe.oms.views import POSITIONS_FILE, write_positions
 from kobe.project import Project
+from kobe.risk.advanced import (
+    CorrelationLimit,
+    KellyCap,
+    VaRLimit,
+    closed_trade_returns,
+    daily_returns,
+    last_closes,
+)
 from kobe.risk.gates import Decision, LiquidityGate, PolicyGate, PositionLimits
 from kobe.risk.killswitch import KillSwitch
 from kobe.scan import scan
@@ -271,6 +282,17 @@ class Cycle:
         policy, liquidity, limits = PolicyGate.from_config(risk), LiquidityGate.from_config(risk), \
             PositionLimits.from_config(risk)
         adv = adv_usd(self.bars, sorted({p.symbol for p in picks}), self.today, risk.adv_window_days)
+        advanced = risk.advanced
+        correlation = CorrelationLimit.from_config(advanced.correlation) if advanced.correlation else None
+        var_limit = VaRLimit.from_config(advanced.var) if advanced.var else None
+        kelly = KellyCap.from_config(advanced.kelly) if advanced.kelly else None
+        # Read once: within the cycle the book only gains today's picks, whose history is here too.
+        watched = sorted({p.symbol for p in picks} | {h.symbol for h in holdings(store)})
+        lookback = max((c.lookback_days for c in (advanced.correlation, advanced.var) if c), default=0)
+        returns = daily_returns(self.bars, watched, self.today, lookback) if lookback else pl.DataFrame()
+        closes = last_closes(self.bars, watched, self.today) if var_limit else {}
+        closed = closed_trade_returns(store.fills(), {o.client_order_id: o.strategy for o in store.orders()}) \
+            if kelly else {}
         for pick in picks:
             if self.halted(pick.strategy, pick.symbol):
                 return
@@ -280,9 +302,12 @@ class Cycle:
             if self.t.entry_cap is not None and self.t.entries_sent >= self.t.entry_cap:
                 self.skip(pick.strategy, pick.symbol, f"the run's cap of {self.t.entry_cap} orders is reached")
                 continue
-            held = {h.symbol for h in holdings(store)}
+            book = holdings(store)
+            held = {h.symbol for h in book}
             pending = {o.symbol for o in store.active()}
             decision = limits.check(pick.symbol, held, pending)
+            if decision.allowed and correlation is not None:
+                decision = correlation.check(pick.symbol, held | pending, returns)
             if not decision.allowed:
                 self.skip(pick.strategy, pick.symbol, decision.reason, decision)
                 continue
@@ -293,16 +318,23 @@ class Cycle:
             strategy = self.t.project.strategy(pick.strategy).config
             try:
                 budget = order_budget(risk, strategy, float(limit), self.equity, pick.stop)
+                kelly_usd = kelly.budget_usd(self.equity(), closed.get(pick.strategy, [])) if kelly else None
             except BrokerUnavailable as err:
                 self.skip(pick.strategy, pick.symbol, f"no account equity for the sizing: {err}")
                 continue
+            capped = ""
+            if kelly_usd is not None and kelly_usd < budget:
+                budget, capped = kelly_usd, " (the Kelly cap)"
             qty = shares_for(budget, limit)
             if qty < 1:
-                self.skip(pick.strategy, pick.symbol, f"one share at {limit} exceeds the budget ${budget:,.2f}")
+                self.skip(pick.strategy, pick.symbol, f"one share at {limit} exceeds the budget ${budget:,.2f}{capped}")
                 continue
             order_usd = float(qty * limit)
+            # The book at the last close (at cost when there is none): what it could lose tomorrow.
+            book_usd = {h.symbol: h.qty * closes.get(h.symbol, h.avg_cost) for h in book}
             for decision in (policy.check(order_usd, store.spent(self.today)),
-                             liquidity.check(order_usd, adv.get(pick.symbol), quote.bid, quote.ask)):
+                             liquidity.check(order_usd, adv.get(pick.symbol), quote.bid, quote.ask),
+                             *([var_limit.check(pick.symbol, order_usd, book_usd, returns)] if var_limit else [])):
                 if not decision.allowed:
                     self.skip(pick.strategy, pick.symbol, decision.reason, decision)
                     break

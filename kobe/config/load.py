@@ -25,17 +25,21 @@ from typing import Any
 
 from kobe.config.errors import Diagnostic, DiagnosticSink, KobeError
 from kobe.config.model import (
+    AdvancedRisk,
     BacktestSettings,
     Config,
+    CorrelationSettings,
     DataConfig,
     Exits,
     ExprSource,
+    KellySettings,
     LimitPriceRule,
     Location,
     QualitySettings,
     RiskConfig,
     Sizing,
     StrategyConfig,
+    VaRSettings,
 )
 from kobe.config.validate import _IDENTIFIER, _UNIVERSE, _did_you_mean, validate_schema
 from kobe.config.yamlpos import JsonPath, LoadedYaml, expr_source, load_yaml
@@ -134,6 +138,27 @@ def _read_risk(path: Path, file: str, sink: DiagnosticSink) -> tuple[LoadedYaml 
         limit_price=LimitPriceRule(limit.get("reference", defaults.reference),
                                    float(limit.get("multiplier", defaults.multiplier))),
         location=Location(loaded.file, 1, 1, loaded.lines[0]),
+        advanced=_advanced_risk(data.get("advanced")),
+    )
+
+
+def _advanced_risk(raw: Any) -> AdvancedRisk:
+    """The ``advanced:`` section (already schema-checked): a piece written is on, with
+    defaults for the keys left out; a piece not written stays off."""
+    raw = raw if isinstance(raw, dict) else {}
+    var, kelly, correlation = raw.get("var"), raw.get("kelly"), raw.get("correlation")
+    v, k, c = VaRSettings(max_usd=0.0), KellySettings(), CorrelationSettings()
+    return AdvancedRisk(
+        var=None if var is None else VaRSettings(
+            max_usd=float(var["max_usd"]), confidence=float(var.get("confidence", v.confidence)),
+            horizon_days=int(var.get("horizon_days", v.horizon_days)),
+            lookback_days=int(var.get("lookback_days", v.lookback_days)), method=var.get("method", v.method)),
+        kelly=None if kelly is None else KellySettings(
+            fraction=float(kelly.get("fraction", k.fraction)), cap_pct=float(kelly.get("cap_pct", k.cap_pct)),
+            min_trades=int(kelly.get("min_trades", k.min_trades))),
+        correlation=None if correlation is None else CorrelationSettings(
+            max=float(correlation.get("max", c.max)),
+            lookback_days=int(correlation.get("lookback_days", c.lookback_days))),
     )
 
 

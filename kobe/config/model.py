@@ -163,6 +163,50 @@ class LimitPriceRule:
 
 
 @dataclass(frozen=True)
+class VaRSettings:
+    """The VaR limit (``advanced.var``): the Monte Carlo value at risk of the book plus a
+    new position, at ``confidence`` over ``horizon_days``, from the daily returns of the
+    last ``lookback_days`` sessions, may not exceed ``max_usd``. ``method`` is ``normal``
+    (a multivariate normal fitted to those returns) or ``historical`` (whole past days
+    drawn with replacement, fat tails kept)."""
+
+    max_usd: float
+    confidence: float = 0.95
+    horizon_days: int = 1
+    lookback_days: int = 250
+    method: str = "normal"
+
+
+@dataclass(frozen=True)
+class KellySettings:
+    """The Kelly cap (``advanced.kelly``): an entry's budget is at most ``fraction`` of
+    full Kelly, and at most ``cap_pct`` percent, of equity; the win rate and payoff come
+    from the strategy's own closed trades, once it has ``min_trades`` of them."""
+
+    fraction: float = 0.5
+    cap_pct: float = 10.0
+    min_trades: int = 20
+
+
+@dataclass(frozen=True)
+class CorrelationSettings:
+    """The correlation limit (``advanced.correlation``): no entry whose daily returns over
+    the last ``lookback_days`` sessions correlate above ``max`` with a held symbol's."""
+
+    max: float = 0.8
+    lookback_days: int = 60
+
+
+@dataclass(frozen=True)
+class AdvancedRisk:
+    """``risk.yaml``'s optional ``advanced:`` section; each piece is off (None) unless written."""
+
+    var: VaRSettings | None = None
+    kelly: KellySettings | None = None
+    correlation: CorrelationSettings | None = None
+
+
+@dataclass(frozen=True)
 class RiskConfig:
     per_order_budget_usd: float
     daily_budget_usd: float
@@ -174,6 +218,7 @@ class RiskConfig:
     kill_switch_file: str
     limit_price: LimitPriceRule
     location: Location | None = None
+    advanced: AdvancedRisk = AdvancedRisk()
 
 
 @dataclass(frozen=True)

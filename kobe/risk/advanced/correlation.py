@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from kobe.config.model import CorrelationSettings
 from kobe.risk.gates import Decision
 
 
@@ -47,9 +48,15 @@ def daily_returns(bars: pl.LazyFrame | pl.DataFrame, symbols: Collection[str], b
 
 @dataclass(frozen=True)
 class CorrelationLimit:
+    """The correlation gate (module doc); ``risk.yaml`` ``advanced.correlation``."""
+
     max_correlation: float = 0.8
     window: int = 60
     min_days: int = 20
+
+    @classmethod
+    def from_config(cls, settings: CorrelationSettings) -> "CorrelationLimit":
+        return cls(settings.max, settings.lookback_days)
 
     def check(self, symbol: str, held: Collection[str], returns: pl.DataFrame) -> Decision:
         """Block ``symbol`` when it is correlated above the limit with a held symbol.

@@ -9,15 +9,24 @@ Full Kelly is famously violent (a 50% drawdown is likely on the way), and ``p`` 
 ``b`` are estimates; so the sizer uses a *fraction* of it (half Kelly by default) and
 never more than ``cap`` of equity, and nothing when the edge is not positive.
 
-``kelly_from_returns`` estimates ``p`` and ``b`` from a strategy's trade returns (the
-backtest's): ``p`` = winners / trades, ``b`` = mean winning return / mean losing return
-(in absolute value).
+``kelly_from_returns`` estimates ``p`` and ``b`` from a strategy's trade returns:
+``p`` = winners / trades, ``b`` = mean winning return / mean losing return (in absolute
+value).
+
+Live, :class:`KellyCap` (``risk.yaml`` ``advanced.kelly``) takes those returns from the
+strategy's own closed trades in the order store (:func:`closed_trade_returns`), not from
+a backtest: what the strategy has really done, costs and slippage included. Until it has
+``min_trades`` of them the estimate is noise and no cap is applied (the per-order budget
+and the strategy's sizing still are).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+from kobe.config.model import KellySettings
 
 
 def kelly_fraction(win_rate: float, payoff: float) -> float:
@@ -54,3 +63,66 @@ class KellySizer:
     def dollars(self, equity: float, win_rate: float, payoff: float) -> float:
         """Dollars to put in the trade (before the per-order budget, which still applies)."""
         return max(0.0, equity) * self.share_of_equity(win_rate, payoff)
+
+
+def closed_trade_returns(fills: Iterable[Mapping[str, Any]], strategy_of: Mapping[str, str]) -> dict[str, list[float]]:
+    """Per strategy, the return of each sell against the average cost of the shares it sold.
+
+    ``fills`` are the order store's rows in the order they happened (``client_order_id``,
+    ``symbol``, ``side``, ``qty``, ``price``); ``strategy_of`` maps a client order id to its
+    strategy. The average cost is the store's (all buys of the symbol, whichever
+    strategy), so the returns agree with its realized P&L. A sell order filled in parts
+    is one trade (its fills weighted by quantity); fills of no known order (broker
+    adjustments) move the position but are no strategy's trade.
+    """
+    qty: dict[str, float] = {}
+    cost: dict[str, float] = {}
+    sold: dict[str, list[float]] = {}      # sell order -> [shares, dollars, cost of those shares]
+    for fill in fills:
+        symbol, q, price = str(fill["symbol"]), float(fill["qty"]), float(fill["price"])
+        held, avg = qty.get(symbol, 0.0), cost.get(symbol, 0.0)
+        if fill["side"] == "buy":
+            cost[symbol] = (held * avg + q * price) / (held + q) if held + q else 0.0
+            qty[symbol] = held + q
+            continue
+        qty[symbol] = held - q
+        cid = fill.get("client_order_id")
+        if cid is not None and avg > 0:
+            trade = sold.setdefault(str(cid), [0.0, 0.0, 0.0])
+            trade[0], trade[1], trade[2] = trade[0] + q, trade[1] + q * price, trade[2] + q * avg
+    out: dict[str, list[float]] = {}
+    for cid, (_, dollars, basis) in sold.items():
+        strategy = strategy_of.get(cid)
+        if strategy is not None:
+            out.setdefault(strategy, []).append(dollars / basis - 1.0)
+    return out
+
+
+@dataclass(frozen=True)
+class KellyCap:
+    """The Kelly cap on an entry's budget (``advanced.kelly``): :class:`KellySizer` dollars
+    from the strategy's closed trades, once it has ``min_trades`` decided ones."""
+
+    sizer: KellySizer
+    min_trades: int = 20
+
+    @classmethod
+    def from_config(cls, settings: KellySettings) -> "KellyCap":
+        return cls(KellySizer(settings.fraction, settings.cap_pct / 100), settings.min_trades)
+
+    def estimate(self, returns: Sequence[float]) -> tuple[float, float] | None:
+        """(win rate, payoff), or None when fewer than ``min_trades`` trades won or lost.
+        Without a loser the payoff is unknown but irrelevant (p = 1 gives f* = 1); without
+        a winner f* = 0; both are returned as payoff 1."""
+        wins = sum(1 for r in returns if r > 0)
+        losses = sum(1 for r in returns if r < 0)
+        if wins + losses < self.min_trades:
+            return None
+        if not wins or not losses:
+            return (1.0 if wins else 0.0), 1.0
+        return kelly_from_returns(returns)
+
+    def budget_usd(self, equity: float, returns: Sequence[float]) -> float | None:
+        """Most dollars the entry may use, or None when the cap does not apply yet."""
+        estimate = self.estimate(returns)
+        return None if estimate is None else self.sizer.dollars(equity, *estimate)

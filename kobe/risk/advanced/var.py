@@ -22,10 +22,15 @@ For one position of $V with normal daily returns of mean 0 and deviation σ, the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime as dt
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 import numpy as np
+import polars as pl
+
+from kobe.config.model import VaRSettings
+from kobe.risk.gates import Decision
 
 
 @dataclass(frozen=True)
@@ -73,3 +78,61 @@ def monte_carlo_var(book: Mapping[str, float], returns: Mapping[str, np.ndarray]
     tail = pnl[pnl <= cut]
     cvar = max(var, -float(tail.mean())) if tail.size else var
     return VaR(var, cvar, confidence, horizon_days, simulations)
+
+
+# risk.yaml's words for the simulation methods: "historical" is the bootstrap of whole days.
+METHODS = {"normal": "normal", "historical": "bootstrap"}
+
+
+def last_closes(bars: pl.LazyFrame | pl.DataFrame, symbols: Collection[str], before: dt.date) -> dict[str, float]:
+    """Each symbol's last close before ``before``: what a position held is worth for the
+    VaR (the bars of today are not complete yet)."""
+    frame = bars.lazy() if isinstance(bars, pl.DataFrame) else bars
+    rows = (frame.filter(pl.col("symbol").is_in(list(symbols)) & (pl.col("date") < before))
+            .sort("symbol", "date").group_by("symbol").agg(pl.col("close").last()).collect())
+    return {r["symbol"]: float(r["close"]) for r in rows.iter_rows(named=True) if r["close"] is not None}
+
+
+@dataclass(frozen=True)
+class VaRLimit:
+    """The VaR gate: the book with the new position may lose at most ``max_usd`` at
+    ``confidence`` over ``horizon_days`` (:func:`monte_carlo_var`, a fixed seed so the
+    same book and history always give the same decision).
+
+    The returns used are the last ``lookback_days`` sessions on which every symbol of
+    the book and the candidate traded. With fewer than ``min_days`` such sessions the
+    risk cannot be measured, and the entry is blocked: unlike the correlation limit,
+    this is a cap on dollars at risk, so it fails closed.
+    """
+
+    max_usd: float
+    confidence: float = 0.95
+    horizon_days: int = 1
+    lookback_days: int = 250
+    method: str = "normal"
+    simulations: int = 20_000
+    min_days: int = 20
+
+    @classmethod
+    def from_config(cls, settings: VaRSettings) -> "VaRLimit":
+        return cls(settings.max_usd, settings.confidence, settings.horizon_days, settings.lookback_days,
+                   METHODS[settings.method])
+
+    def check(self, symbol: str, order_usd: float, book: Mapping[str, float], returns: pl.DataFrame) -> Decision:
+        """``book``: dollars held per symbol (market value); ``returns`` as
+        :func:`kobe.risk.advanced.correlation.daily_returns` makes it."""
+        after = dict(book)
+        after[symbol] = after.get(symbol, 0.0) + order_usd
+        names = sorted(s for s, usd in after.items() if abs(usd) > 1e-12)
+        missing = [s for s in names if s not in returns.columns]
+        history = returns.select(names).drop_nulls().tail(self.lookback_days) if not missing else None
+        if history is None or history.height < self.min_days:
+            days = 0 if history is None else history.height
+            return Decision.block("var", f"not enough common history to measure the VaR of the book with {symbol} "
+                                         f"({days} sessions, at least {self.min_days})")
+        result = monte_carlo_var(after, history.to_numpy(), names, confidence=self.confidence,
+                                 horizon_days=self.horizon_days, simulations=self.simulations, method=self.method)
+        if result.var > self.max_usd + 1e-9:
+            return Decision.block("var", f"{self.confidence * 100:g}% {self.horizon_days}-day VaR of the book with "
+                                         f"{symbol} would be ${result.var:,.2f}, above ${self.max_usd:,.2f}")
+        return Decision.allow("var")

@@ -1,4 +1,4 @@
-"""``kobe run``, ``kobe preflight`` and ``kobe status``: the runner's commands."""
+"""``kobe run``, ``kobe preflight``, ``kobe status`` and ``kobe shadow``: the runner's commands."""
 
 from __future__ import annotations
 
@@ -81,6 +81,7 @@ def run(strategies: Path, risk_path: Path | None, paper: bool, live: bool, confi
     from kobe.cycle import open_trader
     from kobe.data import calendar
     from kobe.data.bars import read_bars
+    from kobe.monitor.alerts import Alerts, TelegramNotifier
     from kobe.project import load_project
     from kobe.runner.run import ReplayClock, Runner, WallClock, install_signal_handlers
     from kobe.runner.schedule import Schedule, parse_times
@@ -111,8 +112,13 @@ def run(strategies: Path, risk_path: Path | None, paper: bool, live: bool, confi
                 end=calendar.session_open_close(last)[1])
         else:
             clock = WallClock()
+        # Alerts reach Telegram when TELEGRAM_TOKEN and TELEGRAM_CHAT_ID are set, and the audit trail always.
+        telegram = TelegramNotifier.from_env(env)
+        alerts = Alerts([telegram] if telegram else [], record=trader.audit.event, secrets=trader.broker.secrets)
         runner = Runner(trader, lambda: read_bars(data), Schedule(parse_times(scan_times.split(","))), clock,
-                        mode="live" if live else "paper", once=once, health_port=health_port)
+                        mode="live" if live else "paper", once=once, health_port=health_port, alerts=alerts)
+        if runner.monitor is not None and data is not None:
+            runner.monitor.data_source = data      # named in the shadow reports' receipts
         install_signal_handlers(runner)
         universe = project.universe(project.enabled()[0].config) if project.enabled() else ["SPY"]
         if health_port:
@@ -177,6 +183,7 @@ def status(strategies: Path, risk_path: Path | None, as_json: bool) -> None:
     from kobe.cycle import ORDERS_FILE
     from kobe.data import calendar
     from kobe.monitor.metrics import trading_metrics
+    from kobe.monitor.session import monitor_status
     from kobe.oms.store import OrderStore
     from kobe.runner.heartbeat import read_heartbeat
     from kobe.runner.run import HEARTBEAT_FILE
@@ -188,7 +195,8 @@ def status(strategies: Path, risk_path: Path | None, as_json: bool) -> None:
     orders = store.orders()
     day = orders[-1].trading_date if orders else calendar.trading_date(now)
     risk_switch = _kill_switch(strategies, risk_path)  # reads only risk.yaml's kill_switch_file
-    metrics = trading_metrics(store, root / "logs" / "events.jsonl", day)
+    checks = monitor_status(root)
+    metrics = trading_metrics(store, root / "logs" / "events.jsonl", day, **checks)
     positions = [p for p in store.positions().values() if p.qty]
     report = {
         "heartbeat": beat.__dict__ if beat else None,
@@ -198,6 +206,7 @@ def status(strategies: Path, risk_path: Path | None, as_json: bool) -> None:
         "positions": [p.__dict__ for p in positions],
         "last_orders": [{"client_order_id": o.client_order_id, "symbol": o.symbol, "side": o.side, "qty": o.qty,
                          "status": o.status.value, "filled_qty": o.filled_qty} for o in orders[-10:]],
+        **checks,
     }
     if as_json:
         click.echo(json.dumps(report, indent=2, default=str))
@@ -212,6 +221,14 @@ def status(strategies: Path, risk_path: Path | None, as_json: bool) -> None:
     click.echo(f"{day.isoformat()}: spent ${report['spent_usd']:,.2f}; realized P&L "
                f"${metrics['pnl_realized_usd']:,.2f}; {metrics['ioc_submitted']} IOC sent, {metrics['ioc_filled']} "
                f"filled")
+    if checks["shadow"]:
+        c = checks["shadow"]["counts"]
+        click.echo(f"shadow check of {checks['shadow']['session']}: {c['not_sent']} expected not sent, "
+                   f"{c['missed']} missed, {c['unexpected']} unexpected; slippage {_bps(c['slippage_bps'])} against "
+                   f"the backtest" + ("; OUTSIDE THE BOUNDS" if checks["shadow"]["breaches"] else ""))
+    if checks["drift"]:
+        verdicts = ", ".join(f"{n} {v['verdict']}" for n, v in checks["drift"]["strategies"].items())
+        click.echo(f"drift after {checks['drift']['session']}: {verdicts}")
     if positions:
         click.echo(table([(p.symbol, p.qty, p.avg_cost, p.realized_pnl) for p in positions],
                          ("symbol", "qty", "avg cost", "realized")))
@@ -220,4 +237,64 @@ def status(strategies: Path, risk_path: Path | None, as_json: bool) -> None:
                          ("client_order_id", "symbol", "side", "qty", "status", "filled")))
 
 
-COMMANDS: list[click.Command] = [run, preflight, status]
+SHADOW_HEADER = ("strategy", "symbol", "expected", "outcome", "bt qty", "qty", "limit", "fill", "bt fill",
+                 "vs limit bps", "vs bt bps", "reason")
+
+
+@click.command()
+@click.argument("session")
+@config_option
+@config_options
+@click.option("--data", default=None, help="Bars file or lake folder (default: the config's data source).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@fail_cleanly
+def shadow(session: str, strategies: Path, risk_path: Path | None, data: str | None, as_json: bool) -> None:
+    """Re-run SESSION (YYYY-MM-DD) in the backtester and diff its entries with what was sent and filled.
+
+    Writes logs/shadow/SESSION.json (the runner does the same after each session) and
+    exits 1 when the report breaks its bounds (unexpected orders, missed IOCs, slippage).
+    """
+    from kobe.cycle import LOGS, ORDERS_FILE
+    from kobe.data import calendar
+    from kobe.monitor.shadow import ShadowBounds, read_events, shadow_session, write_report
+    from kobe.oms.store import OrderStore
+    from kobe.project import load_project
+
+    day = parse_date(session)
+    assert day is not None
+    if not calendar.is_session(day):
+        raise KobeError(Diagnostic(f"{day.isoformat()} is not an NYSE session", hint="give a trading day"))
+    project = load_project(strategies, risk_path)
+    store = OrderStore(project.root / ORDERS_FILE)
+    report = shadow_session(project, project.bars(data), store.orders(day),
+                            read_events(project.root / LOGS / "events.jsonl"), day,
+                            data_source=data or project.config.data.provider)
+    bounds = ShadowBounds()
+    path = write_report(project.root, report, bounds)
+    document = report.to_dict(bounds)
+    if as_json:
+        click.echo(json.dumps(document, indent=2, default=str))
+    else:
+        c = document["counts"]
+        click.echo(f"session {day.isoformat()} (signals of {report.signal_date.isoformat()}); config "
+                   f"{report.receipt['config_sha256'][:12]}, data {report.receipt['data_sha256'][:12]}")
+        click.echo(f"{c['expected']} expected, {c['sent']} sent, {c['filled']} filled, {c['partial']} in part, "
+                   f"{c['missed']} missed, {c['not_sent']} not sent, {c['unexpected']} unexpected; slippage "
+                   f"{_bps(c['slippage_limit_bps'])} against the limits, {_bps(c['slippage_bps'])} against the "
+                   f"backtest")
+        if report.rows:
+            click.echo(table([(r.strategy, r.symbol, "yes" if r.expected else "no", r.outcome, r.backtest_qty, r.qty,
+                               r.limit_price, r.fill_price, r.backtest_fill, r.slippage_limit_bps,
+                               r.slippage_backtest_bps, r.reason) for r in report.rows], SHADOW_HEADER))
+        for breach in document["breaches"]:
+            click.echo(f"outside the bounds: {breach}")
+        click.echo(f"report: {path.relative_to(project.root)}")
+    if document["breaches"]:
+        raise SystemExit(1)
+
+
+def _bps(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.1f} bps"
+
+
+COMMANDS: list[click.Command] = [run, preflight, status, shadow]

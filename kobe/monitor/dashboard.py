@@ -1,8 +1,8 @@
 """A small read-only dashboard: one server-rendered page that refreshes itself.
 
 No script and no external asset: it works from the health server alone, offline, and
-shows the heartbeat, the kill switch, positions, today's orders, equity and recent
-alerts. Every value is HTML-escaped.
+shows the heartbeat, the kill switch, positions, today's orders, equity, recent alerts,
+the last shadow check and the last drift verdicts. Every value is HTML-escaped.
 """
 
 from __future__ import annotations
@@ -40,6 +40,37 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+SHADOW_COLUMNS = ("strategy", "symbol", "expected", "outcome", "backtest_qty", "qty", "limit_price", "fill_price",
+                  "backtest_fill", "slippage_limit_bps", "slippage_backtest_bps", "reason")
+
+
+def _shadow(shadow: Mapping[str, Any] | None) -> str:
+    """The last shadow check: its figures, the bounds it broke, its rows."""
+    if not shadow:
+        return '<p class="empty">no shadow check yet (after the first session)</p>'
+    c = shadow.get("counts") or {}
+    figures = (f"session {shadow.get('session')}: {c.get('expected', 0)} expected, {c.get('sent', 0)} sent, "
+               f"{c.get('filled', 0)} filled, {c.get('missed', 0)} missed, {c.get('not_sent', 0)} not sent, "
+               f"{c.get('unexpected', 0)} unexpected; slippage against the backtest "
+               f"{_fmt(c.get('slippage_bps'))} bps")
+    breaches = "".join(f'<p class="bad">{escape(b)}</p>' for b in shadow.get("breaches") or [])
+    ok = "" if breaches else '<p class="ok">within bounds</p>'
+    return (f"<p>{escape(figures)}</p>{breaches}{ok}"
+            f"{_table(shadow.get('rows') or [], SHADOW_COLUMNS, 'nothing expected, nothing sent')}")
+
+
+def _drift(drift: Mapping[str, Any] | None) -> str:
+    """The last drift verdict per strategy, with the checks in alarm."""
+    strategies = (drift or {}).get("strategies") or {}
+    rows = [{"strategy": name, "live trades": v.get("live_trades"), "backtest trades": v.get("backtest_trades"),
+             "verdict": v.get("verdict"),
+             "in alarm": "; ".join(c["detail"] for c in v.get("checks", []) if c.get("alarm")) or "-"}
+            for name, v in strategies.items()]
+    session = f'<p>after {escape(str(drift.get("session")))}</p>' if drift else ""
+    return session + _table(rows, ("strategy", "live trades", "backtest trades", "verdict", "in alarm"),
+                            "no drift check yet (after the first session)")
+
+
 def render(status: Mapping[str, Any]) -> str:
     """The page for a status snapshot (the same dict ``/health`` returns)."""
     beat = status.get("heartbeat") or {}
@@ -70,6 +101,10 @@ def render(status: Mapping[str, Any]) -> str:
                          "no orders today")}</div>
 <h2>Recent alerts</h2>
 <div id="alerts">{_table(status.get("alerts", []), ("time", "level", "message"), "no alerts")}</div>
+<h2>Shadow check: the session against its backtest</h2>
+<div id="shadow">{_shadow(status.get("shadow"))}</div>
+<h2>Drift: live trades against the backtest's</h2>
+<div id="drift">{_drift(status.get("drift"))}</div>
 <p class="empty">config {escape(str(status.get("config_sha256", "-")))} · read-only · refreshes every 10 s</p>
 </body></html>
 """

@@ -13,15 +13,35 @@ the sample. Four checks, each with a bound:
 
 The statistics come from SciPy; nothing here trades. Too few live trades (fewer than
 ``min_trades``) give no verdict rather than a noisy one.
+
+The samples: :func:`backtest_returns` takes the closed trades' ``return`` of each
+strategy of a backtest; :func:`round_trips` rebuilds the live ones from the order
+store's fills (a position opened from flat by a strategy's buy and closed when it is
+flat again is one trade; its return is what the sells brought over what the buys
+cost, the backtest's ``pnl / (shares x entry fill)`` without commissions, which Alpaca
+does not charge).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from scipy import stats
+
+
+@dataclass(frozen=True)
+class DriftBounds:
+    """The bounds of :func:`check_drift`, as the runner applies them: ``alpha`` for the
+    three tests, the CUSUM's slack ``k`` and threshold ``h`` (in standard deviations), and
+    the live trades needed before any verdict."""
+
+    alpha: float = 0.01
+    k: float = 0.5
+    h: float = 5.0
+    min_trades: int = 10
 
 
 @dataclass(frozen=True)
@@ -42,6 +62,23 @@ class DriftReport:
     @property
     def alarm(self) -> bool:
         return any(c.alarm for c in self.checks)
+
+    @property
+    def verdict(self) -> str:
+        """``alarm``, ``ok``, or ``too few trades`` (no checks ran)."""
+        if not self.checks:
+            return "too few trades"
+        return "alarm" if self.alarm else "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"strategy": self.strategy, "live_trades": self.live_trades, "verdict": self.verdict,
+                "alarm": self.alarm, "checks": [asdict(c) for c in self.checks]}
+
+    def summary(self) -> str:
+        """One line naming the checks in alarm, for an alert."""
+        failed = [c for c in self.checks if c.alarm]
+        return "; ".join(f"{c.name}: {c.detail}" + (f" (p={c.p_value:.2g})" if c.p_value is not None else "")
+                         for c in failed)
 
 
 def cusum_lower(returns: Sequence[float], mean: float, std: float, k: float = 0.5) -> np.ndarray:
@@ -82,3 +119,65 @@ def check_drift(strategy: str, backtest_returns: Sequence[float], live_returns: 
                    f"lower CUSUM peak {path.max():.2f} against the threshold {h}"),
     ]
     return DriftReport(strategy, len(live), tuple(checks))
+
+
+@dataclass(frozen=True)
+class RoundTrip:
+    """One live trade: a position in ``symbol`` opened from flat by ``strategy``'s buy and
+    closed when flat again. ``cost`` is what the buys paid, ``proceeds`` what the sells
+    brought; ``closed_at`` is the time of the last sell (UTC, ISO 8601)."""
+
+    strategy: str
+    symbol: str
+    cost: float
+    proceeds: float
+    closed_at: str
+
+    @property
+    def pnl(self) -> float:
+        return self.proceeds - self.cost
+
+    @property
+    def ret(self) -> float:
+        return self.pnl / self.cost if self.cost else 0.0
+
+
+def round_trips(fills: Iterable[Mapping[str, Any]], strategy_of: Mapping[str, str]) -> list[RoundTrip]:
+    """The closed trades in ``fills`` (rows of the order store's ``fills`` table, in the
+    order they happened), each attributed to the strategy of the order that opened it
+    (``strategy_of``: client_order_id -> strategy; an adjustment fill of
+    ``kobe reconcile --adopt`` that opens a position makes it ``adopted``). Positions
+    still open are not trades yet; a sell with nothing held is ignored."""
+    open_: dict[str, list[Any]] = {}          # symbol -> [strategy, qty, cost, proceeds]
+    closed: list[RoundTrip] = []
+    for fill in fills:
+        symbol, qty, price = str(fill["symbol"]), float(fill["qty"]), float(fill["price"])
+        position = open_.get(symbol)
+        if fill["side"] == "buy":
+            if position is None:
+                position = open_[symbol] = [strategy_of.get(str(fill["client_order_id"]), "adopted"), 0.0, 0.0, 0.0]
+            position[1] += qty
+            position[2] += qty * price
+            continue
+        if position is None:
+            continue
+        position[1] -= qty
+        position[3] += qty * price
+        if position[1] < 1e-9:
+            closed.append(RoundTrip(position[0], symbol, position[2], position[3], str(fill["at"])))
+            del open_[symbol]
+    return closed
+
+
+def live_returns(trips: Iterable[RoundTrip]) -> dict[str, list[float]]:
+    """Per strategy, the returns of its closed live trades in the order they closed."""
+    out: dict[str, list[float]] = {}
+    for trip in sorted(trips, key=lambda t: t.closed_at):
+        out.setdefault(trip.strategy, []).append(trip.ret)
+    return out
+
+
+def backtest_returns(results: Iterable[Any]) -> dict[str, list[float]]:
+    """Per strategy, the ``return`` of each closed trade of a backtest's
+    :class:`~kobe.backtest.engine.StrategyResult` values (open trades are not outcomes)."""
+    return {r.name: [float(x) for x in r.trades["return"].to_list()] for r in results}

@@ -42,6 +42,11 @@ METRICS: Mapping[str, str] = {
     "loss_count": "closed trades with a loss",
     "win_rate": "win_count / (win_count + loss_count)",
     "last_trade_timestamp_seconds": "Unix time of the last fill",
+    "shadow_not_sent": "last shadow check: entries the backtest expected that were not sent",
+    "shadow_missed": "last shadow check: IOCs sent that filled nothing",
+    "shadow_unexpected": "last shadow check: orders sent that the backtest did not expect",
+    "shadow_slippage_bps": "last shadow check: mean slippage of the fills against the backtest's, in bps",
+    "drift_alarms": "strategies whose live trades have drifted from the backtest (last drift check)",
 }
 
 Status = Callable[[], dict[str, Any]]

@@ -2,7 +2,9 @@
 
 Everything comes from the order store (orders, fills, positions) and the audit events
 (what the gates blocked), never from counters kept in memory, so the figures survive a
-restart and agree with ``kobe orders`` and ``kobe audit verify``.
+restart and agree with ``kobe orders`` and ``kobe audit verify``. The figures of the
+after-session checks come from their last reports (``logs/shadow``, ``logs/drift``;
+:func:`kobe.monitor.session.monitor_status`).
 """
 
 from __future__ import annotations
@@ -55,9 +57,27 @@ def _round_trips(store: OrderStore) -> tuple[int, int, float | None]:
     return wins, losses, stamp
 
 
+def check_metrics(shadow: Mapping[str, Any] | None, drift: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The figures of the last shadow report and drift check (``None`` before the first):
+    entries the backtest expected that were not sent, IOCs sent that filled nothing,
+    orders sent that it did not expect, the mean slippage of the fills against the
+    backtest's (bps, positive is worse), and the strategies whose drift is in alarm."""
+    counts = (shadow or {}).get("counts") or {}
+    strategies = (drift or {}).get("strategies")
+    return {
+        "shadow_not_sent": counts.get("not_sent"),
+        "shadow_missed": counts.get("missed"),
+        "shadow_unexpected": counts.get("unexpected"),
+        "shadow_slippage_bps": counts.get("slippage_bps"),
+        "drift_alarms": sum(1 for v in strategies.values() if v.get("alarm")) if strategies is not None else None,
+    }
+
+
 def trading_metrics(store: OrderStore, events: Path, today: dt.date,
-                    marks: Mapping[str, float] | None = None) -> dict[str, Any]:
-    """The figures of ``/metrics`` for ``today`` (America/New_York trading date)."""
+                    marks: Mapping[str, float] | None = None, shadow: Mapping[str, Any] | None = None,
+                    drift: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The figures of ``/metrics`` for ``today`` (America/New_York trading date), with
+    those of the last ``shadow`` report and ``drift`` check (:func:`check_metrics`)."""
     orders = store.orders(today)
     sent = [o for o in orders if o.status is not OrderStatus.NEW]
     blocked = _blocked_today(events, today)
@@ -77,4 +97,5 @@ def trading_metrics(store: OrderStore, events: Path, today: dt.date,
         "loss_count": losses,
         "win_rate": wins / (wins + losses) if wins + losses else None,
         "last_trade_timestamp_seconds": last_fill,
+        **check_metrics(shadow, drift),
     }

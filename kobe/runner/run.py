@@ -13,6 +13,11 @@ Time comes from a :class:`RunnerClock`:
   (``kobe run --paper`` with no keys replays the data's last sessions this way, and the
   tests replay weeks in seconds).
 
+After the last cycle of each session the :class:`~kobe.monitor.session.SessionMonitor`
+runs the drift check and, once the session's bar is in, the shadow check (the session
+re-run in the backtester and diffed with what was sent and filled); their reports are
+in ``logs/drift`` and ``logs/shadow``, their figures in the status and ``/metrics``.
+
 SIGTERM or SIGINT (Ctrl-C): no new work is taken; the order in flight is driven to a
 known state (the executor never leaves one mid-way); a last heartbeat (``stopped``) and
 an audit event are written; the process exits 0.
@@ -38,6 +43,7 @@ from kobe.monitor.alerts import Alerts
 from kobe.monitor.dashboard import render
 from kobe.monitor.health import serve_health
 from kobe.monitor.metrics import trading_metrics
+from kobe.monitor.session import SessionMonitor, monitor_status
 from kobe.oms.reconcile import reconcile
 from kobe.oms.store import OrderStore
 from kobe.runner.heartbeat import INTERVAL, read_heartbeat, write_heartbeat
@@ -122,6 +128,7 @@ class Runner:
     alerts: Alerts = field(default_factory=Alerts)
     on_cycle: Callable[[CycleReport], None] | None = None
     stop: threading.Event = field(default_factory=threading.Event)
+    monitoring: bool = True                # the after-session shadow and drift checks
 
     def __post_init__(self) -> None:
         root = self.trader.root
@@ -129,6 +136,9 @@ class Runner:
         self.heartbeat_path = root / HEARTBEAT_FILE
         self.audit: AuditLog = self.trader.audit
         self.trader.stop_requested = self.stop.is_set
+        self.monitor = SessionMonitor(self.trader.project, self.trader.store, self.audit, self.alerts) \
+            if self.monitoring else None
+        self._bars: pl.LazyFrame | None = None     # what the last cycle read
 
     # -- what the endpoints show ------------------------------------------------------
 
@@ -140,18 +150,19 @@ class Runner:
         today = calendar.trading_date(now)
         beat = read_heartbeat(self.heartbeat_path)
         fresh = beat is not None and not beat.stale(dt.datetime.now(dt.timezone.utc))
+        checks = monitor_status(self.trader.root)
         return {
             "mode": self.mode, "preflight_ok": self.state.preflight_ok,
             "kill_switch": self.trader.kill_switch.info(), "heartbeat": beat.__dict__ if beat else None,
             "heartbeat_fresh": fresh, "trading_date": today.isoformat(), "now": now.isoformat(),
-            "metrics": trading_metrics(store, self.trader.root / "logs" / "events.jsonl", today),
+            "metrics": trading_metrics(store, self.trader.root / "logs" / "events.jsonl", today, **checks),
             "equity": self.state.equity, "spent_today_usd": store.spent(today),
             "daily_budget_usd": risk.daily_budget_usd, "cycles": self.state.cycles,
             "positions": [p.__dict__ for p in store.positions().values() if p.qty],
             "orders": [{**o.__dict__, "status": o.status.value, "trading_date": o.trading_date.isoformat()}
                        for o in store.orders(today)],
             "alerts": [a.__dict__ for a in self.alerts.recent], "config_sha256": self.state.config_sha256,
-            "last_report": self.state.last_report,
+            "last_report": self.state.last_report, **checks,
         }
 
     # -- the loop ---------------------------------------------------------------------
@@ -166,8 +177,10 @@ class Runner:
 
     def _cycle(self, slot: dt.datetime) -> None:
         self._beat(f"cycle at {slot.isoformat()}")
+        self._bars = None
         try:
-            report = run_cycle(self.trader, self.bars())
+            self._bars = self.bars()
+            report = run_cycle(self.trader, self._bars)
         except KobeError as err:
             message = err.diagnostics[0].message
             self.audit.event("cycle.failed", reason=message)
@@ -189,6 +202,15 @@ class Runner:
         if self.on_cycle:
             self.on_cycle(report)
 
+    def _after_cycle(self, slot: dt.datetime) -> None:
+        """The session's checks, once its last scan time has passed (the schedule's next
+        slot falls on another trading date). Not while shutting down: no new work."""
+        if self.monitor is None or self.stop.is_set():
+            return
+        session = calendar.trading_date(slot)
+        last = calendar.trading_date(self.schedule.next_after(slot)) != session
+        self.monitor.after_cycle(session, last, self._bars)
+
     def run(self, preflight: Callable[[], Preflight]) -> int:
         """Lock, preflight, then cycles until stopped; returns the exit code."""
         lock = InstanceLock(self.trader.root / LOCK_FILE)
@@ -204,6 +226,8 @@ class Runner:
                 raise KobeError(Diagnostic("preflight failed: trading does not start",
                                            hint=result.render().replace("\n", "; ")))
             self.audit.event("runner.started", mode=self.mode, config_sha256=self.state.config_sha256)
+            if self.monitor is not None and not self.once:
+                self.monitor.start(self.bars, calendar.trading_date(self.clock.now()))
             beats = threading.Thread(target=self._heartbeat_loop, name="kobe-heartbeat", daemon=True)
             beats.start()
             if self.health_port is None:
@@ -229,6 +253,7 @@ class Runner:
             if not self.clock.wait_until(slot, self.stop):
                 return
             self._cycle(slot)
+            self._after_cycle(slot)
             now = slot
 
 

@@ -30,6 +30,7 @@ def test_dashboard_renders_in_chromium(tmp_path: Path) -> None:
         chromium(tmp_path, f"--screenshot={shot}", "--window-size=1000,700", url + "/")
     assert 'id="positions"' in dom and "AAPL" in dom and "kb-1" in dom
     assert 'id="card-kill-switch"' in dom and ">off<" in dom
+    assert 'id="shadow"' in dom and 'id="drift"' in dom and "canceled with nothing filled" in dom
     # The screenshot shows a page, not a blank window: many pixels differ from the background.
     from PIL import Image  # noqa: PLC0415
 

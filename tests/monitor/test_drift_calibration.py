@@ -64,3 +64,41 @@ def test_a_calibrated_forecaster_is_reliable() -> None:
 def test_brier_over_time() -> None:
     series = brier_over_time([1, 1, 0, 0], [1, 0, 0, 0], window=2)
     assert series == [0.5, 0.5, 0.0]
+
+
+def test_round_trips_by_hand() -> None:
+    """Live trades rebuilt from fills: a position is one trade from flat to flat, owned
+    by the strategy whose buy opened it."""
+    from kobe.monitor.drift import live_returns, round_trips
+
+    fills = [
+        {"client_order_id": "a1", "symbol": "AAA", "side": "buy", "qty": 10, "price": 10.0, "at": "t01"},
+        {"client_order_id": "b1", "symbol": "BBB", "side": "buy", "qty": 4, "price": 25.0, "at": "t02"},
+        {"client_order_id": "a2", "symbol": "AAA", "side": "buy", "qty": 10, "price": 12.0, "at": "t03"},
+        {"client_order_id": "a3", "symbol": "AAA", "side": "sell", "qty": 5, "price": 13.0, "at": "t04"},
+        {"client_order_id": "x1", "symbol": "CCC", "side": "sell", "qty": 1, "price": 5.0, "at": "t05"},
+        {"client_order_id": None, "symbol": "DDD", "side": "buy", "qty": 2, "price": 10.0, "at": "t06"},
+        {"client_order_id": "b2", "symbol": "BBB", "side": "sell", "qty": 4, "price": 30.0, "at": "t07"},
+        {"client_order_id": "a4", "symbol": "AAA", "side": "sell", "qty": 15, "price": 9.0, "at": "t08"},
+        {"client_order_id": "d1", "symbol": "DDD", "side": "sell", "qty": 2, "price": 11.0, "at": "t09"},
+        {"client_order_id": "e1", "symbol": "EEE", "side": "buy", "qty": 1, "price": 50.0, "at": "t10"},
+    ]
+    owners = {"a1": "s1", "a2": "s2", "a3": "s1", "a4": "s1", "b1": "s2", "b2": "s2", "e1": "s1", "x1": "s1"}
+    trips = round_trips(fills, owners)
+    # BBB: 4 at 25 -> 4 at 30: +20%. AAA (opened by s1; s2's buy adds to it): paid 100 + 120
+    # = 220, got 5 x 13 + 15 x 9 = 200: -20 / 220. DDD, an adjustment fill: adopted, +10%.
+    # CCC (a sell with nothing held) and EEE (still open) are no trades.
+    assert [(t.strategy, t.symbol, t.cost, t.proceeds, t.closed_at) for t in trips] == [
+        ("s2", "BBB", 100.0, 120.0, "t07"), ("s1", "AAA", 220.0, 200.0, "t08"), ("adopted", "DDD", 20.0, 22.0, "t09")]
+    returns = live_returns(trips)
+    assert returns.keys() == {"s1", "s2", "adopted"}
+    assert returns["s1"] == pytest.approx([-20 / 220]) and returns["s2"] == pytest.approx([0.2])
+    assert returns["adopted"] == pytest.approx([0.1])
+
+
+def test_the_drift_report_reads_as_a_verdict() -> None:
+    rng = np.random.default_rng(2)
+    bad = check_drift("s", rng.normal(0.004, 0.02, 2000), rng.normal(-0.02, 0.02, 60))
+    assert bad.verdict == "alarm" and bad.to_dict()["alarm"] is True
+    assert "cusum: lower CUSUM peak" in bad.summary() and "mean_return: live mean" in bad.summary()
+    assert check_drift("s", [0.01, -0.01, 0.02], [0.01] * 5).verdict == "too few trades"

@@ -14,7 +14,19 @@ from kobe.monitor.health import METRICS, serve_health
 
 METRIC_VALUES = {"ioc_submitted": 4, "ioc_filled": 3, "ioc_cancelled": 1, "liquidity_blocked": 2,
                  "policy_blocked": 1, "pnl_realized_usd": 12.5, "pnl_unrealized_usd": -3.25, "win_count": 3,
-                 "loss_count": 1, "win_rate": 0.75, "last_trade_timestamp_seconds": 1.7e9}
+                 "loss_count": 1, "win_rate": 0.75, "last_trade_timestamp_seconds": 1.7e9, "shadow_not_sent": 1,
+                 "shadow_missed": 1, "shadow_unexpected": 0, "shadow_slippage_bps": -2.5, "drift_alarms": 0}
+SHADOW = {"session": "2026-11-24", "counts": {"expected": 2, "sent": 1, "filled": 0, "missed": 1, "not_sent": 1,
+                                              "unexpected": 0, "slippage_bps": None},
+          "breaches": ["1 of 1 IOCs sent filled nothing (100% > 20%)"],
+          "rows": [{"strategy": "donchian_breakout", "symbol": "MSFT", "expected": True, "outcome": "not_sent",
+                    "reason": "MSFT is already held or has an open order"},
+                   {"strategy": "donchian_breakout", "symbol": "KO", "expected": True, "outcome": "missed",
+                    "qty": 1, "limit_price": 45.84, "reason": "canceled with nothing filled"}]}
+DRIFT = {"session": "2026-11-24", "strategies": {
+    "donchian_breakout": {"live_trades": 12, "backtest_trades": 545, "verdict": "alarm",
+                          "checks": [{"name": "cusum", "alarm": True, "detail": "lower CUSUM peak 7.10 against 5.0"}]},
+    "ict_turtle_soup": {"live_trades": 2, "backtest_trades": 9, "verdict": "too few trades", "checks": []}}}
 
 
 def status(**changes):
@@ -22,7 +34,7 @@ def status(**changes):
             "heartbeat": {"time": "2026-11-25T15:00:00+00:00"}, "metrics": METRIC_VALUES, "equity": 100012.5,
             "positions": [{"symbol": "AAPL", "qty": 1, "avg_cost": 150.0, "realized_pnl": 0.0}],
             "orders": [{"client_order_id": "kb-1", "symbol": "AAPL", "side": "buy", "qty": 1, "status": "filled"}],
-            "alerts": [], "config_sha256": "abc"}
+            "alerts": [], "config_sha256": "abc", "shadow": SHADOW, "drift": DRIFT}
     base.update(changes)
     return base
 
@@ -93,3 +105,15 @@ def test_a_failing_status_does_not_kill_the_server() -> None:
 def test_dashboard_escapes_values() -> None:
     page = render(status(positions=[{"symbol": "<script>x</script>", "qty": 1}]))
     assert "<script>x</script>" not in page and "&lt;script&gt;" in page
+
+
+def test_dashboard_shows_the_shadow_check_and_drift() -> None:
+    page = render(status())
+    shadow = page[page.index('id="shadow"'):page.index('id="drift"')]
+    assert "session 2026-11-24: 2 expected, 1 sent, 0 filled, 1 missed, 1 not sent, 0 unexpected" in shadow
+    assert '<p class="bad">1 of 1 IOCs sent filled nothing (100% &gt; 20%)</p>' in shadow
+    assert "MSFT is already held" in shadow and "45.84" in shadow
+    drift = page[page.index('id="drift"'):]
+    assert "<td>alarm</td>" in drift and "lower CUSUM peak 7.10 against 5.0" in drift and "too few trades" in drift
+    empty = render(status(shadow=None, drift=None))
+    assert "no shadow check yet" in empty and "no drift check yet" in empty

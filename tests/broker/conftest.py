@@ -19,7 +19,7 @@ from kobe.clients import polygon_client, stock_data_client, trading_client
 from kobe.broker.exchange import ExchangeAdmin, ExchangeConfig, serve_exchange
 from kobe.data.calendar import NEW_YORK
 
-KEY_ID, SECRET, POLYGON_KEY = "PKTESTKEY", "SKTESTSECRET", "polygon-test-key"
+from stand_keys import KEY_ID, POLYGON_KEY, SECRET  # shared with the test modules, which cannot import conftest
 DAY = dt.date(2017, 6, 5)  # a Monday inside the embedded data
 OPEN = dt.datetime(2017, 6, 5, 9, 30, tzinfo=NEW_YORK)
 TIMEOUT = 5.0

@@ -16,7 +16,7 @@ from kobe.data.providers import make_provider
 from kobe.data.providers.alpaca import AlpacaProvider
 from kobe.data.providers.polygon import PolygonProvider
 
-from conftest import KEY_ID, POLYGON_KEY, SECRET  # tests/broker/conftest.py
+from stand_keys import KEY_ID, POLYGON_KEY, SECRET
 
 START, END = dt.date(2016, 1, 1), dt.date(2016, 12, 31)
 

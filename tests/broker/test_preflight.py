@@ -15,7 +15,7 @@ from kobe.risk.killswitch import KillSwitch
 from kobe.runner.preflight import (broker_checks, check_disk, check_freshness, check_keys, check_kill_switch,
                                    check_pin, run_preflight)
 
-from conftest import KEY_ID, SECRET  # tests/broker/conftest.py
+from stand_keys import KEY_ID, SECRET
 
 REPO = Path(__file__).resolve().parent.parent.parent
 ENV = {"ALPACA_API_KEY_ID": KEY_ID, "ALPACA_API_SECRET_KEY": SECRET}

@@ -269,7 +269,7 @@ def shadow(session: str, strategies: Path, risk_path: Path | None, data: str | N
     report = shadow_session(project, project.bars(data), store.orders(day),
                             read_events(project.root / LOGS / "events.jsonl"), day,
                             data_source=data or project.config.data.provider)
-    bounds = ShadowBounds()
+    bounds = ShadowBounds.from_config(project.config.risk.monitoring)
     path = write_report(project.root, report, bounds)
     document = report.to_dict(bounds)
     if as_json:

@@ -34,6 +34,7 @@ from kobe.config.model import (
     ExprSource,
     KellySettings,
     LimitPriceRule,
+    MonitoringBounds,
     Location,
     QualitySettings,
     RiskConfig,
@@ -139,7 +140,21 @@ def _read_risk(path: Path, file: str, sink: DiagnosticSink) -> tuple[LoadedYaml 
                                    float(limit.get("multiplier", defaults.multiplier))),
         location=Location(loaded.file, 1, 1, loaded.lines[0]),
         advanced=_advanced_risk(data.get("advanced")),
+        monitoring=_monitoring_bounds(data.get("monitoring")),
     )
+
+
+def _monitoring_bounds(raw: Any) -> MonitoringBounds:
+    """The ``monitoring:`` section (already schema-checked) over the defaults."""
+    raw = raw if isinstance(raw, dict) else {}
+    shadow, drift, d = raw.get("shadow") or {}, raw.get("drift") or {}, MonitoringBounds()
+    return MonitoringBounds(
+        shadow_max_unexpected=int(shadow.get("max_unexpected", d.shadow_max_unexpected)),
+        shadow_max_missed_share=float(shadow.get("max_missed_share", d.shadow_max_missed_share)),
+        shadow_max_slippage_bps=float(shadow.get("max_slippage_bps", d.shadow_max_slippage_bps)),
+        drift_alpha=float(drift.get("alpha", d.drift_alpha)), drift_cusum_k=float(drift.get("cusum_k", d.drift_cusum_k)),
+        drift_cusum_h=float(drift.get("cusum_h", d.drift_cusum_h)),
+        drift_min_trades=int(drift.get("min_trades", d.drift_min_trades)))
 
 
 def _advanced_risk(raw: Any) -> AdvancedRisk:

@@ -207,6 +207,26 @@ class AdvancedRisk:
 
 
 @dataclass(frozen=True)
+class MonitoringBounds:
+    """``risk.yaml``'s optional ``monitoring:`` section: when the runner's checks alert.
+
+    Shadow check: more unexpected orders than ``shadow_max_unexpected``, a share of IOCs
+    that filled nothing above ``shadow_max_missed_share``, or a mean slippage against the
+    backtest's fills above ``shadow_max_slippage_bps``. Drift: the tests' ``drift_alpha``,
+    the CUSUM's slack ``drift_cusum_k`` and threshold ``drift_cusum_h`` (standard
+    deviations), and the live trades needed before any verdict (``drift_min_trades``).
+    """
+
+    shadow_max_unexpected: int = 0
+    shadow_max_missed_share: float = 0.2
+    shadow_max_slippage_bps: float = 50.0
+    drift_alpha: float = 0.01
+    drift_cusum_k: float = 0.5
+    drift_cusum_h: float = 5.0
+    drift_min_trades: int = 10
+
+
+@dataclass(frozen=True)
 class RiskConfig:
     per_order_budget_usd: float
     daily_budget_usd: float
@@ -219,6 +239,7 @@ class RiskConfig:
     limit_price: LimitPriceRule
     location: Location | None = None
     advanced: AdvancedRisk = AdvancedRisk()
+    monitoring: MonitoringBounds = MonitoringBounds()
 
 
 @dataclass(frozen=True)

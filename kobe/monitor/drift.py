@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from kobe.config.model import MonitoringBounds
+
 
 @dataclass(frozen=True)
 class DriftBounds:
@@ -42,6 +44,11 @@ class DriftBounds:
     k: float = 0.5
     h: float = 5.0
     min_trades: int = 10
+
+    @classmethod
+    def from_config(cls, bounds: MonitoringBounds) -> "DriftBounds":
+        """The bounds of ``risk.yaml``'s ``monitoring.drift``."""
+        return cls(bounds.drift_alpha, bounds.drift_cusum_k, bounds.drift_cusum_h, bounds.drift_min_trades)
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from typing import Any
 import polars as pl
 
 from kobe.config.errors import Diagnostic, KobeError
+from kobe.config.model import MonitoringBounds
 from kobe.files import write_atomic
 from kobe.oms.orders import OrderRecord, OrderStatus
 from kobe.project import Project
@@ -55,6 +56,11 @@ class ShadowBounds:
     max_unexpected: int = 0
     max_missed_share: float = 0.2
     max_slippage_bps: float = 50.0
+
+    @classmethod
+    def from_config(cls, bounds: MonitoringBounds) -> "ShadowBounds":
+        """The bounds of ``risk.yaml``'s ``monitoring.shadow``."""
+        return cls(bounds.shadow_max_unexpected, bounds.shadow_max_missed_share, bounds.shadow_max_slippage_bps)
 
 
 @dataclass(frozen=True)

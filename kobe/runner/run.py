@@ -41,9 +41,11 @@ from kobe.cycle import ORDERS_FILE, CycleReport, Trader, run_cycle
 from kobe.data import calendar
 from kobe.monitor.alerts import Alerts
 from kobe.monitor.dashboard import render
+from kobe.monitor.drift import DriftBounds
 from kobe.monitor.health import serve_health
 from kobe.monitor.metrics import trading_metrics
 from kobe.monitor.session import SessionMonitor, monitor_status
+from kobe.monitor.shadow import ShadowBounds
 from kobe.oms.reconcile import reconcile
 from kobe.oms.store import OrderStore
 from kobe.runner.heartbeat import INTERVAL, read_heartbeat, write_heartbeat
@@ -136,8 +138,10 @@ class Runner:
         self.heartbeat_path = root / HEARTBEAT_FILE
         self.audit: AuditLog = self.trader.audit
         self.trader.stop_requested = self.stop.is_set
-        self.monitor = SessionMonitor(self.trader.project, self.trader.store, self.audit, self.alerts) \
-            if self.monitoring else None
+        bounds = self.trader.risk.monitoring
+        self.monitor = SessionMonitor(self.trader.project, self.trader.store, self.audit, self.alerts,
+                                      shadow_bounds=ShadowBounds.from_config(bounds),
+                                      drift_bounds=DriftBounds.from_config(bounds)) if self.monitoring else None
         self._bars: pl.LazyFrame | None = None     # what the last cycle read
 
     # -- what the endpoints show ------------------------------------------------------

@@ -105,11 +105,20 @@ class Executor:
     # -- recording ------------------------------------------------------------------------
 
     def _to(self, order: OrderRecord, status: OrderStatus, detail: str, **changes: object) -> OrderRecord:
+        """Move ``order`` to ``status`` in the store, unless another process moved it
+        first: then the store's newer state is returned instead (check ``.status``)."""
         new = order.to(status, **changes)
-        self.store.record(new, detail)
+        if not self.store.record(new, detail, expected=order.status):
+            return self._newer(order, f"wanted {status.value}: {detail}")
         self.audit.event(f"order.{status.value}", client_order_id=order.client_order_id, symbol=order.symbol,
                          side=order.side, qty=order.qty, detail=detail)
         return new
+
+    def _newer(self, order: OrderRecord, detail: str) -> OrderRecord:
+        current = self.store.get(order.client_order_id) or order
+        self.audit.event("order.concurrent", client_order_id=order.client_order_id, held=order.status.value,
+                         stored=current.status.value, detail=detail)
+        return current
 
     def apply(self, order: OrderRecord, answer: BrokerOrder, detail: str) -> OrderRecord:
         """Adopt the broker's report of ``order``: new status, new fills (once)."""
@@ -134,7 +143,7 @@ class Executor:
         if status.terminal:
             changes["reason"] = f"{order.reason}; broker: {answer.status}".lstrip("; ")
         new = order.to(status, **changes)
-        if not self.store.record(new, detail, fill):
+        if not self.store.record(new, detail, fill, expected=order.status):
             return self.store.get(order.client_order_id) or order  # another process recorded it first
         if fill is not None:
             self.audit.trade("fill", client_order_id=order.client_order_id, strategy=order.strategy,
@@ -173,6 +182,8 @@ class Executor:
         for attempt in range(self.policy.sends):
             if order.status is S.UNKNOWN:
                 order = self._to(order, S.NEW, "the broker has never seen it: sending the same id again")
+                if order.status is not S.NEW:      # another process moved it: follow that, never re-send
+                    return order if order.status.terminal else self.poll(order)
             try:
                 answer = self.broker.submit(order)
             except KillSwitchActive as err:
@@ -183,7 +194,10 @@ class Executor:
                 return self._to(order, S.REJECTED, f"refused: {err}", reason=f"{order.reason}; refused: {err}"[:300])
             except (DuplicateOrder, OutcomeUnknown) as err:
                 why = "already sent" if isinstance(err, DuplicateOrder) else "outcome unknown"
-                order = self._to(order, S.UNKNOWN, f"{why}: {err}")
+                moved = self._to(order, S.UNKNOWN, f"{why}: {err}")
+                if moved.status is not S.UNKNOWN:  # another process knows more: follow it
+                    return moved if moved.status.terminal else self.poll(moved)
+                order = moved
             else:
                 self.checkpoint("send.answered")
                 order = self.apply(order, answer, "sent")

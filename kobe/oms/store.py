@@ -152,13 +152,23 @@ class OrderStore:
                 return False
         return True
 
-    def record(self, order: OrderRecord, detail: str = "", fill: Fill | None = None) -> bool:
+    def record(self, order: OrderRecord, detail: str = "", fill: Fill | None = None,
+               expected: OrderStatus | None = None) -> bool:
         """Persist ``order``'s new state, its transition and the fill that moved it there,
         all in one transaction, so the order's ``filled_qty`` always equals the sum of its
-        fills, whatever instant a crash picks. A fill id already recorded (another process
-        saw the same broker state first) leaves everything unchanged: returns False."""
+        fills, whatever instant a crash picks.
+
+        Returns False and changes nothing when another process got there first: the
+        store's status is no longer ``expected`` (the state the caller moved from; a
+        compare-and-set, so a writer holding a stale copy can never overwrite a newer
+        state, a terminal one above all), or the fill id is recorded already.
+        """
         now = self._now()
         with self._tx():
+            old = self.db.execute("SELECT status FROM orders WHERE client_order_id = ?",
+                                  [order.client_order_id]).fetchone()
+            if expected is not None and old is not None and old[0] != expected.value:
+                return False
             if fill is not None:
                 seen = self.db.execute("SELECT 1 FROM fills WHERE fill_id = ?", [fill.fill_id]).fetchone()
                 if seen:
@@ -166,8 +176,6 @@ class OrderStore:
                 self.db["fills"].insert({"fill_id": fill.fill_id, "client_order_id": order.client_order_id,
                                          "symbol": order.symbol, "side": order.side, "qty": fill.qty,
                                          "price": fill.price, "at": fill.at})
-            old = self.db.execute("SELECT status FROM orders WHERE client_order_id = ?",
-                                  [order.client_order_id]).fetchone()
             if old is None:
                 self.db["orders"].insert({**self._row(order), "created_at": now, "updated_at": now})
             else:

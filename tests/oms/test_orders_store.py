@@ -109,3 +109,16 @@ def test_two_processes_cannot_both_create_the_same_order(tmp_path: Path) -> None
         p.join()
     outcomes = sorted(results.get() for _ in procs)
     assert outcomes == [False, False, False, True]
+
+
+def test_a_stale_writer_cannot_overwrite_a_newer_state(tmp_path: Path) -> None:
+    """Two processes hold the same order; the one that read it earlier must lose."""
+    store = OrderStore(tmp_path / "orders.sqlite")
+    o = order()
+    store.add(o)
+    stale = store.get(o.client_order_id)                       # process B read it while it was new
+    filled = o.to(S.FILLED, filled_qty=2, filled_avg_price=29.9)
+    assert store.record(filled, "process A: filled", expected=S.NEW)
+    assert not store.record(stale.to(S.UNKNOWN), "process B: timed out", expected=S.NEW)
+    assert store.get(o.client_order_id).status is S.FILLED
+    assert store.transitions(o.client_order_id) == [(None, "new"), ("new", "filled")]

@@ -46,6 +46,17 @@ def project_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.fixture
+def pinned_project_dir(project_dir: Path) -> Path:
+    """:func:`project_dir` with its config pinned, as trading requires."""
+    from kobe.config.pin import write_pin
+    from kobe.project import load_project
+
+    project = load_project(project_dir / "strategies.yaml")
+    write_pin(project.root, project.fingerprint())
+    return project_dir
+
+
 @pytest.fixture(scope="session")
 def embedded_bars() -> pl.DataFrame:
     from kobe.data.bars import read_bars

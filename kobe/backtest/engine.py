@@ -28,7 +28,7 @@ import polars as pl
 from kobe.backtest.benchmark import buy_and_hold
 from kobe.backtest.candidates import Candidates, candidate_query, candidates_from, find_candidates
 from kobe.backtest.exits import OPEN, REASONS, Exits, find_exits
-from kobe.backtest.market import Market, scoped_market
+from kobe.backtest.market import Market, SimulatedPeriod, scoped_market
 from kobe.backtest.metrics import Number, compute_metrics, curve_metrics
 from kobe.backtest.parity import EntryGates, adv_by_row, entry_gates
 from kobe.backtest.portfolio import Book, simulate
@@ -78,7 +78,7 @@ class StrategyResult:
 
 
 @dataclass(frozen=True)
-class BacktestResult:
+class BacktestResult(SimulatedPeriod):
     """Every strategy's account, and all of them added up (``combined``: a
     :class:`StrategyResult` named ``combined`` whose cash, equity and benchmark are the
     sums, and whose trades are all the trades)."""
@@ -87,14 +87,6 @@ class BacktestResult:
     first_session: int
     strategies: tuple[StrategyResult, ...]
     combined: StrategyResult
-
-    @property
-    def start(self) -> dt.date:
-        return self.market.sessions[self.first_session]
-
-    @property
-    def end(self) -> dt.date:
-        return self.market.sessions[-1]
 
 
 def gates_apply(sizing: Sizing, gates: bool | None) -> bool:

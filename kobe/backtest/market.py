@@ -132,3 +132,19 @@ def _forward_filled(session: np.ndarray, symbol: np.ndarray, values: np.ndarray,
     np.maximum.accumulate(latest, axis=0, out=latest)
     filled = dense[latest, np.arange(n_symbols)[None, :]]
     return np.nan_to_num(filled, nan=0.0)
+
+
+class SimulatedPeriod:
+    """For results that hold a ``market`` and the index of its ``first_session`` (the
+    first one simulated after the warm-up): the dates they cover."""
+
+    market: Market
+    first_session: int
+
+    @property
+    def start(self) -> dt.date:
+        return self.market.sessions[self.first_session]
+
+    @property
+    def end(self) -> dt.date:
+        return self.market.sessions[-1]

@@ -32,7 +32,7 @@ import polars as pl
 from kobe.backtest.benchmark import buy_and_hold
 from kobe.backtest.candidates import Candidates, candidates_from, fill_price, market_bars, select_candidates
 from kobe.backtest.engine import StrategyResult, resolve_settings, run_strategy, strategy_gates
-from kobe.backtest.market import Market, scoped_market
+from kobe.backtest.market import Market, SimulatedPeriod, scoped_market
 from kobe.backtest.metrics import Number
 from kobe.backtest.parity import EntryGates
 from kobe.config.errors import Diagnostic, KobeError
@@ -195,7 +195,7 @@ def ranking(metrics: Sequence[dict[str, Number]], metric: str) -> list[int]:
 
 
 @dataclass(frozen=True)
-class SweepResult:
+class SweepResult(SimulatedPeriod):
     """A sweep's points best first by ``metric``: each point's params, metrics, signal
     and skip counts. ``rows`` are in that order; ``point`` is the grid position."""
 
@@ -206,14 +206,6 @@ class SweepResult:
     market: Market
     first_session: int
     gated: bool
-
-    @property
-    def start(self) -> dt.date:
-        return self.market.sessions[self.first_session]
-
-    @property
-    def end(self) -> dt.date:
-        return self.market.sessions[-1]
 
     def table(self) -> pl.DataFrame:
         """One row per point, best first: ``rank``, the params, every metric, the counts."""

@@ -17,7 +17,6 @@ from kobe.runner.preflight import (broker_checks, check_disk, check_freshness, c
 
 from stand_keys import KEY_ID, SECRET
 
-REPO = Path(__file__).resolve().parent.parent.parent
 ENV = {"ALPACA_API_KEY_ID": KEY_ID, "ALPACA_API_SECRET_KEY": SECRET}
 
 
@@ -44,18 +43,12 @@ def test_unknown_symbol_quote_fails(exchange) -> None:
     assert [c.passed for c in checks] == [True, True, False]
 
 
-def test_offline_checks(tmp_path: Path) -> None:
-    import shutil
-
-    for name in ("strategies.yaml", "risk.yaml"):
-        shutil.copy(REPO / name, tmp_path / name)
-    shutil.copytree(REPO / "rules", tmp_path / "rules")
-    shutil.copytree(REPO / "universe", tmp_path / "universe")
-    project = load_project(tmp_path / "strategies.yaml")
-    switch = KillSwitch(tmp_path / "state" / "KILL_SWITCH")
+def test_offline_checks(project_dir: Path) -> None:
+    project = load_project(project_dir / "strategies.yaml")
+    switch = KillSwitch(project_dir / "state" / "KILL_SWITCH")
     bars = read_bars()
     failing = run_preflight([check_keys({}, ("ALPACA_API_KEY_ID",)), check_pin(project), check_kill_switch(switch),
-                             check_freshness(bars, dt.date(2018, 2, 12)), check_disk(tmp_path / "state")])
+                             check_freshness(bars, dt.date(2018, 2, 12)), check_disk(project_dir / "state")])
     assert [c.passed for c in failing.checks] == [False, False, True, False, True]
     assert not failing.passed and "FAIL" in failing.render()
     write_pin(project.root, project.fingerprint())

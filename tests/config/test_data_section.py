@@ -18,15 +18,6 @@ from kobe.scan import scan
 REPO = Path(__file__).resolve().parent.parent.parent
 
 
-@pytest.fixture
-def project_dir(tmp_path: Path) -> Path:
-    for name in ("strategies.yaml", "risk.yaml"):
-        shutil.copy(REPO / name, tmp_path / name)
-    shutil.copytree(REPO / "rules", tmp_path / "rules")
-    shutil.copytree(REPO / "universe", tmp_path / "universe")
-    return tmp_path
-
-
 def set_data(project_dir: Path, block: str) -> Path:
     path = project_dir / "strategies.yaml"
     text = path.read_text()

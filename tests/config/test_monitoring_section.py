@@ -3,7 +3,6 @@ and the bounds the runner's checks are built with."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -14,16 +13,6 @@ from kobe.monitor.drift import DriftBounds
 from kobe.monitor.shadow import ShadowBounds
 from kobe.project import load_project
 
-REPO = Path(__file__).resolve().parent.parent.parent
-
-
-@pytest.fixture
-def project_dir(tmp_path: Path) -> Path:
-    for name in ("strategies.yaml", "risk.yaml"):
-        shutil.copy(REPO / name, tmp_path / name)
-    shutil.copytree(REPO / "rules", tmp_path / "rules")
-    shutil.copytree(REPO / "universe", tmp_path / "universe")
-    return tmp_path
 
 
 def set_monitoring(project_dir: Path, block: str) -> Path:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -25,53 +24,27 @@ from kobe.audit.verify import verify_trail
 from kobe.broker.exchange import ExchangeAdmin, ExchangeConfig, serve_exchange
 from kobe.cli import main
 from kobe.config.errors import KobeError
-from kobe.config.pin import write_pin
-from kobe.cycle import open_trader
-from kobe.data.bars import read_bars
 from kobe.oms.store import OrderStore
-from kobe.project import load_project
 from kobe.runner.heartbeat import read_heartbeat
 from kobe.runner.lock import InstanceLock
 from kobe.runner.preflight import Check, Preflight
-from kobe.runner.run import ReplayClock, Runner, paper_env
-from kobe.runner.schedule import Schedule, parse_times
+from replay import passing_preflight, replay_runner
 
 REPO = Path(__file__).resolve().parent.parent.parent
 NY = ZoneInfo("America/New_York")
 
 
-@pytest.fixture
-def project_dir(tmp_path: Path) -> Path:
-    for name in ("strategies.yaml", "risk.yaml"):
-        shutil.copy(REPO / name, tmp_path / name)
-    shutil.copytree(REPO / "rules", tmp_path / "rules")
-    shutil.copytree(REPO / "universe", tmp_path / "universe")
-    project = load_project(tmp_path / "strategies.yaml")
-    write_pin(project.root, project.fingerprint())
-    return tmp_path
+PASS = passing_preflight
 
 
-def replay_runner(project_dir: Path, url: str, until: dt.datetime, **kwargs) -> Runner:
-    admin = ExchangeAdmin(url)
-    project = load_project(project_dir / "strategies.yaml")
-    trader = open_trader(project, paper_env(url), paper=True, timeout=5, retry_wait=0, sleep=admin.advance)
-    clock = ReplayClock(admin.set_clock,
-                        lambda: dt.datetime.fromisoformat(admin.clock()["now"].replace("Z", "+00:00")), end=until)
-    return Runner(trader, lambda: read_bars(), Schedule(parse_times(["09:35", "15:55"])), clock, health_port=None,
-                  **kwargs)
-
-
-PASS = lambda: Preflight((Check("test", True, "ok"),))  # noqa: E731 - the real checks are tested apart
-
-
-def test_replay_trades_only_at_scan_times_on_sessions(project_dir: Path) -> None:
+def test_replay_trades_only_at_scan_times_on_sessions(pinned_project_dir: Path) -> None:
     # 2017-02-16 .. 2017-03-14: Presidents' Day (Monday 2017-02-20) is a holiday and
     # daylight saving began on Sunday 2017-03-12.
     start = dt.datetime(2017, 2, 16, 9, 0, tzinfo=NY)
     until = dt.datetime(2017, 3, 14, 16, 0, tzinfo=NY)
     seen: list[dt.datetime] = []
-    with serve_exchange(ExchangeConfig(start=start, state=project_dir / "exchange.sqlite")) as url:
-        runner = replay_runner(project_dir, url, until)
+    with serve_exchange(ExchangeConfig(start=start, state=pinned_project_dir / "exchange.sqlite")) as url:
+        runner = replay_runner(pinned_project_dir, url, until)
         runner.on_cycle = lambda report: seen.append(runner.clock.now())
         assert runner.run(PASS) == 0
     # Expected, independently: weekdays of the range but the holiday, at 09:35 and 15:55 New York.
@@ -85,46 +58,46 @@ def test_replay_trades_only_at_scan_times_on_sessions(project_dir: Path) -> None
     utc_open = {s.astimezone(dt.timezone.utc).time() for s in seen if s.astimezone(NY).hour == 9}
     assert utc_open == {dt.time(14, 35), dt.time(13, 35)}  # before and after the change
     assert runner.state.cycles == len(expected) == 36  # 18 sessions: 19 weekdays less the holiday
-    report = verify_trail(project_dir / "logs")
+    report = verify_trail(pinned_project_dir / "logs")
     assert report.ok
-    assert read_heartbeat(project_dir / "state" / "heartbeat.json").state == "stopped"
+    assert read_heartbeat(pinned_project_dir / "state" / "heartbeat.json").state == "stopped"
 
 
-def test_a_second_runner_is_refused(project_dir: Path) -> None:
-    with serve_exchange(ExchangeConfig(start=dt.date(2017, 6, 5), state=project_dir / "exchange.sqlite")) as url:
-        first = InstanceLock(project_dir / "state" / "kobe.lock")
+def test_a_second_runner_is_refused(pinned_project_dir: Path) -> None:
+    with serve_exchange(ExchangeConfig(start=dt.date(2017, 6, 5), state=pinned_project_dir / "exchange.sqlite")) as url:
+        first = InstanceLock(pinned_project_dir / "state" / "kobe.lock")
         first.acquire("paper")
         try:
-            runner = replay_runner(project_dir, url, dt.datetime(2017, 6, 6, tzinfo=NY))
+            runner = replay_runner(pinned_project_dir, url, dt.datetime(2017, 6, 6, tzinfo=NY))
             with pytest.raises(KobeError, match="another Kobe runner"):
                 runner.run(PASS)
         finally:
             first.release()
 
 
-def test_preflight_failure_stops_before_any_order(project_dir: Path) -> None:
-    with serve_exchange(ExchangeConfig(start=dt.date(2017, 6, 5), state=project_dir / "exchange.sqlite")) as url:
-        runner = replay_runner(project_dir, url, dt.datetime(2017, 6, 9, 16, 0, tzinfo=NY))
+def test_preflight_failure_stops_before_any_order(pinned_project_dir: Path) -> None:
+    with serve_exchange(ExchangeConfig(start=dt.date(2017, 6, 5), state=pinned_project_dir / "exchange.sqlite")) as url:
+        runner = replay_runner(pinned_project_dir, url, dt.datetime(2017, 6, 9, 16, 0, tzinfo=NY))
         with pytest.raises(KobeError, match="preflight failed"):
             runner.run(lambda: Preflight((Check("broker account", False, "account status BLOCKED"),)))
-    assert runner.state.cycles == 0 and OrderStore(project_dir / "state" / "orders.sqlite").orders() == []
+    assert runner.state.cycles == 0 and OrderStore(pinned_project_dir / "state" / "orders.sqlite").orders() == []
 
 
-def test_soak_with_broker_faults_keeps_budgets_and_loses_nothing(project_dir: Path) -> None:
+def test_soak_with_broker_faults_keeps_budgets_and_loses_nothing(pinned_project_dir: Path) -> None:
     start = dt.datetime(2017, 10, 2, 9, 0, tzinfo=NY)
     until = dt.datetime(2017, 11, 30, 16, 0, tzinfo=NY)
-    config = ExchangeConfig(start=start, state=project_dir / "exchange.sqlite", hang_seconds=0.3)
+    config = ExchangeConfig(start=start, state=pinned_project_dir / "exchange.sqlite", hang_seconds=0.3)
     with serve_exchange(config) as url:
         admin = ExchangeAdmin(url)
         admin.set_faults(error_rate=0.05, drop_rate=0.03, timeout_rate=0.02, fill_delay=30, seed=7)
-        runner = replay_runner(project_dir, url, until)
+        runner = replay_runner(pinned_project_dir, url, until)
         assert runner.run(PASS) == 0
         admin.clear_faults()
         # One quiet cycle more resolves whatever the last storm left in doubt.
-        calm = replay_runner(project_dir, url, until + dt.timedelta(days=5), once=True)
+        calm = replay_runner(pinned_project_dir, url, until + dt.timedelta(days=5), once=True)
         calm.run(PASS)
         broker_orders = calm.trader.broker.trading.get_orders(filter=GetOrdersRequest(status="all", limit=500))
-    store = OrderStore(project_dir / "state" / "orders.sqlite")
+    store = OrderStore(pinned_project_dir / "state" / "orders.sqlite")
     orders = store.orders()
     # 22 sessions in October 2017, 21 in November; the early close on the 24th (13:00) skips 15:55.
     assert runner.state.cycles == 22 * 2 + 20 * 2 + 1 and len(orders) > 10
@@ -135,7 +108,7 @@ def test_soak_with_broker_faults_keeps_budgets_and_loses_nothing(project_dir: Pa
     for day in {o.trading_date for o in orders}:
         assert store.spent(day) <= 1000 + 1e-9
     assert all(o.notional <= 75 + 1e-9 for o in orders if o.side == "buy")
-    assert verify_trail(project_dir / "logs").ok
+    assert verify_trail(pinned_project_dir / "logs").ok
 
 
 def _free_port() -> int:
@@ -144,15 +117,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_kobe_run_paper_once_with_no_keys(project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(project_dir)
+def test_kobe_run_paper_once_with_no_keys(pinned_project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(pinned_project_dir)
     for name in ("ALPACA_API_KEY_ID", "ALPACA_API_SECRET_KEY", "ALPACA_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
     result = CliRunner().invoke(main, ["run", "--paper", "--once", "--from", "2018-01-26", "--health-port", "0"],
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "preflight passed" in result.output and "stopped after 1 cycles" in result.output
-    events = [json.loads(line)["kind"] for line in (project_dir / "logs" / "events.jsonl").read_text().splitlines()]
+    events_file = pinned_project_dir / "logs" / "events.jsonl"
+    events = [json.loads(line)["kind"] for line in events_file.read_text().splitlines()]
     assert events.index("runner.preflight") < events.index("cycle.started") < events.index("cycle.finished") \
         < events.index("runner.stopped")
     status = CliRunner().invoke(main, ["status", "--json"])
@@ -160,11 +134,11 @@ def test_kobe_run_paper_once_with_no_keys(project_dir: Path, monkeypatch: pytest
     assert report["running"] is False and report["heartbeat"]["state"] == "stopped"
 
 
-def test_sigterm_mid_run_exits_cleanly_with_nothing_unknown(project_dir: Path) -> None:
+def test_sigterm_mid_run_exits_cleanly_with_nothing_unknown(pinned_project_dir: Path) -> None:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALPACA_")}
     proc = subprocess.Popen([sys.executable, "-m", "kobe.cli", "run", "--paper", "--from", "2017-10-02",
-                             "--pace", "0.05", "--health-port", str(port)], cwd=project_dir, env=env,
+                             "--pace", "0.05", "--health-port", str(port)], cwd=pinned_project_dir, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         health = None
@@ -190,10 +164,10 @@ def test_sigterm_mid_run_exits_cleanly_with_nothing_unknown(project_dir: Path) -
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, err
-    store = OrderStore(project_dir / "state" / "orders.sqlite")
+    store = OrderStore(pinned_project_dir / "state" / "orders.sqlite")
     assert store.active() == []
-    events = [json.loads(line) for line in (project_dir / "logs" / "events.jsonl").read_text().splitlines()]
+    events = [json.loads(line) for line in (pinned_project_dir / "logs" / "events.jsonl").read_text().splitlines()]
     kinds = [e["kind"] for e in events]
     assert "runner.signal" in kinds and kinds[-1] == "runner.stopped"
-    assert read_heartbeat(project_dir / "state" / "heartbeat.json").state == "stopped"
-    assert verify_trail(project_dir / "logs").ok
+    assert read_heartbeat(pinned_project_dir / "state" / "heartbeat.json").state == "stopped"
+    assert verify_trail(pinned_project_dir / "logs").ok

@@ -21,41 +21,19 @@ from kobe.audit.verify import verify_trail
 from kobe.backtest.engine import run_backtest
 from kobe.broker.exchange import ExchangeAdmin, ExchangeConfig, serve_exchange
 from kobe.cli import main
-from kobe.config.pin import write_pin
-from kobe.cycle import Pick, open_trader, run_cycle
+from kobe.cycle import Pick, run_cycle
 from kobe.data.bars import read_bars
 from kobe.monitor.dashboard import render
 from kobe.monitor.health import serve_health
 from kobe.oms.orders import OrderRecord, OrderStatus, client_order_id
 from kobe.oms.store import OrderStore
 from kobe.project import load_project
-from kobe.runner.preflight import Check, Preflight
-from kobe.runner.run import ReplayClock, Runner, paper_env
-from kobe.runner.schedule import Schedule, parse_times
+
+from replay import passing_preflight, replay_runner
 
 NY = ZoneInfo("America/New_York")
-PASS = lambda: Preflight((Check("test", True, "ok"),))  # noqa: E731 - the real checks are tested apart
+PASS = passing_preflight
 DONCHIAN = "donchian_breakout"
-
-
-@pytest.fixture
-def pinned(project_dir: Path) -> Path:
-    project = load_project(project_dir / "strategies.yaml")
-    write_pin(project.root, project.fingerprint())
-    return project_dir
-
-
-def replay(project_dir: Path, url: str, until: dt.datetime, **kwargs) -> Runner:
-    """A runner over the exchange at ``url`` that replays its scan times up to ``until``."""
-    admin = ExchangeAdmin(url)
-    project = load_project(project_dir / "strategies.yaml")
-    checkpoint = kwargs.pop("checkpoint", None)
-    trader = open_trader(project, paper_env(url), paper=True, timeout=5, retry_wait=0, sleep=admin.advance,
-                         checkpoint=checkpoint)
-    clock = ReplayClock(admin.set_clock,
-                        lambda: dt.datetime.fromisoformat(admin.clock()["now"].replace("Z", "+00:00")), end=until)
-    return Runner(trader, lambda: read_bars(), Schedule(parse_times(["09:35", "15:55"])), clock, health_port=None,
-                  **kwargs)
 
 
 def report(project_dir: Path, day: str) -> dict:
@@ -66,7 +44,7 @@ def rows(document: dict) -> dict[str, dict]:
     return {r["symbol"]: r for r in document["rows"]}
 
 
-def test_a_replayed_week_is_shadowed_session_by_session(pinned: Path) -> None:
+def test_a_replayed_week_is_shadowed_session_by_session(pinned_project_dir: Path) -> None:
     """2017-06-05 .. 2017-06-09. The backtest of each session alone expects (checked
     with the scan and the backtest by hand): MSFT and KO on the 5th and again on the
     6th (a fresh account each session), nothing on the 7th and 8th, C on the 9th (every
@@ -87,7 +65,7 @@ def test_a_replayed_week_is_shadowed_session_by_session(pinned: Path) -> None:
             if len(sends) == 1:
                 runner.trader.kill_switch.set("test: stop after the first order", who="test")
 
-    with serve_exchange(ExchangeConfig(start=start, state=pinned / "exchange.sqlite")) as url:
+    with serve_exchange(ExchangeConfig(start=start, state=pinned_project_dir / "exchange.sqlite")) as url:
         admin = ExchangeAdmin(url)
 
         def on_cycle(cycle_report) -> None:
@@ -101,23 +79,25 @@ def test_a_replayed_week_is_shadowed_session_by_session(pinned: Path) -> None:
                 pfe = Pick(DONCHIAN, "PFE", dt.date(2017, 6, 8), 31.70)
                 run_cycle(runner.trader, read_bars(), picks=[pfe])
 
-        runner = replay(pinned, url, until, on_cycle=on_cycle, checkpoint=checkpoint)
+        runner = replay_runner(pinned_project_dir, url, until, on_cycle=on_cycle, checkpoint=checkpoint)
         assert runner.run(PASS) == 0
         # The endpoints (the runner's status reads the exchange's clock: while it serves).
         with serve_health(runner.status, port=0, dashboard=render) as base:
             with urllib.request.urlopen(base + "/metrics.json", timeout=5) as response:
                 metrics = json.loads(response.read())
             with urllib.request.urlopen(base + "/metrics", timeout=5) as response:
-                prometheus = {f.name: f.samples[0].value for f in text_string_to_metric_families(response.read().decode())}
+                families = text_string_to_metric_families(response.read().decode())
+                prometheus = {f.name: f.samples[0].value for f in families}
             with urllib.request.urlopen(base + "/health", timeout=5) as response:
                 health = json.loads(response.read())
             with urllib.request.urlopen(base + "/", timeout=5) as response:
                 page = response.read().decode()
 
-    store = OrderStore(pinned / "state" / "orders.sqlite")
-    first, second, quiet, last = (report(pinned, d) for d in ("2017-06-05", "2017-06-06", "2017-06-08", "2017-06-09"))
+    store = OrderStore(pinned_project_dir / "state" / "orders.sqlite")
+    first, second, quiet, last = (report(pinned_project_dir, d)
+                                  for d in ("2017-06-05", "2017-06-06", "2017-06-08", "2017-06-09"))
 
-    # The 5th: MSFT filled at a price pinned below; KO stopped by the kill switch.
+    # The 5th: MSFT filled at a price pinned_project_dir below; KO stopped by the kill switch.
     msft, ko = rows(first)["MSFT"], rows(first)["KO"]
     assert (msft["expected"], msft["outcome"], ko["expected"], ko["outcome"]) == (True, "filled", True, "not_sent")
     assert ko["cause"] == "kill_switch" and "test: stop after the first order" in ko["reason"]
@@ -161,18 +141,20 @@ def test_a_replayed_week_is_shadowed_session_by_session(pinned: Path) -> None:
     assert {first["receipt"]["config_sha256"], first["live_config_sha256"]} == {runner.state.config_sha256}
     assert first["receipt"]["data_last_date"] == "2017-06-05" and len(first["receipt"]["data_sha256"]) == 64
     # Five sessions, five reports and five drift checks, all in the audit trail.
-    kinds = [json.loads(line)["kind"] for line in (pinned / "logs" / "events.jsonl").read_text().splitlines()]
+    events_file = pinned_project_dir / "logs" / "events.jsonl"
+    kinds = [json.loads(line)["kind"] for line in events_file.read_text().splitlines()]
     assert kinds.count("shadow.report") == 5 and kinds.count("drift.checked") == 5
-    assert verify_trail(pinned / "logs").ok
+    assert verify_trail(pinned_project_dir / "logs").ok
 
     # `kobe shadow DATE` re-runs a session on demand and agrees with the runner's report.
-    cli = CliRunner().invoke(main, ["shadow", "2017-06-06", "--config", str(pinned / "strategies.yaml"), "--json"])
+    config = str(pinned_project_dir / "strategies.yaml")
+    cli = CliRunner().invoke(main, ["shadow", "2017-06-06", "--config", config, "--json"])
     assert cli.exit_code == 0, cli.output
     again = json.loads(cli.output)
     assert again["rows"] == second["rows"] and again["receipt"] == second["receipt"]   # the same bars and config
-    cli = CliRunner().invoke(main, ["shadow", "2017-06-09", "--config", str(pinned / "strategies.yaml")])
+    cli = CliRunner().invoke(main, ["shadow", "2017-06-09", "--config", config])
     assert cli.exit_code == 1 and "outside the bounds: 1 orders the backtest did not expect: PFE" in cli.output
-    cli = CliRunner().invoke(main, ["shadow", "2017-06-10", "--config", str(pinned / "strategies.yaml")])
+    cli = CliRunner().invoke(main, ["shadow", "2017-06-10", "--config", config])
     assert cli.exit_code == 2 and "not an NYSE session" in cli.output
 
     # The last report's figures on the endpoints.
@@ -199,9 +181,9 @@ def _seed_round_trips(store: OrderStore, returns: list[float], first: dt.date) -
 
 
 @pytest.mark.parametrize("sample", ["losing", "like_the_backtest"])
-def test_drift_alerts_on_a_bad_live_sample_only(pinned: Path, sample: str) -> None:
+def test_drift_alerts_on_a_bad_live_sample_only(pinned_project_dir: Path, sample: str) -> None:
     session = dt.date(2017, 6, 7)
-    reference = run_backtest(load_project(pinned / "strategies.yaml"),
+    reference = run_backtest(load_project(pinned_project_dir / "strategies.yaml"),
                              read_bars().filter(pl.col("date") < session)).strategies[0]
     assert reference.name == DONCHIAN
     if sample == "losing":
@@ -211,13 +193,13 @@ def test_drift_alerts_on_a_bad_live_sample_only(pinned: Path, sample: str) -> No
         ordered = np.sort(reference.trades["return"].to_numpy())
         picked = ordered[np.linspace(0, len(ordered) - 1, 30).round().astype(int)]
         returns = list(np.random.default_rng(0).permutation(picked))
-    _seed_round_trips(OrderStore(pinned / "state" / "orders.sqlite"), returns, dt.date(2017, 3, 1))
+    _seed_round_trips(OrderStore(pinned_project_dir / "state" / "orders.sqlite"), returns, dt.date(2017, 3, 1))
     start = dt.datetime.combine(session, dt.time(9), NY)
-    with serve_exchange(ExchangeConfig(start=start, state=pinned / "exchange.sqlite")) as url:
-        runner = replay(pinned, url, dt.datetime.combine(session, dt.time(16), NY))
+    with serve_exchange(ExchangeConfig(start=start, state=pinned_project_dir / "exchange.sqlite")) as url:
+        runner = replay_runner(pinned_project_dir, url, dt.datetime.combine(session, dt.time(16), NY))
         assert runner.run(PASS) == 0
         metrics = runner.status()["metrics"]
-    drift = json.loads((pinned / "logs" / "drift" / "2017-06-07.json").read_text())
+    drift = json.loads((pinned_project_dir / "logs" / "drift" / "2017-06-07.json").read_text())
     verdict = drift["strategies"][DONCHIAN]
     alerts = [a.message for a in runner.alerts.recent if a.message.startswith("drift")]
     assert verdict["live_trades"] == len(returns)

@@ -36,8 +36,24 @@ import requests
 from alpaca.common.exceptions import APIError
 from alpaca.data.requests import StockLatestQuoteRequest
 from alpaca.trading.enums import OrderSide, QueryOrderStatus, TimeInForce
-from alpaca.trading.requests import GetOrdersRequest, LimitOrderRequest
+from alpaca.trading.requests import (
+    GetOrdersRequest,
+    LimitOrderRequest,
+    ReplaceOrderRequest,
+    StopOrderRequest,
+)
 
+from kobe.broker.base import (
+    BrokerOrder,
+    BrokerPosition,
+    BrokerUnavailable,
+    Checkpoint,
+    DuplicateOrder,
+    MarketClock,
+    OrderRefused,
+    OutcomeUnknown,
+    Quote,
+)
 from kobe.clients import DEFAULT_TIMEOUT, stock_data_client, trading_client
 from kobe.config.errors import Diagnostic, KobeError
 from kobe.oms.orders import OrderRecord
@@ -50,79 +66,10 @@ DUPLICATE = "client_order_id must be unique"
 REFUSALS = (400, 401, 403, 404, 422)
 """Statuses that mean the broker looked at the order and did not place it."""
 
-Checkpoint = Callable[[str], None]
-
-
-class BrokerError(Exception):
-    """Base of the broker's outcomes; ``str()`` is safe to log (secrets redacted)."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class OrderRefused(BrokerError):
-    """The broker refused the order; nothing was placed."""
-
-
-class DuplicateOrder(BrokerError):
-    """An order with this ``client_order_id`` exists at the broker already."""
-
-
-class OutcomeUnknown(BrokerError):
-    """The send may or may not have placed the order."""
-
-
-class BrokerUnavailable(BrokerError):
-    """A read failed (timeout, 5xx, 401); nothing was changed by it."""
-
-
-@dataclass(frozen=True)
-class Quote:
-    symbol: str
-    bid: float
-    ask: float
-    bid_size: float
-    ask_size: float
-    at: dt.datetime
-
-
-@dataclass(frozen=True)
-class MarketClock:
-    """The broker's clock: ``now`` (UTC) is what decides the trading date, not the wall
-    clock of the machine (a paper exchange may replay 2017)."""
-
-    now: dt.datetime
-    is_open: bool
-    next_open: dt.datetime
-    next_close: dt.datetime
-
-
-@dataclass(frozen=True)
-class BrokerOrder:
-    """An order as the broker reports it (Alpaca's status words, e.g. ``canceled``)."""
-
-    id: str
-    client_order_id: str
-    symbol: str
-    side: str
-    qty: float
-    limit_price: float | None
-    status: str
-    filled_qty: float
-    filled_avg_price: float | None
-    updated_at: dt.datetime
-
-
-@dataclass(frozen=True)
-class BrokerPosition:
-    symbol: str
-    qty: float
-    avg_entry_price: float
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
-    return value.astimezone(dt.timezone.utc) if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _num(value: Any) -> float | None:
@@ -134,7 +81,16 @@ def _order(raw: Any) -> BrokerOrder:
                        side=getattr(raw.side, "value", str(raw.side or "")), qty=_num(raw.qty) or 0.0,
                        limit_price=_num(raw.limit_price), status=getattr(raw.status, "value", str(raw.status)),
                        filled_qty=_num(raw.filled_qty) or 0.0, filled_avg_price=_num(raw.filled_avg_price),
-                       updated_at=_utc(raw.updated_at))
+                       updated_at=_utc(raw.updated_at),
+                       order_type=_word(getattr(raw, "order_type", None) or getattr(raw, "type", None)) or "limit",
+                       stop_price=_num(getattr(raw, "stop_price", None)),
+                       time_in_force=_word(getattr(raw, "time_in_force", None)) or "ioc",
+                       filled_at=_utc(raw.filled_at) if getattr(raw, "filled_at", None) else None,
+                       replaced_by=str(raw.replaced_by) if getattr(raw, "replaced_by", None) else None)
+
+
+def _word(value: Any) -> str | None:
+    return None if value is None else str(getattr(value, "value", value))
 
 
 @dataclass(frozen=True)
@@ -150,7 +106,7 @@ class BrokerSettings:
     secret_key: str
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str], paper: bool = True) -> "BrokerSettings":
+    def from_env(cls, env: Mapping[str, str], paper: bool = True) -> BrokerSettings:
         base = (env.get("ALPACA_BASE_URL") or PAPER_URL).rstrip("/")
         key_id, secret = env.get("ALPACA_API_KEY_ID", ""), env.get("ALPACA_API_SECRET_KEY", "")
         missing = [n for n, v in (("ALPACA_API_KEY_ID", key_id), ("ALPACA_API_SECRET_KEY", secret)) if not v]
@@ -180,11 +136,12 @@ class AlpacaBroker:
         # The choke point: the kill switch is read when the guarded call starts, i.e.
         # after the request was built and right before the network.
         self._send = kill_switch.guard(self._post)
+        self._send_patch = kill_switch.guard(self._patch)
 
     @classmethod
     def connect(cls, settings: BrokerSettings, kill_switch: KillSwitch, *, timeout: float = DEFAULT_TIMEOUT,
                 retry_wait: float | None = None, env: Mapping[str, str] | None = None,
-                checkpoint: Checkpoint | None = None) -> "AlpacaBroker":
+                checkpoint: Checkpoint | None = None) -> AlpacaBroker:
         """Build both clients (with timeouts) from ``settings``."""
         try:
             trading = trading_client(settings.key_id, settings.secret_key, base_url=settings.base_url,
@@ -213,23 +170,34 @@ class AlpacaBroker:
 
     # -- the choke point ----------------------------------------------------------------
 
-    def _post(self, request: LimitOrderRequest) -> Any:
+    def _post(self, request: Any) -> Any:
         self.checkpoint("send.before")
         return self.trading.submit_order(request)
 
-    def submit(self, order: OrderRecord) -> BrokerOrder:
-        """Send ``order`` as an IOC limit order with its ``client_order_id``.
+    def _patch(self, broker_order_id: str, request: ReplaceOrderRequest) -> Any:
+        self.checkpoint("send.before")
+        return self.trading.replace_order_by_id(broker_order_id, request)
 
-        Raises :class:`~kobe.risk.killswitch.KillSwitchActive` (nothing sent),
-        :class:`OrderRefused`, :class:`DuplicateOrder` or :class:`OutcomeUnknown`.
-        """
-        if order.limit_price is None or order.qty <= 0:
-            raise ValueError(f"{order.client_order_id}: Kobe sends whole-share limit orders only")
-        request = LimitOrderRequest(symbol=order.symbol, qty=order.qty, limit_price=order.limit_price,
-                                    side=OrderSide.BUY if order.side == "buy" else OrderSide.SELL,
-                                    time_in_force=TimeInForce.IOC, client_order_id=order.client_order_id)
+    def _request(self, order: OrderRecord) -> Any:
+        side = OrderSide.BUY if order.side == "buy" else OrderSide.SELL
+        if order.qty <= 0:
+            raise ValueError(f"{order.client_order_id}: Kobe sends whole-share orders only")
+        if order.order_type == "stop":
+            if order.stop_price is None:
+                raise ValueError(f"{order.client_order_id}: a stop order needs a stop price")
+            return StopOrderRequest(symbol=order.symbol, qty=order.qty, stop_price=order.stop_price, side=side,
+                                    time_in_force=TimeInForce(order.time_in_force),
+                                    client_order_id=order.client_order_id)
+        if order.limit_price is None:
+            raise ValueError(f"{order.client_order_id}: Kobe sends limit or stop orders only")
+        return LimitOrderRequest(symbol=order.symbol, qty=order.qty, limit_price=order.limit_price, side=side,
+                                 time_in_force=TimeInForce(order.time_in_force),
+                                 client_order_id=order.client_order_id)
+
+    def _outcome(self, call: Callable[[], Any]) -> BrokerOrder:
+        """Run a sending call and classify what came back (the module doc's table)."""
         try:
-            raw = self._send(request)
+            raw = call()
         except APIError as err:
             status, text = err.status_code, self._text(err)
             if status == 422 and DUPLICATE in str(err):
@@ -243,6 +211,25 @@ class AlpacaBroker:
             return _order(raw)
         except (ValueError, TypeError, AttributeError) as err:
             raise OutcomeUnknown(f"unreadable answer: {self._text(err)}") from None
+
+    def submit(self, order: OrderRecord) -> BrokerOrder:
+        """Send ``order`` with its ``client_order_id``: an IOC limit order (entries and
+        exits) or a GTC stop (the protective stop that rests at the broker).
+
+        Raises :class:`~kobe.risk.killswitch.KillSwitchActive` (nothing sent),
+        :class:`OrderRefused`, :class:`DuplicateOrder` or :class:`OutcomeUnknown`.
+        """
+        request = self._request(order)
+        return self._outcome(lambda: self._send(request))
+
+    def replace(self, broker_order_id: str, order: OrderRecord) -> BrokerOrder:
+        """Move the resting order ``broker_order_id`` to ``order``'s stop (a trailing stop
+        that rose), as ``PATCH /v2/orders/{id}``; the replacement carries ``order``'s
+        ``client_order_id``. Guarded by the kill switch like a submission: while it is
+        set, a stop stays where it is (it still protects)."""
+        request = ReplaceOrderRequest(qty=order.qty, stop_price=order.stop_price,
+                                      client_order_id=order.client_order_id)
+        return self._outcome(lambda: self._send_patch(broker_order_id, request))
 
     # -- reads --------------------------------------------------------------------------
 

@@ -78,7 +78,6 @@ def run(strategies: Path, risk_path: Path | None, paper: bool, live: bool, confi
     """
     import polars as pl
 
-    from kobe.cycle import open_trader
     from kobe.data import calendar
     from kobe.data.bars import read_bars
     from kobe.monitor.alerts import Alerts, TelegramNotifier
@@ -86,6 +85,7 @@ def run(strategies: Path, risk_path: Path | None, paper: bool, live: bool, confi
     from kobe.runner.run import ReplayClock, Runner, WallClock, install_signal_handlers
     from kobe.runner.schedule import Schedule, parse_times
     from kobe.secrets import read_env
+    from kobe.trade.cycle import open_trader
 
     if paper == live:
         raise KobeError(Diagnostic("choose --paper or --live"))
@@ -132,8 +132,15 @@ def _preflight(project: Any, trader: Any, env: Mapping[str, str], symbol: str, b
     import polars as pl
 
     from kobe.data import calendar
-    from kobe.runner.preflight import (broker_checks, check_disk, check_freshness, check_keys, check_kill_switch,
-                                       check_pin, run_preflight)
+    from kobe.runner.preflight import (
+        broker_checks,
+        check_disk,
+        check_freshness,
+        check_keys,
+        check_kill_switch,
+        check_pin,
+        run_preflight,
+    )
 
     today = calendar.trading_date(now)
     checks = [check_keys(env, ("ALPACA_API_KEY_ID", "ALPACA_API_SECRET_KEY")), check_pin(project),
@@ -153,12 +160,18 @@ def _preflight(project: Any, trader: Any, env: Mapping[str, str], symbol: str, b
 @fail_cleanly
 def preflight(strategies: Path, risk_path: Path | None, data: str | None, at: str | None) -> None:
     """The checklist the runner runs before trading: keys, pin, kill switch, disk, broker, data."""
-    from kobe.cycle import kill_switch_of
     from kobe.data.bars import read_bars
     from kobe.project import load_project
-    from kobe.runner.preflight import (check_disk, check_freshness, check_keys, check_kill_switch, check_pin,
-                                       run_preflight)
+    from kobe.runner.preflight import (
+        check_disk,
+        check_freshness,
+        check_keys,
+        check_kill_switch,
+        check_pin,
+        run_preflight,
+    )
     from kobe.secrets import read_env
+    from kobe.trade.cycle import kill_switch_of
 
     project = load_project(strategies, risk_path)
     env = read_env(project.root / ".env")
@@ -180,17 +193,17 @@ def preflight(strategies: Path, risk_path: Path | None, data: str | None, at: st
 def status(strategies: Path, risk_path: Path | None, as_json: bool) -> None:
     """Heartbeat age, mode, kill switch, positions, today's spend, P&L and the last orders."""
     from kobe.cli.trade import _kill_switch
-    from kobe.cycle import ORDERS_FILE
     from kobe.data import calendar
     from kobe.monitor.metrics import trading_metrics
     from kobe.monitor.session import monitor_status
     from kobe.oms.store import OrderStore
     from kobe.runner.heartbeat import read_heartbeat
     from kobe.runner.run import HEARTBEAT_FILE
+    from kobe.trade.cycle import ORDERS_FILE
 
     root = strategies.parent
     beat = read_heartbeat(root / HEARTBEAT_FILE)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     store = OrderStore(root / ORDERS_FILE)
     orders = store.orders()
     day = orders[-1].trading_date if orders else calendar.trading_date(now)
@@ -254,11 +267,16 @@ def shadow(session: str, strategies: Path, risk_path: Path | None, data: str | N
     Writes logs/shadow/SESSION.json (the runner does the same after each session) and
     exits 1 when the report breaks its bounds (unexpected orders, missed IOCs, slippage).
     """
-    from kobe.cycle import LOGS, ORDERS_FILE
     from kobe.data import calendar
-    from kobe.monitor.shadow import ShadowBounds, read_events, shadow_session, write_report
+    from kobe.monitor.shadow import (
+        ShadowBounds,
+        read_events,
+        shadow_session,
+        write_report,
+    )
     from kobe.oms.store import OrderStore
     from kobe.project import load_project
+    from kobe.trade.cycle import LOGS, ORDERS_FILE
 
     day = parse_date(session)
     assert day is not None

@@ -1,6 +1,6 @@
 """Trading commands: ``kobe trade``, ``orders``, ``positions``, ``kill``, ``resume``, ``reconcile``.
 
-Thin: each parses options, calls :mod:`kobe.cycle`, :mod:`kobe.oms` or the kill switch,
+Thin: each parses options, calls :mod:`kobe.trade.cycle`, :mod:`kobe.oms` or the kill switch,
 prints. Paths are the project's (the folder of ``strategies.yaml``): ``state/`` for the
 order store, ``positions.json`` and the kill switch, ``logs/`` for the audit trail. The
 broker comes from ``ALPACA_BASE_URL`` and the key variables (environment or ``.env``);
@@ -34,9 +34,9 @@ def _env(root: Path) -> dict[str, str]:
     return read_env(root / ".env")
 
 
-def _store(root: Path) -> "OrderStore":
-    from kobe.cycle import ORDERS_FILE
+def _store(root: Path) -> OrderStore:
     from kobe.oms.store import OrderStore
+    from kobe.trade.cycle import ORDERS_FILE
 
     path = root / ORDERS_FILE
     if not path.exists():
@@ -44,15 +44,15 @@ def _store(root: Path) -> "OrderStore":
     return OrderStore(path)
 
 
-def _audit(root: Path) -> "AuditLog":
+def _audit(root: Path) -> AuditLog:
     from kobe.audit.log import AuditLog
-    from kobe.cycle import LOGS
     from kobe.secrets import secret_values
+    from kobe.trade.cycle import LOGS
 
     return AuditLog(root / LOGS, secret_values(_env(root)))
 
 
-def _kill_switch(strategies: Path, risk_path: Path | None) -> "KillSwitch":
+def _kill_switch(strategies: Path, risk_path: Path | None) -> KillSwitch:
     """The kill switch of the project, found without loading the config: a broken
     strategies.yaml must never stop anyone from stopping the trading."""
     from kobe.risk.killswitch import KillSwitch
@@ -106,9 +106,9 @@ def trade(strategies: Path, risk_path: Path | None, paper: bool, once: bool, dat
     and ALPACA_API_SECRET_KEY; point it at a running `kobe exchange` to trade offline.
     Exits 1 when an order is still in doubt afterwards (the next cycle resolves it).
     """
-    from kobe.broker.executor import ExecutionPolicy
-    from kobe.cycle import open_trader, run_cycle
     from kobe.project import load_project
+    from kobe.trade.cycle import open_trader, run_cycle
+    from kobe.trade.executor import ExecutionPolicy
 
     if not paper:
         raise KobeError(Diagnostic("live trading is not enabled", hint="use `kobe trade --paper --once`"))
@@ -223,12 +223,12 @@ def resume(strategies: Path, risk_path: Path | None, reason: str, who: str | Non
 def reconcile(strategies: Path, risk_path: Path | None, adopt: bool, timeout: float, as_json: bool) -> None:
     """Compare Kobe's positions and open orders with the broker's; exit 1 on differences
     (after --adopt: on differences left)."""
-    from kobe.broker.executor import Executor
-    from kobe.cycle import open_trader
     from kobe.data.calendar import trading_date
-    from kobe.oms import reconcile as rec
     from kobe.oms.views import POSITIONS_FILE, write_positions
     from kobe.project import load_project
+    from kobe.trade import reconcile as rec
+    from kobe.trade.cycle import open_trader
+    from kobe.trade.executor import Executor
 
     project = load_project(strategies, risk_path)
     trader = open_trader(project, _env(project.root), paper=True, timeout=timeout, pinned=False)

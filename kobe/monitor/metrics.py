@@ -41,7 +41,7 @@ def _round_trips(store: OrderStore) -> tuple[int, int, float | None]:
     qty: dict[str, float] = {}
     cost: dict[str, float] = {}
     last: str | None = None
-    for fill in store.db["fills"].rows_where(order_by="at, fill_id"):
+    for fill in store.fills():
         symbol, q, p = fill["symbol"], float(fill["qty"]), float(fill["price"])
         last = fill["at"]
         held, avg = qty.get(symbol, 0.0), cost.get(symbol, 0.0)

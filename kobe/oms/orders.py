@@ -81,11 +81,20 @@ class OrderRecord:
     filled_qty: float = 0.0
     filled_avg_price: float | None = None
     reason: str = ""              # why it exists (entry, stop, time stop) or why it ended
+    order_type: str = "limit"     # limit (IOC entries and exits) | stop (the resting protective stop)
+    stop_price: float | None = None
+    time_in_force: str = "ioc"    # ioc | gtc
+
+    @property
+    def resting(self) -> bool:
+        """A protective order meant to wait at the broker (GTC): working is its normal state."""
+        return self.time_in_force == "gtc"
 
     @property
     def notional(self) -> float:
-        """Dollars the order may commit: qty × limit (or × fill price for market orders)."""
-        price = self.limit_price if self.limit_price is not None else (self.filled_avg_price or 0.0)
+        """Dollars the order may commit: qty × limit (or × the stop, or the fill price)."""
+        price = self.limit_price if self.limit_price is not None else (
+            self.stop_price if self.stop_price is not None else (self.filled_avg_price or 0.0))
         return self.qty * price
 
     @property

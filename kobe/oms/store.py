@@ -18,6 +18,12 @@ import sqlite_utils
 
 from kobe.oms.orders import OrderRecord, OrderStatus
 
+FILL_ORDER = "at, rowid"
+"""Fills in the broker's time order (``at`` is the broker's execution time, UTC ISO 8601);
+equal times (a replayed clock standing still) keep the order they were recorded in,
+which is the order the cycle sent them (exits before entries). Never by ``fill_id``: a
+re-buy's id may sort before the sell it follows, and average cost would then be wrong."""
+
 ACTIVE = (OrderStatus.NEW, OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.UNKNOWN)
 
 
@@ -53,6 +59,7 @@ class OrderStore:
 
     def _create(self) -> None:
         if "orders" in self.db.table_names():
+            self._migrate()
             return
         # Two processes opening a new store at once: the write lock first, then look again
         # (a deferred transaction would fail its upgrade at once instead of waiting).
@@ -60,11 +67,23 @@ class OrderStore:
             if "orders" not in self.db.table_names():
                 self._create_tables()
 
+    NEW_COLUMNS = {"order_type": str, "stop_price": float, "time_in_force": str}
+    """Columns added after the first stores were written: a store from before gains them."""
+
+    def _migrate(self) -> None:
+        missing = {c: t for c, t in self.NEW_COLUMNS.items() if c not in self.db["orders"].columns_dict}
+        if missing:
+            with self._tx():
+                for column, kind in missing.items():
+                    if column not in self.db["orders"].columns_dict:
+                        self.db["orders"].add_column(column, kind)
+
     def _create_tables(self) -> None:
         self.db["orders"].create({
             "client_order_id": str, "strategy": str, "symbol": str, "side": str, "qty": int,
             "limit_price": float, "trading_date": str, "status": str, "broker_order_id": str,
             "filled_qty": float, "filled_avg_price": float, "reason": str, "created_at": str, "updated_at": str,
+            **self.NEW_COLUMNS,
         }, pk="client_order_id", not_null={"strategy", "symbol", "side", "qty", "trading_date", "status"})
         self.db["orders"].create_index(["trading_date"])
         self.db["transitions"].create({"id": int, "client_order_id": str, "from_status": str,
@@ -100,7 +119,8 @@ class OrderStore:
                 "side": order.side, "qty": order.qty, "limit_price": order.limit_price,
                 "trading_date": order.trading_date.isoformat(), "status": order.status.value,
                 "broker_order_id": order.broker_order_id, "filled_qty": order.filled_qty,
-                "filled_avg_price": order.filled_avg_price, "reason": order.reason}
+                "filled_avg_price": order.filled_avg_price, "reason": order.reason,
+                "order_type": order.order_type, "stop_price": order.stop_price, "time_in_force": order.time_in_force}
 
     @staticmethod
     def _record(row: dict[str, object]) -> OrderRecord:
@@ -111,7 +131,9 @@ class OrderStore:
             trading_date=dt.date.fromisoformat(str(row["trading_date"])), status=OrderStatus(row["status"]),
             broker_order_id=row["broker_order_id"],  # type: ignore[arg-type]
             filled_qty=float(row["filled_qty"] or 0), filled_avg_price=row["filled_avg_price"],  # type: ignore[arg-type]
-            reason=str(row["reason"] or ""))
+            reason=str(row["reason"] or ""), order_type=str(row.get("order_type") or "limit"),
+            stop_price=row.get("stop_price"),  # type: ignore[arg-type]
+            time_in_force=str(row.get("time_in_force") or "ioc"))
 
     def add(self, order: OrderRecord) -> bool:
         """Record a new order; False (and nothing written) if its id exists already."""
@@ -200,7 +222,7 @@ class OrderStore:
     def fills(self, client_order_id: str | None = None) -> list[dict[str, object]]:
         """Fills in the order they happened (all, or one order's)."""
         where, args = ("client_order_id = ?", [client_order_id]) if client_order_id else (None, [])
-        return list(self.db["fills"].rows_where(where, args, order_by="at, fill_id"))
+        return list(self.db["fills"].rows_where(where, args, order_by=FILL_ORDER))
 
     def orders(self, trading_date: dt.date | None = None) -> list[OrderRecord]:
         where, args = ("trading_date = ?", [trading_date.isoformat()]) if trading_date else (None, [])
@@ -219,7 +241,7 @@ class OrderStore:
     def positions(self) -> dict[str, Position]:
         """Positions from fills, in fill order; average-cost accounting for realized P&L."""
         book: dict[str, list[float]] = {}   # symbol -> [qty, avg_cost, realized]
-        for fill in self.db["fills"].rows_where(order_by="at, fill_id"):
+        for fill in self.fills():
             qty, cost, realized = book.get(fill["symbol"], [0.0, 0.0, 0.0])
             q, p = float(fill["qty"]), float(fill["price"])
             if fill["side"] == "buy":

@@ -37,7 +37,7 @@ class Heartbeat:
 
 def write_heartbeat(path: Path, mode: str, last_action: str, config_sha256: str, *,
                     now: dt.datetime | None = None, state: str = "running") -> Heartbeat:
-    beat = Heartbeat((now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc).isoformat(
+    beat = Heartbeat((now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).isoformat(
         timespec="seconds"), os.getpid(), mode, last_action, config_sha256, state)
     write_atomic(path, json.dumps(asdict(beat), indent=1) + "\n")
     return beat

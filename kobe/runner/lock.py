@@ -43,7 +43,7 @@ class InstanceLock:
                 f"{holder.get('mode', '?')}, since {holder.get('started', '?')})",
                 hint="stop it first; only one runner may trade")) from None
         record = {"pid": os.getpid(), "mode": mode,
-                  "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+                  "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
         os.ftruncate(fd, 0)
         os.pwrite(fd, (json.dumps(record) + "\n").encode(), 0)
         os.fsync(fd)
@@ -56,7 +56,7 @@ class InstanceLock:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> "InstanceLock":
+    def __enter__(self) -> InstanceLock:
         return self
 
     def __exit__(self, *exc: object) -> None:

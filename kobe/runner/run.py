@@ -1,7 +1,7 @@
 """The runner: ``kobe run --paper|--live``, around the clock.
 
 At each scan time of each NYSE session (:mod:`kobe.runner.schedule`) it runs one cycle
-(:func:`kobe.cycle.run_cycle`: recover, exits, quality gate and scan, gates, orders),
+(:func:`kobe.trade.cycle.run_cycle`: recover, exits, quality gate and scan, gates, orders),
 then reconciles with the broker and reports. Before it starts it takes the instance
 lock (one runner only) and runs preflight; trading does not start on a failure. While
 it lives it keeps the heartbeat fresh and serves the health endpoints and dashboard.
@@ -37,7 +37,6 @@ import polars as pl
 
 from kobe.audit.log import AuditLog
 from kobe.config.errors import Diagnostic, KobeError
-from kobe.cycle import ORDERS_FILE, CycleReport, Trader, run_cycle
 from kobe.data import calendar
 from kobe.monitor.alerts import Alerts
 from kobe.monitor.dashboard import render
@@ -46,12 +45,13 @@ from kobe.monitor.health import serve_health
 from kobe.monitor.metrics import trading_metrics
 from kobe.monitor.session import SessionMonitor, monitor_status
 from kobe.monitor.shadow import ShadowBounds
-from kobe.oms.reconcile import reconcile
 from kobe.oms.store import OrderStore
 from kobe.runner.heartbeat import INTERVAL, read_heartbeat, write_heartbeat
 from kobe.runner.lock import InstanceLock
 from kobe.runner.preflight import Preflight
 from kobe.runner.schedule import Schedule
+from kobe.trade.cycle import ORDERS_FILE, CycleReport, Trader, run_cycle
+from kobe.trade.reconcile import reconcile
 
 LOCK_FILE = Path("state") / "kobe.lock"
 HEARTBEAT_FILE = Path("state") / "heartbeat.json"
@@ -68,7 +68,7 @@ class RunnerClock(Protocol):
 
 class WallClock:
     def now(self) -> dt.datetime:
-        return dt.datetime.now(dt.timezone.utc)
+        return dt.datetime.now(dt.UTC)
 
     def wait_until(self, instant: dt.datetime, stop: threading.Event) -> bool:
         while not stop.is_set():
@@ -153,7 +153,7 @@ class Runner:
         now = self.clock.now()
         today = calendar.trading_date(now)
         beat = read_heartbeat(self.heartbeat_path)
-        fresh = beat is not None and not beat.stale(dt.datetime.now(dt.timezone.utc))
+        fresh = beat is not None and not beat.stale(dt.datetime.now(dt.UTC))
         checks = monitor_status(self.trader.root)
         return {
             "mode": self.mode, "preflight_ok": self.state.preflight_ok,

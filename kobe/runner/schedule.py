@@ -38,7 +38,7 @@ class Schedule:
         opens, closes = calendar.session_open_close(day)
         out = []
         for t in self.times:
-            instant = dt.datetime.combine(day, t, NEW_YORK).astimezone(dt.timezone.utc)
+            instant = dt.datetime.combine(day, t, NEW_YORK).astimezone(dt.UTC)
             if opens <= instant < closes:
                 out.append(instant)
         return out

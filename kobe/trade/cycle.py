@@ -7,7 +7,7 @@ What ``kobe trade --paper --once`` runs (and the runner will schedule):
 2. **Recovery**: every order of the store whose fate is not known (a crash, a timeout)
    is looked up and driven to a known state before anything new is decided.
 3. **Exits**: holdings whose stop, target, time stop or exit rule is due are sold
-   (:mod:`kobe.holdings`), through the same executor and choke point as entries.
+   (:mod:`kobe.trade.holdings`), through the same executor and choke point as entries.
 4. **Entries**: the scan of the last completed session (which must be the session
    before today: stale bars refuse the cycle), best rank first. For each pick not yet
    decided today: the position limits, the latest quote, the limit (``risk.yaml``
@@ -46,13 +46,11 @@ from kobe.broker.alpaca import (
     MarketClock,
     Quote,
 )
-from kobe.broker.executor import DEFAULT_POLICY, ExecutionPolicy, Executor
 from kobe.broker.pricing import limit_price, shares_for
 from kobe.config.errors import Diagnostic, KobeError
 from kobe.config.model import RiskConfig, StrategyConfig
 from kobe.config.pin import require_pin
 from kobe.data import calendar
-from kobe.holdings import due_exit, holdings
 from kobe.oms.orders import OrderRecord, client_order_id
 from kobe.oms.store import OrderStore
 from kobe.oms.views import POSITIONS_FILE, write_positions
@@ -68,6 +66,8 @@ from kobe.risk.advanced import (
 from kobe.risk.gates import Decision, LiquidityGate, PolicyGate, PositionLimits
 from kobe.risk.killswitch import KillSwitch
 from kobe.scan import scan
+from kobe.trade.executor import DEFAULT_POLICY, ExecutionPolicy, Executor
+from kobe.trade.holdings import due_exit, holdings
 
 ORDERS_FILE = Path("state") / "orders.sqlite"
 LOGS = Path("logs")

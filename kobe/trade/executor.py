@@ -129,7 +129,8 @@ class Executor:
         if delta > 1e-9:
             before = order.filled_qty * (order.filled_avg_price or 0.0)
             price = (answer.filled_qty * (answer.filled_avg_price or 0.0) - before) / delta
-            fill = Fill(f"{order.client_order_id}:{answer.filled_qty:g}", delta, price, answer.updated_at.isoformat())
+            fill = Fill(f"{order.client_order_id}:{answer.filled_qty:g}", delta, price,
+                        answer.executed_at.astimezone(dt.UTC).isoformat())
             changes.update(filled_qty=answer.filled_qty, filled_avg_price=answer.filled_avg_price)
         elif delta < -1e-9:
             self.audit.event("order.anomaly", client_order_id=order.client_order_id,

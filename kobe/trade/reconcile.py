@@ -26,10 +26,10 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 
 from kobe.audit.log import AuditLog
-from kobe.broker.alpaca import AlpacaBroker, BrokerOrder
-from kobe.broker.executor import Executor, broker_status
+from kobe.broker.base import Broker, BrokerOrder
 from kobe.oms.orders import OrderRecord, OrderStatus
 from kobe.oms.store import OrderStore
+from kobe.trade.executor import Executor, broker_status
 
 QTY_TOLERANCE = 1e-6
 COST_TOLERANCE = 0.005   # dollars per share: the broker's decimals against Kobe's floats
@@ -62,7 +62,7 @@ def _broker_state(order: BrokerOrder) -> str:
     return f"{order.status} {order.filled_qty:g}/{order.qty:g}"
 
 
-def order_differences(store: OrderStore, broker: AlpacaBroker) -> list[Difference]:
+def order_differences(store: OrderStore, broker: Broker) -> list[Difference]:
     out = []
     for order in store.active():
         found = broker.order_by_client_id(order.client_order_id)
@@ -80,7 +80,7 @@ def order_differences(store: OrderStore, broker: AlpacaBroker) -> list[Differenc
     return out
 
 
-def position_differences(store: OrderStore, broker: AlpacaBroker) -> list[Difference]:
+def position_differences(store: OrderStore, broker: Broker) -> list[Difference]:
     ours = {s: p for s, p in store.positions().items() if abs(p.qty) > QTY_TOLERANCE}
     theirs = {p.symbol: p for p in broker.positions()}
     out = []
@@ -95,7 +95,7 @@ def position_differences(store: OrderStore, broker: AlpacaBroker) -> list[Differ
     return out
 
 
-def reconcile(store: OrderStore, broker: AlpacaBroker, audit: AuditLog | None = None) -> list[Difference]:
+def reconcile(store: OrderStore, broker: Broker, audit: AuditLog | None = None) -> list[Difference]:
     """Every difference between the store and the broker (orders first, then positions)."""
     found = order_differences(store, broker) + position_differences(store, broker)
     if audit is not None:
@@ -106,7 +106,7 @@ def reconcile(store: OrderStore, broker: AlpacaBroker, audit: AuditLog | None = 
     return found
 
 
-def adopt(store: OrderStore, broker: AlpacaBroker, audit: AuditLog, executor: Executor) -> list[str]:
+def adopt(store: OrderStore, broker: Broker, audit: AuditLog, executor: Executor) -> list[str]:
     """Take the broker's view (module doc); returns what was changed, one line each."""
     changes: list[str] = []
     for order in store.active():
@@ -118,7 +118,7 @@ def adopt(store: OrderStore, broker: AlpacaBroker, audit: AuditLog, executor: Ex
             store.record(after, "reconcile --adopt: the broker has no such order")
         if _state(after) != before:
             changes.append(f"{order.client_order_id}: {before} -> {_state(after)}")
-    now = dt.datetime.now(dt.timezone.utc).isoformat()
+    now = dt.datetime.now(dt.UTC).isoformat()
     theirs = {p.symbol: p for p in broker.positions()}
     for difference in position_differences(store, broker):
         if difference.kind != "position_qty":

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from kobe.broker.exchange import ExchangeAdmin
-from kobe.cycle import open_trader
 from kobe.data.bars import read_bars
 from kobe.project import load_project
 from kobe.runner.preflight import Check, Preflight
 from kobe.runner.run import ReplayClock, Runner, paper_env
 from kobe.runner.schedule import Schedule, parse_times
+from kobe.trade.cycle import open_trader
 
 
 def replay_runner(project_dir: Path, url: str, until: dt.datetime, *, checkpoint: Any = None,

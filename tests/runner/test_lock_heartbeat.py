@@ -51,7 +51,7 @@ def test_release_lets_the_next_one_in(tmp_path: Path) -> None:
 
 
 def test_heartbeat_round_trip_and_staleness(tmp_path: Path) -> None:
-    now = dt.datetime(2026, 11, 25, 15, 0, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2026, 11, 25, 15, 0, tzinfo=dt.UTC)
     beat = write_heartbeat(tmp_path / "heartbeat.json", "paper", "scan 09:35", "abc", now=now)
     assert read_heartbeat(tmp_path / "heartbeat.json") == beat
     assert not beat.stale(now + STALE_AFTER)

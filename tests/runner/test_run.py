@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from alpaca.trading.requests import GetOrdersRequest
 from click.testing import CliRunner
+from replay import passing_preflight, replay_runner
 
 from kobe.audit.verify import verify_trail
 from kobe.broker.exchange import ExchangeAdmin, ExchangeConfig, serve_exchange
@@ -28,7 +29,6 @@ from kobe.oms.store import OrderStore
 from kobe.runner.heartbeat import read_heartbeat
 from kobe.runner.lock import InstanceLock
 from kobe.runner.preflight import Check, Preflight
-from replay import passing_preflight, replay_runner
 
 REPO = Path(__file__).resolve().parent.parent.parent
 NY = ZoneInfo("America/New_York")
@@ -55,7 +55,7 @@ def test_replay_trades_only_at_scan_times_on_sessions(pinned_project_dir: Path) 
             expected += [dt.datetime.combine(day, t, NY) for t in (dt.time(9, 35), dt.time(15, 55))]
         day += dt.timedelta(days=1)
     assert seen == expected
-    utc_open = {s.astimezone(dt.timezone.utc).time() for s in seen if s.astimezone(NY).hour == 9}
+    utc_open = {s.astimezone(dt.UTC).time() for s in seen if s.astimezone(NY).hour == 9}
     assert utc_open == {dt.time(14, 35), dt.time(13, 35)}  # before and after the change
     assert runner.state.cycles == len(expected) == 36  # 18 sessions: 19 weekdays less the holiday
     report = verify_trail(pinned_project_dir / "logs")

@@ -16,20 +16,19 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
+from replay import passing_preflight, replay_runner
 
 from kobe.audit.verify import verify_trail
 from kobe.backtest.engine import run_backtest
 from kobe.broker.exchange import ExchangeAdmin, ExchangeConfig, serve_exchange
 from kobe.cli import main
-from kobe.cycle import Pick, run_cycle
 from kobe.data.bars import read_bars
 from kobe.monitor.dashboard import render
 from kobe.monitor.health import serve_health
 from kobe.oms.orders import OrderRecord, OrderStatus, client_order_id
 from kobe.oms.store import OrderStore
 from kobe.project import load_project
-
-from replay import passing_preflight, replay_runner
+from kobe.trade.cycle import Pick, run_cycle
 
 NY = ZoneInfo("America/New_York")
 PASS = passing_preflight
@@ -176,7 +175,7 @@ def _seed_round_trips(store: OrderStore, returns: list[float], first: dt.date) -
             order = OrderRecord(client_order_id(DONCHIAN, symbol, day, side), DONCHIAN, symbol, side, 10, price, day)
             store.add(order)
             store.update(order.to(OrderStatus.FILLED, filled_qty=10, filled_avg_price=price))
-            stamp = dt.datetime.combine(day, dt.time(14 if side == "buy" else 19), dt.timezone.utc).isoformat()
+            stamp = dt.datetime.combine(day, dt.time(14 if side == "buy" else 19), dt.UTC).isoformat()
             store.add_fill(f"{order.client_order_id}:10", order, 10, price, at=stamp)
 
 

@@ -11,7 +11,7 @@ import pytest
 from kobe.runner.schedule import Schedule, parse_times
 
 NY = ZoneInfo("America/New_York")
-UTC = dt.timezone.utc
+UTC = dt.UTC
 SCHEDULE = Schedule(parse_times(["15:55", "09:35", "10:30"]))
 
 

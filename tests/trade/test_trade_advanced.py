@@ -15,10 +15,10 @@ from pathlib import Path
 
 from trade_desk import DAY, picks
 
-from kobe.cycle import run_cycle
 from kobe.data.bars import read_bars
 from kobe.oms.orders import OrderRecord, OrderStatus, client_order_id
 from kobe.oms.store import OrderStore
+from kobe.trade.cycle import run_cycle
 
 LAST_RISK_LINE = "  multiplier: 1.001"
 

@@ -25,11 +25,11 @@ from kobe.broker.exchange import (
     serve_exchange,
 )
 from kobe.config.errors import KobeError
-from kobe.cycle import Trader, open_trader, run_cycle
 from kobe.data.bars import read_bars
 from kobe.data.calendar import NEW_YORK, trading_date
 from kobe.oms.store import OrderStore
 from kobe.project import load_project
+from kobe.trade.cycle import Trader, open_trader, run_cycle
 
 CHEAP = ("BAC", "NVDA", "CSCO", "GE", "INTC", "PFE", "T", "MSFT", "KO", "ORCL", "C", "VZ", "WFC", "V", "JPM",
          "MRK", "FB", "ADBE", "WMT", "MA", "PG", "HD", "DIS", "PEP", "XOM", "JNJ")

@@ -37,9 +37,9 @@ from trade_desk import DAY, assert_books_agree, picks, run_killed
 from kobe.audit.verify import verify_trail
 from kobe.broker.exchange import FaultRule
 from kobe.cli import main
-from kobe.cycle import run_cycle
 from kobe.data.bars import read_bars
 from kobe.oms.store import OrderStore
+from kobe.trade.cycle import run_cycle
 
 SYMBOLS = ("MSFT", "KO", "WMT")
 PROJECT = {"per_order": 200, "amount": 200}
@@ -53,7 +53,7 @@ def fork_server():
     """Children forked from a fresh fork server: fast (Kobe imported and the rule grammar
     built once, in ``trade_warm``), and free of this process's threads (the exchanges)."""
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["__main__", "trade_desk", "trade_warm", "kobe.cycle", "kobe.data.bars"])
+    ctx.set_forkserver_preload(["__main__", "trade_desk", "trade_warm", "kobe.trade.cycle", "kobe.data.bars"])
     return ctx
 
 

@@ -15,9 +15,9 @@ import pytest
 from trade_desk import DAY, assert_books_agree, picks
 
 from kobe.broker.exchange import FaultRule
-from kobe.cycle import run_cycle
 from kobe.data.bars import read_bars
 from kobe.oms.orders import OrderStatus
+from kobe.trade.cycle import run_cycle
 
 S = OrderStatus
 SUBMIT = {"method": "POST", "path": "^/v2/orders$"}

@@ -15,14 +15,14 @@ from trade_desk import DAY, KEY_ID, SECRET, picks
 
 from kobe.audit.verify import verify_trail
 from kobe.broker.alpaca import BrokerOrder
-from kobe.broker.executor import Executor, broker_status
 from kobe.broker.pricing import limit_price, round_to_tick, shares_for
 from kobe.clients import stock_data_client
 from kobe.config.model import LimitPriceRule, Sizing
-from kobe.cycle import order_budget, run_cycle
 from kobe.data.bars import read_bars
 from kobe.data.calendar import NEW_YORK
 from kobe.oms.orders import OrderRecord, OrderStatus, client_order_id
+from kobe.trade.cycle import order_budget, run_cycle
+from kobe.trade.executor import Executor, broker_status
 
 S = OrderStatus
 
@@ -197,7 +197,7 @@ def test_a_fill_is_recorded_once_whoever_sees_it(desk) -> None:
 def test_broker_words_map_onto_the_state_machine(current, word: str, filled: float, expected) -> None:
     order = OrderRecord("cid", "s", "KO", "buy", 5, 40.0, DAY, status=current)
     answer = BrokerOrder("id", "cid", "KO", "buy", 5, 40.0, word, filled, 40.0 if filled else None,
-                         dt.datetime(2017, 6, 5, 14, tzinfo=dt.timezone.utc))
+                         dt.datetime(2017, 6, 5, 14, tzinfo=dt.UTC))
     assert broker_status(order, answer) is expected
 
 

@@ -13,10 +13,10 @@ from click.testing import CliRunner
 from trade_desk import DAY, assert_books_agree, picks
 
 from kobe.cli import main
-from kobe.cycle import run_cycle
 from kobe.data.bars import read_bars
 from kobe.oms.orders import OrderRecord, client_order_id
 from kobe.oms.store import OrderStore
+from kobe.trade.cycle import run_cycle
 
 
 class Crash(BaseException):

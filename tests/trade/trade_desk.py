@@ -22,12 +22,12 @@ from alpaca.trading.enums import QueryOrderStatus
 from alpaca.trading.requests import GetOrdersRequest
 
 from kobe.broker.exchange import ExchangeAdmin
-from kobe.broker.executor import ExecutionPolicy
 from kobe.clients import trading_client
 from kobe.config.pin import write_pin
-from kobe.cycle import Pick, Trader, open_trader
 from kobe.data.calendar import NEW_YORK
 from kobe.project import load_project
+from kobe.trade.cycle import Pick, Trader, open_trader
+from kobe.trade.executor import ExecutionPolicy
 
 REPO = Path(__file__).resolve().parents[2]
 KEY_ID, SECRET = "PKTRADEKEY1234", "SKTRADESECRET5678"
@@ -154,8 +154,8 @@ def run_killed(root: str, url: str, symbols: tuple[str, ...], kill_at: str | Non
     import os
     import signal
 
-    from kobe.cycle import run_cycle
     from kobe.data.bars import read_bars
+    from kobe.trade.cycle import run_cycle
 
     hits: collections.Counter[str] = collections.Counter()
 

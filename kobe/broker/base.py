@@ -1,0 +1,130 @@
+"""The broker seam: what Kobe needs of a broker, as a protocol, and the plain records it
+exchanges with one.
+
+:class:`Broker` covers quotes, submit, replace, cancel, orders, positions, the account
+and the clock. :class:`~kobe.broker.alpaca.AlpacaBroker` is the implementation (Alpaca
+and the stand-in ``kobe exchange`` alike, through alpaca-py); the trading package
+(:mod:`kobe.trade`) only ever sees this protocol.
+
+The errors classify what a call's failure means for the order (see
+:mod:`kobe.broker.alpaca`): refused, duplicate, outcome unknown, or a read that failed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from kobe.oms.orders import OrderRecord
+
+Checkpoint = Callable[[str], None]
+"""Called with a step's name between deciding and recording (the crash tests kill there)."""
+
+
+class BrokerError(Exception):
+    """Base of the broker's outcomes; ``str()`` is safe to log (secrets redacted)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class OrderRefused(BrokerError):
+    """The broker refused the order; nothing was placed."""
+
+
+class DuplicateOrder(BrokerError):
+    """An order with this ``client_order_id`` exists at the broker already."""
+
+
+class OutcomeUnknown(BrokerError):
+    """The send may or may not have placed the order."""
+
+
+class BrokerUnavailable(BrokerError):
+    """A read failed (timeout, 5xx, 401); nothing was changed by it."""
+
+
+@dataclass(frozen=True)
+class Quote:
+    symbol: str
+    bid: float
+    ask: float
+    bid_size: float
+    ask_size: float
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
+class MarketClock:
+    """The broker's clock: ``now`` (UTC) is what decides the trading date, not the wall
+    clock of the machine (a paper exchange may replay 2017)."""
+
+    now: dt.datetime
+    is_open: bool
+    next_open: dt.datetime
+    next_close: dt.datetime
+
+
+@dataclass(frozen=True)
+class BrokerOrder:
+    """An order as the broker reports it (Alpaca's status words, e.g. ``canceled``)."""
+
+    id: str
+    client_order_id: str
+    symbol: str
+    side: str
+    qty: float
+    limit_price: float | None
+    status: str
+    filled_qty: float
+    filled_avg_price: float | None
+    updated_at: dt.datetime
+    order_type: str = "limit"           # limit | stop | stop_limit | market
+    stop_price: float | None = None
+    time_in_force: str = "ioc"
+    filled_at: dt.datetime | None = None
+    replaced_by: str | None = None      # the broker id of the order that replaced this one
+
+    @property
+    def executed_at(self) -> dt.datetime:
+        """When the broker says the order last traded (``filled_at``), else its last update:
+        the time the ledger orders fills by."""
+        return self.filled_at or self.updated_at
+
+
+@dataclass(frozen=True)
+class BrokerPosition:
+    symbol: str
+    qty: float
+    avg_entry_price: float
+
+
+class Broker(Protocol):
+    """What the trading package asks of a broker. Every order leaves through
+    :meth:`submit` or :meth:`replace`, the kill-switch-guarded choke point."""
+
+    secrets: list[str]
+
+    def clock(self) -> MarketClock: ...
+
+    def quote(self, symbol: str) -> Quote | None: ...
+
+    def submit(self, order: OrderRecord) -> BrokerOrder: ...
+
+    def replace(self, broker_order_id: str, order: OrderRecord) -> BrokerOrder: ...
+
+    def cancel(self, broker_order_id: str) -> bool: ...
+
+    def order(self, broker_order_id: str) -> BrokerOrder: ...
+
+    def order_by_client_id(self, client_order_id: str) -> BrokerOrder | None: ...
+
+    def open_orders(self) -> list[BrokerOrder]: ...
+
+    def positions(self) -> list[BrokerPosition]: ...
+
+    def equity(self) -> float: ...

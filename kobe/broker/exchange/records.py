@@ -2,9 +2,11 @@
 
 An order lives through Alpaca's statuses (broker-apis.md 1.5), restricted to the ones
 this venue produces: ``accepted`` (received while the market is closed, waits for the
-open), ``new`` (working), ``partially_filled`` (working, some traded), and the terminal
-``filled``, ``canceled`` (also the end of an IOC with a remainder, even when part of it
-traded), ``expired`` (a DAY order still working at the close) and ``rejected``.
+open), ``pending_new`` (a replacement, until the venue next looks at it), ``new``
+(working), ``partially_filled`` (working, some traded), and the terminal ``filled``,
+``canceled`` (also the end of an IOC with a remainder, even when part of it traded),
+``expired`` (a DAY order still working at the close), ``rejected`` and ``replaced`` (a
+newer order, ``replaced_by``, took over what was left of it).
 Quantities and prices are :class:`~decimal.Decimal`, as the vendor's decimal strings.
 """
 
@@ -15,8 +17,9 @@ import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
-OPEN_STATUSES = ("accepted", "new", "partially_filled")
-TERMINAL_STATUSES = ("filled", "canceled", "expired", "rejected")
+OPEN_STATUSES = ("accepted", "pending_new", "new", "partially_filled")
+TERMINAL_STATUSES = ("filled", "canceled", "expired", "rejected", "replaced")
+STOP_TYPES = ("stop", "stop_limit")
 ASSET_NAMESPACE = uuid.UUID("6f1c1a4e-0b7e-4f5e-9a53-6b6f62650000")
 
 
@@ -31,7 +34,11 @@ class Order:
     submission, the next open when the market was closed, or later under an injected
     fill delay); ``checked_until`` is how far the venue has matched it against the
     price path (``None`` until its arrival was matched); ``reject`` marks an order an
-    injected fault will reject; ``reserve_price`` is what buying power was held at."""
+    injected fault will reject; ``reserve_price`` is what buying power was held at.
+
+    Stop orders carry ``stop_price``; ``triggered_at`` is when the market reached it (a
+    triggered ``stop_limit`` then works as a limit order at ``limit_price``). A replace
+    links two orders: the old one's ``replaced_by`` and the new one's ``replaces``."""
 
     id: str
     client_order_id: str
@@ -56,6 +63,11 @@ class Order:
     expired_at: dt.datetime | None = None
     failed_at: dt.datetime | None = None
     reject: bool = False
+    stop_price: Decimal | None = None
+    triggered_at: dt.datetime | None = None
+    replaced_at: dt.datetime | None = None
+    replaced_by: str | None = None
+    replaces: str | None = None
 
     @property
     def asset_id(self) -> str:
@@ -81,6 +93,11 @@ class Order:
         else:
             self.status = "partially_filled"
 
+    @property
+    def awaits_stop(self) -> bool:
+        """A stop or stop-limit order not triggered yet: it waits for its stop price."""
+        return self.type in STOP_TYPES and self.triggered_at is None
+
     def finish(self, status: str, at: dt.datetime) -> None:
         """End the order as ``canceled``, ``expired`` or ``rejected`` at ``at``."""
         self.status, self.updated_at = status, at
@@ -90,6 +107,10 @@ class Order:
             self.expired_at = at
         elif status == "rejected":
             self.failed_at = at
+
+    def replaced_with(self, new_id: str, at: dt.datetime) -> None:
+        """End the order as ``replaced``: ``new_id`` works on in its place from ``at``."""
+        self.status, self.updated_at, self.replaced_at, self.replaced_by = "replaced", at, at, new_id
 
 
 @dataclass

@@ -26,9 +26,9 @@ import sys
 import threading
 import traceback
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 from kobe.broker.exchange import admin_api, market_data, trading_api
@@ -150,6 +150,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._answer(entry, api, injected(api, decision))
         if decision.action == "hang":
             return self._pause(ex.config.hang_seconds)
+        assert isinstance(found, dict)  # a route was found: these are its path parameters
         reply = self._run(ex, route, api, path, query, payload, found)
         if decision.action == "drop":
             return self._pause(ex.config.hang_seconds)
@@ -165,8 +166,11 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(payload) if payload else None
         except ValueError:
             return VendorError(400, "request body is not valid JSON", 40010001)
-        host = self.headers.get("Host") or f"{self.server.server_address[0]}:{self.server.server_address[1]}"
-        request = Request(self.command, path, query, body, self.headers, params, f"http://{host}")
+        address = cast(tuple[str, int], self.server.server_address)
+        host = self.headers.get("Host") or f"{address[0]}:{address[1]}"
+        # The message's headers are a case-insensitive mapping of str to str.
+        headers = cast(Mapping[str, str], self.headers)
+        request = Request(self.command, path, query, body, headers, params, f"http://{host}")
         try:
             with ex.venue.lock:
                 if self.server.stopping.is_set():
@@ -189,6 +193,7 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(reply, VendorError):
             reply = Reply(reply.status, error_body(api, reply), reply.headers, reply.html)
         entry["status"] = reply.status
+        kind: str | None
         if reply.html is not None:
             data, kind = reply.html.encode(), "text/html"
         else:
@@ -230,7 +235,7 @@ class ExchangeServer:
 
     @property
     def url(self) -> str:
-        host, port = self._http.server_address[:2]
+        host, port = cast(tuple[str, int], self._http.server_address[:2])
         return f"http://{host}:{port}"
 
     def serve_forever(self) -> None:

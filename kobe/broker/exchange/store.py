@@ -28,9 +28,9 @@ from sqlite_utils import Database
 from kobe.broker.exchange.records import Fill, Order, Position
 from kobe.config.errors import Diagnostic, KobeError
 
-_ORDER_DECIMALS = {"qty", "limit_price", "reserve_price", "filled_qty", "filled_avg_price"}
+_ORDER_DECIMALS = {"qty", "limit_price", "reserve_price", "filled_qty", "filled_avg_price", "stop_price"}
 _ORDER_TIMES = {"created_at", "updated_at", "submitted_at", "live_from", "checked_until", "filled_at",
-                "canceled_at", "expired_at", "failed_at"}
+                "canceled_at", "expired_at", "failed_at", "triggered_at", "replaced_at"}
 _ORDER_COLUMNS: dict[str, type] = {f.name: (int if f.name in ("seq", "reject") else str) for f in fields(Order)}
 
 
@@ -85,17 +85,24 @@ class Store:
 
     def _create(self) -> None:
         if "orders" not in self.db.table_names():
-            self.db["orders"].create(_ORDER_COLUMNS, pk="id")
-            self.db["orders"].create_index(["client_order_id"], unique=True)
-            self.db["orders"].create_index(["status"])
+            self.db.table("orders").create(_ORDER_COLUMNS, pk="id")
+            self.db.table("orders").create_index(["client_order_id"], unique=True)
+            self.db.table("orders").create_index(["status"])
+        else:
+            # A state file written before stop orders and replaces existed gains their
+            # columns, empty: its orders have no stop and were never replaced.
+            present = self.db.table("orders").columns_dict
+            for name, kind in _ORDER_COLUMNS.items():
+                if name not in present:
+                    self.db.table("orders").add_column(name, kind)
         if "fills" not in self.db.table_names():
-            self.db["fills"].create({"id": int, "order_id": str, "symbol": str, "side": str, "qty": str,
+            self.db.table("fills").create({"id": int, "order_id": str, "symbol": str, "side": str, "qty": str,
                                      "price": str, "at": str}, pk="id")
-            self.db["fills"].create_index(["order_id"])
+            self.db.table("fills").create_index(["order_id"])
         if "positions" not in self.db.table_names():
-            self.db["positions"].create({"symbol": str, "qty": str, "cost_basis": str}, pk="symbol")
+            self.db.table("positions").create({"symbol": str, "qty": str, "cost_basis": str}, pk="symbol")
         if "meta" not in self.db.table_names():
-            self.db["meta"].create({"key": str, "value": str}, pk="key")
+            self.db.table("meta").create({"key": str, "value": str}, pk="key")
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -104,33 +111,33 @@ class Store:
             yield
 
     def load(self) -> Snapshot:
-        orders = [_order_from_row(row) for row in self.db["orders"].rows_where(order_by="seq")]
+        orders = [_order_from_row(row) for row in self.db.table("orders").rows_where(order_by="seq")]
         positions = [Position(r["symbol"], Decimal(r["qty"]), Decimal(r["cost_basis"]))
-                     for r in self.db["positions"].rows]
-        meta = {r["key"]: r["value"] for r in self.db["meta"].rows}
+                     for r in self.db.table("positions").rows]
+        meta = {r["key"]: r["value"] for r in self.db.table("meta").rows}
         return Snapshot(orders, positions, meta)
 
     def save_order(self, order: Order) -> None:
-        self.db["orders"].upsert({k: _to_text(v) for k, v in asdict(order).items()}, pk="id")
+        self.db.table("orders").upsert({k: _to_text(v) for k, v in asdict(order).items()}, pk="id")
 
     def add_fill(self, fill: Fill) -> None:
-        self.db["fills"].insert({k: _to_text(v) for k, v in asdict(fill).items()})
+        self.db.table("fills").insert({k: _to_text(v) for k, v in asdict(fill).items()})
 
     def fills(self, order_id: str | None = None) -> list[Fill]:
-        rows = (self.db["fills"].rows_where("order_id = ?", [order_id], order_by="id") if order_id
-                else self.db["fills"].rows_where(order_by="id"))
+        rows = (self.db.table("fills").rows_where("order_id = ?", [order_id], order_by="id") if order_id
+                else self.db.table("fills").rows_where(order_by="id"))
         return [Fill(r["order_id"], r["symbol"], r["side"], Decimal(r["qty"]), Decimal(r["price"]),
                      dt.datetime.fromisoformat(r["at"])) for r in rows]
 
     def save_position(self, position: Position) -> None:
         if position.qty == 0:
-            self.db["positions"].delete_where("symbol = ?", [position.symbol])
+            self.db.table("positions").delete_where("symbol = ?", [position.symbol])
             return
-        self.db["positions"].upsert({"symbol": position.symbol, "qty": str(position.qty),
+        self.db.table("positions").upsert({"symbol": position.symbol, "qty": str(position.qty),
                                      "cost_basis": str(position.cost_basis)}, pk="symbol")
 
     def set_meta(self, key: str, value: str) -> None:
-        self.db["meta"].upsert({"key": key, "value": value}, pk="key")
+        self.db.table("meta").upsert({"key": key, "value": value}, pk="key")
 
     def close(self) -> None:
         self.db.close()

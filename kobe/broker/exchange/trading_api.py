@@ -1,10 +1,12 @@
 """Alpaca's trading API (v2 subset): account, clock, calendar, orders and positions.
 
-Request parsing follows what alpaca-py sends (broker-apis.md 1.2, 1.3): order bodies
-carry numbers where the vendor documents strings, so both are accepted; query booleans
-come as ``True``/``False``; datetimes as ISO 8601 with an offset. Anything the stand-in
-does not trade (stop, trailing and bracket orders, notional orders, extended hours,
-``opg``/``cls``) is refused with 422 and a message saying so, rather than half-done.
+Request parsing follows what alpaca-py sends (broker-apis.md 1.2, 1.3, 6, 7): order
+bodies carry numbers where the vendor documents strings, so both are accepted; query
+booleans come as ``True``/``False``; datetimes as ISO 8601 with an offset. Orders are
+market, limit, stop and stop-limit; ``PATCH /v2/orders/{id}`` replaces a working one.
+Anything the stand-in does not trade (trailing stops, bracket/OCO/OTO orders, notional
+orders, extended hours, ``opg``/``cls``, stops other than DAY/GTC) is refused with 422
+and a message saying so, rather than half-done.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from kobe.broker.exchange import wire
 from kobe.broker.exchange.clock import market_clock
 from kobe.broker.exchange.errors import unprocessable
 from kobe.broker.exchange.quotes import on_tick
+from kobe.broker.exchange.records import STOP_TYPES
 from kobe.broker.exchange.routing import Reply, Request, Route
-from kobe.broker.exchange.venue import OrderRequest
+from kobe.broker.exchange.venue import OrderRequest, ReplaceRequest
 from kobe.config.errors import KobeError
 from kobe.data import calendar
 
@@ -27,6 +30,10 @@ if TYPE_CHECKING:
 
 MAX_CLIENT_ORDER_ID = 48
 MAX_LIST_LIMIT = 500
+ORDER_TYPES = ("market", "limit", "stop", "stop_limit")
+PRICE_FIELDS = {"market": (), "limit": ("limit_price",), "stop": ("stop_price",),
+                "stop_limit": ("stop_price", "limit_price")}
+"""The price fields each order type needs; the others are refused on it."""
 
 
 def decimal(value: Any, name: str) -> Decimal:
@@ -43,6 +50,24 @@ def decimal(value: Any, name: str) -> Decimal:
     return number
 
 
+def price(value: Any, name: str) -> Decimal:
+    """A limit or stop price: positive and on the tick grid, as the vendor requires."""
+    number = decimal(value, name)
+    if number <= 0:
+        raise unprocessable(f"{name} must be > 0")
+    if not on_tick(number):
+        raise unprocessable(f"invalid {name} {wire.plain(number)}. sub-penny increment does not fulfill "
+                            "minimum pricing criteria")
+    return number
+
+
+def client_order_id(body: dict[str, Any]) -> str | None:
+    cid = body.get("client_order_id")
+    if cid is not None and (not isinstance(cid, str) or not cid or len(cid) > MAX_CLIENT_ORDER_ID):
+        raise unprocessable(f"client_order_id must be a string of 1 to {MAX_CLIENT_ORDER_ID} characters")
+    return cid
+
+
 def parse_order(body: Any) -> OrderRequest:
     """The body of ``POST /v2/orders`` as an :class:`OrderRequest`, or a 422."""
     if not isinstance(body, dict):
@@ -54,8 +79,8 @@ def parse_order(body: Any) -> OrderRequest:
     if side not in ("buy", "sell"):
         raise unprocessable(f"invalid side {side!r}: use buy or sell")
     kind = body.get("type", body.get("order_type"))
-    if kind not in ("market", "limit"):
-        if kind in ("stop", "stop_limit", "trailing_stop"):
+    if kind not in ORDER_TYPES:
+        if kind == "trailing_stop":
             raise unprocessable(f"{kind} orders are not supported by the stand-in exchange")
         raise unprocessable(f"invalid order type {kind!r}")
     tif = body.get("time_in_force")
@@ -63,7 +88,10 @@ def parse_order(body: Any) -> OrderRequest:
         if tif in ("opg", "cls"):
             raise unprocessable(f"time_in_force {tif} is not supported by the stand-in exchange")
         raise unprocessable(f"invalid time_in_force {tif!r}")
-    for unsupported in ("notional", "stop_price", "trail_price", "trail_percent", "take_profit", "stop_loss"):
+    if kind in STOP_TYPES and tif not in ("day", "gtc"):
+        raise unprocessable(f"time_in_force {tif} is not supported for {kind} orders by the stand-in exchange "
+                            "(use day or gtc)")
+    for unsupported in ("notional", "trail_price", "trail_percent", "take_profit", "stop_loss"):
         if body.get(unsupported) is not None:
             raise unprocessable(f"{unsupported} is not supported by the stand-in exchange")
     if body.get("extended_hours"):
@@ -75,24 +103,43 @@ def parse_order(body: Any) -> OrderRequest:
     qty = decimal(body["qty"], "qty")
     if qty <= 0:
         raise unprocessable("qty must be > 0")
-    if qty != qty.to_integral_value() and tif != "day":
-        raise unprocessable("fractional orders must be DAY orders")
-    limit = None
-    if kind == "limit":
-        if body.get("limit_price") is None:
-            raise unprocessable("limit_price is required for limit orders")
-        limit = decimal(body["limit_price"], "limit_price")
-        if limit <= 0:
-            raise unprocessable("limit_price must be > 0")
-        if not on_tick(limit):
-            raise unprocessable(f"invalid limit_price {wire.plain(limit)}. sub-penny increment does not fulfill "
-                                "minimum pricing criteria")
-    elif body.get("limit_price") is not None:
-        raise unprocessable("limit_price is not allowed on market orders")
-    cid = body.get("client_order_id")
-    if cid is not None and (not isinstance(cid, str) or not cid or len(cid) > MAX_CLIENT_ORDER_ID):
-        raise unprocessable(f"client_order_id must be a string of 1 to {MAX_CLIENT_ORDER_ID} characters")
-    return OrderRequest(symbol.strip().upper(), side, kind, tif, qty, limit, cid)
+    if qty != qty.to_integral_value():
+        if tif != "day":
+            raise unprocessable("fractional orders must be DAY orders")
+        if kind in STOP_TYPES:
+            raise unprocessable(f"fractional qty is not allowed on {kind} orders")
+    prices: dict[str, Decimal] = {}
+    for name in ("limit_price", "stop_price"):
+        if name in PRICE_FIELDS[kind]:
+            if body.get(name) is None:
+                raise unprocessable(f"{name} is required for {kind} orders")
+            prices[name] = price(body[name], name)
+        elif body.get(name) is not None:
+            raise unprocessable(f"{name} is not allowed on {kind} orders")
+    return OrderRequest(symbol.strip().upper(), side, kind, tif, qty, prices.get("limit_price"),
+                        client_order_id(body), prices.get("stop_price"))
+
+
+def parse_replace(body: Any) -> ReplaceRequest:
+    """The body of ``PATCH /v2/orders/{id}`` as a :class:`ReplaceRequest`, or a 422.
+    Whole shares only and DAY or GTC, as the vendor's replace allows; whether a price
+    field fits the order's type is the venue's check."""
+    if not isinstance(body, dict):
+        raise unprocessable("request body must be a JSON object")
+    if body.get("trail") is not None:
+        raise unprocessable("trail is only for trailing_stop orders, which the stand-in exchange does not trade")
+    qty = None
+    if body.get("qty") is not None:
+        qty = decimal(body["qty"], "qty")
+        if qty <= 0 or qty != qty.to_integral_value():
+            raise unprocessable("qty must be a whole number of shares > 0")
+    tif = body.get("time_in_force")
+    if tif not in (None, "day", "gtc"):
+        raise unprocessable(f"time_in_force {tif} is not supported for a replace by the stand-in exchange "
+                            "(use day or gtc)")
+    limit = price(body["limit_price"], "limit_price") if body.get("limit_price") is not None else None
+    stop = price(body["stop_price"], "stop_price") if body.get("stop_price") is not None else None
+    return ReplaceRequest(qty, tif, limit, stop, client_order_id(body))
 
 
 def query_time(value: str | None, name: str) -> dt.datetime | None:
@@ -171,6 +218,10 @@ def get_order_by_client_id(ex: Exchange, req: Request) -> Reply:
     return Reply(body=wire.order(ex.venue.get_by_client_id(cid)))
 
 
+def patch_order(ex: Exchange, req: Request) -> Reply:
+    return Reply(body=wire.order(ex.venue.replace(req.params["order_id"], parse_replace(req.body))))
+
+
 def delete_order(ex: Exchange, req: Request) -> Reply:
     ex.venue.cancel(req.params["order_id"])
     return Reply(status=204)
@@ -205,6 +256,7 @@ ROUTES = [
     Route("GET", r"/v2/orders", "alpaca", list_orders),
     Route("GET", r"/v2/orders:by_client_order_id", "alpaca", get_order_by_client_id),
     Route("GET", rf"/v2/orders/{ORDER_ID}", "alpaca", get_order),
+    Route("PATCH", rf"/v2/orders/{ORDER_ID}", "alpaca", patch_order),
     Route("DELETE", rf"/v2/orders/{ORDER_ID}", "alpaca", delete_order),
     Route("GET", r"/v2/positions", "alpaca", list_positions),
     Route("GET", r"/v2/positions/(?P<symbol>[^/]+)", "alpaca", get_position),

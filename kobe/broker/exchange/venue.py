@@ -1,9 +1,10 @@
 """The venue: one paper account trading against the replayed market.
 
 It holds the orders, positions and cash (persisted through :class:`Store`), applies the
-vendor's rules on submission (unknown symbol, market closed, duplicate client order id,
-buying power, held quantity), and matches orders against the quotes of
-:mod:`~kobe.broker.exchange.quotes` by the rules of :mod:`~kobe.broker.exchange.matching`.
+vendor's rules on submission and replace (unknown symbol, market closed, duplicate client
+order id, buying power, held quantity), and matches orders against the quotes of
+:mod:`~kobe.broker.exchange.quotes` by the rules of :mod:`~kobe.broker.exchange.matching`,
+stop orders by those of :mod:`~kobe.broker.exchange.stops`.
 
 Matching is lazy and exact: before every request the server calls :meth:`Venue.catch_up`,
 which plays every working order forward along the price path from where it was last
@@ -13,7 +14,9 @@ and its fill shows on the next request, as at the vendor where fills arrive
 asynchronously; and a clock advanced by a week plays the week out at once.
 
 The account is a cash account: no margin (buying power is cash less what open buy
-orders hold) and no shorting (a sell needs shares held and not already offered).
+orders hold) and no shorting (a sell needs shares held and not already offered). A
+resting sell stop offers its shares as any open sell does: another sell of them is
+refused until the stop is canceled or replaced, as at the vendor.
 """
 
 from __future__ import annotations
@@ -29,10 +32,11 @@ from kobe.broker.exchange import clock as clocks
 from kobe.broker.exchange.clock import ExchangeClock
 from kobe.broker.exchange.errors import VendorError, forbidden, not_found, unprocessable
 from kobe.broker.exchange.faults import Faults
-from kobe.broker.exchange.history import History
+from kobe.broker.exchange.history import Bar, History
 from kobe.broker.exchange.matching import Execution, at_touch, on_arrival, on_crossing
 from kobe.broker.exchange.quotes import CENT, Quote, QuoteModel, mid_at
-from kobe.broker.exchange.records import Fill, Order, Position, asset_id
+from kobe.broker.exchange.records import STOP_TYPES, Fill, Order, Position, asset_id
+from kobe.broker.exchange.stops import trigger, within_limit
 from kobe.broker.exchange.store import Store
 from kobe.broker.exchange.wire import plain
 from kobe.data import calendar
@@ -53,13 +57,29 @@ class OrderRequest:
     qty: Decimal
     limit_price: Decimal | None = None
     client_order_id: str | None = None
+    stop_price: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class ReplaceRequest:
+    """A validated ``PATCH /v2/orders/{id}`` body: the fields to change (``None``: keep)."""
+
+    qty: Decimal | None = None
+    time_in_force: str | None = None
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    client_order_id: str | None = None
 
 
 @dataclass(frozen=True)
 class PositionView:
+    """A position as served: ``qty_available`` is what open sell orders (stops
+    included) do not already offer."""
+
     position: Position
     current_price: Decimal
     lastday_price: Decimal | None
+    qty_available: Decimal
 
 
 @dataclass(frozen=True)
@@ -175,8 +195,13 @@ class Venue:
             if order.reject:
                 order.finish("rejected", start)
                 return
-            if order.status == "accepted":
+            if order.status in ("accepted", "pending_new"):
                 order.status, order.updated_at = "new", start
+            if order.awaits_stop:
+                # A stop does not meet the book on arrival: it waits for its price, which
+                # may already be beyond it right then (placed through the market, a gap).
+                self._rest(order, now, arrival=start)
+                return
             execution, final = on_arrival(order, self.quote(order.symbol, start))
             if execution is not None:
                 self._fill(order, execution)
@@ -187,10 +212,11 @@ class Venue:
                 return
         self._rest(order, now)
 
-    def _rest(self, order: Order, now: dt.datetime) -> None:
-        """Resting orders along the path from ``checked_until`` to ``now``."""
-        assert order.checked_until is not None
-        after = order.checked_until
+    def _rest(self, order: Order, now: dt.datetime, arrival: dt.datetime | None = None) -> None:
+        """Resting orders along the path from ``checked_until`` to ``now``; a stop order
+        arriving at ``arrival`` is looked at from that very instant."""
+        after = arrival - AFTER if arrival is not None else order.checked_until
+        assert after is not None
         while after < now:
             day = clocks.first_session_closing_after(after)
             open_, close = calendar.session_open_close(day)
@@ -200,11 +226,7 @@ class Venue:
             end = min(now, close)
             bar = self.history.bar(order.symbol, day)
             if bar is not None and start <= end:
-                if order.type == "market":
-                    quote = self.model.quote(order.symbol, mid_at(bar, open_, close, start), bar.volume, start)
-                    execution = at_touch(order, quote)
-                else:
-                    execution = on_crossing(order, bar, open_, close, start, end, self.model)
+                execution = self._match(order, bar, open_, close, start, end, placed=start == arrival)
                 if execution is not None:
                     self._fill(order, execution)
                     return
@@ -212,7 +234,23 @@ class Venue:
                 order.finish("expired", close)
                 return
             after = end
-        order.checked_until = max(order.checked_until, now)
+        order.checked_until = max(order.checked_until or now, now)
+
+    def _match(self, order: Order, bar: Bar, open_: dt.datetime, close: dt.datetime, start: dt.datetime,
+               end: dt.datetime, *, placed: bool) -> Execution | None:
+        """A working order's fill between ``start`` and ``end`` of one session, if any."""
+        if order.type == "market":
+            quote = self.model.quote(order.symbol, mid_at(bar, open_, close, start), bar.volume, start)
+            return at_touch(order, quote)
+        if order.awaits_stop:
+            triggered = trigger(order, bar, open_, close, start, end, placed=placed)
+            if triggered is None:
+                return None
+            order.triggered_at = triggered.at
+            if order.type == "stop" or within_limit(order, triggered.price):
+                return Execution(order.remaining, triggered.price, triggered.at)
+            start = triggered.at  # a stop-limit whose limit the market is beyond: it rests as a limit
+        return on_crossing(order, bar, open_, close, start, end, self.model)
 
     def _fill(self, order: Order, execution: Execution) -> None:
         order.execute(execution.qty, execution.price, execution.at)
@@ -232,59 +270,116 @@ class Venue:
         """Accept an order (answered before it trades) or raise the vendor's error."""
         with self.lock:
             now = self.clock.now()
-            if request.symbol not in self.history.symbols:
-                raise unprocessable(f'asset "{request.symbol}" not found')
-            cid = request.client_order_id or str(uuid.uuid4())
-            if cid in self.by_client:
-                raise VendorError(422, "client_order_id must be unique", 40010001)
-            open_now = clocks.session_at(now) is not None
-            if not open_now and request.time_in_force in ("ioc", "fok"):
-                raise unprocessable(f"market is closed: {request.time_in_force} orders need an open session "
-                                    f"(next open {clocks.market_clock(now).next_open.isoformat()})")
-            reserve = self._check_funds(request, now)
-            delay, reject = self.faults.order_fate()
-            live_from = now if open_now else calendar.session_open_close(clocks.first_session_closing_after(now))[0]
-            self._seq += 1
-            order = Order(id=str(uuid.uuid4()), client_order_id=cid, symbol=request.symbol, side=request.side,
-                          type=request.type, time_in_force=request.time_in_force, qty=request.qty,
-                          limit_price=request.limit_price, reserve_price=reserve,
-                          status="new" if open_now else "accepted", filled_qty=Decimal(0), filled_avg_price=None,
-                          created_at=now, updated_at=now, submitted_at=now,
-                          live_from=live_from + dt.timedelta(seconds=delay), seq=self._seq, reject=reject)
+            order = self._new_order(request, now, status_open="new")
             with self.store.transaction():
                 self.store.save_order(order)
                 self.store.set_meta("clock", now.isoformat())
-            self.orders[order.id] = order
-            self.by_client[cid] = order
+            self._keep(order)
             return dataclasses.replace(order)
 
-    def _check_funds(self, request: OrderRequest, now: dt.datetime) -> Decimal:
-        """The price buying power is held at; 403 when the account cannot pay or deliver."""
+    def replace(self, order_id: str, change: ReplaceRequest) -> Order:
+        """Replace a working order as ``PATCH /v2/orders/{id}`` does: a new order (new id,
+        ``replaces`` the old one) with the changed fields and the rest copied, for what
+        the old one had left to trade unless ``qty`` says otherwise; the old order ends
+        ``replaced``. The old order's shares or buying power count as free for the check."""
+        with self.lock:
+            old = self.orders.get(order_id)
+            if old is None:
+                raise not_found("order not found")
+            if not old.is_open:
+                raise unprocessable("order is not replaceable")
+            if old.status in ("accepted", "pending_new"):
+                # The vendor's rule: an order not yet sent to the exchange (placed while the
+                # market is shut) cannot be replaced before the open; cancel it instead.
+                raise unprocessable(f"order is not replaceable while {old.status}: it is not at the exchange "
+                                    "before the next open")
+            if change.limit_price is not None and old.type not in ("limit", "stop_limit"):
+                raise unprocessable(f"limit_price is not allowed on {old.type} orders")
+            if change.stop_price is not None and old.type not in STOP_TYPES:
+                raise unprocessable(f"stop_price is not allowed on {old.type} orders")
+            request = OrderRequest(
+                old.symbol, old.side, old.type, change.time_in_force or old.time_in_force,
+                change.qty if change.qty is not None else old.remaining,
+                change.limit_price if change.limit_price is not None else old.limit_price,
+                change.client_order_id, change.stop_price if change.stop_price is not None else old.stop_price)
+            if change.client_order_id is None and (request.qty, request.time_in_force, request.limit_price,
+                                                   request.stop_price) == (old.remaining, old.time_in_force,
+                                                                           old.limit_price, old.stop_price):
+                raise unprocessable("order parameters are not changed")
+            now = self.clock.now()
+            order = self._new_order(request, now, status_open="pending_new", replacing=old)
+            order.replaces = old.id
+            old.replaced_with(order.id, now)
+            with self.store.transaction():
+                self.store.save_order(old)
+                self.store.save_order(order)
+                self.store.set_meta("clock", now.isoformat())
+            self._keep(order)
+            return dataclasses.replace(order)
+
+    def _new_order(self, request: OrderRequest, now: dt.datetime, *, status_open: str,
+                   replacing: Order | None = None) -> Order:
+        """``request`` as an order received at ``now`` (not yet kept), or the vendor's
+        error; ``status_open`` is its status when the market is open."""
+        if request.symbol not in self.history.symbols:
+            raise unprocessable(f'asset "{request.symbol}" not found')
+        cid = request.client_order_id or str(uuid.uuid4())
+        if cid in self.by_client:
+            raise VendorError(422, "client_order_id must be unique", 40010001)
+        open_now = clocks.session_at(now) is not None
+        if not open_now and request.time_in_force in ("ioc", "fok"):
+            raise unprocessable(f"market is closed: {request.time_in_force} orders need an open session "
+                                f"(next open {clocks.market_clock(now).next_open.isoformat()})")
+        reserve = self._check_funds(request, now, replacing)
+        delay, reject = self.faults.order_fate()
+        live_from = now if open_now else calendar.session_open_close(clocks.first_session_closing_after(now))[0]
+        self._seq += 1
+        return Order(id=str(uuid.uuid4()), client_order_id=cid, symbol=request.symbol, side=request.side,
+                     type=request.type, time_in_force=request.time_in_force, qty=request.qty,
+                     limit_price=request.limit_price, reserve_price=reserve,
+                     status=status_open if open_now else "accepted", filled_qty=Decimal(0), filled_avg_price=None,
+                     created_at=now, updated_at=now, submitted_at=now,
+                     live_from=live_from + dt.timedelta(seconds=delay), seq=self._seq, reject=reject,
+                     stop_price=request.stop_price)
+
+    def _keep(self, order: Order) -> None:
+        self.orders[order.id] = order
+        self.by_client[order.client_order_id] = order
+
+    def _offered(self, symbol: str, excluding: Order | None = None) -> Decimal:
+        """Shares of ``symbol`` that open sell orders (stops included) already offer."""
+        return sum((o.remaining for o in self.orders.values()
+                    if o.is_open and o.side == "sell" and o.symbol == symbol and o is not excluding), Decimal(0))
+
+    def _check_funds(self, request: OrderRequest, now: dt.datetime, replacing: Order | None = None) -> Decimal:
+        """The price buying power is held at; 403 when the account cannot pay or deliver
+        (``replacing``: an order about to give way, whose shares or money count as free)."""
         if request.side == "sell":
             held = self.positions.get(request.symbol)
-            offered = sum((o.remaining for o in self.orders.values()
-                           if o.is_open and o.side == "sell" and o.symbol == request.symbol), Decimal(0))
-            available = (held.qty if held else Decimal(0)) - offered
+            available = (held.qty if held else Decimal(0)) - self._offered(request.symbol, replacing)
             if request.qty > available:
                 raise forbidden(f"insufficient qty available for order (requested: {plain(request.qty)}, "
                                 f"available: {plain(available)})")
-            return request.limit_price or Decimal(0)
+            return request.limit_price or request.stop_price or Decimal(0)
         if request.limit_price is not None:
             price = request.limit_price
         else:
             quote = self.latest_quote(request.symbol, now)
             if quote is None:
                 raise unprocessable(f"no price for {request.symbol} yet")
-            price = (quote.ask * MARKET_BUY_COLLAR).quantize(CENT, rounding=ROUND_CEILING)
+            # A buy stop fills at its stop or, on a gap or placed through the market,
+            # above it: hold the collar over the higher of the stop and the ask.
+            touch = max(quote.ask, request.stop_price) if request.stop_price is not None else quote.ask
+            price = (touch * MARKET_BUY_COLLAR).quantize(CENT, rounding=ROUND_CEILING)
         cost = request.qty * price
-        power = self.buying_power()
+        power = self.buying_power(replacing)
         if cost > power:
             raise forbidden("insufficient buying power", buying_power=plain(power), cost_basis=plain(cost))
         return price
 
-    def buying_power(self) -> Decimal:
-        held = sum((o.remaining * o.reserve_price for o in self.orders.values() if o.is_open and o.side == "buy"),
-                   Decimal(0))
+    def buying_power(self, excluding: Order | None = None) -> Decimal:
+        held = sum((o.remaining * o.reserve_price for o in self.orders.values()
+                    if o.is_open and o.side == "buy" and o is not excluding), Decimal(0))
         return self.cash - held
 
     def get(self, order_id: str) -> Order:
@@ -349,7 +444,8 @@ class Venue:
     def _view(self, position: Position) -> PositionView:
         now = self.clock.now()
         price = self.last_price(position.symbol, now) or position.avg_entry_price
-        return PositionView(dataclasses.replace(position), price, self.lastday_price(position.symbol, now))
+        return PositionView(dataclasses.replace(position), price, self.lastday_price(position.symbol, now),
+                            position.qty - self._offered(position.symbol))
 
     def close_position(self, symbol_or_asset_id: str, qty: Decimal | None = None,
                        percentage: Decimal | None = None) -> Order:

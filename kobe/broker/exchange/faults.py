@@ -26,11 +26,41 @@ answered ``error_status``), ``timeout_rate`` (share that hang), ``drop_rate`` (s
 order submissions carried out but never answered), ``fill_delay`` (exchange seconds an
 order stays ``new`` before it can trade), ``reject_rate`` (share of accepted orders that
 turn ``rejected``), ``rate_limit`` (requests per minute, then 429 with ``Retry-After``).
+
+**Data faults** (``data``, a list of :class:`DataFault`) spoil the *content* of the
+daily-bar answers (Alpaca's ``/v2/stocks/bars``, Polygon's aggregates) while the HTTP
+answer stays a 200: what a vendor with a bad day sends, which the lake must refuse
+(:func:`kobe.data.lake.check_answer`). A fault applies to the answers for ``symbol``
+(every symbol when ``None``) of ``api`` (``alpaca``, ``polygon``, or both when ``None``)
+whose range holds ``day`` (any range when ``None``), to the next ``count`` such answers
+(all when ``None``); a paged answer is one answer, its later pages carry the faults its
+first page drew. Several faults apply in the order listed. The kinds:
+
+================  ====================================================================
+``empty``         the answer holds no bar (an empty ``results`` / ``bars``)
+``short``         the answer stops early: it keeps only its first ``bars`` bars (default
+                  1), or with ``day`` only the bars before ``day``, and its last page has
+                  no ``next_url`` / ``next_page_token``, as if paging had stopped
+``partial``       the still-forming bar of the session in progress at the exchange clock
+                  is appended (open so far, high/low of the price path so far, the last
+                  price as close, volume pro rata of the session elapsed), whatever
+                  range was asked; nothing is added while no session is open
+``duplicate``     the bar of ``day`` (default: the answer's last) is sent twice in a row
+``out_of_order``  the bar of ``day`` (default: the answer's last) is swapped with the
+                  bar before it
+``missing``       the bar of ``day`` (required) is left out: a hole inside the answer,
+                  as a halt leaves
+================  ====================================================================
+
+Switched on like every fault, through ``POST /admin/faults``, e.g.
+``{"data": [{"kind": "short", "symbol": "AAPL", "bars": 100}]}``, or
+``ExchangeAdmin.set_faults(data=[DataFault("empty", symbol="KO", count=1)])``.
 """
 
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import random
 import re
 import threading
@@ -39,6 +69,8 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 ACTIONS = ("status", "after", "hang", "drop", "delay")
+DATA_FAULTS = ("empty", "short", "partial", "duplicate", "out_of_order", "missing")
+DATA_APIS = ("alpaca", "polygon")
 ORDER_SUBMIT = ("POST", re.compile(r"^/v2/orders$"))
 
 
@@ -72,6 +104,46 @@ class FaultRule:
 
 
 @dataclass
+class DataFault:
+    """Spoil the daily-bar answers for ``symbol`` of ``api`` whose range holds ``day``
+    (``None``: any) with ``kind`` (one of :data:`DATA_FAULTS`, see the module doc), for the
+    next ``count`` answers (``None``: all). ``bars``: what a ``short`` answer keeps."""
+
+    kind: str
+    symbol: str | None = None
+    day: str | None = None
+    api: str | None = None
+    count: int | None = None
+    bars: int = 1
+
+    def __post_init__(self) -> None:
+        if self.kind not in DATA_FAULTS:
+            raise ValueError(f"unknown data fault {self.kind!r}; use one of {', '.join(DATA_FAULTS)}")
+        if self.api is not None and self.api not in DATA_APIS:
+            raise ValueError(f"unknown data API {self.api!r}; use {' or '.join(DATA_APIS)}")
+        if self.day is not None:
+            dt.date.fromisoformat(self.day)
+        elif self.kind == "missing":
+            raise ValueError("the data fault 'missing' needs the day whose bar is left out")
+        if self.bars < 0:
+            raise ValueError("a short answer keeps zero or more bars")
+        if self.symbol is not None:
+            self.symbol = self.symbol.upper()
+
+    @property
+    def date(self) -> dt.date | None:
+        return dt.date.fromisoformat(self.day) if self.day is not None else None
+
+    def matches(self, api: str, symbol: str, first: dt.date, last: dt.date) -> bool:
+        if self.count is not None and self.count <= 0:
+            return False
+        if (self.api is not None and self.api != api) or (self.symbol is not None and self.symbol != symbol):
+            return False
+        day = self.date
+        return day is None or first <= day <= last
+
+
+@dataclass
 class FaultPlan:
     """Everything that goes wrong, and the seed that makes it reproducible."""
 
@@ -85,6 +157,11 @@ class FaultPlan:
     rate_limit: int | None = None
     seed: int = 0
     rules: list[FaultRule] = field(default_factory=list)
+    data: list[DataFault] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # Plain dicts are accepted (ExchangeAdmin.set_faults(data=[{...}])), as JSON sends them.
+        self.data = [d if isinstance(d, DataFault) else _data_fault(d) for d in self.data]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -105,7 +182,17 @@ class FaultPlan:
             if bad:
                 raise ValueError(f"unknown fault rule key{'s' if len(bad) > 1 else ''}: {', '.join(bad)}")
             parsed.append(FaultRule(**rule))
-        return cls(**values, rules=parsed)
+        spoilers = [_data_fault(d) for d in values.pop("data", []) or []]
+        return cls(**values, rules=parsed, data=spoilers)
+
+
+def _data_fault(raw: Any) -> DataFault:
+    if not isinstance(raw, dict):
+        raise TypeError("a data fault is a JSON object")
+    bad = sorted(set(raw) - {f.name for f in fields(DataFault)})
+    if bad:
+        raise ValueError(f"unknown data fault key{'s' if len(bad) > 1 else ''}: {', '.join(bad)}")
+    return DataFault(**raw)
 
 
 @dataclass(frozen=True)
@@ -174,6 +261,18 @@ class Faults:
             return max(1.0, float(int(60.0 - (now - self._recent[0])) + 1))
         self._recent.append(now)
         return None
+
+    def data_faults(self, api: str, symbol: str, first: dt.date, last: dt.date) -> list[DataFault]:
+        """The data faults for a new answer of ``api`` about ``symbol`` over
+        ``first .. last``, in the plan's order; each one drawn uses up one of its count."""
+        with self._lock:
+            chosen = []
+            for fault in self.plan.data:
+                if fault.matches(api, symbol, first, last):
+                    if fault.count is not None:
+                        fault.count -= 1
+                    chosen.append(DataFault(fault.kind, fault.symbol, fault.day, fault.api, None, fault.bars))
+            return chosen
 
     def order_fate(self) -> tuple[float, bool]:
         """For a new order: exchange seconds before it may trade, and whether it is to

@@ -9,6 +9,11 @@ Paging is the vendors': Alpaca's ``next_page_token`` (an opaque offset; ``null``
 last page) and Polygon's ``next_url``, whose ``cursor`` carries every parameter of the
 query, because the client sends nothing else on later pages. Pages hold at most the
 vendor's maximum (10,000 and 50,000) or the exchange's ``page_size`` when smaller.
+
+Data faults (:class:`~kobe.broker.exchange.faults.DataFault`: empty, short, partial,
+duplicated, out-of-order answers, a missing bar) are drawn on an answer's first page and
+applied to the whole answer before it is paged; the page token / cursor carries them, so
+every page of one answer tells the same story.
 """
 
 from __future__ import annotations
@@ -18,14 +23,17 @@ import binascii
 import datetime as dt
 import json
 import uuid
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from kobe.broker.exchange import wire
-from kobe.broker.exchange.clock import last_session_closed
+from kobe.broker.exchange.clock import last_session_closed, session_at
 from kobe.broker.exchange.errors import VendorError, unprocessable
+from kobe.broker.exchange.faults import DataFault
 from kobe.broker.exchange.history import Bar
+from kobe.broker.exchange.quotes import mid_at
 from kobe.broker.exchange.routing import Reply, Request, Route
-from kobe.data.calendar import NEW_YORK, trading_date
+from kobe.data.calendar import NEW_YORK, session_open_close, trading_date
 
 if TYPE_CHECKING:
     from kobe.broker.exchange.app import Exchange
@@ -71,6 +79,56 @@ def _decode(token: str, api: str) -> dict[str, Any]:
 def _visible_bars(ex: Exchange, symbol: str, first: dt.date, last: dt.date) -> list[Bar]:
     newest = last_session_closed(ex.clock.now())
     return ex.history.bars(symbol, first, min(last, newest))
+
+
+def forming_bar(ex: Exchange, symbol: str) -> Bar | None:
+    """The bar of the session in progress as a vendor shows it before the close: the
+    price path so far (:func:`~kobe.broker.exchange.quotes.mid_at`) and the volume pro
+    rata of the session elapsed; ``None`` while no session is open."""
+    now = ex.clock.now()
+    day = session_at(now)
+    bar = ex.history.bar(symbol, day) if day is not None else None
+    if day is None or bar is None:
+        return None
+    open_, close = session_open_close(day)
+    corners = [open_ + (close - open_) * k / 3 for k in range(4)]
+    path = [mid_at(bar, open_, close, t) for t in corners if t <= now] + [mid_at(bar, open_, close, now)]
+    share = (now - open_) / (close - open_)
+    return Bar(symbol, day, bar.open, max(path), min(path), path[-1], float(round(bar.volume * share)))
+
+
+def _spoil(ex: Exchange, symbol: str, bars: list[Bar], faults: list[DataFault]) -> list[Bar]:
+    """``bars`` (oldest first) as the data faults leave them, applied in order."""
+    for fault in faults:
+        day = fault.date
+        at = next((i for i, b in enumerate(bars) if b.day == day), None) if day is not None else len(bars) - 1
+        if fault.kind == "empty":
+            bars = []
+        elif fault.kind == "short":
+            bars = [b for b in bars if b.day < day] if day is not None else bars[:fault.bars]
+        elif fault.kind == "partial":
+            forming = forming_bar(ex, symbol)
+            bars = [*bars, forming] if forming is not None else bars
+        elif at is None or at < 0:
+            continue  # the bar it names is not in this answer
+        elif fault.kind == "duplicate":
+            bars = [*bars[:at + 1], bars[at], *bars[at + 1:]]
+        elif fault.kind == "out_of_order" and at > 0:
+            bars = [*bars[:at - 1], bars[at], bars[at - 1], *bars[at + 1:]]
+        elif fault.kind == "missing":
+            bars = bars[:at] + bars[at + 1:]
+    return bars
+
+
+def _answer(ex: Exchange, api: str, symbol: str, first: dt.date, last: dt.date, drawn: list[dict[str, Any]] | None,
+            keep: Any = None) -> tuple[list[Bar], list[dict[str, Any]]]:
+    """The bars of one answer (oldest first), faults applied, and the faults as the page
+    token carries them: drawn now on a first page (``drawn`` is ``None``), else replayed."""
+    bars = _visible_bars(ex, symbol, first, last)
+    if keep is not None:
+        bars = [b for b in bars if keep(b)]
+    faults = ex.faults.data_faults(api, symbol, first, last) if drawn is None else [DataFault(**d) for d in drawn]
+    return _spoil(ex, symbol, bars, faults), [asdict(f) for f in faults]
 
 
 # -- Alpaca -------------------------------------------------------------------------
@@ -123,11 +181,16 @@ def stock_bars(ex: Exchange, req: Request) -> Reply:
     start = _instant(q.get("start"), "start") or midnight(trading_date(now))
     end = _instant(q.get("end"), "end") or now
     first = trading_date(start) if midnight(trading_date(start)) >= start else trading_date(start) + dt.timedelta(1)
+    token = _decode(q["page_token"], "alpaca") if q.get("page_token") else {}
+    # A later page replays what the first page drew (an empty set included), never draws anew.
+    carried: dict[str, list[dict[str, Any]]] | None = token.get("faults", {}) if token else None
+    drawn: dict[str, list[dict[str, Any]]] = {}
     rows: list[tuple[str, Bar]] = []
     for symbol in symbols:
-        bars = _visible_bars(ex, symbol, first, trading_date(end))
+        bars, drawn[symbol] = _answer(ex, "alpaca", symbol, first, trading_date(end),
+                                      None if carried is None else carried.get(symbol, []))
         rows.extend((symbol, b) for b in (reversed(bars) if sort == "desc" else bars))
-    offset = int(_decode(q["page_token"], "alpaca").get("offset", 0)) if q.get("page_token") else 0
+    offset = int(token.get("offset", 0))
     size = min(limit, ex.config.page_size or ALPACA_MAX_PAGE, ALPACA_MAX_PAGE)
     page = rows[offset:offset + size]
     out: dict[str, list[dict[str, Any]]] = {}
@@ -136,7 +199,8 @@ def stock_bars(ex: Exchange, req: Request) -> Reply:
             "t": wire.timestamp(midnight(bar.day)), "o": bar.open, "h": bar.high, "l": bar.low, "c": bar.close,
             "v": _volume(bar.volume), "n": None, "vw": None})
     more = offset + size < len(rows)
-    return Reply(body={"bars": out, "next_page_token": _encode({"offset": offset + size}) if more else None})
+    following = {"offset": offset + size, "faults": {symbol: f for symbol, f in drawn.items() if f}}
+    return Reply(body={"bars": out, "next_page_token": _encode(following) if more else None})
 
 
 # -- Polygon ------------------------------------------------------------------------
@@ -174,8 +238,9 @@ def aggregates(ex: Exchange, req: Request) -> Reply:
     low, high = _bound(p["start"], "from"), _bound(p["end"], "to")
     first = trading_date(dt.datetime.fromtimestamp(low / 1000, dt.UTC))
     last = trading_date(dt.datetime.fromtimestamp(high / 1000, dt.UTC))
-    bars = [b for b in _visible_bars(ex, ticker, first, last)
-            if low <= int(midnight(b.day).timestamp() * 1000) <= high]
+    bars, drawn = _answer(ex, "polygon", ticker, first, last, settings.get("faults"),
+                          lambda b: low <= int(midnight(b.day).timestamp() * 1000) <= high)
+    settings = {**settings, "faults": drawn}  # later pages replay them, never draw anew
     if settings["sort"] == "desc":
         bars.reverse()
     offset = int(settings.get("offset", 0))

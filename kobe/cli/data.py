@@ -1,13 +1,32 @@
-"""Market-data commands: ``kobe data check``, ``kobe data synth`` (later ``fetch``, ``status``)."""
+"""Market-data commands: ``kobe data check``, ``fetch``, ``refresh``, ``status``, ``synth``."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
 import click
 
 from kobe.cli.common import fail_cleanly, parse_date
+
+NOW_HELP = ("Judge which sessions have closed as of this instant (YYYY-MM-DDTHH:MM, New York time unless an "
+            "offset is given; default: the wall clock). Give the exchange's clock when fetching from a replay.")
+
+
+def parse_now(value: str | None) -> dt.datetime:
+    """``--now``: an instant, New York time when it has no offset; the wall clock if ``None``."""
+    if value is None:
+        return dt.datetime.now(dt.UTC)
+    try:
+        instant = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not YYYY-MM-DDTHH:MM", param_hint="--now") from None
+    if instant.tzinfo is None:
+        from kobe.data.calendar import NEW_YORK
+
+        instant = instant.replace(tzinfo=NEW_YORK)
+    return instant.astimezone(dt.UTC)
 
 
 @click.group()
@@ -73,16 +92,21 @@ def check(strategies: Path, source: str | None, as_of: str | None, jump_pct: flo
 @click.option("--universe", "universe_file", type=click.Path(path_type=Path), default=Path("universe/default.csv"),
               show_default=True)
 @click.option("--start", required=True, help="First date (YYYY-MM-DD).")
-@click.option("--end", default=None, help="Last date (default: today).")
+@click.option("--end", default=None, help="Last date (default: the New York date of --now).")
+@click.option("--now", "now_text", default=None, help=NOW_HELP)
 @click.option("--lake", "lake_dir", type=click.Path(path_type=Path), default=None,
               help="Default: the config's data.lake (state/lake).")
 @click.option("--workers", type=click.IntRange(1, 16), default=4, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable report.")
 @fail_cleanly
 def fetch(strategies: Path, provider: str | None, base_url: str | None, files_path: str | None, universe_file: Path,
-          start: str, end: str | None, lake_dir: Path | None, workers: int) -> None:
-    """Fetch daily bars into the lake: only what is missing, resumable, never half-written."""
-    import datetime as dt
-
+          start: str, end: str | None, now_text: str | None, lake_dir: Path | None, workers: int,
+          as_json: bool) -> None:
+    """Fetch daily bars into the lake: every session closed since the last one received,
+    nothing of a session still trading; resumable, never half-written. A vendor answer
+    that is empty, short, duplicated, out of order or holds an unclosed bar is refused
+    for its symbol (exit 1), the others go on."""
+    from kobe.data.calendar import trading_date
     from kobe.data.lake import Lake
     from kobe.data.lake import fetch as run_fetch
     from kobe.data.providers import make_provider
@@ -95,30 +119,66 @@ def fetch(strategies: Path, provider: str | None, base_url: str | None, files_pa
     lake_dir = lake_dir or (project.root / settings.lake if project and settings else Path("state/lake"))
     symbols = load_universe(universe_file)
     lake = Lake(lake_dir)
-    first, last = parse_date(start), parse_date(end) or dt.date.today()
+    now = parse_now(now_text)
+    first, last = parse_date(start), parse_date(end) or trading_date(now)
     assert first is not None
     source = make_provider(provider, base_url=base_url, path=files_path)
-    with click.progressbar(length=len(symbols), label=f"fetching {len(symbols)} symbols", file=None) as bar:
-        report = run_fetch(lake, source, symbols, first, last, workers=workers, on_done=lambda _: bar.update(1))
-    if report.nothing_to_do:
-        click.echo("the lake already covers that range: nothing fetched")
+    with click.progressbar(length=len(symbols), label=f"fetching {len(symbols)} symbols", file=None,
+                           hidden=as_json) as bar:
+        report = run_fetch(lake, source, symbols, first, last, now=now, workers=workers,
+                           on_done=lambda _: bar.update(1))
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    elif report.nothing_to_do:
+        through = f"through {report.due}" if report.due and report.due >= first else "in that range"
+        click.echo(f"nothing fetched: the lake holds every session closed {through} as of {now:%Y-%m-%dT%H:%M}Z")
     else:
-        click.echo(f"{len(report.requested)} requests, {report.fetched_rows:,} bars written to {lake_dir}")
-    for symbol, reason in sorted(report.failed.items()):
-        click.echo(f"failed: {symbol}: {reason}", err=True)
+        click.echo(f"{len(report.requested)} requests, {report.fetched_rows:,} bars written to {lake_dir} "
+                   f"(sessions closed through {report.due})")
+    if not as_json:
+        for symbol, reason in sorted(report.failed.items()):
+            click.echo(f"{'refused' if symbol in report.refused else 'failed'}: {reason}"
+                       if reason.startswith(f"{symbol}:") else f"failed: {symbol}: {reason}", err=True)
     if report.failed:
         raise SystemExit(1)
 
 
 @data.command()
+@click.option("--config", "strategies", type=click.Path(path_type=Path), default="strategies.yaml",
+              show_default=True, help="The project: its data: section and the enabled strategies' universes.")
+@click.option("--now", "now_text", default=None, help=NOW_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable report.")
+@fail_cleanly
+def refresh(strategies: Path, now_text: str | None, as_json: bool) -> None:
+    """What runs before every scan: bring the bars up to the last session closed at
+    --now (polygon, alpaca; embedded and files are read as they are) and say whether
+    every symbol of the universe has it. Exits 1 when they are not fresh."""
+    from kobe.data.refresh import refresh as run_refresh
+    from kobe.project import load_project
+
+    report = run_refresh(load_project(strategies), parse_now(now_text))
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        click.echo(report.message)
+        for symbol, reason in sorted(report.failed.items()):
+            click.echo(f"{'refused' if symbol in report.refused else 'failed'}: {reason}", err=True)
+    if not report.fresh:
+        raise SystemExit(1)
+
+
+@data.command()
 @click.option("--lake", "lake_dir", type=click.Path(path_type=Path), default=Path("state/lake"), show_default=True)
+@click.option("--now", "now_text", default=None, help=NOW_HELP)
 @click.option("--json", "as_json", is_flag=True)
 @fail_cleanly
-def status(lake_dir: Path, as_json: bool) -> None:
-    """Coverage of the lake per symbol: range, rows, provider, fetch time."""
+def status(lake_dir: Path, now_text: str | None, as_json: bool) -> None:
+    """Coverage of the lake per symbol (the first and last session received), rows,
+    provider, fetch time, and which symbols lack the last session closed at --now."""
     from dataclasses import asdict
 
     from kobe.cli.common import table
+    from kobe.data.calendar import last_closed_session
     from kobe.data.lake import Lake
 
     entries = Lake(lake_dir).manifest()
@@ -128,12 +188,12 @@ def status(lake_dir: Path, as_json: bool) -> None:
     if not entries:
         click.echo(f"the lake at {lake_dir} is empty; run `kobe data fetch`")
         return
-    click.echo(table([(e.symbol, e.first_date, e.last_date, e.rows, e.provider, e.fetched_at)
+    click.echo(table([(e.symbol, e.covered_from, e.covered_to, e.rows, e.provider, e.fetched_at)
                       for e in entries.values()], ("symbol", "first", "last", "rows", "provider", "fetched (UTC)")))
-    newest = max(e.last_date or "" for e in entries.values())
-    stale = [e.symbol for e in entries.values() if (e.last_date or "") < newest]
-    click.echo(f"{len(entries)} symbols; newest bar {newest}; "
-               + (f"behind it: {', '.join(stale)}" if stale else "all up to it"))
+    due = last_closed_session(parse_now(now_text)).isoformat()
+    stale = [e.symbol for e in entries.values() if (e.covered_to or "") < due]
+    click.echo(f"{len(entries)} symbols; last closed session {due}; "
+               + (f"without it: {', '.join(stale)}" if stale else "all have it"))
 
 
 @data.command()

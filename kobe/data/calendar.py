@@ -52,7 +52,7 @@ class _Schedule:
 
 @functools.lru_cache(maxsize=1)
 def _schedule() -> _Schedule:
-    import exchange_calendars as xcals
+    import exchange_calendars as xcals  # type: ignore[import-untyped]
 
     last = dt.date.today().replace(month=12, day=31) + dt.timedelta(days=365 * YEARS_AHEAD)
     with warnings.catch_warnings():
@@ -125,3 +125,25 @@ def trading_date(instant: dt.datetime) -> dt.date:
     if instant.tzinfo is None:
         raise ValueError("a naive datetime has no trading date; give an aware (UTC) instant")
     return instant.astimezone(NEW_YORK).date()
+
+
+def session_closed(day: dt.date, instant: dt.datetime) -> bool:
+    """Whether the session of ``day`` has closed at ``instant``: its daily bar is final.
+
+    The close is the session's real one, early closes included (13:00 New York the day
+    after Thanksgiving), so a bar of such a day counts from 13:00 on, not from 16:00.
+    ``day`` must be a session.
+    """
+    if instant.tzinfo is None:
+        raise ValueError("a naive datetime cannot be compared with a session's close; give an aware (UTC) instant")
+    return session_open_close(day)[1] <= instant
+
+
+def last_closed_session(instant: dt.datetime) -> dt.date:
+    """The latest session whose close is at or before ``instant``: the newest daily bar
+    that can be final at ``instant`` (today's once the bell has rung, else the previous
+    session's)."""
+    day = trading_date(instant)
+    if is_session(day) and session_closed(day, instant):
+        return day
+    return previous_session(day)

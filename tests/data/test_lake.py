@@ -50,8 +50,10 @@ def test_extending_the_range_asks_only_for_the_new_part(tmp_path: Path) -> None:
     fetch(lake, provider, ["AAPL"], D0, D1)
     provider.calls.clear()
     fetch(lake, provider, ["AAPL"], dt.date(2015, 12, 1), D2)
+    # The back end stops at the last session (2016-12-30): 2016-12-31 is a Saturday, and a
+    # range is asked up to the newest closed session in it, not to the calendar date.
     assert sorted(provider.calls) == [("AAPL", dt.date(2015, 12, 1), dt.date(2015, 12, 31)),
-                                      ("AAPL", dt.date(2016, 7, 1), D2)]
+                                      ("AAPL", dt.date(2016, 7, 1), dt.date(2016, 12, 30))]
     stored = lake.scan(["AAPL"]).collect()
     expected = read_bars(symbols=["AAPL"], start=dt.date(2015, 12, 1), end=D2).collect()
     assert stored.equals(expected)
@@ -65,7 +67,10 @@ def test_manifest_records_what_the_file_holds(tmp_path: Path) -> None:
     assert entry.sha256 == hashlib.sha256(data).hexdigest()
     frame = pl.read_parquet(lake.path("KO"))
     assert (entry.rows, entry.first_date, entry.last_date) == (frame.height, "2016-01-04", "2016-06-30")
-    assert (entry.covered_from, entry.covered_to, entry.provider) == ("2016-01-01", "2016-06-30", "embedded")
+    # Coverage is the sessions received (2016-01-01 is a holiday), and asked_from the
+    # start the vendor was asked from, so that start is not asked again.
+    assert (entry.covered_from, entry.covered_to, entry.provider) == ("2016-01-04", "2016-06-30", "embedded")
+    assert entry.asked_from == "2016-01-01"
 
 
 def test_a_failing_symbol_does_not_stop_the_others_and_resumes(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ class FilesProvider:
 
     def _sources(self) -> list[Path | None]:
         if self.path is not None and self.path.is_dir():
-            return sorted(p for p in self.path.iterdir() if p.suffix.lower() in (".csv", ".parquet"))
+            return [*sorted(p for p in self.path.iterdir() if p.suffix.lower() in (".csv", ".parquet"))]
         return [self.path]
 
     def daily_bars(self, symbol: str, start: dt.date, end: dt.date) -> pl.DataFrame:

@@ -3,6 +3,7 @@
 ``list_aggs`` follows ``next_url`` (``get_aggs`` silently stops after one page); the
 client retries 429 and 5xx with backoff (urllib3) and raises ``MaxRetryError`` when the
 retries run out, which becomes a :class:`KobeError` naming the symbol, never the key.
+Bars come back as the vendor sent them (order, duplicates, range): the lake checks them.
 """
 
 from __future__ import annotations
@@ -36,9 +37,10 @@ class PolygonProvider:
                 # A daily aggregate is stamped at midnight New York time, in ms since the epoch.
                 day = dt.datetime.fromtimestamp(agg.timestamp / 1000, tz=NEW_YORK).date()
                 rows.append((symbol, day, agg.open, agg.high, agg.low, agg.close, agg.volume))
-        except Exception as err:  # urllib3 MaxRetryError, BadResponse, ...: all end the fetch of this symbol
+        except Exception as err:  # noqa: BLE001 (urllib3 MaxRetryError, BadResponse, ...: all end this symbol)
             message = str(err).replace(self._secret, "***")
             raise KobeError(Diagnostic(f"polygon: fetching {symbol} failed: {message[:300]}",
                                        hint="the fetch can be re-run; what was written is kept")) from None
-        return pl.DataFrame(rows, schema=BAR_SCHEMA, orient="row").filter(
-            (pl.col("date") >= start) & (pl.col("date") <= end))
+        # In the vendor's order and unfiltered: the lake judges the answer (kobe.data.lake.check_answer),
+        # and a bar outside the range asked is a fault to report, not to hide.
+        return pl.DataFrame(rows, schema=BAR_SCHEMA, orient="row")

@@ -8,10 +8,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from lake_stand import DATA, KEY_ID, POLYGON_KEY, SECRET, Stand
 
 from kobe.broker.exchange import ExchangeAdmin, ExchangeConfig, serve_exchange
-
-from lake_stand import DATA, KEY_ID, POLYGON_KEY, SECRET, Stand
 
 
 @pytest.fixture

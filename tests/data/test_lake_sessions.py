@@ -13,14 +13,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 from click.testing import CliRunner
+from lake_stand import ENV, SOURCE, new_york
 
 from kobe.broker.exchange import FaultPlan
 from kobe.broker.exchange.faults import DataFault
 from kobe.cli import main
 from kobe.data import calendar
 from kobe.data.lake import Lake, fetch
-
-from lake_stand import ENV, SOURCE, new_york
 
 SYMBOLS = ["AAPL", "KO", "MSFT"]
 PROVIDERS = ["polygon", "alpaca"]

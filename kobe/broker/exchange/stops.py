@@ -1,10 +1,10 @@
 """Stop and stop-limit orders: when the market reaches the stop, and at what price.
 
 A stop is a protective order held at the broker, and the backtest assumes how it ends
-(``kobe/backtest/exits.py``): "a bar that opens beyond a level (a gap) fills at the
-open; otherwise the level itself fills". The venue plays stops by the same rule, on the
-path's mid price (:mod:`~kobe.broker.exchange.quotes`) and with no half-spread, so that
-a stop held at the stand-in ends at the price the backtest booked for it:
+(its exit rules, ``docs/backtest.md``): a bar that opens beyond the stop (a gap) fills
+at the open, otherwise the stop itself fills. The venue plays stops by the same rule, on
+the path's mid price (:mod:`~kobe.broker.exchange.quotes`) and with no half-spread, so
+that a stop held at the stand-in ends at the price the backtest booked for it:
 
 - A **sell** stop triggers when the mid trades at or below ``stop_price``; a **buy**
   stop at or above it.

@@ -89,7 +89,7 @@ def parse_order(body: Any) -> OrderRequest:
             raise unprocessable(f"time_in_force {tif} is not supported by the stand-in exchange")
         raise unprocessable(f"invalid time_in_force {tif!r}")
     if kind in STOP_TYPES and tif not in ("day", "gtc"):
-        raise unprocessable(f"time_in_force {tif} is not supported for {kind} orders by the stand-in exchange "
+        raise unprocessable(f"{kind} orders with time_in_force {tif} are not supported by the stand-in exchange "
                             "(use day or gtc)")
     for unsupported in ("notional", "trail_price", "trail_percent", "take_profit", "stop_loss"):
         if body.get(unsupported) is not None:

@@ -209,7 +209,7 @@ def check_answer(symbol: str, bars: pl.DataFrame, first: dt.date, last: dt.date,
     newest = last if calendar.is_session(last) else calendar.previous_session(last)
     if dates[-1] < newest:
         missing = len(calendar.sessions(dates[-1] + dt.timedelta(days=1), newest))
-        raise AnswerRefused(symbol, "short", f"the bars end at {dates[-1]}, {missing} closed session(s) before "
+        raise AnswerRefused(symbol, "short", f"the bars end at {dates[-1]}, {missing} closed session(s) short of "
                             f"{newest}, the newest asked for (a page that stopped early, or a halt or delisting)")
 
 

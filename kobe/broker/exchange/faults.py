@@ -42,9 +42,9 @@ first page drew. Several faults apply in the order listed. The kinds:
                   1), or with ``day`` only the bars before ``day``, and its last page has
                   no ``next_url`` / ``next_page_token``, as if paging had stopped
 ``partial``       the still-forming bar of the session in progress at the exchange clock
-                  is appended (open so far, high/low of the price path so far, the last
-                  price as close, volume pro rata of the session elapsed), whatever
-                  range was asked; nothing is added while no session is open
+                  is appended (the day's open, the high and low of the price path so
+                  far, the current price as close, the volume pro rata of the session
+                  elapsed), whatever range was asked; nothing while no session is open
 ``duplicate``     the bar of ``day`` (default: the answer's last) is sent twice in a row
 ``out_of_order``  the bar of ``day`` (default: the answer's last) is swapped with the
                   bar before it
@@ -52,9 +52,11 @@ first page drew. Several faults apply in the order listed. The kinds:
                   as a halt leaves
 ================  ====================================================================
 
-Switched on like every fault, through ``POST /admin/faults``, e.g.
+Switched on like every fault, through ``POST /admin/faults`` (which replaces the whole
+plan), e.g.
 ``{"data": [{"kind": "short", "symbol": "AAPL", "bars": 100}]}``, or
-``ExchangeAdmin.set_faults(data=[DataFault("empty", symbol="KO", count=1)])``.
+``ExchangeAdmin.set_faults(data=[DataFault("empty", symbol="KO", count=1)])`` (``DataFault`` from
+this module; plain dicts work too).
 """
 
 from __future__ import annotations

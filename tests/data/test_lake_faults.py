@@ -129,3 +129,18 @@ def test_kobe_data_fetch_names_the_refusal_and_exits_1(stand, tmp_path: Path) ->
     assert result.exit_code == 1
     assert "refused: KO: empty: no bar for 2018-01-02 .. 2018-02-07" in result.output
     assert Lake(tmp_path / "lake").symbols() == ["AAPL"]
+
+
+@pytest.mark.parametrize("provider_name", ["polygon", "alpaca"])
+def test_a_fault_with_a_count_spoils_that_many_answers_whatever_their_pages(stand, provider_name: str) -> None:
+    """A paged answer is one answer: the fault its first page drew holds on its later
+    pages (carried by next_url / next_page_token) and uses up one of the count."""
+    exchange = stand(new_york(AFTER_CLOSE), page_size=2)
+    exchange.admin.set_faults(data=[DataFault("out_of_order", symbol="KO", day="2018-02-05", count=1)])
+    provider = exchange.provider(provider_name)
+    first = provider.daily_bars("KO", dt.date(2018, 2, 1), dt.date(2018, 2, 7))["date"].to_list()
+    assert first == [dt.date(2018, 2, d) for d in (1, 5, 2, 6, 7)]      # three pages, one story
+    assert len(exchange.data_requests()) == 3
+    second = provider.daily_bars("KO", dt.date(2018, 2, 1), dt.date(2018, 2, 7))["date"].to_list()
+    assert second == sorted(first)
+    assert exchange.admin.faults().data[0].count == 0

@@ -5,7 +5,13 @@ simulated account, with costs, stops and a position limit (``docs/backtest.md``)
 :class:`Market`; :mod:`kobe.backtest.metrics` holds every statistic's formula.
 """
 
-from kobe.backtest.engine import BacktestResult, StrategyResult, resolve_settings, run_backtest, run_strategy
+from kobe.backtest.engine import (
+           BacktestResult,
+           StrategyResult,
+           resolve_settings,
+           run_backtest,
+           run_strategy,
+)
 from kobe.backtest.market import Market, load_market
 
 __all__ = ["BacktestResult", "Market", "StrategyResult", "load_market", "resolve_settings", "run_backtest",

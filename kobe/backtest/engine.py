@@ -26,7 +26,12 @@ import numpy as np
 import polars as pl
 
 from kobe.backtest.benchmark import buy_and_hold
-from kobe.backtest.candidates import Candidates, candidate_query, candidates_from, find_candidates
+from kobe.backtest.candidates import (
+    Candidates,
+    candidate_query,
+    candidates_from,
+    find_candidates,
+)
 from kobe.backtest.exits import OPEN, REASONS, Exits, find_exits
 from kobe.backtest.market import Market, SimulatedPeriod, scoped_market
 from kobe.backtest.metrics import Number, compute_metrics, curve_metrics

@@ -2,26 +2,12 @@
 
 A trade's exit depends only on its own symbol's bars after the fill, never on the
 account, so it is computed for every candidate before the portfolio pass decides which
-ones are taken. The rules (``docs/backtest.md``), bar by bar from the first bar held:
+ones are taken. The rules are :mod:`kobe.decide.exits` (the one exit evaluator, which the
+live cycle runs too); this module walks them over every candidate.
 
-1. **Stop, trailing stop, target**, checked against each bar's range. A long's stop is
-   touched when the low reaches it, a short's when the high does. A bar that opens
-   beyond a level (a gap) fills at the open; otherwise the level itself fills. When one
-   bar touches both the stop and the target, the stop is assumed first (the
-   conservative choice: the range does not tell which came first). The trailing level
-   of a bar is the best price since entry *before* that bar (the entry price, then each
-   held bar's high for longs, low for shorts) minus the distance; the stop in force is
-   the tighter of it and the fixed stop.
-2. **Time stop**: at the close of the N-th bar held, the first bar held counting as 1.
-3. **Exit rule**: true at the close of bar t, the position exits at t+1's open
-   (``fill: next_open``) or at t's close (``fill: close``).
-4. **End of data**: a symbol whose bars end before the backtest's last session is sold
-   at its last close (``data_end``); a trade alive on the last session stays ``open``,
-   marked at that close.
-
-Only step 1 walks bars, and it does so in lockstep: iteration k looks at the k-th bar
-held of every candidate still searching, as numpy arrays, so the loop runs as many
-times as the longest search, not once per candidate or bar.
+Only the price levels walk bars, and they do so in lockstep: iteration k looks at the
+k-th bar held of every candidate still searching, as numpy arrays, so the loop runs as
+many times as the longest search, not once per candidate or bar.
 """
 
 from __future__ import annotations
@@ -32,12 +18,21 @@ import numpy as np
 
 from kobe.backtest.candidates import NEVER, Candidates
 from kobe.backtest.market import Market
-
-# When within its bar an exit fills: at the open, between open and close, at the close.
-AT_OPEN, INTRABAR, AT_CLOSE = 0, 1, 2
-
-REASONS = ("stop", "trailing_stop", "target", "time_stop", "exit_rule", "data_end", "open")
-STOP, TRAILING_STOP, TARGET, TIME_STOP, EXIT_RULE, DATA_END, OPEN = range(len(REASONS))
+from kobe.decide.exits import (  # noqa: F401 - re-exported: the backtest's readers name them from here
+    AT_CLOSE,
+    AT_OPEN,
+    DATA_END,
+    EXIT_RULE,
+    INTRABAR,
+    OPEN,
+    REASONS,
+    STOP,
+    TARGET,
+    TIME_STOP,
+    TRAILING_STOP,
+    advance_best,
+    level_exits,
+)
 
 
 @dataclass(frozen=True)
@@ -106,29 +101,16 @@ def _search_levels(market: Market, c: Candidates, side: int, bound: np.ndarray, 
     while active.size:
         at = c.first_held[active] + k
         opened, high, low = market.open[at], market.high[at], market.low[at]
-        stop, target, trail = c.stop[active], c.target[active], c.trailing_stop[active]
-        trail_level = best - side * trail
-        if side > 0:
-            level = np.fmax(stop, trail_level)
-            gap_stop, gap_target = opened <= level, opened >= target
-            hit_stop, hit_target = low <= level, high >= target
-        else:
-            level = np.fmin(stop, trail_level)
-            gap_stop, gap_target = opened >= level, opened <= target
-            hit_stop, hit_target = high >= level, low <= target
-        # The trailing level binds when it is tighter than the stop (or there is no stop).
-        trailing = np.isfinite(trail_level) & ~(side * (trail_level - stop) <= 0)
-        # The open comes first; within the bar, the stop before the target.
-        stopped = gap_stop | (~gap_target & hit_stop)
-        done = stopped | gap_target | hit_target
+        found = level_exits(side, opened, high, low, c.stop[active], c.target[active], c.trailing_stop[active],
+                            best)
+        done = found.done
         if done.any():
             hit = active[done]
             row[hit] = at[done]
-            price[hit] = np.where((gap_stop | gap_target)[done], opened[done],
-                                  np.where(stopped[done], level[done], target[done]))
+            price[hit] = found.price[done]
             moment[hit] = INTRABAR
-            reason[hit] = np.where(stopped[done], np.where(trailing[done], TRAILING_STOP, STOP), TARGET)
-        best = np.fmax(best, high) if side > 0 else np.fmin(best, low)
+            reason[hit] = found.reason[done]
+        best = advance_best(side, best, high, low)
         keep = ~done & (at < bound[active])
         active, best = active[keep], best[keep]
         k += 1

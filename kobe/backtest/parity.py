@@ -1,13 +1,15 @@
 """Backtest-live parity: risk.yaml's budget and liquidity gates applied to simulated entries.
 
-Live trading sends an order only when :class:`~kobe.risk.gates.PolicyGate` (the
-per-order and per-day dollar budgets) and :class:`~kobe.risk.gates.LiquidityGate` (a
-minimum average daily dollar volume, an order small against it, a tight quote) allow
-it. A backtest that ignores them may count trades live trading would never have made:
+Live trading sends an order only when the entry gates of :mod:`kobe.decide.gates` allow
+it: among them the policy gate (the per-order and per-day dollar budgets) and the
+liquidity gate (a minimum average daily dollar volume, an order small against it, a
+tight quote). A backtest that ignores them may count trades live trading would never have made:
 a $75 order in a stock that trades $20,000 a day, the fifteenth order of a day whose
-budget allows thirteen. With the gates on, the portfolio pass asks the same two gate
-classes about every entry it is about to take and skips the ones they block, counting
-them (``blocked_budget``, ``blocked_liquidity``).
+budget allows thirteen. With the gates on, the portfolio pass asks the same chain
+(:func:`~kobe.decide.gates.entry_chain`, minus the gates of
+:data:`~kobe.decide.gates.BACKTEST_OMITS`) about every entry it is about to take, sized
+by the same function with the same per-order cap (:func:`kobe.decide.sizing.shares`),
+and skips the ones they block, counting them (``blocked_budget``, ``blocked_liquidity``).
 
 What each gate is given, from daily bars alone (``docs/backtest.md``):
 
@@ -15,9 +17,10 @@ What each gate is given, from daily bars alone (``docs/backtest.md``):
   spends;
 - **spent today**: the value of the entries already taken on that session (opening
   orders only: exits reduce exposure and live trading does not budget them);
-- the **ADV**: the mean of close x volume over the ``adv_window_days`` bars of the
-  symbol up to and including the signal bar, the bars live trading has when it sends
-  the order. Fewer bars than that: no ADV, and the gate blocks, as live;
+- the **ADV**: :mod:`kobe.decide.adv`, the mean of close x volume over the
+  ``adv_window_days`` bars of the symbol up to and including the signal bar, the bars
+  live trading has when it sends the order. Fewer bars than that: no ADV, and the gate
+  blocks, as live;
 - the **quote**: daily bars have no bid and ask, so the spread cannot be known. The
   backtest assumes the spread passed (it hands the gate a quote of zero width at the
   fill price) and leaves the spread's cost to ``slippage_bps``.
@@ -25,45 +28,52 @@ What each gate is given, from daily bars alone (``docs/backtest.md``):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import polars as pl
 
 from kobe.backtest.market import Market
 from kobe.config.model import RiskConfig
-from kobe.risk.gates import Decision, LiquidityGate, PolicyGate
+from kobe.decide import adv as advs
+from kobe.decide.gates import (
+    BACKTEST_OMITS,
+    Decision,
+    EntryContext,
+    Gate,
+    entry_chain,
+    first_block,
+)
 
 BLOCKED = {"policy": "blocked_budget", "liquidity": "blocked_liquidity"}
-"""The ``skipped`` counter of each gate."""
+"""The ``skipped`` counter of each gate the backtest asks."""
 
 
 @dataclass(frozen=True)
 class EntryGates:
-    """The live gates with what they need per market row (the ADV of the signal bar)."""
+    """Live trading's entry chain with what it needs per market row (the ADV of the
+    signal bar), and the per-order cap the sizing applies."""
 
-    policy: PolicyGate
-    liquidity: LiquidityGate
+    chain: Sequence[Gate]
     adv: np.ndarray         # per market row; NaN where the window is not full
+    cap_usd: float | None = None
 
-    def check(self, signal_row: int, order_usd: float, fill: float, spent_today_usd: float) -> Decision:
-        """The first gate that blocks this entry, or an allow."""
-        decision = self.policy.check(order_usd, spent_today_usd)
-        if not decision.allowed:
-            return decision
+    def check(self, signal_row: int, symbol: str, order_usd: float, fill: float, spent_today_usd: float) -> Decision:
+        """The first gate that blocks this entry, or an allow. Daily bars have no quote:
+        the gate gets one of zero width at the fill (the module doc)."""
         adv = float(self.adv[signal_row])
-        return self.liquidity.check(order_usd, None if np.isnan(adv) else adv, bid=fill, ask=fill)
+        return first_block(self.chain, EntryContext(symbol, order_usd, spent_today_usd,
+                                                    None if np.isnan(adv) else adv, bid=fill, ask=fill))
 
 
 def adv_by_row(market: Market, window: int) -> np.ndarray:
-    """Mean dollar volume (close x volume) of each symbol's ``window`` bars up to and
-    including each row; NaN until a symbol has ``window`` bars."""
-    dollars = (pl.col("close") * pl.col("volume")).rolling_mean(window, min_samples=window).over("symbol")
-    return market.bars.select(dollars.fill_null(np.nan).alias("adv"))["adv"].to_numpy()
+    """:func:`kobe.decide.adv.adv_by_row` over the market's bars."""
+    return advs.adv_by_row(market.bars, window)
 
 
 def entry_gates(risk: RiskConfig, market: Market, adv: np.ndarray | None = None) -> EntryGates:
     """The gates of ``risk`` for entries on ``market``; ``adv`` when already computed
     (:func:`adv_by_row` with ``risk.adv_window_days``)."""
-    return EntryGates(PolicyGate.from_config(risk), LiquidityGate.from_config(risk),
-                      adv if adv is not None else adv_by_row(market, risk.adv_window_days))
+    return EntryGates(entry_chain(risk, omit=BACKTEST_OMITS),
+                      adv if adv is not None else adv_by_row(market, risk.adv_window_days),
+                      risk.per_order_budget_usd)

@@ -19,14 +19,12 @@ symbol (alphabetical). A signal on bar t is skipped when the strategy still hold
 symbol at t's close, including a position its exit rule will sell at the next open. A
 size of zero shares (too little cash, or an amount below one share) skips it too.
 
-Sizing, always whole shares and capped by the cash left (``docs/backtest.md``):
-``fixed_dollars`` buys ``amount_usd`` worth at the fill price; ``percent_equity`` that
-percent of the equity; ``risk_per_trade`` loses that percent of the equity if the stop
-fills exactly (shares = risk / |entry price - stop|); ``all_cash`` all the cash. The
+Sizing is :func:`kobe.decide.sizing.shares`, the function live trading uses: whole
+shares, capped by the cash left and, with the gates, by the per-order budget. The
 equity is the cash plus the open positions marked at the last close before the fill.
 
-With ``gates`` (:mod:`kobe.backtest.parity`), an entry that risk.yaml's budget or
-liquidity gate would block in live trading is skipped too, and counted apart.
+With ``gates`` (:mod:`kobe.backtest.parity`), an entry that live trading's gate chain
+(:mod:`kobe.decide.gates`) would block is skipped too, and counted apart.
 
 Costs: a fill is ``slippage_bps`` worse than the bar's price and pays
 ``commission_per_share`` per share plus ``commission_bps`` of its value. A short is
@@ -36,7 +34,6 @@ closing it returns that value plus the profit (no leverage, no borrow fee).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,6 +43,7 @@ from kobe.backtest.exits import AT_CLOSE, AT_OPEN, INTRABAR, OPEN, Exits
 from kobe.backtest.market import Market
 from kobe.backtest.parity import BLOCKED, EntryGates
 from kobe.config.model import BacktestSettings, Sizing
+from kobe.decide.sizing import needs_equity, shares
 
 
 @dataclass(frozen=True)
@@ -92,23 +90,6 @@ class Costs:
         return fill * (1 + self.commission_bps / 1e4) + self.commission_per_share
 
 
-def shares(sizing: Sizing, *, price: float, fill: float, stop: float, equity: float, cash: float,
-           unit_cost: float) -> int:
-    """Whole shares for one entry (the module doc), capped by ``cash``; 0 when none fit."""
-    if sizing.method == "fixed_dollars":
-        wanted = (sizing.amount_usd or 0.0) // fill
-    elif sizing.method == "percent_equity":
-        wanted = (equity * (sizing.percent or 0.0) / 100) // fill
-    elif sizing.method == "risk_per_trade":
-        risk = abs(price - stop)
-        wanted = (equity * (sizing.percent or 0.0) / 100) // risk if risk > 0 else 0.0
-    else:  # all_cash
-        wanted = cash // unit_cost
-    affordable = cash // unit_cost if cash > 0 else 0.0
-    count = min(wanted, affordable)
-    return 0 if math.isnan(count) or count < 1 else int(count)   # NaN: a null stop sizes nothing
-
-
 def simulate(market: Market, candidates: Candidates, exits: Exits, *, side: int, fill: str,
              sizing: Sizing, settings: BacktestSettings, max_open_positions: int,
              gates: EntryGates | None = None) -> Book:
@@ -128,7 +109,7 @@ def simulate(market: Market, candidates: Candidates, exits: Exits, *, side: int,
     rank_key = np.where(np.isnan(candidates.rank), np.inf, -candidates.rank)
     order = np.lexsort((symbol, rank_key, entry_session))
     starts = np.searchsorted(entry_session[order], np.arange(n_sessions + 1))
-    needs_equity = sizing.method in ("percent_equity", "risk_per_trade")
+    equity_sized = needs_equity(sizing)
 
     # Python lists: the loop reads single elements, which lists serve fastest.
     c_order, c_starts = order.tolist(), starts.tolist()
@@ -181,7 +162,7 @@ def simulate(market: Market, candidates: Candidates, exits: Exits, *, side: int,
         nonlocal cash
         lo, hi = c_starts[session], c_starts[session + 1]
         equity = (_equity(market, held, symbol, quantity, entry_fill, side, cash, session, entry_moment)
-                  if needs_equity else 0.0)
+                  if equity_sized else 0.0)
         if len(held) >= max_open_positions:
             skipped["no_free_slot"] += hi - lo
             return
@@ -193,14 +174,14 @@ def simulate(market: Market, candidates: Candidates, exits: Exits, *, side: int,
             fill_in = costs.fill(c_price[i], buying_in)
             unit = costs.unit_cost(fill_in)
             count = shares(sizing, price=c_price[i], fill=fill_in, stop=c_stop[i], equity=equity, cash=cash,
-                           unit_cost=unit)
+                           unit_cost=unit, cap_usd=gates.cap_usd if gates is not None else None)
             if count < 1:
                 skipped["zero_shares"] += 1
                 continue
             if gates is not None:
                 if spent[1] != session:
                     spent[:] = [0.0, session]
-                decision = gates.check(c_row[i], count * fill_in, fill_in, spent[0])
+                decision = gates.check(c_row[i], market.symbols[c_symbol[i]], count * fill_in, fill_in, spent[0])
                 if not decision.allowed:
                     skipped[BLOCKED[decision.gate]] += 1
                     continue

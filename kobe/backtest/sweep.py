@@ -30,8 +30,19 @@ from dataclasses import dataclass, replace
 import polars as pl
 
 from kobe.backtest.benchmark import buy_and_hold
-from kobe.backtest.candidates import Candidates, candidates_from, fill_price, market_bars, select_candidates
-from kobe.backtest.engine import StrategyResult, resolve_settings, run_strategy, strategy_gates
+from kobe.backtest.candidates import (
+    Candidates,
+    candidates_from,
+    fill_price,
+    market_bars,
+    select_candidates,
+)
+from kobe.backtest.engine import (
+    StrategyResult,
+    resolve_settings,
+    run_strategy,
+    strategy_gates,
+)
 from kobe.backtest.market import Market, SimulatedPeriod, scoped_market
 from kobe.backtest.metrics import Number
 from kobe.backtest.parity import EntryGates
@@ -39,7 +50,13 @@ from kobe.config.errors import Diagnostic, KobeError
 from kobe.config.model import BacktestSettings
 from kobe.dsl.compile import Compiler
 from kobe.project import Project
-from kobe.strategy import CheckedStrategy, CompiledStrategy, check_strategy, compile_strategy, prepare_bars
+from kobe.strategy import (
+    CheckedStrategy,
+    CompiledStrategy,
+    check_strategy,
+    compile_strategy,
+    prepare_bars,
+)
 
 # Lower is better for these; higher for every other metric (drawdowns are negative, so
 # the shallowest, closest to 0, ranks first).

@@ -63,7 +63,7 @@ def _first_session(bars: Any, sessions_back: int) -> dt.date:
 @click.option("--until", "replay_until", default=None, help="Local paper: stop after this session.")
 @click.option("--pace", type=float, default=1.0, show_default=True,
               help="Local paper: real seconds between replayed cycles, to watch the dashboard.")
-@click.option("--scan-times", default=",".join(("09:35", "15:55")), show_default=True,
+@click.option("--scan-times", default="09:35,15:55", show_default=True,
               help="New York times of the cycles, comma-separated.")
 @click.option("--health-port", type=int, default=8000, show_default=True, help="Health server port (0: any free).")
 @click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds per broker call.")
@@ -80,9 +80,16 @@ def run(strategies: Path, risk_path: Path | None, paper: bool, live: bool, confi
 
     from kobe.data import calendar
     from kobe.data.bars import read_bars
+    from kobe.data.refresh import refresh
     from kobe.monitor.alerts import Alerts, TelegramNotifier
     from kobe.project import load_project
-    from kobe.runner.run import ReplayClock, Runner, WallClock, install_signal_handlers
+    from kobe.runner.run import (
+        BrokerClock,
+        ReplayClock,
+        Runner,
+        RunnerClock,
+        install_signal_handlers,
+    )
     from kobe.runner.schedule import Schedule, parse_times
     from kobe.secrets import read_env
     from kobe.trade.cycle import open_trader
@@ -97,8 +104,9 @@ def run(strategies: Path, risk_path: Path | None, paper: bool, live: bool, confi
                                        hint="start with a tiny cap and the micro budget of risk.yaml"))
         if (env.get("ALPACA_BASE_URL") or "").rstrip("/") != LIVE_URL:
             raise KobeError(Diagnostic(f"live trading needs ALPACA_BASE_URL={LIVE_URL}"))
-    bars = read_bars(data)
-    start = parse_date(replay_from) or _first_session(bars, 20)
+    bars = read_bars(data) if data is not None or project.config.data.provider not in ("polygon", "alpaca") \
+        else None
+    start = parse_date(replay_from) or _first_session(bars if bars is not None else read_bars(data), 20)
     until = parse_date(replay_until)
     with _broker_env(project.root, paper, data, start, env) as (broker_env, admin):
         # Replaying through a local exchange, the executor's waits pass exchange time, not real time.
@@ -106,32 +114,42 @@ def run(strategies: Path, risk_path: Path | None, paper: bool, live: bool, confi
                              **({"sleep": admin.advance} if admin is not None else {}))
         trader.entry_cap = cap
         if admin is not None:
-            last = until or bars.select(pl.col("date").max()).collect().item()
-            clock = ReplayClock(admin.set_clock, lambda: dt.datetime.fromisoformat(
+            served = read_bars(data)           # what the local exchange replays
+            last = until or served.select(pl.col("date").max()).collect().item()
+            clock: RunnerClock = ReplayClock(admin.set_clock, lambda: dt.datetime.fromisoformat(
                 admin.clock()["now"].replace("Z", "+00:00")), pace=pace,
                 end=calendar.session_open_close(last)[1])
         else:
-            clock = WallClock()
+            clock = BrokerClock(lambda: trader.broker.clock().now)
         # Alerts reach Telegram when TELEGRAM_TOKEN and TELEGRAM_CHAT_ID are set, and the audit trail always.
         telegram = TelegramNotifier.from_env(env)
         alerts = Alerts([telegram] if telegram else [], record=trader.audit.event, secrets=trader.broker.secrets)
-        runner = Runner(trader, lambda: read_bars(data), Schedule(parse_times(scan_times.split(","))), clock,
-                        mode="live" if live else "paper", once=once, health_port=health_port, alerts=alerts)
+        # Before each cycle the configured provider brings the bars up to the broker's now
+        # (nothing to fetch for embedded or files; their freshness is judged all the same).
+        runner = Runner(trader, lambda: project.bars(data), Schedule(parse_times(scan_times.split(","))), clock,
+                        mode="live" if live else "paper", once=once, health_port=health_port, alerts=alerts,
+                        refresh=None if data is not None else (lambda now: refresh(project, now, env=env)))
         if runner.monitor is not None and data is not None:
             runner.monitor.data_source = data      # named in the shadow reports' receipts
         install_signal_handlers(runner)
         universe = project.universe(project.enabled()[0].config) if project.enabled() else ["SPY"]
         if health_port:
             click.echo(f"health and dashboard on http://127.0.0.1:{health_port}/ (Ctrl-C stops)")
-        code = runner.run(lambda: _preflight(project, trader, broker_env, universe[0], bars, clock.now()))
+        code = runner.run(lambda: _preflight(project, trader, broker_env, universe[0], data, clock.now(), env))
         click.echo(f"stopped after {runner.state.cycles} cycles; `kobe status` and `kobe orders` show the result")
     raise SystemExit(code)
 
 
-def _preflight(project: Any, trader: Any, env: Mapping[str, str], symbol: str, bars: Any, now: dt.datetime):
+def _preflight(project: Any, trader: Any, env: Mapping[str, str], symbol: str, data: str | None, now: dt.datetime,
+               project_env: Mapping[str, str]):
     import polars as pl
 
     from kobe.data import calendar
+    from kobe.data.refresh import refresh
+
+    if data is None:
+        refresh(project, now, env=project_env)      # the lake up to the broker's now before it is judged
+    bars = project.bars(data)
     from kobe.runner.preflight import (
         broker_checks,
         check_disk,

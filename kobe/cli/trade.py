@@ -229,10 +229,12 @@ def reconcile(strategies: Path, risk_path: Path | None, adopt: bool, timeout: fl
     from kobe.trade import reconcile as rec
     from kobe.trade.cycle import open_trader
     from kobe.trade.executor import Executor
+    from kobe.trade.protect import protected_symbols
 
     project = load_project(strategies, risk_path)
     trader = open_trader(project, _env(project.root), paper=True, timeout=timeout, pinned=False)
-    differences = rec.reconcile(trader.store, trader.broker, trader.audit)
+    protected = protected_symbols(trader.store, project)
+    differences = rec.reconcile(trader.store, trader.broker, trader.audit, protected)
     changes: list[str] = []
     left = differences
     if adopt and differences:
@@ -241,7 +243,7 @@ def reconcile(strategies: Path, risk_path: Path | None, adopt: bool, timeout: fl
                             market_open=False)
         changes = rec.adopt(trader.store, trader.broker, trader.audit, executor)
         write_positions(trader.store, project.root / POSITIONS_FILE)
-        left = rec.reconcile(trader.store, trader.broker, trader.audit)
+        left = rec.reconcile(trader.store, trader.broker, trader.audit, protected_symbols(trader.store, project))
     if as_json:
         click.echo(json.dumps({"differences": [d.to_dict() for d in differences], "adopted": changes,
                                "left": [d.to_dict() for d in left]}, indent=2))

@@ -2,8 +2,10 @@
 
 =====================  ==============================================================
 ``GET /liveness``      200 while the process serves requests
-``GET /readiness``     200 when preflight passed, the kill switch is off and the
-                       heartbeat is fresh; 503 with the reasons otherwise
+``GET /readiness``     200 when preflight passed, the kill switch is off, the
+                       heartbeat is fresh and the last cycle was not refused (stale
+                       bars, the broker's clock gone back); 503 with the reasons
+                       otherwise
 ``GET /health``        everything above as JSON, always 200
 ``GET /metrics``       the trading figures: Prometheus text (the default, what a
                        scraper asks for) or JSON (``Accept: application/json`` or
@@ -70,6 +72,8 @@ def readiness(status: Mapping[str, Any]) -> tuple[bool, list[str]]:
         reasons.append("the kill switch is set")
     if not status.get("heartbeat_fresh"):
         reasons.append("the heartbeat is stale or missing")
+    if status.get("blocked"):
+        reasons.append(f"no trading: {status['blocked']}")
     return not reasons, reasons
 
 
@@ -78,7 +82,7 @@ class _Handler(BaseHTTPRequestHandler):
     status_source: Status
     dashboard: Callable[[dict[str, Any]], str] | None
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+    def log_message(self, format: str, *args: Any) -> None:
         return  # requests are not worth a log line each
 
     def _send(self, code: int, body: bytes, content_type: str) -> None:
@@ -92,7 +96,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _json(self, code: int, value: Any) -> None:
         self._send(code, json.dumps(value, indent=1, default=str).encode(), "application/json")
 
-    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+    def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         if path == "/liveness":
             self._json(200, {"alive": True})
@@ -123,7 +127,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _read_only(self) -> None:
         self._json(405, {"error": "read-only: nothing here changes anything"})
 
-    do_POST = do_PUT = do_DELETE = do_PATCH = _read_only  # noqa: N815
+    do_POST = do_PUT = do_DELETE = do_PATCH = _read_only
 
 
 @contextmanager

@@ -105,7 +105,7 @@ class OrderRecord:
             return self.filled_qty * (self.filled_avg_price or 0.0)
         return self.notional
 
-    def to(self, status: OrderStatus, **changes: object) -> "OrderRecord":
+    def to(self, status: OrderStatus, **changes: object) -> OrderRecord:
         """This order in ``status``; raises :class:`IllegalTransition` if the machine forbids it."""
         if status not in ALLOWED[self.status]:
             raise IllegalTransition(f"{self.client_order_id}: {self.status.value} -> {status.value} is not allowed")

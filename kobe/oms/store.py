@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import sqlite_utils
 
@@ -67,7 +68,7 @@ class OrderStore:
             if "orders" not in self.db.table_names():
                 self._create_tables()
 
-    NEW_COLUMNS = {"order_type": str, "stop_price": float, "time_in_force": str}
+    NEW_COLUMNS: ClassVar[dict[str, type]] = {"order_type": str, "stop_price": float, "time_in_force": str}
     """Columns added after the first stores were written: a store from before gains them."""
 
     def _migrate(self) -> None:
@@ -112,7 +113,7 @@ class OrderStore:
 
     @staticmethod
     def _now() -> str:
-        return dt.datetime.now(dt.timezone.utc).isoformat()
+        return dt.datetime.now(dt.UTC).isoformat()
 
     def _row(self, order: OrderRecord) -> dict[str, object]:
         return {"client_order_id": order.client_order_id, "strategy": order.strategy, "symbol": order.symbol,
@@ -242,8 +243,9 @@ class OrderStore:
         """Positions from fills, in fill order; average-cost accounting for realized P&L."""
         book: dict[str, list[float]] = {}   # symbol -> [qty, avg_cost, realized]
         for fill in self.fills():
-            qty, cost, realized = book.get(fill["symbol"], [0.0, 0.0, 0.0])
-            q, p = float(fill["qty"]), float(fill["price"])
+            symbol = str(fill["symbol"])
+            qty, cost, realized = book.get(symbol, [0.0, 0.0, 0.0])
+            q, p = float(str(fill["qty"])), float(str(fill["price"]))
             if fill["side"] == "buy":
                 cost = (qty * cost + q * p) / (qty + q) if qty + q else 0.0
                 qty += q
@@ -252,7 +254,7 @@ class OrderStore:
                 qty -= q
                 if abs(qty) < 1e-9:
                     qty, cost = 0.0, 0.0
-            book[fill["symbol"]] = [qty, cost, realized]
+            book[symbol] = [qty, cost, realized]
         return {s: Position(s, q, c, r) for s, (q, c, r) in sorted(book.items())}
 
     def transitions(self, client_order_id: str) -> list[tuple[str | None, str]]:

@@ -23,7 +23,7 @@ def positions_view(store: OrderStore, now: dt.datetime | None = None) -> dict[st
     """Open positions (shares, average cost) and realized P&L per symbol, from fills."""
     book = store.positions()
     return {
-        "updated_at": (now or dt.datetime.now(dt.timezone.utc)).isoformat(timespec="seconds"),
+        "updated_at": (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"),
         "positions": [{"symbol": p.symbol, "qty": p.qty, "avg_cost": round(p.avg_cost, 6),
                        "cost_basis": round(p.qty * p.avg_cost, 2), "realized_pnl": round(p.realized_pnl, 2)}
                       for p in book.values() if abs(p.qty) > 1e-9],

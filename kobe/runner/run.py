@@ -6,10 +6,19 @@ then reconciles with the broker and reports. Before it starts it takes the insta
 lock (one runner only) and runs preflight; trading does not start on a failure. While
 it lives it keeps the heartbeat fresh and serves the health endpoints and dashboard.
 
-Time comes from a :class:`RunnerClock`:
+Before every cycle the bars are refreshed through the configured provider
+(:func:`kobe.data.refresh.refresh`, with the broker's ``now``): the sessions closed since
+the lake's last bar, nothing else. Bars that lack the last closed session, or a vendor
+answer refused as short, empty, duplicated, out of order or unclosed, stop the cycle
+before any order: an alert, the heartbeat and ``/readiness`` say why, and only the
+recovery of orders already sent runs (the resting stops keep protecting).
 
-- :class:`WallClock`: real time, for Alpaca's paper or live accounts;
-- :class:`ReplayClock`: the clock of ``kobe exchange``, moved straight to each scan time
+Time comes from a :class:`RunnerClock`, always the broker's clock, never the machine's:
+
+- :class:`BrokerClock`: the broker's ``GET /v2/clock``, waited on in real time at the
+  pace the broker's clock moves (Alpaca in real time; ``kobe exchange --speed 3600``
+  runs a trading day in under 30 s);
+- :class:`ReplayClock`: the clock of an in-process ``kobe exchange``, moved straight to each scan time
   (``kobe run --paper`` with no keys replays the data's last sessions this way, and the
   tests replay weeks in seconds).
 
@@ -38,6 +47,7 @@ import polars as pl
 from kobe.audit.log import AuditLog
 from kobe.config.errors import Diagnostic, KobeError
 from kobe.data import calendar
+from kobe.data.refresh import RefreshReport
 from kobe.monitor.alerts import Alerts
 from kobe.monitor.dashboard import render
 from kobe.monitor.drift import DriftBounds
@@ -51,6 +61,7 @@ from kobe.runner.lock import InstanceLock
 from kobe.runner.preflight import Preflight
 from kobe.runner.schedule import Schedule
 from kobe.trade.cycle import ORDERS_FILE, CycleReport, Trader, run_cycle
+from kobe.trade.protect import protected_symbols
 from kobe.trade.reconcile import reconcile
 
 LOCK_FILE = Path("state") / "kobe.lock"
@@ -66,16 +77,40 @@ class RunnerClock(Protocol):
         ...
 
 
-class WallClock:
+@dataclass
+class BrokerClock:
+    """The broker's clock (``GET /v2/clock``), waited on in real time.
+
+    Between two readings the waiting adapts to the broker's pace: it sleeps the real
+    time the broker's clock should take to reach the instant, measured from the last
+    two readings (at most ``max_poll`` seconds a time, so a replayed exchange that is
+    sped up or jumped is noticed quickly, and Alpaca's real clock is asked at most a few
+    times a minute)."""
+
+    read: Callable[[], dt.datetime]
+    max_poll: float = 15.0
+    min_poll: float = 0.05
+    sleep_until_stop: Callable[[threading.Event, float], bool] = field(
+        default=lambda stop, seconds: stop.wait(seconds))
+
     def now(self) -> dt.datetime:
-        return dt.datetime.now(dt.UTC)
+        return self.read()
 
     def wait_until(self, instant: dt.datetime, stop: threading.Event) -> bool:
+        import time
+
+        last_real, last_broker = time.monotonic(), self.read()
+        pace = 1.0                                 # broker seconds per real second, until measured
         while not stop.is_set():
-            left = (instant - self.now()).total_seconds()
-            if left <= 0:
+            if last_broker >= instant:
                 return True
-            stop.wait(min(left, 5.0))
+            left = (instant - last_broker).total_seconds() / pace
+            if self.sleep_until_stop(stop, min(self.max_poll, max(self.min_poll, left))):
+                return False
+            real, broker = time.monotonic(), self.read()
+            if broker > last_broker and real > last_real:
+                pace = max((broker - last_broker).total_seconds() / (real - last_real), 1e-6)
+            last_real, last_broker = real, broker
         return False
 
 
@@ -114,6 +149,8 @@ class RunnerState:
     equity: float | None = None
     cycles: int = 0
     last_report: dict[str, Any] | None = None
+    blocked: str | None = None             # why the last cycle traded nothing (stale bars, clock)
+    data: dict[str, Any] | None = None     # the last refresh's report
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -131,6 +168,7 @@ class Runner:
     on_cycle: Callable[[CycleReport], None] | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     monitoring: bool = True                # the after-session shadow and drift checks
+    refresh: Callable[[dt.datetime], RefreshReport] | None = None   # bars brought up to date before each cycle
 
     def __post_init__(self) -> None:
         root = self.trader.root
@@ -143,6 +181,7 @@ class Runner:
                                       shadow_bounds=ShadowBounds.from_config(bounds),
                                       drift_bounds=DriftBounds.from_config(bounds)) if self.monitoring else None
         self._bars: pl.LazyFrame | None = None     # what the last cycle read
+        self._latest: dt.datetime | None = None    # the broker's latest time seen: it never goes back
 
     # -- what the endpoints show ------------------------------------------------------
 
@@ -166,7 +205,8 @@ class Runner:
             "orders": [{**o.__dict__, "status": o.status.value, "trading_date": o.trading_date.isoformat()}
                        for o in store.orders(today)],
             "alerts": [a.__dict__ for a in self.alerts.recent], "config_sha256": self.state.config_sha256,
-            "last_report": self.state.last_report, **checks,
+            "last_report": self.state.last_report, "blocked": self.state.blocked, "data": self.state.data,
+            **checks,
         }
 
     # -- the loop ---------------------------------------------------------------------
@@ -179,22 +219,58 @@ class Runner:
         while not self.stop.wait(self.heartbeat_interval.total_seconds()):
             self._beat(self.state.last_action)
 
+    def _block(self, reason: str) -> None:
+        """Trade nothing this cycle, and say why everywhere a person looks."""
+        self.state.blocked = reason
+        self.audit.event("cycle.refused", reason=reason)
+        self.alerts.send("error", f"no trading: {reason}")
+        self._beat(f"no trading: {reason}")
+
+    def _ready_to_trade(self, slot: dt.datetime) -> str | None:
+        """Why this cycle must not trade (the broker's clock went back, the bars are not
+        fresh), or None."""
+        now = self.clock.now()
+        if self._latest is not None and now < self._latest - dt.timedelta(seconds=1):
+            return (f"the broker's clock went back from {self._latest.isoformat()} to {now.isoformat()}; "
+                    f"nothing is decided until it passes that time again")
+        self._latest = max(now, self._latest or now)
+        if self.refresh is None:
+            return None
+        try:
+            report = self.refresh(now)
+        except KobeError as err:
+            return f"the bars could not be refreshed: {err.diagnostics[0].message}"
+        self.state.data = report.to_dict()
+        data = self.state.data
+        self.audit.event("data.refreshed", provider=data["provider"], as_of=data["now"], session=data["session"],
+                         action=data["action"], fresh=data["fresh"], stale=data["stale"],
+                         requested=len(data["requested"]), fetched_rows=data["fetched_rows"],
+                         failed=data["failed"], refused=data["refused"])
+        return None if report.fresh else f"the bars are not fresh: {report.message}"
+
     def _cycle(self, slot: dt.datetime) -> None:
         self._beat(f"cycle at {slot.isoformat()}")
         self._bars = None
         try:
+            halt = self._ready_to_trade(slot)
             self._bars = self.bars()
-            report = run_cycle(self.trader, self._bars)
+            report = run_cycle(self.trader, self._bars, halt=halt)
         except KobeError as err:
             message = err.diagnostics[0].message
             self.audit.event("cycle.failed", reason=message)
             self.alerts.send("error", f"cycle at {slot.isoformat()} failed: {message}")
+            self.state.blocked = message
             return
+        if halt is not None:
+            self._block(halt)
+        elif report.market_open and not report.killed:
+            self.state.blocked = None
         self.state.cycles += 1
         self.state.last_report = report.to_dict()
         try:
             self.state.equity = self.trader.broker.equity()
-            differences = reconcile(self.trader.store, self.trader.broker, self.audit)
+            differences = reconcile(self.trader.store, self.trader.broker, self.audit,
+                                    protected_symbols(self.trader.store, self.trader.project))
         except Exception as err:  # noqa: BLE001 - the broker may be down; the next cycle retries
             self.alerts.send("warning", f"reconcile after the cycle failed: {type(err).__name__}")
         else:

@@ -38,38 +38,34 @@ from typing import Any
 import polars as pl
 
 from kobe.audit.log import AuditLog
-from kobe.broker.alpaca import (
-    AlpacaBroker,
-    BrokerSettings,
-    BrokerUnavailable,
-    Checkpoint,
-    MarketClock,
-    Quote,
-)
-from kobe.broker.pricing import limit_price, shares_for
+from kobe.broker.alpaca import AlpacaBroker, BrokerSettings
+from kobe.broker.base import Broker, BrokerUnavailable, Checkpoint, MarketClock, Quote
+from kobe.broker.pricing import limit_price
 from kobe.config.errors import Diagnostic, KobeError
-from kobe.config.model import RiskConfig, StrategyConfig
+from kobe.config.model import RiskConfig
 from kobe.config.pin import require_pin
 from kobe.data import calendar
+from kobe.decide.adv import adv_before
+from kobe.decide.gates import Decision, EntryContext, entry_chain, first_block
+from kobe.decide.sizing import needs_equity, shares
 from kobe.oms.orders import OrderRecord, client_order_id
 from kobe.oms.store import OrderStore
 from kobe.oms.views import POSITIONS_FILE, write_positions
 from kobe.project import Project
 from kobe.risk.advanced import (
-    CorrelationLimit,
     KellyCap,
-    VaRLimit,
     closed_trade_returns,
     daily_returns,
     last_closes,
 )
-from kobe.risk.gates import Decision, LiquidityGate, PolicyGate, PositionLimits
 from kobe.risk.killswitch import KillSwitch
 from kobe.scan import scan
 from kobe.trade.executor import DEFAULT_POLICY, ExecutionPolicy, Executor
-from kobe.trade.holdings import due_exit, holdings
+from kobe.trade.holdings import due_exit, exit_view, holdings
+from kobe.trade.protect import lift, protect, unsettled
 
 ORDERS_FILE = Path("state") / "orders.sqlite"
+CLOSING = dt.timedelta(minutes=30)
 LOGS = Path("logs")
 
 
@@ -91,27 +87,12 @@ def picks_of(frame: pl.DataFrame) -> list[Pick]:
             for r in frame.iter_rows(named=True)]
 
 
-def adv_usd(bars: pl.LazyFrame, symbols: list[str], before: dt.date, window: int) -> dict[str, float]:
-    """Average daily dollar volume (close × volume) of the last ``window`` sessions
-    before ``before``; a symbol with fewer bars than the window has none."""
-    frame = (bars.filter(pl.col("symbol").is_in(symbols) & (pl.col("date") < before))
-             .sort("symbol", "date").group_by("symbol")
-             .agg((pl.col("close") * pl.col("volume")).tail(window).alias("dollars"))
-             .collect())
-    out = {}
-    for row in frame.iter_rows(named=True):
-        dollars = [d for d in row["dollars"] if d is not None]
-        if len(dollars) >= window:
-            out[row["symbol"]] = sum(dollars) / len(dollars)
-    return out
-
-
 @dataclass
 class Trader:
     """Everything a cycle acts through. Built by :func:`open_trader`."""
 
     project: Project
-    broker: AlpacaBroker
+    broker: Broker
     store: OrderStore
     audit: AuditLog
     kill_switch: KillSwitch
@@ -166,6 +147,7 @@ class CycleReport:
     skipped: list[tuple[str, str, str]] = field(default_factory=list)   # (strategy, symbol, why)
     spent_usd: float = 0.0
     in_doubt: list[OrderRecord] = field(default_factory=list)   # still not final: the next cycle resolves them
+    stops: list[OrderRecord] = field(default_factory=list)      # protective stops placed or moved
 
     def to_dict(self) -> dict[str, Any]:
         def orders(items: list[OrderRecord]) -> list[dict[str, Any]]:
@@ -177,27 +159,8 @@ class CycleReport:
                 "kill_switch": self.killed, "scan_date": self.scan_date.isoformat() if self.scan_date else None,
                 "recovered": orders(self.recovered), "exits": orders(self.exits), "entries": orders(self.entries),
                 "skipped": [{"strategy": s, "symbol": y, "reason": r} for s, y, r in self.skipped],
-                "spent_usd": round(self.spent_usd, 2), "in_doubt": orders(self.in_doubt)}
-
-
-def order_budget(risk: RiskConfig, strategy: StrategyConfig, limit: float, equity: Callable[[], float],
-                 stop: float | None) -> float:
-    """Dollars one entry may use: the per-order budget, or the strategy's sizing if smaller.
-
-    ``fixed_dollars``: ``amount_usd``; ``percent_equity``: that percent of the account's
-    equity; ``risk_per_trade``: the shares whose loss to the stop is that percent of
-    equity, times the limit; ``all_cash``: the per-order budget.
-    """
-    sizing, cap = strategy.sizing, risk.per_order_budget_usd
-    if sizing.method == "fixed_dollars" and sizing.amount_usd is not None:
-        return min(cap, sizing.amount_usd)
-    if sizing.method == "percent_equity" and sizing.percent is not None:
-        return min(cap, equity() * sizing.percent / 100)
-    if sizing.method == "risk_per_trade" and sizing.percent is not None:
-        if stop is None or not limit > stop:
-            return 0.0
-        return min(cap, math.floor(equity() * sizing.percent / 100 / (limit - stop)) * limit)
-    return cap
+                "spent_usd": round(self.spent_usd, 2), "in_doubt": orders(self.in_doubt),
+                "stops": [{**o, "stop_price": s.stop_price} for o, s in zip(orders(self.stops), self.stops)]}
 
 
 class Cycle:
@@ -208,6 +171,9 @@ class Cycle:
         clock = self._clock()
         self.today = calendar.trading_date(clock.now)
         self.report = CycleReport(self.today, clock.is_open, trader.kill_switch.active())
+        # The session's last cycle (within CLOSING of the close) sells the time stops due at
+        # this close, as the backtest does at the close of the N-th bar held.
+        self.closing = clock.is_open and clock.next_close - clock.now <= CLOSING
         self.executor = Executor(trader.broker, trader.store, trader.audit, today=self.today,
                                  market_open=clock.is_open, policy=trader.policy, sleep=trader.sleep,
                                  checkpoint=trader.checkpoint)
@@ -261,36 +227,57 @@ class Cycle:
         return quote
 
     def exits(self) -> None:
+        """Sell what is due (:func:`~kobe.trade.holdings.due_exit`), lifting the resting
+        stop first; every other holding keeps (or gets) its stop at the broker."""
         for holding in holdings(self.t.store):
-            if self.halted(holding.strategy or "adopted", holding.symbol):
-                return
             strategy = holding.strategy or "adopted"
+            if self.halted(strategy, holding.symbol):
+                return
             cid = client_order_id(strategy, holding.symbol, self.today, "sell")
             if self.t.store.get(cid) is not None or int(holding.qty) < 1:
                 continue
+            view = exit_view(holding, self.t.project, self.bars, self.today)
+            if view is None:
+                continue
             quote = self.quote(strategy, holding.symbol)
-            due = due_exit(holding, self.t.project, self.bars, self.today, quote.bid if quote else None)
+            due = due_exit(view, quote.bid if quote else None, self.closing)
             if due is None or quote is None:
                 continue
+            wait = lift(self.executor, self.t.store, holding.symbol)
+            if wait is not None:
+                self.skip(strategy, holding.symbol, f"exit ({due.reason}) waits: {wait}")
+                continue
+            left = next((h for h in holdings(self.t.store) if h.symbol == holding.symbol), None)
+            if left is None or int(left.qty) < 1:
+                continue                  # the stop sold it before the cancel arrived
             limit = limit_price("sell", quote.bid, quote.ask, self.t.risk.limit_price)
-            order = OrderRecord(cid, strategy, holding.symbol, "sell", int(holding.qty), float(limit), self.today,
+            order = OrderRecord(cid, strategy, holding.symbol, "sell", int(left.qty), float(limit), self.today,
                                 reason=f"exit: {due.reason} ({due.detail})")
             self.report.exits.append(self.executor.execute(order))
 
+    def protect(self) -> None:
+        """Every holding a strategy owns rests with its stop at the broker (:mod:`kobe.trade.protect`)."""
+        for holding in holdings(self.t.store):
+            if self.halted(holding.strategy or "adopted", holding.symbol):
+                return
+            view = exit_view(holding, self.t.project, self.bars, self.today, bought_today=True)
+            if view is None:
+                continue
+            sent = protect(self.executor, self.t.store, view, self.today)
+            if sent is not None:
+                self.report.stops.append(sent)
+
     def entries(self, picks: list[Pick]) -> None:
         risk, store = self.t.risk, self.t.store
-        policy, liquidity, limits = PolicyGate.from_config(risk), LiquidityGate.from_config(risk), \
-            PositionLimits.from_config(risk)
-        adv = adv_usd(self.bars, sorted({p.symbol for p in picks}), self.today, risk.adv_window_days)
+        chain = entry_chain(risk)
+        adv = adv_before(self.bars, sorted({p.symbol for p in picks}), self.today, risk.adv_window_days)
         advanced = risk.advanced
-        correlation = CorrelationLimit.from_config(advanced.correlation) if advanced.correlation else None
-        var_limit = VaRLimit.from_config(advanced.var) if advanced.var else None
         kelly = KellyCap.from_config(advanced.kelly) if advanced.kelly else None
         # Read once: within the cycle the book only gains today's picks, whose history is here too.
         watched = sorted({p.symbol for p in picks} | {h.symbol for h in holdings(store)})
         lookback = max((c.lookback_days for c in (advanced.correlation, advanced.var) if c), default=0)
-        returns = daily_returns(self.bars, watched, self.today, lookback) if lookback else pl.DataFrame()
-        closes = last_closes(self.bars, watched, self.today) if var_limit else {}
+        returns = daily_returns(self.bars, watched, self.today, lookback) if lookback else None
+        closes = last_closes(self.bars, watched, self.today) if advanced.var else {}
         closed = closed_trade_returns(store.fills(), {o.client_order_id: o.strategy for o in store.orders()}) \
             if kelly else {}
         for pick in picks:
@@ -302,47 +289,44 @@ class Cycle:
             if self.t.entry_cap is not None and self.t.entries_sent >= self.t.entry_cap:
                 self.skip(pick.strategy, pick.symbol, f"the run's cap of {self.t.entry_cap} orders is reached")
                 continue
-            book = holdings(store)
-            held = {h.symbol for h in book}
-            pending = {o.symbol for o in store.active()}
-            decision = limits.check(pick.symbol, held, pending)
-            if decision.allowed and correlation is not None:
-                decision = correlation.check(pick.symbol, held | pending, returns)
-            if not decision.allowed:
-                self.skip(pick.strategy, pick.symbol, decision.reason, decision)
-                continue
             quote = self.quote(pick.strategy, pick.symbol)
             if quote is None:
                 continue
             limit = limit_price("buy", quote.bid, quote.ask, risk.limit_price)
-            strategy = self.t.project.strategy(pick.strategy).config
+            sizing = self.t.project.strategy(pick.strategy).config.sizing
             try:
-                budget = order_budget(risk, strategy, float(limit), self.equity, pick.stop)
-                kelly_usd = kelly.budget_usd(self.equity(), closed.get(pick.strategy, [])) if kelly else None
+                equity = self.equity() if needs_equity(sizing) or kelly else 0.0
             except BrokerUnavailable as err:
                 self.skip(pick.strategy, pick.symbol, f"no account equity for the sizing: {err}")
                 continue
-            capped = ""
-            if kelly_usd is not None and kelly_usd < budget:
-                budget, capped = kelly_usd, " (the Kelly cap)"
-            qty = shares_for(budget, limit)
+            cap, capped = risk.per_order_budget_usd, ""
+            kelly_usd = kelly.budget_usd(equity, closed.get(pick.strategy, [])) if kelly else None
+            if kelly_usd is not None and kelly_usd < cap:
+                cap, capped = kelly_usd, " (the Kelly cap)"
+            # Live, the broker holds the cash: the sizing is capped by the budget, not by cash.
+            qty = shares(sizing, price=float(limit), fill=float(limit), stop=pick.stop, equity=equity,
+                         cash=math.inf, unit_cost=float(limit), cap_usd=cap)
             if qty < 1:
-                self.skip(pick.strategy, pick.symbol, f"one share at {limit} exceeds the budget ${budget:,.2f}{capped}")
+                self.skip(pick.strategy, pick.symbol, f"no whole share at {limit} within the sizing and the budget "
+                                                      f"${cap:,.2f}{capped}")
                 continue
             order_usd = float(qty * limit)
-            # The book at the last close (at cost when there is none): what it could lose tomorrow.
-            book_usd = {h.symbol: h.qty * closes.get(h.symbol, h.avg_cost) for h in book}
-            for decision in (policy.check(order_usd, store.spent(self.today)),
-                             liquidity.check(order_usd, adv.get(pick.symbol), quote.bid, quote.ask),
-                             *([var_limit.check(pick.symbol, order_usd, book_usd, returns)] if var_limit else [])):
-                if not decision.allowed:
-                    self.skip(pick.strategy, pick.symbol, decision.reason, decision)
-                    break
-            else:
-                order = OrderRecord(cid, pick.strategy, pick.symbol, "buy", qty, float(limit), self.today,
-                                    reason=f"entry: signal of {pick.signal_date.isoformat()}")
-                self.t.entries_sent += 1  # counted before the send: a crash mid-send still used the slot
-                self.report.entries.append(self.executor.execute(order))
+            book = holdings(store)
+            context = EntryContext(
+                pick.symbol, order_usd, store.spent(self.today), adv.get(pick.symbol), quote.bid, quote.ask,
+                held=frozenset(h.symbol for h in book),
+                pending=frozenset(o.symbol for o in unsettled(store) if o.side == "buy"),
+                returns=returns,
+                # The book at the last close (at cost when there is none): what it could lose tomorrow.
+                book_usd={h.symbol: h.qty * closes.get(h.symbol, h.avg_cost) for h in book})
+            decision = first_block(chain, context)
+            if not decision.allowed:
+                self.skip(pick.strategy, pick.symbol, decision.reason, decision)
+                continue
+            order = OrderRecord(cid, pick.strategy, pick.symbol, "buy", qty, float(limit), self.today,
+                                reason=f"entry: signal of {pick.signal_date.isoformat()}")
+            self.t.entries_sent += 1  # counted before the send: a crash mid-send still used the slot
+            self.report.entries.append(self.executor.execute(order))
 
     def scan_picks(self) -> list[Pick]:
         before = self.bars.filter(pl.col("date") < self.today)
@@ -356,8 +340,12 @@ class Cycle:
         return picks_of(result.picks)
 
 
-def run_cycle(trader: Trader, bars: pl.LazyFrame, picks: list[Pick] | None = None) -> CycleReport:
-    """One cycle (module doc). ``picks`` replaces the scan (tests, replays)."""
+def run_cycle(trader: Trader, bars: pl.LazyFrame, picks: list[Pick] | None = None, *,
+              halt: str | None = None) -> CycleReport:
+    """One cycle (module doc). ``picks`` replaces the scan (tests, replays). With
+    ``halt`` (why nothing may be decided: stale bars, a clock gone back), only the
+    recovery runs: orders already sent are settled and resting stops read, nothing new
+    leaves."""
     cycle = Cycle(trader, bars)
     report, audit = cycle.report, trader.audit
     audit.event("cycle.started", trading_date=cycle.today, market_open=report.market_open,
@@ -365,13 +353,17 @@ def run_cycle(trader: Trader, bars: pl.LazyFrame, picks: list[Pick] | None = Non
     report.recovered = cycle.executor.recover()
     if report.killed:
         audit.event("cycle.halted", reason=f"kill switch set: {trader.kill_switch.info().get('reason', '')}")
+    elif halt is not None:
+        audit.event("cycle.halted", reason=halt)
     elif not report.market_open:
         audit.event("cycle.halted", reason="market closed")
     else:
         cycle.exits()
+        cycle.protect()
         cycle.entries(picks if picks is not None else cycle.scan_picks())
+        cycle.protect()
     report.spent_usd = trader.store.spent(cycle.today)
-    report.in_doubt = trader.store.active()
+    report.in_doubt = unsettled(trader.store)
     write_positions(trader.store, trader.root / POSITIONS_FILE)
     audit.event("cycle.finished", trading_date=cycle.today, entries=len(report.entries), exits=len(report.exits),
                 skipped=len(report.skipped), recovered=len(report.recovered), spent_usd=round(report.spent_usd, 2),

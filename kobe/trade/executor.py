@@ -38,8 +38,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kobe.audit.log import AuditLog
-from kobe.broker.alpaca import (
-    AlpacaBroker,
+from kobe.broker.base import (
+    Broker,
     BrokerOrder,
     BrokerUnavailable,
     Checkpoint,
@@ -95,7 +95,7 @@ class Executor:
     order can be sent now (a re-send is attempted only then).
     """
 
-    def __init__(self, broker: AlpacaBroker, store: OrderStore, audit: AuditLog, *, today: dt.date,
+    def __init__(self, broker: Broker, store: OrderStore, audit: AuditLog, *, today: dt.date,
                  market_open: bool = True, policy: ExecutionPolicy = DEFAULT_POLICY,
                  sleep: Callable[[float], None] = time.sleep, checkpoint: Checkpoint | None = None) -> None:
         self.broker, self.store, self.audit = broker, store, audit
@@ -239,7 +239,13 @@ class Executor:
 
     def poll(self, order: OrderRecord) -> OrderRecord:
         """Read the order until it is final, waiting with backoff; cancel it when the
-        wait is over (an IOC order should never still be working), then read it once more."""
+        wait is over (an IOC order should never still be working), then read it once more.
+
+        A resting order (a GTC protective stop) is read once: working is its normal
+        state, and canceling it would leave the position unprotected."""
+        if order.resting:
+            answer = None if order.status.terminal else self._read(order)
+            return self.apply(order, answer, "read") if answer is not None else order
         for wait in [0.0, *self._backoff()]:
             if order.status.terminal:
                 return order
@@ -294,5 +300,38 @@ class Executor:
         return order
 
     def recover(self) -> list[OrderRecord]:
-        """Resolve every order in the store whose fate is not known (crash recovery)."""
+        """Resolve every order in the store whose fate is not known (crash recovery), and
+        bring every resting stop up to date (its fills, if the broker executed it)."""
         return [self.resolve(order) for order in self.store.active()]
+
+    def replace(self, old: OrderRecord, new: OrderRecord) -> OrderRecord:
+        """Move the resting order ``old`` to ``new`` (same shares, a new stop; ``new``
+        carries its own deterministic id) with the broker's replace.
+
+        Recorded first, like every order: a crash after the request leaves ``new`` in the
+        store, and the next cycle finds it at the broker by its id (the replace happened)
+        or not (then ``old`` still rests, and the replace is asked again).
+        """
+        if not self.store.add(new):
+            existing = self.store.get(new.client_order_id)
+            assert existing is not None
+            return existing if existing.status.terminal else self.resolve(existing, resend=False)
+        self.audit.event("order.decided", client_order_id=new.client_order_id, strategy=new.strategy,
+                         symbol=new.symbol, side=new.side, qty=new.qty, stop_price=new.stop_price,
+                         trading_date=new.trading_date, reason=new.reason, replaces=old.client_order_id)
+        if old.broker_order_id is None:
+            return self._to(new, S.CANCELED, "nothing to replace: the old stop has no broker id")
+        try:
+            answer = self.broker.replace(old.broker_order_id, new)
+        except KillSwitchActive as err:
+            return self._to(new, S.CANCELED, f"never sent: {err}", reason=f"{new.reason}; kill switch")
+        except OrderRefused as err:
+            # The old order finished meanwhile (filled, canceled): learn its fate.
+            self.resolve(old, resend=False)
+            return self._to(new, S.REJECTED, f"refused: {err}", reason=f"{new.reason}; refused: {err}"[:300])
+        except (DuplicateOrder, OutcomeUnknown) as err:
+            moved = self._to(new, S.UNKNOWN, f"replace outcome unknown: {err}")
+            return self.resolve(moved, resend=False)
+        new = self.apply(new, answer, "replaced")
+        self.resolve(old, resend=False)
+        return new

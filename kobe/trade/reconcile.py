@@ -23,6 +23,7 @@ write every difference and every change to the audit trail.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 
 from kobe.audit.log import AuditLog
@@ -38,7 +39,8 @@ COST_TOLERANCE = 0.005   # dollars per share: the broker's decimals against Kobe
 @dataclass(frozen=True)
 class Difference:
     """One disagreement. ``kind``: ``order_state``, ``order_unknown_to_broker``,
-    ``order_missing_in_kobe``, ``position_qty``, ``position_avg_cost``."""
+    ``order_missing_in_kobe``, ``position_qty``, ``position_avg_cost``,
+    ``position_without_stop``."""
 
     kind: str
     symbol: str
@@ -95,9 +97,31 @@ def position_differences(store: OrderStore, broker: Broker) -> list[Difference]:
     return out
 
 
-def reconcile(store: OrderStore, broker: Broker, audit: AuditLog | None = None) -> list[Difference]:
-    """Every difference between the store and the broker (orders first, then positions)."""
-    found = order_differences(store, broker) + position_differences(store, broker)
+def stop_differences(store: OrderStore, broker: Broker, protected: Collection[str]) -> list[Difference]:
+    """A position of ``protected`` (a strategy of Kobe's with a stop owns it) without a
+    stop sell resting at the broker for its shares, or with more than one."""
+    resting: dict[str, list[BrokerOrder]] = {}
+    for order in broker.open_orders():
+        if order.side == "sell" and order.order_type in ("stop", "stop_limit"):
+            resting.setdefault(order.symbol, []).append(order)
+    out = []
+    for symbol, position in sorted(store.positions().items()):
+        if symbol not in protected or position.qty < 1:
+            continue
+        stops = resting.get(symbol, [])
+        covered = sum(o.qty - o.filled_qty for o in stops)
+        if len(stops) != 1 or abs(covered - position.qty) > QTY_TOLERANCE:
+            out.append(Difference("position_without_stop", symbol, f"{position.qty:g} held",
+                                  f"{len(stops)} resting stop(s) for {covered:g} shares"))
+    return out
+
+
+def reconcile(store: OrderStore, broker: Broker, audit: AuditLog | None = None,
+              protected: Collection[str] = ()) -> list[Difference]:
+    """Every difference between the store and the broker (orders first, then positions,
+    then the positions of ``protected`` without their resting stop)."""
+    found = (order_differences(store, broker) + position_differences(store, broker)
+             + stop_differences(store, broker, protected))
     if audit is not None:
         for difference in found:
             audit.event("reconcile.difference", difference=difference.kind, symbol=difference.symbol,

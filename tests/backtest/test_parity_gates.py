@@ -71,8 +71,8 @@ CASES = [
     pytest.param({"AAA": [1000] * 5, "BBB": [1000] * 5, "CCC": [1000] * 5}, 2, {}, (["AAA", "BBB"], 0, 1),
                  id="daily-budget-1000-takes-two-400-orders"),
     pytest.param({"AAA": [1000] * 5}, 2, {"sizing": "      method: percent_equity\n      percent: 10",
-                                          "per_order": 300, "gates": True}, ([], 0, 1),
-                 id="per-order-budget-forced-on"),
+                                          "per_order": 300, "gates": True}, (["AAA"], 0, 0),
+                 id="per-order-budget-caps-the-size-as-live"),
     pytest.param({"AAA": [1] * 5}, 2, {"sizing": "      method: all_cash"}, (["AAA"], 0, 0),
                  id="off-by-default-unless-fixed-dollars"),
     pytest.param({"AAA": [1] * 5}, 2, {"gates": False}, (["AAA"], 0, 0), id="switched-off"),
@@ -87,6 +87,14 @@ def test_gates(tmp_path: Path, volumes, signal_at, extra, expected) -> None:
     assert result.skipped["blocked_liquidity"] == liquidity
     assert result.skipped["blocked_budget"] == budget
     assert result.gated == (extra.get("gates", True) is not False and "all_cash" not in extra.get("sizing", ""))
+
+
+def test_the_per_order_budget_caps_the_size_as_live_trading_does(tmp_path: Path) -> None:
+    """10% of $10,000 is $1,000, over the $300 per-order budget: live trading buys what
+    $300 buys at the fill (3 shares at 100, no slippage here), and so does the backtest."""
+    result = run(tmp_path, bars({"AAA": [1000] * 5}, 2), sizing="      method: percent_equity\n      percent: 10",
+                 per_order=300, gates=True)
+    assert result.trades["quantity"].to_list() == [3]
 
 
 def test_the_daily_budget_starts_again_each_session(tmp_path: Path) -> None:

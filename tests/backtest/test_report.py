@@ -83,12 +83,12 @@ def test_headless_chromium_draws_every_chart(report, tmp_path: Path) -> None:
     dom = chromium(path, tmp_path / "profile", "--dump-dom").stdout
     # Plotly marks a div it has drawn into and puts its SVG inside.
     for chart in CHART_IDS:
-        drawn = re.search(rf'<div id="{chart}" class="[^"]*js-plotly-plot[^"]*".*?<svg class="main-svg"', dom, re.S)
+        drawn = re.search(rf'<div id="{chart}" class="[^"]*js-plotly-plot[^"]*".*?<svg class="main-svg"', dom, re.DOTALL)
         assert drawn, f"{chart} was not drawn"
     assert dom.count('class="js-line"') >= 4 + 3       # equity lines (3 accounts + benchmark), drawdowns
     assert "heatmaplayer" in dom
     assert data["receipt"]["config_sha256"] in dom
-    rows = re.search(r'<div class="scroll" id="trades">(.*?)</div>', dom, re.S)
+    rows = re.search(r'<div class="scroll" id="trades">(.*?)</div>', dom, re.DOTALL)
     metrics = data["combined"]["metrics"]
     assert rows and rows.group(1).count("<tr>") == metrics["trades"] + metrics["open_trades"] + 1   # + the header
 

@@ -29,6 +29,7 @@ from kobe.oms.store import OrderStore
 from kobe.runner.heartbeat import read_heartbeat
 from kobe.runner.lock import InstanceLock
 from kobe.runner.preflight import Check, Preflight
+from kobe.trade.protect import unsettled
 
 REPO = Path(__file__).resolve().parent.parent.parent
 NY = ZoneInfo("America/New_York")
@@ -101,7 +102,7 @@ def test_soak_with_broker_faults_keeps_budgets_and_loses_nothing(pinned_project_
     orders = store.orders()
     # 22 sessions in October 2017, 21 in November; the early close on the 24th (13:00) skips 15:55.
     assert runner.state.cycles == 22 * 2 + 20 * 2 + 1 and len(orders) > 10
-    assert store.active() == []                                   # every order reached a known state
+    assert unsettled(store) == []          # every order reached a known state (resting stops are known: at the broker)
     ids = [o.client_order_id for o in broker_orders]
     assert len(ids) == len(set(ids))                               # nothing sent twice
     assert set(ids) <= {o.client_order_id for o in orders}         # nothing the store does not know
@@ -165,7 +166,7 @@ def test_sigterm_mid_run_exits_cleanly_with_nothing_unknown(pinned_project_dir: 
             proc.kill()
     assert proc.returncode == 0, err
     store = OrderStore(pinned_project_dir / "state" / "orders.sqlite")
-    assert store.active() == []
+    assert unsettled(store) == []
     events = [json.loads(line) for line in (pinned_project_dir / "logs" / "events.jsonl").read_text().splitlines()]
     kinds = [e["kind"] for e in events]
     assert "runner.signal" in kinds and kinds[-1] == "runner.stopped"

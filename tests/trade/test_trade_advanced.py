@@ -111,5 +111,5 @@ def test_kelly_sends_nothing_for_a_strategy_without_an_edge(open_desk) -> None:
     report = run_cycle(desk.trader(), read_bars(), picks("MSFT"))
     assert report.entries == [] and desk.posts() == []
     [(_, symbol, why)] = report.skipped
-    assert symbol == "MSFT" and why.endswith("exceeds the budget $0.00 (the Kelly cap)")
+    assert symbol == "MSFT" and why.endswith("within the sizing and the budget $0.00 (the Kelly cap)")
     assert report.trading_date == DAY

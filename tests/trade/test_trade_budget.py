@@ -30,6 +30,7 @@ from kobe.data.calendar import NEW_YORK, trading_date
 from kobe.oms.store import OrderStore
 from kobe.project import load_project
 from kobe.trade.cycle import Trader, open_trader, run_cycle
+from kobe.trade.protect import unsettled
 
 CHEAP = ("BAC", "NVDA", "CSCO", "GE", "INTC", "PFE", "T", "MSFT", "KO", "ORCL", "C", "VZ", "WFC", "V", "JPM",
          "MRK", "FB", "ADBE", "WMT", "MA", "PG", "HD", "DIS", "PEP", "XOM", "JNJ")
@@ -140,6 +141,6 @@ def test_budget_property(market: Desk, tmp_path_factory, per_order: int, daily_e
     assert committed <= daily + 1e-6
     assert largest <= per_order + 1e-6
     assert store.spent(day) <= daily + 1e-6
-    assert all(o.qty * o.limit_price <= per_order + 1e-6 for o in store.orders(day))
-    assert not store.active()
+    assert all(o.qty * o.limit_price <= per_order + 1e-6 for o in store.orders(day) if o.side == "buy")
+    assert not unsettled(store)
     assert store.spent(day) == pytest.approx(committed, abs=1e-6)   # Kobe's count is the exchange's

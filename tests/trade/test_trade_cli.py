@@ -38,7 +38,10 @@ def test_a_paper_cycle_goes_from_scan_to_filled_positions_with_an_intact_chain(d
     assert [o["status"] for o in report["entries"]] == ["filled"] * len(report["entries"]) and report["entries"]
     assert report["spent_usd"] <= 1000
     orders = json.loads(run(desk, "orders", "--json").output)
-    assert {o["client_order_id"] for o in orders} == {o["client_order_id"] for o in report["entries"]}
+    # The entries, and the protective stop that each filled entry left resting at the broker.
+    assert {o["client_order_id"] for o in orders} == \
+        {o["client_order_id"] for o in report["entries"] + report["stops"]}
+    assert sorted(o["symbol"] for o in report["stops"]) == sorted(o["symbol"] for o in report["entries"])
     positions = json.loads(run(desk, "positions", "--json").output)
     assert {p["symbol"]: p["qty"] for p in positions["positions"]} == \
         {s: q for s, (q, _) in desk.exchange_positions().items()}

@@ -17,11 +17,11 @@ from kobe.audit.verify import verify_trail
 from kobe.broker.alpaca import BrokerOrder
 from kobe.broker.pricing import limit_price, round_to_tick, shares_for
 from kobe.clients import stock_data_client
-from kobe.config.model import LimitPriceRule, Sizing
+from kobe.config.model import LimitPriceRule
 from kobe.data.bars import read_bars
 from kobe.data.calendar import NEW_YORK
 from kobe.oms.orders import OrderRecord, OrderStatus, client_order_id
-from kobe.trade.cycle import order_budget, run_cycle
+from kobe.trade.cycle import run_cycle
 from kobe.trade.executor import Executor, broker_status
 
 S = OrderStatus
@@ -108,7 +108,7 @@ def test_one_position_per_symbol_across_strategies(desk) -> None:
 
 def test_a_share_dearer_than_the_budget_is_skipped_not_sent(desk) -> None:
     report = run_cycle(desk.trader(), read_bars(), picks("AMZN"))
-    assert report.entries == [] and "exceeds the budget" in report.skipped[0][2]
+    assert report.entries == [] and "no whole share at" in report.skipped[0][2]
     assert desk.posts() == []
 
 
@@ -133,14 +133,18 @@ def test_time_stop_sells_through_the_same_path_and_pnl_follows(open_desk) -> Non
     assert desk.exchange_positions() == {}
 
 
-def test_a_stop_above_the_price_sells_on_the_next_cycle(open_desk) -> None:
+def test_a_stop_above_the_price_is_executed_by_the_broker_at_once(open_desk) -> None:
+    """The protective stop goes to the broker as soon as the entry fills; one above the
+    market triggers there at once, and the next cycle learns the fill and sells nothing more."""
     desk = open_desk(project={"edits": {"stop: entry_price - stop_atr * atr(atr_bars)": "stop: entry_price * 1.5"}})
-    run_cycle(desk.trader(), read_bars(), picks("KO"))
+    first = run_cycle(desk.trader(), read_bars(), picks("KO"))
+    (stop,) = first.stops
+    assert stop.order_type == "stop" and stop.time_in_force == "gtc" and stop.qty == first.entries[0].filled_qty
     desk.admin.set_clock(dt.datetime(2017, 6, 6, 10, 0, tzinfo=NEW_YORK))
     report = run_cycle(desk.trader(), read_bars(), [])
-    (sell,) = report.exits
-    assert sell.status is S.FILLED and sell.reason.startswith("exit: stop")
-    assert desk.exchange_positions() == {}
+    assert report.exits == [] and report.stops == []
+    assert desk.trader().store.get(stop.client_order_id).status is S.FILLED
+    assert desk.exchange_positions() == {} and desk.trader().store.positions()["KO"].qty == 0
 
 
 @pytest.mark.parametrize(("price", "tick"), [
@@ -199,22 +203,3 @@ def test_broker_words_map_onto_the_state_machine(current, word: str, filled: flo
     answer = BrokerOrder("id", "cid", "KO", "buy", 5, 40.0, word, filled, 40.0 if filled else None,
                          dt.datetime(2017, 6, 5, 14, tzinfo=dt.UTC))
     assert broker_status(order, answer) is expected
-
-
-@pytest.mark.parametrize(("sizing", "cap", "stop", "budget"), [
-    (Sizing("fixed_dollars", amount_usd=300), 75, None, 75),
-    (Sizing("fixed_dollars", amount_usd=50), 75, None, 50),
-    (Sizing("percent_equity", percent=1), 75, None, 75),            # 1% of $10,000 = $100, capped
-    (Sizing("percent_equity", percent=1), 400, None, 100),
-    (Sizing("risk_per_trade", percent=1), 10_000, 48.0, 2_500),     # $100 at risk / $2 a share = 50 x $50
-    (Sizing("risk_per_trade", percent=1), 400, 48.0, 400),
-    (Sizing("risk_per_trade", percent=1), 400, None, 0),            # no stop, no risk sizing
-    (Sizing("all_cash"), 75, None, 75),
-], ids=["fixed", "fixed-smaller", "percent-capped", "percent", "risk", "risk-capped", "risk-no-stop", "all-cash"])
-def test_the_budget_of_an_entry(project_dir, sizing: Sizing, cap: float, stop: float | None, budget: float) -> None:
-    from kobe.project import load_project
-
-    config = load_project(project_dir / "strategies.yaml").config
-    risk = dataclasses.replace(config.risk, per_order_budget_usd=cap)
-    strategy = dataclasses.replace(config.strategies[0], sizing=sizing)
-    assert order_budget(risk, strategy, 50.0, lambda: 10_000.0, stop) == pytest.approx(budget)

@@ -56,9 +56,12 @@ def test_a_fill_kobe_missed_is_reported_then_adopted(desk) -> None:
     assert report["differences"][0]["kobe"].startswith("submitted 0/")
     assert report["differences"][0]["broker"].startswith("filled")
     code, adopted = reconcile(desk, "--adopt")
-    assert code == 0 and adopted["left"] == [] and len(adopted["adopted"]) == 1
+    # The books agree; the position the crash left has no stop resting at the broker yet.
+    assert code == 1 and kinds(adopted, "left") == [("position_without_stop", "MSFT")] and len(adopted["adopted"]) == 1
+    run_cycle(desk.trader(), read_bars(), [])      # the next cycle rests the stop the crash never placed
+    assert reconcile(desk) == (0, {"differences": [], "adopted": [], "left": []})
     assert_books_agree(desk, OrderStore(desk.root / "state" / "orders.sqlite"))
-    assert len(events(desk, "reconcile.difference")) == 4            # 2 found by each of the two runs
+    assert len(events(desk, "reconcile.difference")) == 5            # 2 found by the first run, 3 by the second
     assert len(events(desk, "reconcile.adopted")) == 1
 
 
@@ -78,10 +81,14 @@ def test_shares_bought_by_hand_are_booked_at_the_brokers_price(desk) -> None:
 
 def test_shares_sold_by_hand_are_removed_at_kobes_cost_without_inventing_pnl(desk) -> None:
     (bought,) = run_cycle(desk.trader(), read_bars(), picks("KO")).entries
+    # The protective stop holds every share: a person must cancel it before selling by hand.
+    (stop,) = desk.resting_stops()["KO"]
+    desk.client().cancel_order_by_id(stop.id)
     desk.client().submit_order(LimitOrderRequest(symbol="KO", qty=2, side=OrderSide.SELL, limit_price=1,
                                                  time_in_force=TimeInForce.IOC, client_order_id="by-hand-2"))
-    code, _ = reconcile(desk, "--adopt")
-    assert code == 0
+    code, adopted = reconcile(desk, "--adopt")
+    # Adopted; what is left is the stop the person canceled, which the next cycle rests again.
+    assert code == 1 and kinds(adopted, "left") == [("position_without_stop", "KO")]
     position = OrderStore(desk.root / "state" / "orders.sqlite").positions()["KO"]
     assert (position.qty, position.realized_pnl) == (bought.qty - 2, 0)
 

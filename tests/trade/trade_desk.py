@@ -28,6 +28,7 @@ from kobe.data.calendar import NEW_YORK
 from kobe.project import load_project
 from kobe.trade.cycle import Pick, Trader, open_trader
 from kobe.trade.executor import ExecutionPolicy
+from kobe.trade.protect import unsettled
 
 REPO = Path(__file__).resolve().parents[2]
 KEY_ID, SECRET = "PKTRADEKEY1234", "SKTRADESECRET5678"
@@ -101,21 +102,34 @@ class Desk:
     def client(self):
         return trading_client(KEY_ID, SECRET, base_url=self.url, timeout=5, retry_wait=0)
 
-    def exchange_orders(self) -> list[Any]:
-        return self.client().get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL, limit=500))
+    def exchange_orders(self, stops: bool = False) -> list[Any]:
+        """The exchange's IOC orders (entries and exits), or with ``stops`` its protective stops."""
+        every = self.client().get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL, limit=500))
+        return [o for o in every if (o.order_type.value == "stop") == stops]
+
+    def resting_stops(self) -> dict[str, list[Any]]:
+        """Per symbol, the stop orders working at the exchange."""
+        out: dict[str, list[Any]] = {}
+        for order in self.exchange_orders(stops=True):
+            if order.status.value in ("new", "accepted", "pending_new", "partially_filled"):
+                out.setdefault(order.symbol, []).append(order)
+        return out
 
     def exchange_positions(self) -> dict[str, tuple[float, float]]:
         return {p.symbol: (float(p.qty), float(p.avg_entry_price)) for p in self.client().get_all_positions()}
 
-    def posts(self) -> list[dict[str, Any]]:
-        return [r for r in self.admin.requests() if r["method"] == "POST" and r["path"] == "/v2/orders"]
+    def posts(self, stops: bool = False) -> list[dict[str, Any]]:
+        """The order submissions that reached the exchange: IOC orders, or with ``stops`` the stops."""
+        return [r for r in self.admin.requests() if r["method"] == "POST" and r["path"] == "/v2/orders"
+                and (r.get("order_type") == "stop") == stops]
 
 
 def picks(*symbols: str, strategy: str = "donchian_breakout") -> list[Pick]:
     return [Pick(strategy, s, SIGNAL_DAY, 0.0) for s in symbols]
 
 
-STATUS_OF = {"filled": "filled", "canceled": "canceled", "expired": "expired", "rejected": "rejected"}
+STATUS_OF = {"filled": "filled", "canceled": "canceled", "expired": "expired", "rejected": "rejected",
+             "replaced": "canceled", "new": "submitted", "accepted": "submitted", "pending_new": "submitted"}
 
 
 def assert_books_agree(desk: Desk, store: Any) -> None:
@@ -131,8 +145,9 @@ def assert_books_agree(desk: Desk, store: Any) -> None:
     at_exchange = desk.exchange_orders()
     keys = [(o.symbol, o.side.value, o.submitted_at.date()) for o in at_exchange]
     assert len(keys) == len(set(keys)), f"an order was duplicated at the exchange: {keys}"
+    at_exchange += desk.exchange_orders(stops=True)
     ours = {o.client_order_id: o for o in store.orders()}
-    assert not store.active(), f"orders in doubt: {store.active()}"
+    assert not unsettled(store), f"orders in doubt: {unsettled(store)}"
     for sent in at_exchange:
         mine = ours.get(sent.client_order_id)
         assert mine is not None, f"{sent.client_order_id} is at the exchange but not in the store"
@@ -144,6 +159,10 @@ def assert_books_agree(desk: Desk, store: Any) -> None:
         assert ours[cid].status.value in ("canceled", "rejected") and ours[cid].filled_qty == 0, ours[cid]
     mine_positions = {s: p.qty for s, p in store.positions().items() if p.qty}
     assert mine_positions == {s: q for s, (q, _) in desk.exchange_positions().items()}
+    # Every position rests with exactly one stop for all its shares (the shipped strategies have a stop).
+    resting = desk.resting_stops()
+    assert {s: [float(o.qty) for o in orders] for s, orders in resting.items()} == \
+        {s: [q] for s, q in mine_positions.items()}
 
 
 

@@ -123,6 +123,13 @@ class _Handler(BaseHTTPRequestHandler):
         parts = self.requestline.split(" ")
         entry: dict[str, Any] = {"method": self.command, "path": path, "query": split.query, "status": None,
                                  "fault": None}
+        if self.command == "POST" and path == "/v2/orders":
+            # What kind of order it was: the tests tell entries and exits from protective stops.
+            try:
+                body = json.loads(payload or b"{}")
+                entry["order_type"] = body.get("type", body.get("order_type")) if isinstance(body, dict) else None
+            except ValueError:
+                entry["order_type"] = None
         if api_of(path) != "admin":
             ex.log.append(entry)
         if len(parts) > 1 and parts[1].startswith("//"):

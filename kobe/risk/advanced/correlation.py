@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from kobe.config.model import CorrelationSettings
-from kobe.risk.gates import Decision
+from kobe.decide.decision import Decision
 
 
 def pearson(x: Sequence[float], y: Sequence[float]) -> float | None:

@@ -30,7 +30,7 @@ import numpy as np
 import polars as pl
 
 from kobe.config.model import VaRSettings
-from kobe.risk.gates import Decision
+from kobe.decide.decision import Decision
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,42 @@
+"""The one sizing function, as live trading calls it (the limit as the price, the broker
+holding the cash, the per-order budget as the cap) and as the backtest does (cash-bound)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from kobe.config.model import Sizing
+from kobe.decide.sizing import shares, whole_shares
+
+# sizing, cap $, stop, shares at $50 with $10,000 of equity (cash unbounded, as live)
+LIVE = [
+    pytest.param(Sizing("fixed_dollars", amount_usd=300), 75, None, 1, id="fixed-capped"),
+    pytest.param(Sizing("fixed_dollars", amount_usd=50), 75, None, 1, id="fixed-smaller"),
+    pytest.param(Sizing("percent_equity", percent=1), 75, None, 1, id="percent-capped"),   # $100, capped at $75
+    pytest.param(Sizing("percent_equity", percent=1), 400, None, 2, id="percent"),
+    pytest.param(Sizing("risk_per_trade", percent=1), 10_000, 48.0, 50, id="risk"),          # $100 / $2 a share
+    pytest.param(Sizing("risk_per_trade", percent=1), 400, 48.0, 8, id="risk-capped"),
+    pytest.param(Sizing("risk_per_trade", percent=1), 400, None, 0, id="risk-no-stop"),
+    pytest.param(Sizing("all_cash"), 75, None, 1, id="all-cash-is-the-budget"),
+]
+
+
+@pytest.mark.parametrize(("sizing", "cap", "stop", "expected"), LIVE)
+def test_live_sizing(sizing: Sizing, cap: float, stop: float | None, expected: int) -> None:
+    assert shares(sizing, price=50.0, fill=50.0, stop=stop, equity=10_000.0, cash=math.inf, unit_cost=50.0,
+                  cap_usd=cap) == expected
+
+
+def test_the_cash_bounds_the_backtest() -> None:
+    assert shares(Sizing("fixed_dollars", amount_usd=1_000), price=50.0, fill=50.0, stop=None, equity=0.0,
+                  cash=120.0, unit_cost=50.0) == 2
+    assert shares(Sizing("all_cash"), price=50.0, fill=50.0, stop=None, equity=0.0, cash=120.0, unit_cost=50.0) == 2
+
+
+@pytest.mark.parametrize(("dollars", "price", "expected"), [
+    (75, 25.0, 3), (75, 25.01, 2), (0.3, 0.1, 3), (75, 76.0, 0), (float("nan"), 1.0, 0), (10, 0.0, 0)])
+def test_whole_shares_divides_exactly(dollars: float, price: float, expected: int) -> None:
+    """0.3 / 0.1 is 2.9999... in floats: the cap divides in decimals."""
+    assert whole_shares(dollars, price) == expected

@@ -103,10 +103,13 @@ class ExitView:
 
 
 def exit_view(holding: Holding, project: Project, bars: pl.LazyFrame, today: dt.date, *,
-              bought_today: bool = False) -> ExitView | None:
+              bought_today: bool = True) -> ExitView | None:
     """The :class:`ExitView` of ``holding``, or None when no strategy of the project owns
-    it. Only its symbol's bars before ``today`` are used. A holding bought today has no
-    completed bar yet: it is seen (for its stop) only with ``bought_today``."""
+    it. Only its symbol's bars before ``today`` are used.
+
+    A holding bought today has no completed bar yet (``bars_held`` 0), but today's bar is
+    its first bar held, as in the backtest: its levels meet today's quote, and a time stop
+    of one bar sells at today's close. ``bought_today=False`` leaves it out (None)."""
     if holding.strategy is None or holding.entry_date is None or holding.entry_date > today:
         return None
     if holding.entry_date == today and not bought_today:

@@ -31,6 +31,10 @@ def exit_with(err: KobeError) -> None:
     sys.exit(err.exit_code)
 
 
+config_option = click.option("--config", "strategies", type=click.Path(path_type=Path), default="strategies.yaml",
+                             show_default=True, help="The strategies file; its folder holds state/ and logs/.")
+
+
 def config_options(func: Callable[..., Any]) -> Callable[..., Any]:
     func = click.option("--risk", "risk_path", type=click.Path(path_type=Path), default=None,
                         help="risk.yaml (default: beside the strategies file).")(func)

@@ -1,10 +1,11 @@
 """Trading commands: ``kobe trade``, ``orders``, ``positions``, ``kill``, ``resume``, ``reconcile``.
 
-Thin: each parses options, calls :mod:`kobe.trade.cycle`, :mod:`kobe.oms` or the kill switch,
-prints. Paths are the project's (the folder of ``strategies.yaml``): ``state/`` for the
-order store, ``positions.json`` and the kill switch, ``logs/`` for the audit trail. The
-broker comes from ``ALPACA_BASE_URL`` and the key variables (environment or ``.env``);
-no key is ever printed, logged or put in ``--json``.
+Thin: each parses options, calls :mod:`kobe.trade.cycle`, :mod:`kobe.trade.reconcile`,
+:mod:`kobe.oms` or the kill switch (found by :meth:`KillSwitch.of_project`, which works
+even when the config is broken), prints. Paths are the project's (the folder of
+``strategies.yaml``): ``state/`` for the order store, ``positions.json`` and the kill
+switch, ``logs/`` for the audit trail. The broker comes from ``ALPACA_BASE_URL`` and the
+key variables (environment or ``.env``); no key is ever printed, logged or put in ``--json``.
 """
 
 from __future__ import annotations
@@ -15,17 +16,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-import yaml
 
-from kobe.cli.common import cell, config_options, fail_cleanly, parse_date, table
+from kobe.cli.common import (
+    cell,
+    config_option,
+    config_options,
+    fail_cleanly,
+    parse_date,
+    table,
+)
 from kobe.config.errors import Diagnostic, KobeError
+from kobe.risk.killswitch import KillSwitch
 
 if TYPE_CHECKING:
     from kobe.audit.log import AuditLog
     from kobe.oms.store import OrderStore
-    from kobe.risk.killswitch import KillSwitch
-
-DEFAULT_KILL_SWITCH = "state/KILL_SWITCH"
 
 
 def _env(root: Path) -> dict[str, str]:
@@ -52,23 +57,6 @@ def _audit(root: Path) -> AuditLog:
     return AuditLog(root / LOGS, secret_values(_env(root)))
 
 
-def _kill_switch(strategies: Path, risk_path: Path | None) -> KillSwitch:
-    """The kill switch of the project, found without loading the config: a broken
-    strategies.yaml must never stop anyone from stopping the trading."""
-    from kobe.risk.killswitch import KillSwitch
-
-    root = strategies.parent
-    risk_file = risk_path or root / "risk.yaml"
-    name = DEFAULT_KILL_SWITCH
-    try:
-        data = yaml.safe_load(risk_file.read_text(encoding="utf-8"))
-        if isinstance(data, dict) and isinstance(data.get("kill_switch_file"), str):
-            name = data["kill_switch_file"]
-    except (OSError, yaml.YAMLError):
-        pass
-    return KillSwitch(root / name)
-
-
 def _order_rows(orders: list[Any]) -> list[tuple[object, ...]]:
     return [(o.trading_date.isoformat(), o.client_order_id, o.strategy, o.symbol, o.side, o.qty, o.limit_price,
              o.status.value, o.filled_qty, o.filled_avg_price, o.reason) for o in orders]
@@ -81,10 +69,6 @@ ORDER_HEADER = ("date", "client_order_id", "strategy", "symbol", "side", "qty", 
 def _order_dict(o: Any) -> dict[str, object]:
     return dict(zip(("trading_date", "client_order_id", "strategy", "symbol", "side", "qty", "limit_price",
                      "status", "filled_qty", "filled_avg_price", "reason"), _order_rows([o])[0]))
-
-
-config_option = click.option("--config", "strategies", type=click.Path(path_type=Path), default="strategies.yaml",
-                             show_default=True, help="The strategies file; its folder holds state/ and logs/.")
 
 
 @click.command()
@@ -184,7 +168,7 @@ def positions(strategies: Path, as_json: bool) -> None:
 @click.option("--who", default=None, help="Who stops it (default: the login name).")
 def kill(strategies: Path, risk_path: Path | None, reason: str, who: str | None) -> None:
     """Set the kill switch: no order leaves until `kobe resume`."""
-    switch = _kill_switch(strategies, risk_path)
+    switch = KillSwitch.of_project(strategies.parent, risk_path)
     record = switch.set(reason, who=who)
     _audit(strategies.parent).event("killswitch.set", who=record["who"], reason=reason, path=str(switch.path))
     click.echo(f"kill switch set by {record['who']} at {record['at']}: {reason}")
@@ -198,7 +182,7 @@ def kill(strategies: Path, risk_path: Path | None, reason: str, who: str | None)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def resume(strategies: Path, risk_path: Path | None, reason: str, who: str | None, yes: bool) -> None:
     """Clear the kill switch after confirming; records who and why in the audit trail."""
-    switch = _kill_switch(strategies, risk_path)
+    switch = KillSwitch.of_project(strategies.parent, risk_path)
     if not switch.active():
         click.echo("the kill switch is not set")
         return
@@ -223,37 +207,20 @@ def resume(strategies: Path, risk_path: Path | None, reason: str, who: str | Non
 def reconcile(strategies: Path, risk_path: Path | None, adopt: bool, timeout: float, as_json: bool) -> None:
     """Compare Kobe's positions and open orders with the broker's; exit 1 on differences
     (after --adopt: on differences left)."""
-    from kobe.data.calendar import trading_date
-    from kobe.oms.views import POSITIONS_FILE, write_positions
     from kobe.project import load_project
-    from kobe.trade import reconcile as rec
-    from kobe.trade.cycle import open_trader
-    from kobe.trade.executor import Executor
-    from kobe.trade.protect import protected_symbols
+    from kobe.trade.reconcile import reconcile_project
 
     project = load_project(strategies, risk_path)
-    trader = open_trader(project, _env(project.root), paper=True, timeout=timeout, pinned=False)
-    protected = protected_symbols(trader.store, project)
-    differences = rec.reconcile(trader.store, trader.broker, trader.audit, protected)
-    changes: list[str] = []
-    left = differences
-    if adopt and differences:
-        clock = trader.broker.clock()
-        executor = Executor(trader.broker, trader.store, trader.audit, today=trading_date(clock.now),
-                            market_open=False)
-        changes = rec.adopt(trader.store, trader.broker, trader.audit, executor)
-        write_positions(trader.store, project.root / POSITIONS_FILE)
-        left = rec.reconcile(trader.store, trader.broker, trader.audit, protected_symbols(trader.store, project))
+    report = reconcile_project(project, _env(project.root), adopt_view=adopt, timeout=timeout)
     if as_json:
-        click.echo(json.dumps({"differences": [d.to_dict() for d in differences], "adopted": changes,
-                               "left": [d.to_dict() for d in left]}, indent=2))
+        click.echo(json.dumps(report.to_dict(), indent=2))
     else:
-        for d in differences:
+        for d in report.differences:
             click.echo(d.describe())
-        for change in changes:
+        for change in report.adopted:
             click.echo(f"adopted: {change}")
-        click.echo("in agreement with the broker" if not left else f"{len(left)} difference(s)")
-    if left:
+        click.echo("in agreement with the broker" if not report.left else f"{len(report.left)} difference(s)")
+    if report.left:
         raise SystemExit(1)
 
 

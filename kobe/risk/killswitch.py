@@ -4,6 +4,10 @@ The file (``state/KILL_SWITCH`` by default) holds who set it, when and why. Ever
 the broker goes through :meth:`KillSwitch.guard`, which checks at the last moment, right
 before the network call, so a switch set between a gate check and the submit still stops
 the order.
+
+:meth:`KillSwitch.of_project` finds a project's switch from ``risk.yaml`` alone, without
+loading (or validating) the config: a broken config must never stop anyone from stopping
+the trading.
 """
 
 from __future__ import annotations
@@ -16,9 +20,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import yaml  # type: ignore[import-untyped]  # (no stubs installed)
+
 from kobe.files import write_atomic
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_KILL_SWITCH = "state/KILL_SWITCH"
 
 
 class KillSwitchActive(RuntimeError):
@@ -28,6 +36,23 @@ class KillSwitchActive(RuntimeError):
 class KillSwitch:
     def __init__(self, path: Path) -> None:
         self.path = path
+
+    @classmethod
+    def of_project(cls, root: Path, risk_path: Path | None = None) -> KillSwitch:
+        """The switch of the project in folder ``root`` (that of strategies.yaml): the
+        ``kill_switch_file`` of ``risk_path`` (default ``root/risk.yaml``), relative to
+        ``root``. Only that one key is read; when the file is missing, unreadable, not
+        YAML, or has no usable ``kill_switch_file``, the switch is the default
+        ``state/KILL_SWITCH``, so ``kobe kill`` works whatever state the config is in."""
+        name = DEFAULT_KILL_SWITCH
+        try:
+            data = yaml.safe_load((risk_path or root / "risk.yaml").read_text(encoding="utf-8"))
+        except (OSError, ValueError, yaml.YAMLError):   # ValueError: bytes that are not UTF-8
+            data = None
+        if isinstance(data, dict) and isinstance(data.get("kill_switch_file"), str) \
+                and data["kill_switch_file"].strip():
+            name = data["kill_switch_file"]
+        return cls(root / name)
 
     def active(self) -> bool:
         return self.path.exists()
@@ -45,7 +70,7 @@ class KillSwitch:
 
     def set(self, reason: str, who: str | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
         record = {"reason": reason, "who": who or getpass.getuser(),
-                  "at": (now or dt.datetime.now(dt.timezone.utc)).isoformat(timespec="seconds")}
+                  "at": (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")}
         write_atomic(self.path, json.dumps(record) + "\n")
         return record
 

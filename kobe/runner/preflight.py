@@ -3,6 +3,9 @@
 Each check returns a :class:`Check` (name, passed, detail); :func:`run_preflight` runs
 them all (it does not stop at the first failure, so the trader sees everything) and the
 verdict is the conjunction. Keys are reported as present or missing, never shown.
+
+The two lists: :func:`runner_checks`, what ``kobe run`` checks against the broker before
+its first cycle, and :func:`offline_checks`, what ``kobe preflight`` checks without one.
 """
 
 from __future__ import annotations
@@ -12,15 +15,22 @@ import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from kobe.config.errors import KobeError
 from kobe.config.pin import pin_status
 from kobe.data import calendar
+from kobe.data.bars import read_bars
+from kobe.data.refresh import refresh
 from kobe.risk.killswitch import KillSwitch
 from kobe.secrets import redact, secret_values
+from kobe.trade.cycle import kill_switch_of
+
+if TYPE_CHECKING:
+    from kobe.project import Project
+    from kobe.trade.cycle import Trader
 
 MIN_FREE_BYTES = 500 * 1024 * 1024
 
@@ -119,3 +129,38 @@ def broker_checks(trading: Any, data: Any, symbol: str, env: Mapping[str, str]) 
 
 def run_preflight(checks: list[Check]) -> Preflight:
     return Preflight(tuple(checks))
+
+
+KEYS = ("ALPACA_API_KEY_ID", "ALPACA_API_SECRET_KEY")
+
+
+def quote_symbol(project: Project) -> str:
+    """The symbol the quote check asks for: the first of the first enabled strategy's universe."""
+    enabled = project.enabled()
+    return project.universe(enabled[0].config)[0] if enabled else "SPY"
+
+
+def offline_checks(project: Project, env: Mapping[str, str], today: dt.date, data: str | None = None) -> Preflight:
+    """``kobe preflight``: keys, pin, kill switch, disk and the freshness of ``data``'s
+    bars (a file or lake folder; None: the embedded sample) as of ``today``; no broker call."""
+    return run_preflight([check_keys(env, KEYS), check_pin(project),
+                          check_kill_switch(kill_switch_of(project.root, project.config.risk)),
+                          check_disk(project.root / "state"), check_freshness(read_bars(data), today)])
+
+
+def runner_checks(project: Project, trader: Trader, broker_env: Mapping[str, str], *, now: dt.datetime,
+                  data: str | None = None, env: Mapping[str, str] | None = None) -> Preflight:
+    """``kobe run``'s preflight at the broker's ``now``: the keys of ``broker_env``, pin,
+    kill switch, disk, the broker's account, clock and a quote (:func:`broker_checks`),
+    then the freshness of the bars before today's session. Without ``data`` the lake is
+    first brought up to ``now`` through the configured provider (vendor keys from
+    ``env``), so what is judged is what the first cycle would read."""
+    if data is None:
+        refresh(project, now, env=env)
+    bars = project.bars(data)
+    today = calendar.trading_date(now)
+    broker: Any = trader.broker          # the Alpaca broker: its alpaca-py clients answer the checks
+    return run_preflight([check_keys(broker_env, KEYS), check_pin(project), check_kill_switch(trader.kill_switch),
+                          check_disk(project.root / "state"),
+                          *broker_checks(broker.trading, broker.data, quote_symbol(project), broker_env),
+                          check_freshness(bars.filter(pl.col("date") < today), today)])

@@ -18,19 +18,32 @@ price when shares are added, at Kobe's average cost when removed, so no P&L is
 invented). Open orders Kobe did not make are reported and left alone: Kobe cancels
 IOC orders still working, and must not do that to a person's resting order. Both
 write every difference and every change to the audit trail.
+
+:func:`reconcile_project` is ``kobe reconcile [--adopt]`` whole: it opens the project's
+trader (unpinned: reconciling never sends an order), reconciles, and with ``adopt``
+adopts, rewrites ``state/positions.json`` and reconciles again; :class:`ReconcileReport`
+holds what was found, what was changed and what is left.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
-from dataclasses import asdict, dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 from kobe.audit.log import AuditLog
 from kobe.broker.base import Broker, BrokerOrder
+from kobe.data.calendar import trading_date
 from kobe.oms.orders import OrderRecord, OrderStatus
 from kobe.oms.store import OrderStore
+from kobe.oms.views import POSITIONS_FILE, write_positions
 from kobe.trade.executor import Executor, broker_status
+from kobe.trade.protect import protected_symbols
+
+if TYPE_CHECKING:
+    from kobe.project import Project
+    from kobe.trade.cycle import Trader
 
 QTY_TOLERANCE = 1e-6
 COST_TOLERANCE = 0.005   # dollars per share: the broker's decimals against Kobe's floats
@@ -161,3 +174,43 @@ def adopt(store: OrderStore, broker: Broker, audit: AuditLog, executor: Executor
     for change in changes:
         audit.event("reconcile.adopted", change=change)
     return changes
+
+
+@dataclass(frozen=True)
+class ReconcileReport:
+    """``differences``: found first; ``adopted``: the changes made taking the broker's
+    view; ``left``: the differences after them (without adopting, those found)."""
+
+    differences: list[Difference]
+    adopted: list[str] = field(default_factory=list)
+    left: list[Difference] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"differences": [d.to_dict() for d in self.differences], "adopted": self.adopted,
+                "left": [d.to_dict() for d in self.left]}
+
+
+def reconcile_trader(trader: Trader, adopt_view: bool = False) -> ReconcileReport:
+    """Reconcile ``trader``'s book with its broker; with ``adopt_view`` and a difference,
+    adopt the broker's view (an executor at the broker's trading date, the market taken
+    as closed so nothing is resent), rewrite ``state/positions.json`` and reconcile again."""
+    store, broker, audit = trader.store, trader.broker, trader.audit
+    differences = reconcile(store, broker, audit, protected_symbols(store, trader.project))
+    if not (adopt_view and differences):
+        return ReconcileReport(differences, [], differences)
+    executor = Executor(broker, store, audit, today=trading_date(broker.clock().now), market_open=False)
+    changes = adopt(store, broker, audit, executor)
+    write_positions(store, trader.root / POSITIONS_FILE)
+    left = reconcile(store, broker, audit, protected_symbols(store, trader.project))
+    return ReconcileReport(differences, changes, left)
+
+
+def reconcile_project(project: Project, env: Mapping[str, str], *, adopt_view: bool = False,
+                      timeout: float = 10.0) -> ReconcileReport:
+    """``kobe reconcile`` (module doc): the broker named by ``env``, ``timeout`` seconds a call."""
+    from kobe.trade.cycle import (
+        open_trader,  # here: the cycle module may come to use this one
+    )
+
+    trader = open_trader(project, env, paper=True, timeout=timeout, pinned=False)
+    return reconcile_trader(trader, adopt_view)

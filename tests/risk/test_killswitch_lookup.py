@@ -1,0 +1,65 @@
+"""KillSwitch.of_project: the switch found from risk.yaml's ``kill_switch_file`` alone,
+whatever state the config is in (a broken config must never stop anyone from stopping)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kobe.project import load_project
+from kobe.risk.killswitch import DEFAULT_KILL_SWITCH, KillSwitch
+from kobe.trade.cycle import kill_switch_of
+
+CASES = [
+    # id, risk.yaml's bytes (None: no file), the switch's path relative to the project
+    ("missing-risk-file", None, DEFAULT_KILL_SWITCH),
+    ("custom-file", b"kill_switch_file: ops/STOP\n", "ops/STOP"),
+    ("custom-among-other-keys", b"daily_budget_usd: 5\nkill_switch_file: halt.flag  # here\n", "halt.flag"),
+    ("key-absent", b"daily_budget_usd: 5\n", DEFAULT_KILL_SWITCH),
+    ("broken-yaml", b"kill_switch_file: [ops/STOP\n", DEFAULT_KILL_SWITCH),
+    ("empty-file", b"", DEFAULT_KILL_SWITCH),
+    ("not-a-mapping", b"- kill_switch_file: ops/STOP\n", DEFAULT_KILL_SWITCH),
+    ("not-a-string", b"kill_switch_file: 42\n", DEFAULT_KILL_SWITCH),
+    ("empty-string", b"kill_switch_file: ''\n", DEFAULT_KILL_SWITCH),
+    ("blank-string", b"kill_switch_file: '  '\n", DEFAULT_KILL_SWITCH),
+    ("not-utf8", b"kill_switch_file: \xff\xfe\n", DEFAULT_KILL_SWITCH),
+]
+
+
+@pytest.mark.parametrize(("content", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_of_project_finds_the_switch_without_loading_the_config(tmp_path: Path, content: bytes | None,
+                                                                  expected: str) -> None:
+    (tmp_path / "strategies.yaml").write_text("strategies: [this is not valid\n")    # never read
+    if content is not None:
+        (tmp_path / "risk.yaml").write_bytes(content)
+    assert KillSwitch.of_project(tmp_path).path == tmp_path / expected
+
+
+def test_of_project_reads_the_risk_file_given_and_resolves_against_the_project(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "config" / "live-risk.yaml"
+    elsewhere.parent.mkdir()
+    elsewhere.write_text("kill_switch_file: state/LIVE_STOP\n")
+    (tmp_path / "risk.yaml").write_text("kill_switch_file: state/PAPER_STOP\n")
+    project = tmp_path / "project"
+    assert KillSwitch.of_project(project, elsewhere).path == project / "state" / "LIVE_STOP"
+    assert KillSwitch.of_project(project, tmp_path / "no-such.yaml").path == project / DEFAULT_KILL_SWITCH
+    assert KillSwitch.of_project(project, tmp_path / "config").path == project / DEFAULT_KILL_SWITCH  # a folder
+
+
+@pytest.mark.parametrize("name", ["state/KILL_SWITCH", "ops/STOP_TRADING"])
+def test_of_project_agrees_with_the_loaded_config(project_dir: Path, name: str) -> None:
+    risk = project_dir / "risk.yaml"
+    text = risk.read_text()
+    assert "kill_switch_file: state/KILL_SWITCH" in text
+    risk.write_text(text.replace("kill_switch_file: state/KILL_SWITCH", f"kill_switch_file: {name}"))
+    project = load_project(project_dir / "strategies.yaml")
+    assert KillSwitch.of_project(project_dir).path == kill_switch_of(project.root, project.config.risk).path \
+        == project_dir / name
+
+
+def test_a_switch_set_through_the_lookup_stops_the_configs_trader(project_dir: Path) -> None:
+    KillSwitch.of_project(project_dir).set("broker acting up", who="alice")
+    project = load_project(project_dir / "strategies.yaml")
+    switch = kill_switch_of(project.root, project.config.risk)
+    assert switch.active() and switch.info()["who"] == "alice"

@@ -22,6 +22,38 @@ What comes back is classified for the executor, because the right reaction diffe
 =====================  ==========================================================
 
 Every message that leaves this module went through :func:`kobe.secrets.redact`.
+
+**OCO exits** (:meth:`AlpacaBroker.submit_oco`): a profit target and a protective stop
+resting on the same shares, as Alpaca's ``order_class: "oco"`` order, so the target fills
+the moment the market reaches it, as in the backtest, and not only when a cycle runs. The
+request goes through the same guarded :meth:`AlpacaBroker._post` as every order. How the
+OMS tracks the two orders it becomes:
+
+- The **parent** is the take-profit (a sell limit at ``limit_price``) and carries Kobe's
+  ``client_order_id``: record the OCO as one :class:`~kobe.oms.orders.OrderRecord`
+  (``order_type="oco"``, ``limit_price`` the target, ``stop_price`` the stop,
+  ``time_in_force="gtc"``), whose ``broker_order_id`` is the parent's id.
+- The **leg** is the stop-loss (a sell stop, status ``held``); the broker makes up its id
+  and ``client_order_id``. Keep the leg's id from ``BrokerOrder.legs[0].id`` of the
+  submission's answer; when that answer was lost (:class:`OutcomeUnknown`), find the
+  parent by ``client_order_id`` and read the leg with :meth:`AlpacaBroker.order_with_legs`.
+- **How it ended**: exactly one of the two fills. Parent ``filled``: the target sold
+  (the leg ends ``canceled``). Parent ``canceled`` with the leg ``filled``: the stop sold;
+  the fill (qty, price, ``filled_at``) is the leg's, so a canceled parent alone does not
+  mean nothing sold: read the leg before booking. Both ``expired`` (a DAY OCO) or both
+  ``canceled``: nothing sold.
+- **Moving a level**: a trailing stop that rose moves the leg,
+  ``replace_oco_leg(leg_id, stop_price=...)``; the answer is a new leg (new id,
+  ``replaces`` the old one, which ends ``replaced``) under the same parent: store its id.
+  A new target moves the parent, ``replace_oco_leg(parent_id, limit_price=...)``: a new
+  parent id (the stand-in keeps the leg's id; re-read it with ``order_with_legs``).
+- **Another exit** (time, rule): cancel the parent (:meth:`AlpacaBroker.cancel`), which
+  cancels both, resolve both to a final state (a level may have filled meanwhile), then
+  sell, as :func:`kobe.trade.protect.lift` does for a plain stop.
+- **Listings**: :meth:`AlpacaBroker.open_orders` lists both orders flat, the leg as a
+  resting ``stop`` with the broker's ``client_order_id`` (so it counts as the position's
+  one resting stop, but is no order of Kobe's store); ``open_orders(nested=True)`` lists
+  the parent with its leg in ``legs`` instead.
 """
 
 from __future__ import annotations
@@ -35,12 +67,15 @@ from urllib.parse import urlsplit
 import requests
 from alpaca.common.exceptions import APIError
 from alpaca.data.requests import StockLatestQuoteRequest
-from alpaca.trading.enums import OrderSide, QueryOrderStatus, TimeInForce
+from alpaca.trading.enums import OrderClass, OrderSide, QueryOrderStatus, TimeInForce
 from alpaca.trading.requests import (
+    GetOrderByIdRequest,
     GetOrdersRequest,
     LimitOrderRequest,
     ReplaceOrderRequest,
+    StopLossRequest,
     StopOrderRequest,
+    TakeProfitRequest,
 )
 
 from kobe.broker.base import (
@@ -86,7 +121,9 @@ def _order(raw: Any) -> BrokerOrder:
                        stop_price=_num(getattr(raw, "stop_price", None)),
                        time_in_force=_word(getattr(raw, "time_in_force", None)) or "ioc",
                        filled_at=_utc(raw.filled_at) if getattr(raw, "filled_at", None) else None,
-                       replaced_by=str(raw.replaced_by) if getattr(raw, "replaced_by", None) else None)
+                       replaced_by=str(raw.replaced_by) if getattr(raw, "replaced_by", None) else None,
+                       order_class=_word(getattr(raw, "order_class", None)) or "simple",
+                       legs=tuple(_order(leg) for leg in getattr(raw, "legs", None) or ()))
 
 
 def _word(value: Any) -> str | None:
@@ -194,6 +231,29 @@ class AlpacaBroker:
                                  time_in_force=TimeInForce(order.time_in_force),
                                  client_order_id=order.client_order_id)
 
+    def _oco_request(self, order: OrderRecord) -> LimitOrderRequest:
+        """Alpaca's OCO exit for ``order`` (``order_type="oco"``): a limit order of class
+        ``oco``, the take-profit at ``limit_price`` and the stop-loss at ``stop_price``;
+        no top-level ``limit_price`` (the take-profit's is the parent's)."""
+        cid = order.client_order_id
+        if order.order_type != "oco":
+            raise ValueError(f"{cid}: an OCO exit is an order of type 'oco', not {order.order_type!r}")
+        if order.qty <= 0:
+            raise ValueError(f"{cid}: Kobe sends whole-share orders only")
+        if order.limit_price is None or order.stop_price is None:
+            raise ValueError(f"{cid}: an OCO exit needs a take-profit (limit_price) and a stop (stop_price)")
+        sell = order.side == "sell"
+        if (order.stop_price >= order.limit_price) if sell else (order.stop_price <= order.limit_price):
+            raise ValueError(f"{cid}: the stop {order.stop_price} must lie on the losing side of the "
+                             f"take-profit {order.limit_price}")
+        if order.time_in_force not in ("day", "gtc"):
+            raise ValueError(f"{cid}: an OCO exit rests as a DAY or GTC order, not {order.time_in_force}")
+        return LimitOrderRequest(symbol=order.symbol, qty=order.qty, side=OrderSide.SELL if sell else OrderSide.BUY,
+                                 time_in_force=TimeInForce(order.time_in_force), order_class=OrderClass.OCO,
+                                 take_profit=TakeProfitRequest(limit_price=order.limit_price),
+                                 stop_loss=StopLossRequest(stop_price=order.stop_price),
+                                 client_order_id=cid)
+
     def _outcome(self, call: Callable[[], Any]) -> BrokerOrder:
         """Run a sending call and classify what came back (the module doc's table)."""
         try:
@@ -231,6 +291,33 @@ class AlpacaBroker:
                                       client_order_id=order.client_order_id)
         return self._outcome(lambda: self._send_patch(broker_order_id, request))
 
+    def submit_oco(self, order: OrderRecord) -> BrokerOrder:
+        """Rest ``order`` as an OCO exit of a held position: the take-profit (a limit at
+        ``order.limit_price``, the parent, with ``order.client_order_id``) and the stop
+        (``order.stop_price``, the one leg) on the same shares; ``order.order_type`` must
+        be ``"oco"``, its ``time_in_force`` ``"gtc"`` or ``"day"``. The answer is the parent,
+        its leg in ``legs`` (the module doc says how to track both).
+
+        Sent through the same kill-switch-guarded choke point as :meth:`submit`; raises as
+        it does (:class:`OrderRefused` also for the vendor's ``stop_loss.stop_price must be
+        <= base_price - 0.01``: the stop at or above the market or the target), and
+        ``ValueError`` (nothing sent) for a record that is no OCO exit.
+        """
+        request = self._oco_request(order)
+        return self._outcome(lambda: self._send(request))
+
+    def replace_oco_leg(self, broker_order_id: str, *, stop_price: float | None = None,
+                        limit_price: float | None = None, client_order_id: str | None = None) -> BrokerOrder:
+        """Move one level of a resting OCO with ``PATCH /v2/orders/{id}``: the stop-loss
+        leg's ``stop_price`` (``broker_order_id`` the leg's), or the take-profit's
+        ``limit_price`` (the parent's); only that price (and ``client_order_id``) is sent,
+        not the quantity. The answer is the new order (new id, ``replaces`` the old one).
+        Guarded by the kill switch like :meth:`replace`."""
+        if (stop_price is None) == (limit_price is None):
+            raise ValueError("give the stop-loss leg's stop_price or the take-profit's limit_price, one of them")
+        request = ReplaceOrderRequest(stop_price=stop_price, limit_price=limit_price, client_order_id=client_order_id)
+        return self._outcome(lambda: self._send_patch(broker_order_id, request))
+
     # -- reads --------------------------------------------------------------------------
 
     def clock(self) -> MarketClock:
@@ -261,6 +348,12 @@ class AlpacaBroker:
     def order(self, broker_order_id: str) -> BrokerOrder:
         return _order(self._read(lambda: self.trading.get_order_by_id(broker_order_id)))
 
+    def order_with_legs(self, broker_order_id: str) -> BrokerOrder:
+        """The order with its legs (``nested=true``): an OCO parent's stop-loss leg in
+        ``legs``, in its current state."""
+        return _order(self._read(lambda: self.trading.get_order_by_id(
+            broker_order_id, GetOrderByIdRequest(nested=True))))
+
     def cancel(self, broker_order_id: str) -> bool:
         """Ask to cancel; False when the order had finished already (422). Never guarded
         by the kill switch: canceling only ever lowers risk."""
@@ -274,8 +367,12 @@ class AlpacaBroker:
             raise self._read_error(err) from None
         return True
 
-    def open_orders(self) -> list[BrokerOrder]:
-        raw = self._read(lambda: self.trading.get_orders(GetOrdersRequest(status=QueryOrderStatus.OPEN, limit=500)))
+    def open_orders(self, nested: bool = False) -> list[BrokerOrder]:
+        """The working orders, each on its own; ``nested``: an OCO's leg under its
+        parent's ``legs`` rather than listed apart."""
+        request = (GetOrdersRequest(status=QueryOrderStatus.OPEN, limit=500, nested=True) if nested
+                   else GetOrdersRequest(status=QueryOrderStatus.OPEN, limit=500))
+        raw = self._read(lambda: self.trading.get_orders(request))
         return [_order(o) for o in raw]
 
     def positions(self) -> list[BrokerPosition]:

@@ -71,7 +71,15 @@ class MarketClock:
 
 @dataclass(frozen=True)
 class BrokerOrder:
-    """An order as the broker reports it (Alpaca's status words, e.g. ``canceled``)."""
+    """An order as the broker reports it (Alpaca's status words, e.g. ``canceled``).
+
+    An OCO exit (``order_class`` ``oco``) is two broker orders: the parent, the
+    take-profit sell limit, which carries Kobe's ``client_order_id``; and one leg, the
+    stop-loss sell stop, with a broker-made id and ``client_order_id``, status ``held``
+    while the group works. The parent's ``legs`` holds the leg when the broker wrote it
+    (the answer to the submission, ``nested`` reads); it is ``()`` otherwise and for
+    every simple order. A flat listing shows the leg as an order of its own.
+    """
 
     id: str
     client_order_id: str
@@ -88,6 +96,8 @@ class BrokerOrder:
     time_in_force: str = "ioc"
     filled_at: dt.datetime | None = None
     replaced_by: str | None = None      # the broker id of the order that replaced this one
+    order_class: str = "simple"         # simple | oco (either order of an OCO exit) | bracket | oto | mleg
+    legs: tuple[BrokerOrder, ...] = ()  # an OCO parent's stop-loss leg, when the broker wrote it
 
     @property
     def executed_at(self) -> dt.datetime:
@@ -128,3 +138,16 @@ class Broker(Protocol):
     def positions(self) -> list[BrokerPosition]: ...
 
     def equity(self) -> float: ...
+
+
+class OcoBroker(Broker, Protocol):
+    """A broker that also rests OCO exits (a take-profit and a stop-loss on the same
+    shares, one cancelling the other); :class:`~kobe.broker.alpaca.AlpacaBroker` is one.
+    Kept apart from :class:`Broker` so that brokers without OCO orders still fit it."""
+
+    def submit_oco(self, order: OrderRecord) -> BrokerOrder: ...
+
+    def replace_oco_leg(self, broker_order_id: str, *, stop_price: float | None = None,
+                        limit_price: float | None = None, client_order_id: str | None = None) -> BrokerOrder: ...
+
+    def order_with_legs(self, broker_order_id: str) -> BrokerOrder: ...

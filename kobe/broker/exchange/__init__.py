@@ -9,7 +9,7 @@ paper trading and every broker test run offline, against the replayed bars of a 
 
 The parts, one concept per module: ``app`` (config and assembly), ``server`` (HTTP),
 ``routing``, ``trading_api``, ``market_data`` and ``admin_api`` (the endpoints), ``venue``
-(the account and the vendor's order rules), ``matching``, ``stops``, ``quotes``, ``history`` (the
+(the account and the vendor's order rules), ``matching``, ``stops``, ``oco``, ``quotes``, ``history`` (the
 bars), ``clock``, ``records``, ``store`` (SQLite), ``faults``, ``wire`` (JSON shapes),
 ``errors``, and ``admin`` (a client for the admin endpoints). See ``docs/exchange.md``.
 """

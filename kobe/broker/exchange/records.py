@@ -6,7 +6,9 @@ open), ``pending_new`` (a replacement, until the venue next looks at it), ``new`
 (working), ``partially_filled`` (working, some traded), and the terminal ``filled``,
 ``canceled`` (also the end of an IOC with a remainder, even when part of it traded),
 ``expired`` (a DAY order still working at the close), ``rejected`` and ``replaced`` (a
-newer order, ``replaced_by``, took over what was left of it).
+newer order, ``replaced_by``, took over what was left of it). ``held`` is the stop-loss
+leg of an OCO order while its parent, the take-profit, works (the vendor holds that leg
+and routes the parent): open, but traded only as part of its group.
 Quantities and prices are :class:`~decimal.Decimal`, as the vendor's decimal strings.
 """
 
@@ -17,7 +19,7 @@ import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
-OPEN_STATUSES = ("accepted", "pending_new", "new", "partially_filled")
+OPEN_STATUSES = ("accepted", "pending_new", "new", "partially_filled", "held")
 TERMINAL_STATUSES = ("filled", "canceled", "expired", "rejected", "replaced")
 STOP_TYPES = ("stop", "stop_limit")
 ASSET_NAMESPACE = uuid.UUID("6f1c1a4e-0b7e-4f5e-9a53-6b6f62650000")
@@ -38,7 +40,11 @@ class Order:
 
     Stop orders carry ``stop_price``; ``triggered_at`` is when the market reached it (a
     triggered ``stop_limit`` then works as a limit order at ``limit_price``). A replace
-    links two orders: the old one's ``replaced_by`` and the new one's ``replaces``."""
+    links two orders: the old one's ``replaced_by`` and the new one's ``replaces``.
+
+    An OCO order is two orders of ``order_class`` ``oco``: the parent, a sell limit (the
+    take-profit), and one leg, a sell stop (the stop-loss) whose ``parent_id`` is the
+    parent's id. The venue works them as one group (``docs/exchange.md``, OCO orders)."""
 
     id: str
     client_order_id: str
@@ -68,6 +74,17 @@ class Order:
     replaced_at: dt.datetime | None = None
     replaced_by: str | None = None
     replaces: str | None = None
+    order_class: str = ""
+    parent_id: str | None = None
+
+    @property
+    def is_oco(self) -> bool:
+        return self.order_class == "oco"
+
+    @property
+    def is_leg(self) -> bool:
+        """The stop-loss leg of an OCO order (worked by its parent's group, not alone)."""
+        return self.parent_id is not None
 
     @property
     def asset_id(self) -> str:

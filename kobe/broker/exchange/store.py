@@ -53,6 +53,8 @@ def _order_from_row(row: dict[str, Any]) -> Order:
             value = dt.datetime.fromisoformat(value)
         elif name == "reject":
             value = bool(value)
+        elif name == "order_class":
+            value = value or ""       # a row from before OCO orders: a simple order
         values[name] = value
     return Order(**values)
 
@@ -89,8 +91,9 @@ class Store:
             self.db.table("orders").create_index(["client_order_id"], unique=True)
             self.db.table("orders").create_index(["status"])
         else:
-            # A state file written before stop orders and replaces existed gains their
-            # columns, empty: its orders have no stop and were never replaced.
+            # A state file written before stop orders, replaces and OCO orders existed
+            # gains their columns, empty: its orders have no stop, were never replaced
+            # and are simple orders.
             present = self.db.table("orders").columns_dict
             for name, kind in _ORDER_COLUMNS.items():
                 if name not in present:

@@ -3,10 +3,13 @@
 Request parsing follows what alpaca-py sends (broker-apis.md 1.2, 1.3, 6, 7): order
 bodies carry numbers where the vendor documents strings, so both are accepted; query
 booleans come as ``True``/``False``; datetimes as ISO 8601 with an offset. Orders are
-market, limit, stop and stop-limit; ``PATCH /v2/orders/{id}`` replaces a working one.
-Anything the stand-in does not trade (trailing stops, bracket/OCO/OTO orders, notional
-orders, extended hours, ``opg``/``cls``, stops other than DAY/GTC) is refused with 422
-and a message saying so, rather than half-done.
+market, limit, stop and stop-limit, and OCO exits (``order_class: "oco"``: a sell limit
+whose ``take_profit.limit_price`` is the parent and whose ``stop_loss.stop_price`` is its
+one leg, a stop); ``PATCH /v2/orders/{id}`` replaces a working one, an OCO's leg
+included; ``nested=true`` writes an OCO's leg under its parent's ``legs``.
+Anything the stand-in does not trade (trailing stops, bracket/OTO orders, an OCO's
+stop-limit leg, buy OCOs, notional orders, extended hours, ``opg``/``cls``, stops other
+than DAY/GTC) is refused with 422 and a message saying so, rather than half-done.
 """
 
 from __future__ import annotations
@@ -17,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from kobe.broker.exchange import wire
 from kobe.broker.exchange.clock import market_clock
-from kobe.broker.exchange.errors import unprocessable
-from kobe.broker.exchange.quotes import on_tick
-from kobe.broker.exchange.records import STOP_TYPES
+from kobe.broker.exchange.errors import UNPROCESSABLE, VendorError, unprocessable
+from kobe.broker.exchange.quotes import CENT, on_tick
+from kobe.broker.exchange.records import STOP_TYPES, Order
 from kobe.broker.exchange.routing import Reply, Request, Route
 from kobe.broker.exchange.venue import OrderRequest, ReplaceRequest
 from kobe.config.errors import KobeError
@@ -88,6 +91,11 @@ def parse_order(body: Any) -> OrderRequest:
         if tif in ("opg", "cls"):
             raise unprocessable(f"time_in_force {tif} is not supported by the stand-in exchange")
         raise unprocessable(f"invalid time_in_force {tif!r}")
+    order_class = body.get("order_class")
+    if order_class not in (None, "", "simple", "oco"):
+        raise unprocessable(f"order_class {order_class} is not supported by the stand-in exchange")
+    if order_class == "oco":
+        return parse_oco(body, symbol.strip().upper(), side, kind, tif)
     if kind in STOP_TYPES and tif not in ("day", "gtc"):
         raise unprocessable(f"{kind} orders with time_in_force {tif} are not supported by the stand-in exchange "
                             "(use day or gtc)")
@@ -96,13 +104,7 @@ def parse_order(body: Any) -> OrderRequest:
             raise unprocessable(f"{unsupported} is not supported by the stand-in exchange")
     if body.get("extended_hours"):
         raise unprocessable("extended hours trading is not supported by the stand-in exchange")
-    if body.get("order_class") not in (None, "", "simple"):
-        raise unprocessable(f"order_class {body['order_class']} is not supported by the stand-in exchange")
-    if body.get("qty") is None:
-        raise unprocessable("qty is required")
-    qty = decimal(body["qty"], "qty")
-    if qty <= 0:
-        raise unprocessable("qty must be > 0")
+    qty = quantity(body)
     if qty != qty.to_integral_value():
         if tif != "day":
             raise unprocessable("fractional orders must be DAY orders")
@@ -118,6 +120,70 @@ def parse_order(body: Any) -> OrderRequest:
             raise unprocessable(f"{name} is not allowed on {kind} orders")
     return OrderRequest(symbol.strip().upper(), side, kind, tif, qty, prices.get("limit_price"),
                         client_order_id(body), prices.get("stop_price"))
+
+
+def quantity(body: dict[str, Any]) -> Decimal:
+    if body.get("qty") is None:
+        raise unprocessable("qty is required")
+    qty = decimal(body["qty"], "qty")
+    if qty <= 0:
+        raise unprocessable("qty must be > 0")
+    return qty
+
+
+def parse_oco(body: dict[str, Any], symbol: str, side: str, kind: str, tif: str) -> OrderRequest:
+    """An OCO exit (broker-apis.md 6.1, 6.2): ``type`` ``limit``, DAY or GTC, whole
+    shares; the parent is the take-profit (``take_profit.limit_price``; a top-level
+    ``limit_price``, which alpaca-py may leave out, must be the same), its leg the
+    stop-loss (``stop_loss.stop_price``), at least a cent below the take-profit."""
+    if kind != "limit":
+        raise unprocessable("oco orders must be of type limit (the take-profit)")
+    if side != "sell":
+        raise unprocessable("buy oco orders (the exit of a short) are not supported by the stand-in exchange, "
+                            "which cannot short")
+    if tif not in ("day", "gtc"):
+        raise unprocessable("time_in_force must be day or gtc for oco orders")
+    for unsupported in ("notional", "trail_price", "trail_percent"):
+        if body.get(unsupported) is not None:
+            raise unprocessable(f"{unsupported} is not supported by the stand-in exchange")
+    if body.get("extended_hours"):
+        raise unprocessable("extended hours trading is not supported by the stand-in exchange")
+    if body.get("stop_price") is not None:
+        raise unprocessable("stop_price is not allowed on oco orders: give stop_loss.stop_price")
+    qty = quantity(body)
+    if qty != qty.to_integral_value():
+        raise unprocessable("fractional qty is not allowed on oco orders")
+    take_profit, stop_loss = body.get("take_profit"), body.get("stop_loss")
+    if not isinstance(take_profit, dict) or take_profit.get("limit_price") is None:
+        raise unprocessable("oco orders require take_profit.limit_price")
+    if not isinstance(stop_loss, dict) or stop_loss.get("stop_price") is None:
+        raise unprocessable("oco orders require stop_loss.stop_price")
+    if stop_loss.get("limit_price") is not None:
+        raise unprocessable("a stop-limit stop_loss (stop_loss.limit_price) is not supported by the stand-in "
+                            "exchange: give stop_loss.stop_price alone")
+    limit = price(take_profit["limit_price"], "take_profit.limit_price")
+    stop = price(stop_loss["stop_price"], "stop_loss.stop_price")
+    if body.get("limit_price") is not None and price(body["limit_price"], "limit_price") != limit:
+        raise unprocessable("limit_price must equal take_profit.limit_price on an oco order")
+    if stop > limit - CENT:
+        raise VendorError(422, "stop_loss.stop_price must be <= base_price - 0.01", UNPROCESSABLE,
+                          {"base_price": wire.plain(limit)})
+    return OrderRequest(symbol, side, "limit", tif, qty, limit, client_order_id(body), None, "oco", stop)
+
+
+def query_bool(value: str | None, name: str) -> bool:
+    """A query boolean: alpaca-py sends ``True``/``False``, the vendor documents ``true``."""
+    if value is None:
+        return False
+    if value.lower() not in ("true", "false"):
+        raise unprocessable(f"invalid {name}: {value!r}")
+    return value.lower() == "true"
+
+
+def with_legs(ex: Exchange, order: Order, nested: bool) -> dict[str, Any]:
+    """``order`` on the wire; an OCO parent's leg under ``legs`` when ``nested``."""
+    legs = ex.venue.legs(order.id) if nested and order.is_oco and not order.is_leg else None
+    return wire.order(order, legs)
 
 
 def parse_replace(body: Any) -> ReplaceRequest:
@@ -181,7 +247,9 @@ def get_calendar(ex: Exchange, req: Request) -> Reply:
 
 
 def post_order(ex: Exchange, req: Request) -> Reply:
-    return Reply(body=wire.order(ex.venue.submit(parse_order(req.body))))
+    # The vendor's answer to an OCO carries its leg, as ``nested`` would (observed, not
+    # documented; Kobe reads the leg's id from it).
+    return Reply(body=with_legs(ex, ex.venue.submit(parse_order(req.body)), nested=True))
 
 
 def list_orders(ex: Exchange, req: Request) -> Reply:
@@ -202,13 +270,15 @@ def list_orders(ex: Exchange, req: Request) -> Reply:
     if side not in (None, "buy", "sell"):
         raise unprocessable(f"invalid side {side!r}")
     symbols = {s.strip().upper() for s in q["symbols"].split(",") if s.strip()} if q.get("symbols") else None
+    nested = query_bool(q.get("nested"), "nested")
     orders = ex.venue.list_orders(status, limit, query_time(q.get("after"), "after"),
-                                  query_time(q.get("until"), "until"), direction, side, symbols)
-    return Reply(body=[wire.order(o) for o in orders])
+                                  query_time(q.get("until"), "until"), direction, side, symbols, nested)
+    return Reply(body=[with_legs(ex, o, nested) for o in orders])
 
 
 def get_order(ex: Exchange, req: Request) -> Reply:
-    return Reply(body=wire.order(ex.venue.get(req.params["order_id"])))
+    nested = query_bool(req.query.get("nested"), "nested")
+    return Reply(body=with_legs(ex, ex.venue.get(req.params["order_id"]), nested))
 
 
 def get_order_by_client_id(ex: Exchange, req: Request) -> Reply:
@@ -219,7 +289,7 @@ def get_order_by_client_id(ex: Exchange, req: Request) -> Reply:
 
 
 def patch_order(ex: Exchange, req: Request) -> Reply:
-    return Reply(body=wire.order(ex.venue.replace(req.params["order_id"], parse_replace(req.body))))
+    return Reply(body=with_legs(ex, ex.venue.replace(req.params["order_id"], parse_replace(req.body)), nested=True))
 
 
 def delete_order(ex: Exchange, req: Request) -> Reply:

@@ -17,6 +17,11 @@ The account is a cash account: no margin (buying power is cash less what open bu
 orders hold) and no shorting (a sell needs shares held and not already offered). A
 resting sell stop offers its shares as any open sell does: another sell of them is
 refused until the stop is canceled or replaced, as at the vendor.
+
+An OCO order (:mod:`~kobe.broker.exchange.oco`) is a group: the parent (the take-profit
+limit) and its leg (the stop-loss stop, ``held``) offer the same shares once, are
+matched together along the path by the parent, and end together (one fills, the other
+is canceled; both expire, or are canceled by a cancel of either).
 """
 
 from __future__ import annotations
@@ -30,10 +35,17 @@ from decimal import ROUND_CEILING, Decimal
 
 from kobe.broker.exchange import clock as clocks
 from kobe.broker.exchange.clock import ExchangeClock
-from kobe.broker.exchange.errors import VendorError, forbidden, not_found, unprocessable
+from kobe.broker.exchange.errors import (
+    UNPROCESSABLE,
+    VendorError,
+    forbidden,
+    not_found,
+    unprocessable,
+)
 from kobe.broker.exchange.faults import Faults
 from kobe.broker.exchange.history import Bar, History
 from kobe.broker.exchange.matching import Execution, at_touch, on_arrival, on_crossing
+from kobe.broker.exchange.oco import first_exit
 from kobe.broker.exchange.quotes import CENT, Quote, QuoteModel, mid_at
 from kobe.broker.exchange.records import STOP_TYPES, Fill, Order, Position, asset_id
 from kobe.broker.exchange.stops import trigger, within_limit
@@ -48,7 +60,9 @@ AFTER = dt.timedelta(microseconds=1)
 
 @dataclass(frozen=True)
 class OrderRequest:
-    """A validated submission (the wire body parsed by the trading API)."""
+    """A validated submission (the wire body parsed by the trading API). An OCO order
+    has ``order_class`` ``oco``, the take-profit in ``limit_price`` and the stop-loss in
+    ``stop_loss``."""
 
     symbol: str
     side: str
@@ -58,6 +72,8 @@ class OrderRequest:
     limit_price: Decimal | None = None
     client_order_id: str | None = None
     stop_price: Decimal | None = None
+    order_class: str = ""
+    stop_loss: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -173,13 +189,17 @@ class Venue:
         """Play every working order forward to the clock's now."""
         with self.lock:
             now = self.clock.now()
-            working = [o for o in self.orders.values() if o.is_open and o.live_from <= now]
+            # An OCO's leg is worked by its parent, as one group.
+            working = [o for o in self.orders.values() if o.is_open and not o.is_leg and o.live_from <= now]
             if not working and not persist_clock:
                 return
             with self.store.transaction():
                 for order in sorted(working, key=lambda o: o.seq):
                     self._work(order, now)
                     self.store.save_order(order)
+                    if order.is_oco:
+                        for leg in self._settle(order):
+                            self.store.save_order(leg)
                 self.store.set_meta("clock", now.isoformat())
 
     def _work(self, order: Order, now: dt.datetime) -> None:
@@ -197,9 +217,10 @@ class Venue:
                 return
             if order.status in ("accepted", "pending_new"):
                 order.status, order.updated_at = "new", start
-            if order.awaits_stop:
+            if order.awaits_stop or order.is_oco:
                 # A stop does not meet the book on arrival: it waits for its price, which
                 # may already be beyond it right then (placed through the market, a gap).
+                # Nor does an OCO, whose two levels are played on the path alike.
                 self._rest(order, now, arrival=start)
                 return
             execution, final = on_arrival(order, self.quote(order.symbol, start))
@@ -225,7 +246,10 @@ class Venue:
             start = after + AFTER if after >= open_ else open_
             end = min(now, close)
             bar = self.history.bar(order.symbol, day)
-            if bar is not None and start <= end:
+            if bar is not None and start <= end and order.is_oco:
+                if self._exit_oco(order, bar, open_, close, start, end, arrival):
+                    return
+            elif bar is not None and start <= end:
                 execution = self._match(order, bar, open_, close, start, end, placed=start == arrival)
                 if execution is not None:
                     self._fill(order, execution)
@@ -252,6 +276,44 @@ class Venue:
             start = triggered.at  # a stop-limit whose limit the market is beyond: it rests as a limit
         return on_crossing(order, bar, open_, close, start, end, self.model)
 
+    def _exit_oco(self, parent: Order, bar: Bar, open_: dt.datetime, close: dt.datetime, start: dt.datetime,
+                  end: dt.datetime, arrival: dt.datetime | None) -> bool:
+        """Fill whichever of an OCO's orders the path reaches first in one session (the
+        other is canceled at that instant); False when neither level is reached."""
+        leg = self._leg(parent)
+        found = first_exit(parent, leg, bar, open_, close, start, end, placed_target=start == arrival,
+                           placed_stop=start == leg.live_from)
+        if found is None:
+            return False
+        member, hit = found
+        if member is leg:
+            leg.triggered_at = hit.at
+        self._fill(member, Execution(member.remaining, hit.price, hit.at))
+        if member is leg:
+            parent.finish("canceled", hit.at)
+        return True
+
+    def _children(self, parent_id: str) -> list[Order]:
+        """The legs ever attached to ``parent_id`` (replaced ones too), oldest first."""
+        return sorted((o for o in self.orders.values() if o.parent_id == parent_id), key=lambda o: o.seq)
+
+    def _leg(self, parent: Order) -> Order:
+        """The stop-loss leg an OCO parent carries now."""
+        current = [o for o in self._children(parent.id) if o.status != "replaced"]
+        if not current:
+            raise RuntimeError(f"OCO order {parent.id} has no leg")   # a bug: a group always has one
+        return current[-1]
+
+    def _settle(self, parent: Order) -> list[Order]:
+        """End the leg of an OCO parent that has ended (filled, expired, rejected,
+        canceled); returns the legs changed."""
+        if parent.is_open or parent.status == "replaced":
+            return []
+        changed = [o for o in self._children(parent.id) if o.is_open]
+        for leg in changed:
+            leg.finish("expired" if parent.status == "expired" else "canceled", parent.updated_at)
+        return changed
+
     def _fill(self, order: Order, execution: Execution) -> None:
         order.execute(execution.qty, execution.price, execution.at)
         position = self.positions.setdefault(order.symbol, Position(order.symbol, Decimal(0), Decimal(0)))
@@ -270,12 +332,50 @@ class Venue:
         """Accept an order (answered before it trades) or raise the vendor's error."""
         with self.lock:
             now = self.clock.now()
+            if request.order_class == "oco":
+                return self._submit_oco(request, now)
             order = self._new_order(request, now, status_open="new")
             with self.store.transaction():
                 self.store.save_order(order)
                 self.store.set_meta("clock", now.isoformat())
             self._keep(order)
             return dataclasses.replace(order)
+
+    def _submit_oco(self, request: OrderRequest, now: dt.datetime) -> Order:
+        """An OCO exit: the parent (the take-profit limit) and its leg (the stop-loss),
+        one group offering the position's shares once. The vendor's rule on the stop
+        (broker-apis.md 6.2, Alpaca's orders page): at least a cent below the base price,
+        the lower of the take-profit and the market."""
+        assert request.limit_price is not None and request.stop_loss is not None
+        if request.symbol not in self.history.symbols:
+            raise unprocessable(f'asset "{request.symbol}" not found')
+        market = self.last_price(request.symbol, now)
+        base = min(request.limit_price, market) if market is not None else request.limit_price
+        if request.stop_loss > base - CENT:
+            raise _below_base(base)
+        parent = self._new_order(request, now, status_open="new")
+        leg = self._new_leg(parent, request.stop_loss, None, now, parent.qty, parent.live_from)
+        with self.store.transaction():
+            self.store.save_order(parent)
+            self.store.save_order(leg)
+            self.store.set_meta("clock", now.isoformat())
+        self._keep(parent)
+        self._keep(leg)
+        return dataclasses.replace(parent)
+
+    def _new_leg(self, parent: Order, stop_price: Decimal, client_order_id: str | None, now: dt.datetime,
+                 qty: Decimal, live_from: dt.datetime) -> Order:
+        """The stop-loss leg of ``parent``, ``held`` while the group works; its shares are
+        the parent's (checked there), its client order id the vendor's unless given."""
+        cid = client_order_id or str(uuid.uuid4())
+        if cid in self.by_client:
+            raise VendorError(422, "client_order_id must be unique", 40010001)
+        self._seq += 1
+        return Order(id=str(uuid.uuid4()), client_order_id=cid, symbol=parent.symbol, side=parent.side, type="stop",
+                     time_in_force=parent.time_in_force, qty=qty, limit_price=None, reserve_price=stop_price,
+                     status="held", filled_qty=Decimal(0), filled_avg_price=None, created_at=now, updated_at=now,
+                     submitted_at=now, live_from=live_from, seq=self._seq, stop_price=stop_price,
+                     order_class="oco", parent_id=parent.id)
 
     def replace(self, order_id: str, change: ReplaceRequest) -> Order:
         """Replace a working order as ``PATCH /v2/orders/{id}`` does: a new order (new id,
@@ -288,10 +388,11 @@ class Venue:
                 raise not_found("order not found")
             if not old.is_open:
                 raise unprocessable("order is not replaceable")
-            if old.status in ("accepted", "pending_new"):
+            head = self.orders[old.parent_id] if old.parent_id is not None else old   # an OCO leg: its group's
+            if head.status in ("accepted", "pending_new"):
                 # The vendor's rule: an order not yet sent to the exchange (placed while the
                 # market is shut) cannot be replaced before the open; cancel it instead.
-                raise unprocessable(f"order is not replaceable while {old.status}: it is not at the exchange "
+                raise unprocessable(f"order is not replaceable while {head.status}: it is not at the exchange "
                                     "before the next open")
             if change.limit_price is not None and old.type not in ("limit", "stop_limit"):
                 raise unprocessable(f"limit_price is not allowed on {old.type} orders")
@@ -307,6 +408,8 @@ class Venue:
                                                                            old.limit_price, old.stop_price):
                 raise unprocessable("order parameters are not changed")
             now = self.clock.now()
+            if old.is_oco:
+                return self._replace_in_oco(old, head, dataclasses.replace(request, order_class="oco"), now)
             order = self._new_order(request, now, status_open="pending_new", replacing=old)
             order.replaces = old.id
             old.replaced_with(order.id, now)
@@ -316,6 +419,44 @@ class Venue:
                 self.store.set_meta("clock", now.isoformat())
             self._keep(order)
             return dataclasses.replace(order)
+
+    def _replace_in_oco(self, old: Order, parent: Order, request: OrderRequest, now: dt.datetime) -> Order:
+        """Replace one order of an OCO group: the leg's ``stop_price`` (a new leg under the
+        same parent) or the parent's ``limit_price`` (a new parent, which the leg, keeping
+        its id, moves under). Quantity and time in force are the group's: not changed here."""
+        if request.qty != old.remaining or request.time_in_force != old.time_in_force:
+            raise unprocessable("only limit_price (the take-profit), stop_price (the stop-loss) and client_order_id "
+                                "of an oco order can be replaced by the stand-in exchange: cancel the order and "
+                                "send a new one")
+        open_now = clocks.session_at(now) is not None
+        if old.is_leg:
+            assert request.stop_price is not None and parent.limit_price is not None
+            if request.stop_price > parent.limit_price - CENT:
+                raise _below_base(parent.limit_price)
+            live_from = now if open_now else calendar.session_open_close(clocks.first_session_closing_after(now))[0]
+            new = self._new_leg(parent, request.stop_price, request.client_order_id, now, old.remaining, live_from)
+            if parent.checked_until is not None:
+                # The group is looked at again from now, where the new stop arrives (a
+                # stop moved above the price is placed through the market).
+                parent.checked_until = min(parent.checked_until, now - AFTER)
+            changed = [old, new, parent]
+        else:
+            leg = self._leg(parent)
+            assert request.limit_price is not None and leg.stop_price is not None
+            if request.limit_price < leg.stop_price + CENT:
+                raise unprocessable(f"take_profit.limit_price must be >= stop_loss.stop_price + 0.01 "
+                                    f"(stop_loss.stop_price {plain(leg.stop_price)})")
+            new = self._new_order(request, now, status_open="pending_new", replacing=old)
+            leg.parent_id = new.id
+            changed = [old, new, leg]
+        new.replaces = old.id
+        old.replaced_with(new.id, now)
+        with self.store.transaction():
+            for order in changed:
+                self.store.save_order(order)
+            self.store.set_meta("clock", now.isoformat())
+        self._keep(new)
+        return dataclasses.replace(new)
 
     def _new_order(self, request: OrderRequest, now: dt.datetime, *, status_open: str,
                    replacing: Order | None = None) -> Order:
@@ -340,16 +481,18 @@ class Venue:
                      status=status_open if open_now else "accepted", filled_qty=Decimal(0), filled_avg_price=None,
                      created_at=now, updated_at=now, submitted_at=now,
                      live_from=live_from + dt.timedelta(seconds=delay), seq=self._seq, reject=reject,
-                     stop_price=request.stop_price)
+                     stop_price=request.stop_price, order_class=request.order_class)
 
     def _keep(self, order: Order) -> None:
         self.orders[order.id] = order
         self.by_client[order.client_order_id] = order
 
     def _offered(self, symbol: str, excluding: Order | None = None) -> Decimal:
-        """Shares of ``symbol`` that open sell orders (stops included) already offer."""
+        """Shares of ``symbol`` that open sell orders (stops included) already offer; an
+        OCO's shares count once, by its parent (its leg offers the same shares)."""
         return sum((o.remaining for o in self.orders.values()
-                    if o.is_open and o.side == "sell" and o.symbol == symbol and o is not excluding), Decimal(0))
+                    if o.is_open and o.side == "sell" and o.symbol == symbol and o is not excluding
+                    and not o.is_leg), Decimal(0))
 
     def _check_funds(self, request: OrderRequest, now: dt.datetime, replacing: Order | None = None) -> Decimal:
         """The price buying power is held at; 403 when the account cannot pay or deliver
@@ -398,18 +541,27 @@ class Venue:
 
     def list_orders(self, status: str = "open", limit: int = 50, after: dt.datetime | None = None,
                     until: dt.datetime | None = None, direction: str = "desc", side: str | None = None,
-                    symbols: set[str] | None = None) -> list[Order]:
+                    symbols: set[str] | None = None, nested: bool = False) -> list[Order]:
         """Orders as ``GET /v2/orders`` lists them: by submission time, ``direction``
-        first, ``status`` one of ``open``/``closed``/``all``."""
+        first, ``status`` one of ``open``/``closed``/``all``. ``nested``: OCO legs are
+        left out (they come with their parent, :meth:`legs`)."""
         with self.lock:
             chosen = [o for o in self.orders.values()
-                      if (status == "all" or (o.is_open if status == "open" else not o.is_open))
+                      if not (nested and o.is_leg)
+                      and (status == "all" or (o.is_open if status == "open" else not o.is_open))
                       and (after is None or o.submitted_at > after) and (until is None or o.submitted_at < until)
                       and (side is None or o.side == side) and (symbols is None or o.symbol in symbols)]
             chosen.sort(key=lambda o: o.seq, reverse=direction == "desc")
             return [dataclasses.replace(o) for o in chosen[:limit]]
 
+    def legs(self, order_id: str) -> list[Order]:
+        """The leg an OCO parent carries (as ``nested`` shows it): the current one, or
+        the one it ended with; none for a simple order or a replaced parent."""
+        with self.lock:
+            return [dataclasses.replace(o) for o in self._children(order_id) if o.status != "replaced"]
+
     def cancel(self, order_id: str) -> None:
+        """Cancel a working order; either order of an OCO cancels the group."""
         with self.lock:
             order = self.orders.get(order_id)
             if order is None:
@@ -417,9 +569,16 @@ class Venue:
             if not order.is_open:
                 raise unprocessable("order is not cancelable")
             now = self.clock.now()
-            order.finish("canceled", now)
+            group = [order]
+            if order.is_oco:
+                parent = self.orders[order.parent_id] if order.parent_id is not None else order
+                group = [parent, *self._children(parent.id)]
+            changed = [o for o in group if o.is_open]
+            for member in changed:
+                member.finish("canceled", now)
             with self.store.transaction():
-                self.store.save_order(order)
+                for member in changed:
+                    self.store.save_order(member)
 
     # -- positions and the account --------------------------------------------------
 
@@ -464,3 +623,9 @@ class Venue:
             return AccountView(self.account_id, "PA" + self.account_id.replace("-", "")[:10].upper(), self.cash,
                                self.buying_power(), long_value, self.cash + long_value, self.created_at)
 
+
+def _below_base(base: Decimal) -> VendorError:
+    """The vendor's refusal of a stop-loss not a cent below its base price (the wording
+    users report; broker-apis.md 6.2 gives the rule)."""
+    return VendorError(422, "stop_loss.stop_price must be <= base_price - 0.01", UNPROCESSABLE,
+                       {"base_price": plain(base)})

@@ -49,7 +49,9 @@ def new_york(instant: dt.datetime) -> str:
     return instant.astimezone(NEW_YORK).isoformat()
 
 
-def order(o: Order) -> dict[str, Any]:
+def order(o: Order, legs: list[Order] | None = None) -> dict[str, Any]:
+    """An order as the vendor writes it; ``legs``: an OCO parent's leg, written in full
+    under ``legs`` (``nested``, and the answer to the POST), else ``null``."""
     return {
         "id": o.id, "client_order_id": o.client_order_id,
         "created_at": timestamp(o.created_at), "updated_at": timestamp(o.updated_at),
@@ -60,10 +62,11 @@ def order(o: Order) -> dict[str, Any]:
         "asset_id": o.asset_id, "symbol": o.symbol, "asset_class": "us_equity", "notional": None,
         "qty": plain(o.qty), "filled_qty": plain(o.filled_qty),
         "filled_avg_price": plain(o.filled_avg_price.quantize(Decimal("0.0001"))) if o.filled_avg_price else None,
-        "order_class": "", "order_type": o.type, "type": o.type, "side": o.side,
+        "order_class": o.order_class, "order_type": o.type, "type": o.type, "side": o.side,
         "position_intent": "buy_to_open" if o.side == "buy" else "sell_to_close",
         "time_in_force": o.time_in_force, "limit_price": plain(o.limit_price), "stop_price": plain(o.stop_price),
-        "status": o.status, "extended_hours": False, "legs": None,
+        "status": o.status, "extended_hours": False,
+        "legs": [order(leg) for leg in legs] if legs is not None else None,
         "trail_percent": None, "trail_price": None, "hwm": None,
     }
 

@@ -1,0 +1,67 @@
+"""OCO exit orders: which of the take-profit and the stop-loss ends the position, and at what price.
+
+An OCO order (``order_class: "oco"``) is the vendor's way to rest a profit target and a
+protective stop on the same shares: the parent is a sell limit at the take-profit, its one
+leg a sell stop at the stop-loss, and whichever executes cancels the other. The venue
+plays the pair by the backtest's exit rules (``kobe/decide/exits.py``), on the path's mid
+price and without the half-spread, so the exit lands where the backtest books it:
+
+- **Gap**: a session that *opens* at or below the stop fills the stop at the open; one
+  that opens at or above the take-profit fills the take-profit at the open.
+- **Inside the range**: otherwise the first level the path reaches fills, at the level
+  itself: the stop at ``stop_price`` (:func:`~kobe.broker.exchange.stops.trigger`), the
+  take-profit at ``limit_price`` (:func:`target_trigger`).
+- **Both in one bar**: the backtest only knows the bar's range and assumes the stop came
+  first. The stand-in knows its path (open, low, high, close on an up day; open, high,
+  low, close on a down day), so it follows it: on an up day the low comes first (the stop,
+  as the backtest says), on a down day the high does (the take-profit, where the backtest
+  says stop). Reached at the same instant (never on the path, the stop lying below the
+  take-profit): the stop.
+- **Placed through the market** in session (a take-profit below the price, or a stop
+  leg replaced above it): it fills on arrival at the path's price, rounded to the tick
+  against the order (down: these are sells), as a stop placed through the market does.
+
+The take-profit fills in full at its price whatever the displayed size, as a triggered
+stop does: the backtest's target is one price for the whole position.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import ROUND_FLOOR, Decimal
+
+from kobe.broker.exchange.history import Bar
+from kobe.broker.exchange.quotes import first_crossing, mid_at, tick
+from kobe.broker.exchange.records import Order
+from kobe.broker.exchange.stops import Trigger, trigger
+
+
+def target_trigger(order: Order, bar: Bar, open_: dt.datetime, close: dt.datetime, start: dt.datetime,
+                   end: dt.datetime, *, placed: bool) -> Trigger | None:
+    """Where a sell take-profit at ``order.limit_price`` is reached between ``start`` and
+    ``end`` of one session (the mid at or above it), and its price: the open on a gap, the
+    limit inside the range, the path's price rounded down when placed below the market."""
+    assert order.limit_price is not None
+    at = first_crossing(bar, open_, close, start, end, float(order.limit_price), downward=False)
+    if at is None:
+        return None
+    if at <= open_:
+        return Trigger(open_, Decimal(repr(bar.open)))
+    if placed and at <= start:
+        mid = Decimal(repr(mid_at(bar, open_, close, at)))
+        return Trigger(at, max(order.limit_price, mid.quantize(tick(mid), rounding=ROUND_FLOOR)))
+    return Trigger(at, order.limit_price)
+
+
+def first_exit(parent: Order, leg: Order, bar: Bar, open_: dt.datetime, close: dt.datetime, start: dt.datetime,
+               end: dt.datetime, *, placed_target: bool, placed_stop: bool) -> tuple[Order, Trigger] | None:
+    """Which of an OCO's two orders executes first between ``start`` and ``end`` of one
+    session (``parent``, the take-profit, or ``leg``, the stop-loss), and where; ``None``
+    when neither level is reached. ``placed_*``: ``start`` is that order's arrival."""
+    stop = trigger(leg, bar, open_, close, start, end, placed=placed_stop)
+    target = target_trigger(parent, bar, open_, close, start, end, placed=placed_target)
+    if stop is not None and (target is None or stop.at <= target.at):
+        return leg, stop
+    if target is not None:
+        return parent, target
+    return None

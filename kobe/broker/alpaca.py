@@ -58,6 +58,7 @@ OMS tracks the two orders it becomes:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -124,6 +125,21 @@ def _order(raw: Any) -> BrokerOrder:
                        replaced_by=str(raw.replaced_by) if getattr(raw, "replaced_by", None) else None,
                        order_class=_word(getattr(raw, "order_class", None)) or "simple",
                        legs=tuple(_order(leg) for leg in getattr(raw, "legs", None) or ()))
+
+
+def fold_oco(parent: BrokerOrder) -> BrokerOrder:
+    """An OCO (parent and legs) as one order: the shares filled by any of them, at their
+    average price, ``filled`` once they are all sold, else the parent's status."""
+    parts = [parent, *parent.legs]
+    filled = sum(p.filled_qty for p in parts)
+    if not any(p.filled_qty for p in parent.legs):
+        return parent
+    value = sum(p.filled_qty * (p.filled_avg_price or 0.0) for p in parts)
+    status = "filled" if filled >= parent.qty - 1e-9 else "partially_filled"
+    times = [p.filled_at for p in parts if p.filled_at is not None]
+    stop = parent.legs[0].stop_price if parent.legs else parent.stop_price
+    return dataclasses.replace(parent, status=status, filled_qty=filled, filled_avg_price=value / filled,
+                               filled_at=max(times) if times else parent.filled_at, stop_price=stop)
 
 
 def _word(value: Any) -> str | None:
@@ -279,6 +295,8 @@ class AlpacaBroker:
         Raises :class:`~kobe.risk.killswitch.KillSwitchActive` (nothing sent),
         :class:`OrderRefused`, :class:`DuplicateOrder` or :class:`OutcomeUnknown`.
         """
+        if order.order_type == "oco":
+            return self.submit_oco(order)
         request = self._request(order)
         return self._outcome(lambda: self._send(request))
 
@@ -287,6 +305,13 @@ class AlpacaBroker:
         that rose), as ``PATCH /v2/orders/{id}``; the replacement carries ``order``'s
         ``client_order_id``. Guarded by the kill switch like a submission: while it is
         set, a stop stays where it is (it still protects)."""
+        if order.order_type == "oco":
+            # The OCO's parent (Kobe's id) stays; its stop-loss leg is what moves.
+            legs = self.order_with_legs(broker_order_id).legs
+            if not legs:
+                raise OrderRefused(f"{order.client_order_id}: the OCO has no stop-loss leg to move", 422)
+            self.replace_oco_leg(legs[0].id, stop_price=order.stop_price)
+            return self.order(broker_order_id)
         request = ReplaceOrderRequest(qty=order.qty, stop_price=order.stop_price,
                                       client_order_id=order.client_order_id)
         return self._outcome(lambda: self._send_patch(broker_order_id, request))
@@ -334,10 +359,19 @@ class AlpacaBroker:
         return Quote(symbol, float(q.bid_price), float(q.ask_price), float(q.bid_size), float(q.ask_size),
                      _utc(q.timestamp))
 
+    def _folded(self, found: BrokerOrder) -> BrokerOrder:
+        """An OCO parent as one order for the OMS: its fills and its stop-loss leg's
+        together (the leg that sold the shares cancels the parent, which alone would read
+        as canceled with nothing filled)."""
+        if found.order_class != "oco":
+            return found
+        parent = found if found.legs else self.order_with_legs(found.id)
+        return fold_oco(parent)
+
     def order_by_client_id(self, client_order_id: str) -> BrokerOrder | None:
         """The broker's order with this id, or ``None`` when it has never seen it (404)."""
         try:
-            return _order(self.trading.get_order_by_client_id(client_order_id))
+            return self._folded(_order(self.trading.get_order_by_client_id(client_order_id)))
         except APIError as err:
             if err.status_code == 404:
                 return None
@@ -346,7 +380,7 @@ class AlpacaBroker:
             raise self._read_error(err) from None
 
     def order(self, broker_order_id: str) -> BrokerOrder:
-        return _order(self._read(lambda: self.trading.get_order_by_id(broker_order_id)))
+        return self._folded(_order(self._read(lambda: self.trading.get_order_by_id(broker_order_id))))
 
     def order_with_legs(self, broker_order_id: str) -> BrokerOrder:
         """The order with its legs (``nested=true``): an OCO parent's stop-loss leg in

@@ -47,6 +47,8 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
                    "unless an offset is given); default: the data's last session, or where --state left off.")
 @click.option("--state", type=click.Path(path_type=Path), default=DEFAULT_STATE, show_default=True,
               help="SQLite file of the account, orders, fills and positions; kept across restarts.")
+@click.option("--closed-speed", type=click.FloatRange(min=0), default=None,
+              help="Exchange seconds per real second while the market is closed (default: --speed).")
 @click.option("--speed", type=float, default=1.0, show_default=True,
               help="Exchange seconds per real second; 0 freezes the clock (move it with POST /admin/clock).")
 @click.option("--key-id", default=None, help="Require this Alpaca key id (APCA-API-KEY-ID); default: any key.")
@@ -69,8 +71,8 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the faults' random draws.")
 @click.option("--json", "as_json", is_flag=True, help="Print the startup line as JSON.")
 @fail_cleanly
-def exchange(host: str, port: int, data: str | None, date: str | None, state: Path, speed: float,
-             key_id: str | None, secret_key: str | None, polygon_key: str | None, cash: str, spread_bps: float,
+def exchange(host: str, port: int, data: str | None, date: str | None, state: Path, closed_speed: float | None,
+             speed: float, key_id: str | None, secret_key: str | None, polygon_key: str | None, cash: str, spread_bps: float,
              depth: float, page_size: int | None, latency: float, error_rate: float, error_status: int,
              timeout_rate: float, drop_rate: float, fill_delay: float, reject_rate: float,
              rate_limit: int | None, seed: int, as_json: bool) -> None:
@@ -91,7 +93,8 @@ def exchange(host: str, port: int, data: str | None, date: str | None, state: Pa
                        seed=seed)
     config = ExchangeConfig(data=data, start=parse_start(date), state=state, host=host, port=port, key_id=key_id,
                             secret_key=secret_key, polygon_key=polygon_key, cash=starting_cash,
-                            spread_bps=spread_bps, depth=depth, speed=speed, page_size=page_size, faults=faults)
+                            spread_bps=spread_bps, depth=depth, speed=speed, closed_speed=closed_speed,
+                            page_size=page_size, faults=faults)
     server = ExchangeServer(config)
     clock = clock_state(server.exchange)
     if as_json:
@@ -103,7 +106,7 @@ def exchange(host: str, port: int, data: str | None, date: str | None, state: Pa
                    f"{server.exchange.history.first_date} .. {server.exchange.history.last_date})")
         resumed = " (resumed)" if server.exchange.resumed_from else ""
         click.echo(f"  clock: {clock['now']}{resumed}, market {'open' if clock['is_open'] else 'closed'}, "
-                   f"speed {speed:g}")
+                   f"speed {speed:g}" + (f", {closed_speed:g} while closed" if closed_speed is not None else ""))
         click.echo(f"  state: {state}")
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:

@@ -67,6 +67,8 @@ from kobe.trade.reconcile import reconcile
 LOCK_FILE = Path("state") / "kobe.lock"
 HEARTBEAT_FILE = Path("state") / "heartbeat.json"
 DEFAULT_SCAN_TIMES = ("09:35", "15:55")
+SETTLE_AFTER_CLOSE = dt.timedelta(minutes=10)
+"""The settling cycle after each close: the day's bar, the stops' fills, trailing stops moved."""
 
 
 class RunnerClock(Protocol):
@@ -81,17 +83,18 @@ class RunnerClock(Protocol):
 class BrokerClock:
     """The broker's clock (``GET /v2/clock``), waited on in real time.
 
-    Between two readings the waiting adapts to the broker's pace: it sleeps the real
-    time the broker's clock should take to reach the instant, measured from the last
-    two readings (at most ``max_poll`` seconds a time, so a replayed exchange that is
-    sped up or jumped is noticed quickly, and Alpaca's real clock is asked at most a few
-    times a minute)."""
+    The waiting adapts to the broker's pace, measured from the last two readings: it
+    sleeps half the real time the broker's clock should take to reach the instant, then
+    looks again, so it never overshoots by more than a reading. While the pace is not
+    known (the first reading, or a clock standing still) it looks every ``probe``
+    seconds; never more seldom than every ``max_poll`` seconds. Against Alpaca's real
+    clock that is a few requests a minute; against ``kobe exchange --speed 3600`` a few
+    a second."""
 
     read: Callable[[], dt.datetime]
     max_poll: float = 15.0
-    min_poll: float = 0.05
-    sleep_until_stop: Callable[[threading.Event, float], bool] = field(
-        default=lambda stop, seconds: stop.wait(seconds))
+    min_poll: float = 0.02
+    probe: float = 0.25
 
     def now(self) -> dt.datetime:
         return self.read()
@@ -100,16 +103,17 @@ class BrokerClock:
         import time
 
         last_real, last_broker = time.monotonic(), self.read()
-        pace = 1.0                                 # broker seconds per real second, until measured
+        pace: float | None = None                # broker seconds per real second
         while not stop.is_set():
             if last_broker >= instant:
                 return True
-            left = (instant - last_broker).total_seconds() / pace
-            if self.sleep_until_stop(stop, min(self.max_poll, max(self.min_poll, left))):
+            left = (instant - last_broker).total_seconds()
+            wait = self.probe if pace is None else min(self.max_poll, max(self.min_poll, left / pace / 2))
+            if stop.wait(wait):
                 return False
             real, broker = time.monotonic(), self.read()
-            if broker > last_broker and real > last_real:
-                pace = max((broker - last_broker).total_seconds() / (real - last_real), 1e-6)
+            pace = (broker - last_broker).total_seconds() / (real - last_real) \
+                if broker > last_broker and real > last_real else None
             last_real, last_broker = real, broker
         return False
 
@@ -254,7 +258,8 @@ class Runner:
         try:
             halt = self._ready_to_trade(slot)
             self._bars = self.bars()
-            report = run_cycle(self.trader, self._bars, halt=halt)
+            last = None if self.once else self.schedule.last_trading_slot(slot)
+            report = run_cycle(self.trader, self._bars, halt=halt, closing=last)
         except KobeError as err:
             message = err.diagnostics[0].message
             self.audit.event("cycle.failed", reason=message)
@@ -278,7 +283,8 @@ class Runner:
                 self.alerts.send("warning", f"{len(differences)} differences with the broker; see `kobe reconcile`")
         if report.in_doubt:
             self.alerts.send("warning", f"{len(report.in_doubt)} orders still in doubt after the cycle")
-        self._beat(f"cycle done: {len(report.entries)} entries, {len(report.exits)} exits")
+        self._beat(f"no trading: {halt}" if halt is not None else
+                   f"cycle done: {len(report.entries)} entries, {len(report.exits)} exits")
         if self.on_cycle:
             self.on_cycle(report)
 

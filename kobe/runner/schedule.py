@@ -4,6 +4,10 @@ Scan times are wall-clock times in America/New_York (``09:35``, ``15:55``); they
 turned into instants per day with the zone's rules, so daylight-saving changes need no
 special case. A time after a session's close (an early-close day) is skipped for that
 day: no order can trade then.
+
+With ``settle``, each session also gets a wake-up that long after its close (early
+closes included): the settling cycle that fetches the day's bar, learns what the
+resting stops did, and moves the trailing stops for the next session; it trades nothing.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ def parse_times(values: Sequence[str]) -> tuple[dt.time, ...]:
 @dataclass(frozen=True)
 class Schedule:
     times: tuple[dt.time, ...]
+    settle: dt.timedelta | None = None      # the settling cycle, this long after each close
 
     def slots(self, day: dt.date) -> list[dt.datetime]:
         """The wake-up instants (UTC) of ``day``: none unless it is a session, none after
@@ -41,7 +46,18 @@ class Schedule:
             instant = dt.datetime.combine(day, t, NEW_YORK).astimezone(dt.UTC)
             if opens <= instant < closes:
                 out.append(instant)
-        return out
+        if self.settle is not None:
+            out.append((closes + self.settle).astimezone(dt.UTC))
+        return sorted(set(out))
+
+    def last_trading_slot(self, slot: dt.datetime) -> bool:
+        """Whether ``slot`` is the session's last wake-up before its close (the cycle
+        that sells the time stops due at the close)."""
+        day = calendar.trading_date(slot)
+        if not calendar.is_session(day):
+            return False
+        close = calendar.session_open_close(day)[1]
+        return slot < close and self.next_after(slot) >= close
 
     def next_after(self, now: dt.datetime) -> dt.datetime:
         """The first wake-up instant strictly after ``now`` (an aware datetime)."""

@@ -35,6 +35,7 @@ from kobe.monitor.alerts import Alerts, TelegramNotifier
 from kobe.runner.preflight import Preflight, runner_checks
 from kobe.runner.run import (
     DEFAULT_SCAN_TIMES,
+    SETTLE_AFTER_CLOSE,
     BrokerClock,
     ReplayClock,
     Runner,
@@ -168,7 +169,7 @@ def open_runner(project: Project, env: Mapping[str, str], options: RunOptions) -
         alerts = Alerts([telegram] if telegram else [], record=trader.audit.event, secrets=broker.secrets)
         # Before each cycle the configured provider brings the bars up to the broker's now
         # (nothing to fetch for embedded or files; their freshness is judged all the same).
-        runner = Runner(trader, lambda: project.bars(data), Schedule(parse_times(list(options.scan_times))), clock,
+        runner = Runner(trader, lambda: project.bars(data), Schedule(parse_times(list(options.scan_times)), settle=SETTLE_AFTER_CLOSE), clock,
                         mode=options.mode, once=options.once, health_port=options.health_port, alerts=alerts,
                         refresh=None if data is not None else (lambda now: refresh(project, now, env=env)))
         if runner.monitor is not None and data is not None:

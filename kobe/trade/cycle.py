@@ -166,14 +166,16 @@ class CycleReport:
 class Cycle:
     """One pass of :func:`run_cycle`; holds what the steps share."""
 
-    def __init__(self, trader: Trader, bars: pl.LazyFrame) -> None:
+    def __init__(self, trader: Trader, bars: pl.LazyFrame, closing: bool | None = None) -> None:
         self.t, self.bars = trader, bars
         clock = self._clock()
+        self.now = clock.now
         self.today = calendar.trading_date(clock.now)
         self.report = CycleReport(self.today, clock.is_open, trader.kill_switch.active())
         # The session's last cycle (within CLOSING of the close) sells the time stops due at
         # this close, as the backtest does at the close of the N-th bar held.
-        self.closing = clock.is_open and clock.next_close - clock.now <= CLOSING
+        # The runner knows it from its schedule; alone (``kobe trade --once``), the clock says.
+        self.closing = clock.is_open and (closing if closing is not None else clock.next_close - clock.now <= CLOSING)
         self.executor = Executor(trader.broker, trader.store, trader.audit, today=self.today,
                                  market_open=clock.is_open, policy=trader.policy, sleep=trader.sleep,
                                  checkpoint=trader.checkpoint)
@@ -255,15 +257,19 @@ class Cycle:
                                 reason=f"exit: {due.reason} ({due.detail})")
             self.report.exits.append(self.executor.execute(order))
 
-    def protect(self) -> None:
-        """Every holding a strategy owns rests with its stop at the broker (:mod:`kobe.trade.protect`)."""
+    def protect(self, day: dt.date | None = None) -> None:
+        """Every holding a strategy owns rests with its stop at the broker
+        (:mod:`kobe.trade.protect`), at its level for the session ``day`` (today while
+        the market is open; after a close, the next session: the day's completed bar
+        may raise a trailing stop before the next open, where the backtest applies it)."""
+        day = day or self.today
         for holding in holdings(self.t.store):
             if self.halted(holding.strategy or "adopted", holding.symbol):
                 return
-            view = exit_view(holding, self.t.project, self.bars, self.today, bought_today=True)
+            view = exit_view(holding, self.t.project, self.bars, day, bought_today=True)
             if view is None:
                 continue
-            sent = protect(self.executor, self.t.store, view, self.today)
+            sent = protect(self.executor, self.t.store, view, day)
             if sent is not None:
                 self.report.stops.append(sent)
 
@@ -280,12 +286,28 @@ class Cycle:
         closes = last_closes(self.bars, watched, self.today) if advanced.var else {}
         closed = closed_trade_returns(store.fills(), {o.client_order_id: o.strategy for o in store.orders()}) \
             if kelly else {}
+        # Held at the signal's close: what is held now, and what was sold today. The backtest
+        # skips such a signal (the strategy still held the symbol when it fired), so a
+        # position sold by today's time stop is not bought back by the same cycle.
+        sold_today = {o.symbol for o in store.orders(self.today) if o.side == "sell" and o.filled_qty > 0}
+        # A stop that filled today (at the broker, between cycles) frees its slot for the
+        # next open, not for today's: in the backtest a stop exits within the bar, after
+        # the open's entries. So it still counts as held for today's entries.
+        stop_orders = {o.client_order_id: o.symbol for o in store.orders() if o.resting}
+        stopped_today = {stop_orders[str(f["client_order_id"])] for f in store.fills()
+                         if f["side"] == "sell" and str(f["client_order_id"]) in stop_orders
+                         and calendar.trading_date(dt.datetime.fromisoformat(str(f["at"]))) == self.today}
+        sold_today |= stopped_today
         for pick in picks:
             if self.halted(pick.strategy, pick.symbol):
                 return
             cid = client_order_id(pick.strategy, pick.symbol, self.today, "buy")
             if store.get(cid) is not None:
                 continue                                  # decided already today: never twice
+            if pick.symbol in sold_today:
+                self.skip(pick.strategy, pick.symbol, f"{pick.symbol} was held at the signal's close "
+                                                      f"(sold on {self.today.isoformat()})")
+                continue
             if self.t.entry_cap is not None and self.t.entries_sent >= self.t.entry_cap:
                 self.skip(pick.strategy, pick.symbol, f"the run's cap of {self.t.entry_cap} orders is reached")
                 continue
@@ -314,7 +336,7 @@ class Cycle:
             book = holdings(store)
             context = EntryContext(
                 pick.symbol, order_usd, store.spent(self.today), adv.get(pick.symbol), quote.bid, quote.ask,
-                held=frozenset(h.symbol for h in book),
+                held=frozenset(h.symbol for h in book) | frozenset(stopped_today),
                 pending=frozenset(o.symbol for o in unsettled(store) if o.side == "buy"),
                 returns=returns,
                 # The book at the last close (at cost when there is none): what it could lose tomorrow.
@@ -341,12 +363,13 @@ class Cycle:
 
 
 def run_cycle(trader: Trader, bars: pl.LazyFrame, picks: list[Pick] | None = None, *,
-              halt: str | None = None) -> CycleReport:
+              halt: str | None = None, closing: bool | None = None) -> CycleReport:
     """One cycle (module doc). ``picks`` replaces the scan (tests, replays). With
     ``halt`` (why nothing may be decided: stale bars, a clock gone back), only the
     recovery runs: orders already sent are settled and resting stops read, nothing new
-    leaves."""
-    cycle = Cycle(trader, bars)
+    leaves. ``closing``: whether this is the session's last cycle (the one that sells the
+    time stops due at the close); by default, when the close is less than 30 minutes away."""
+    cycle = Cycle(trader, bars, closing)
     report, audit = cycle.report, trader.audit
     audit.event("cycle.started", trading_date=cycle.today, market_open=report.market_open,
                 kill_switch=report.killed)
@@ -357,10 +380,19 @@ def run_cycle(trader: Trader, bars: pl.LazyFrame, picks: list[Pick] | None = Non
         audit.event("cycle.halted", reason=halt)
     elif not report.market_open:
         audit.event("cycle.halted", reason="market closed")
+        # Closed, a cycle only moves the resting stops, for the session whose bars are complete.
+        settled = calendar.last_closed_session(cycle.now)
+        if settled == cycle.today or not calendar.is_session(cycle.today):
+            cycle.protect(calendar.next_session(settled))
     else:
         cycle.exits()
         cycle.protect()
-        cycle.entries(picks if picks is not None else cycle.scan_picks())
+        if cycle.closing:
+            # The backtest fills entries at the open; a slot freed during the session (a stop,
+            # a time stop at this close) serves the next open. So the last cycle sends none.
+            audit.event("cycle.no_entries", reason="the session's last cycle sends no entries")
+        else:
+            cycle.entries(picks if picks is not None else cycle.scan_picks())
         cycle.protect()
     report.spent_usd = trader.store.spent(cycle.today)
     report.in_doubt = unsettled(trader.store)

@@ -32,6 +32,7 @@ tests kill the process there): ``order.decided``, ``order.recorded``, ``send.bef
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from collections.abc import Callable
@@ -303,6 +304,32 @@ class Executor:
         """Resolve every order in the store whose fate is not known (crash recovery), and
         bring every resting stop up to date (its fills, if the broker executed it)."""
         return [self.resolve(order) for order in self.store.active()]
+
+    def move_stop(self, order: OrderRecord, stop_price: float) -> OrderRecord:
+        """Move the stop of a resting OCO exit in place: the parent (Kobe's id) stays at
+        the broker, its stop-loss leg is replaced. Recorded after the broker's answer; a
+        crash in between is harmless: the next cycle finds the store's stop lower than
+        wanted and asks again, and the broker answers the same stop."""
+        if order.broker_order_id is None:
+            return order
+        moved = dataclasses.replace(order, stop_price=stop_price)
+        try:
+            self.broker.replace(order.broker_order_id, moved)
+        except KillSwitchActive as err:
+            self.audit.event("order.replace_blocked", client_order_id=order.client_order_id, detail=str(err))
+            return order
+        except OrderRefused as err:
+            if "not changed" not in str(err):
+                self.audit.event("order.replace_refused", client_order_id=order.client_order_id, detail=str(err))
+                return self.resolve(order, resend=False)       # filled or canceled meanwhile: learn it
+        except (DuplicateOrder, OutcomeUnknown) as err:
+            self.audit.event("order.replace_unknown", client_order_id=order.client_order_id, detail=str(err))
+            return order
+        if not self.store.record(moved.to(order.status), f"stop moved to {stop_price}", expected=order.status):
+            return self.store.get(order.client_order_id) or order
+        self.audit.event("order.stop_moved", client_order_id=order.client_order_id, symbol=order.symbol,
+                         stop_price=stop_price, was=order.stop_price)
+        return moved
 
     def replace(self, old: OrderRecord, new: OrderRecord) -> OrderRecord:
         """Move the resting order ``old`` to ``new`` (same shares, a new stop; ``new``

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 
 from kobe.broker.base import BrokerUnavailable
 from kobe.broker.pricing import round_to_tick
@@ -54,16 +55,29 @@ def _stop_id(store: OrderStore, strategy: str, symbol: str, day: dt.date) -> str
 
 
 def stop_order(store: OrderStore, view: ExitView, day: dt.date) -> OrderRecord | None:
-    """The stop ``view``'s holding should rest with, as a new order of ``day``; None
-    when it has no level, or ``day`` used up its stop ids."""
+    """The protective order ``view``'s holding should rest with, as a new order of
+    ``day``: a GTC stop at its level; with a target too, an OCO (the take-profit limit at
+    the target and the stop, one canceling the other); with a target alone, a GTC limit
+    at the target. None when it has no level, or ``day`` used up its ids."""
     level, holding = view.level, view.holding
+    target = view.target if math.isfinite(view.target) and view.target > 0 else None
     cid = _stop_id(store, holding.strategy or "adopted", holding.symbol, day)
-    if level is None or cid is None or holding.strategy is None or int(holding.qty) < 1:
+    if (level is None and target is None) or cid is None or holding.strategy is None or int(holding.qty) < 1:
         return None
     kind = "trailing stop" if view.trailing_binds else "stop"
-    return OrderRecord(cid, holding.strategy, holding.symbol, "sell", int(holding.qty), None, day,
-                       reason=f"protective {kind} at {level:.4f}", order_type="stop",
-                       stop_price=float(round_to_tick(level)), time_in_force="gtc")
+    qty = int(holding.qty)
+    if level is None:
+        assert target is not None
+        return OrderRecord(cid, holding.strategy, holding.symbol, "sell", qty, float(round_to_tick(target)), day,
+                           reason=f"protective target at {target:.4f}", order_type="limit", time_in_force="gtc")
+    stop = float(round_to_tick(level))
+    if target is None:
+        return OrderRecord(cid, holding.strategy, holding.symbol, "sell", qty, None, day,
+                           reason=f"protective {kind} at {level:.4f}", order_type="stop", stop_price=stop,
+                           time_in_force="gtc")
+    return OrderRecord(cid, holding.strategy, holding.symbol, "sell", qty, float(round_to_tick(target)), day,
+                       reason=f"protective {kind} at {level:.4f} and target at {target:.4f} (OCO)",
+                       order_type="oco", stop_price=stop, time_in_force="gtc")
 
 
 def protect(executor: Executor, store: OrderStore, view: ExitView, day: dt.date) -> OrderRecord | None:
@@ -85,6 +99,12 @@ def protect(executor: Executor, store: OrderStore, view: ExitView, day: dt.date)
         return None                       # moved once today already
     if wanted.stop_price is not None and current.stop_price is not None:
         wanted = dataclasses.replace(wanted, stop_price=max(wanted.stop_price, current.stop_price))
+    if current.order_type == "oco":
+        if wanted.stop_price is None or wanted.qty != left:
+            return None
+        return executor.move_stop(current, wanted.stop_price)
+    if current.order_type != "stop":
+        return None                       # a resting target alone never moves
     return executor.replace(current, wanted)
 
 
@@ -112,5 +132,6 @@ def protected_symbols(store: OrderStore, project: Project) -> set[str]:
     """The symbols held by a strategy of ``project`` whose exits have a stop or a
     trailing stop: each must rest with one stop at the broker (``kobe reconcile``)."""
     names = {s.name for s in project.strategies
-             if s.config.exits.stop is not None or s.config.exits.trailing_stop is not None}
+             if s.config.exits.stop is not None or s.config.exits.trailing_stop is not None
+             or s.config.exits.target is not None}
     return {h.symbol for h in holdings(store) if h.strategy in names and h.qty >= 1}

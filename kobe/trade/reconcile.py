@@ -77,6 +77,12 @@ def _broker_state(order: BrokerOrder) -> str:
     return f"{order.status} {order.filled_qty:g}/{order.qty:g}"
 
 
+def _open_orders(broker: Broker) -> list[BrokerOrder]:
+    """The broker's open orders, an OCO's stop-loss leg under its parent (one order of
+    Kobe's, not a stranger)."""
+    return broker.open_orders(nested=True)
+
+
 def order_differences(store: OrderStore, broker: Broker) -> list[Difference]:
     out = []
     for order in store.active():
@@ -88,7 +94,7 @@ def order_differences(store: OrderStore, broker: Broker) -> list[Difference]:
               or abs(found.filled_qty - order.filled_qty) > QTY_TOLERANCE):
             out.append(Difference("order_state", order.symbol, _state(order), _broker_state(found),
                                   order.client_order_id))
-    for found in broker.open_orders():
+    for found in _open_orders(broker):
         if store.get(found.client_order_id) is None:
             out.append(Difference("order_missing_in_kobe", found.symbol, "no such order", _broker_state(found),
                                   found.client_order_id))
@@ -111,11 +117,13 @@ def position_differences(store: OrderStore, broker: Broker) -> list[Difference]:
 
 
 def stop_differences(store: OrderStore, broker: Broker, protected: Collection[str]) -> list[Difference]:
-    """A position of ``protected`` (a strategy of Kobe's with a stop owns it) without a
-    stop sell resting at the broker for its shares, or with more than one."""
+    """A position of ``protected`` (a strategy of Kobe's with a stop or a target owns it)
+    without one protective sell resting at the broker for its shares (a GTC stop, an OCO
+    of target and stop, or a GTC limit at the target), or with more than one."""
     resting: dict[str, list[BrokerOrder]] = {}
-    for order in broker.open_orders():
-        if order.side == "sell" and order.order_type in ("stop", "stop_limit"):
+    for order in _open_orders(broker):
+        if order.side == "sell" and (order.order_type in ("stop", "stop_limit") or order.order_class == "oco"
+                                     or order.time_in_force == "gtc"):
             resting.setdefault(order.symbol, []).append(order)
     out = []
     for symbol, position in sorted(store.positions().items()):

@@ -97,8 +97,8 @@ def test_submit_oco_sends_alpacas_documented_body_and_reads_the_leg(desk) -> Non
     assert (leg.order_class, leg.order_type, leg.side, leg.qty, leg.stop_price, leg.limit_price, leg.status,
             leg.time_in_force, leg.legs) == ("oco", "stop", "sell", 10.0, 150.0, None, "held", "gtc", ())
     assert leg.id != parent.id and leg.client_order_id != record.client_order_id
-    # A plain read has no legs; the nested one has the leg in its current state.
-    assert desk.broker.order(parent.id).legs == ()
+    # Reads of an OCO come with its leg: the OMS sees the OCO as one order (fold_oco).
+    assert [g.id for g in desk.broker.order(parent.id).legs] == [leg.id]
     assert [g.id for g in desk.broker.order_with_legs(parent.id).legs] == [leg.id]
 
 
@@ -161,7 +161,9 @@ def test_replace_oco_leg_moves_the_stop_and_sends_only_the_price(exchange, desk)
     assert [g.id for g in desk.broker.order_with_legs(parent.id).legs] == [new_leg.id]
     exchange.admin.set_clock(ny(9, 16))
     assert desk.broker.order(new_leg.id).filled_avg_price == 153.0
-    assert desk.broker.order(parent.id).status == "canceled"
+    assert desk.broker.order_with_legs(parent.id).status == "canceled"        # the parent alone
+    folded = desk.broker.order(parent.id)                                       # the OCO as one order
+    assert (folded.status, folded.filled_qty, folded.filled_avg_price) == ("filled", 10.0, 153.0)
 
 
 def test_replace_oco_leg_moves_the_target(exchange, desk) -> None:

@@ -27,7 +27,7 @@ from kobe.project import load_project
 from kobe.trade.cycle import CycleReport, Pick, Trader, run_cycle
 
 STRATEGY = "donchian_breakout"
-CYCLES = (dt.time(9, 35), dt.time(15, 55))
+CYCLES = (dt.time(9, 35), dt.time(15, 55), dt.time(16, 10))     # the runner's, with its settling cycle
 """The runner's default cycle times (``kobe run --scan-times 09:35,15:55``)."""
 
 Fill = tuple[str, str, int]   # (symbol, side, qty)
@@ -123,6 +123,6 @@ def replay(trader_of: Callable[[], Trader], admin: ExchangeAdmin, bars: pl.LazyF
         for at in times:
             admin.set_clock(dt.datetime.combine(day, at, tzinfo=NEW_YORK))
             reports.append(run_cycle(trader_of(), bars, list(picks.get(day, []))))
-    admin.set_clock(calendar.session_open_close(sessions[-1])[1] + dt.timedelta(minutes=5))
+    admin.set_clock(calendar.session_open_close(sessions[-1])[1] + dt.timedelta(minutes=20))
     reports.append(run_cycle(trader_of(), bars, []))
     return reports

@@ -103,15 +103,17 @@ class Desk:
         return trading_client(KEY_ID, SECRET, base_url=self.url, timeout=5, retry_wait=0)
 
     def exchange_orders(self, stops: bool = False) -> list[Any]:
-        """The exchange's IOC orders (entries and exits), or with ``stops`` its protective stops."""
-        every = self.client().get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL, limit=500))
-        return [o for o in every if (o.order_type.value == "stop") == stops]
+        """The exchange's IOC orders (entries and exits), or with ``stops`` the resting
+        protective orders (stops, targets, OCOs: their parents, legs nested under them)."""
+        every = self.client().get_orders(GetOrdersRequest(status=QueryOrderStatus.ALL, limit=500, nested=True))
+        return [o for o in every if (o.time_in_force.value == "gtc") == stops]
 
     def resting_stops(self) -> dict[str, list[Any]]:
-        """Per symbol, the stop orders working at the exchange."""
+        """Per symbol, the protective sells working at the exchange (an OCO counts once)."""
         out: dict[str, list[Any]] = {}
-        for order in self.exchange_orders(stops=True):
-            if order.status.value in ("new", "accepted", "pending_new", "partially_filled"):
+        for order in self.client().get_orders(GetOrdersRequest(status=QueryOrderStatus.OPEN, limit=500,
+                                                               nested=True)):
+            if order.side.value == "sell" and order.time_in_force.value == "gtc":
                 out.setdefault(order.symbol, []).append(order)
         return out
 
@@ -151,10 +153,15 @@ def assert_books_agree(desk: Desk, store: Any) -> None:
     for sent in at_exchange:
         mine = ours.get(sent.client_order_id)
         assert mine is not None, f"{sent.client_order_id} is at the exchange but not in the store"
-        assert mine.status.value == STATUS_OF[sent.status.value], (mine, sent.status)
-        assert mine.filled_qty == float(sent.filled_qty or 0)
+        # An OCO is one order of Kobe's: its parent and the leg that may have sold the shares.
+        parts = [sent, *(sent.legs or [])]
+        filled = sum(float(p.filled_qty or 0) for p in parts)
+        status = "filled" if sent.legs and filled >= float(sent.qty) else sent.status.value
+        assert mine.status.value == STATUS_OF[status], (mine, status)
+        assert mine.filled_qty == filled
         if mine.filled_qty:
-            assert mine.filled_avg_price == pytest.approx(float(sent.filled_avg_price), rel=1e-9)
+            paid = sum(float(p.filled_qty or 0) * float(p.filled_avg_price or 0) for p in parts) / filled
+            assert mine.filled_avg_price == pytest.approx(paid, rel=1e-9)
     for cid in set(ours) - {o.client_order_id for o in at_exchange}:
         assert ours[cid].status.value in ("canceled", "rejected") and ours[cid].filled_qty == 0, ours[cid]
     mine_positions = {s: p.qty for s, p in store.positions().items() if p.qty}

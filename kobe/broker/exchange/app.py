@@ -57,6 +57,7 @@ class ExchangeConfig:
     spread_bps: float = 10.0
     depth: float = 1e-5
     speed: float = 0.0
+    closed_speed: float | None = None     # the clock's speed while the market is closed (default: speed)
     page_size: int | None = None
     hang_seconds: float = 30.0
     faults: FaultPlan = field(default_factory=FaultPlan)
@@ -99,7 +100,7 @@ class Exchange:
                 start = requested_start(config.start, history)
                 if resumed is not None and resumed > start:
                     start = resumed
-            clock = ExchangeClock(start, config.speed)
+            clock = ExchangeClock(start, config.speed, config.closed_speed)
             faults = Faults(config.faults)
             venue = Venue(history, clock, store, faults, QuoteModel(config.spread_bps, config.depth), config.cash)
         except BaseException:

@@ -31,17 +31,24 @@ def _aware(instant: dt.datetime) -> dt.datetime:
 class ExchangeClock:
     """The venue's current instant (aware, UTC)."""
 
-    def __init__(self, start: dt.datetime, speed: float = 0.0) -> None:
-        if speed < 0:
+    def __init__(self, start: dt.datetime, speed: float = 0.0, closed_speed: float | None = None) -> None:
+        if speed < 0 or (closed_speed is not None and closed_speed < 0):
             raise ValueError("the clock's speed cannot be negative")
         self._lock = threading.Lock()
         self._anchor = _aware(start)
         self._anchor_real = time.monotonic()
         self._speed = speed
+        # While the market is closed the clock may run faster (``--closed-speed``): a
+        # replayed fortnight spends its real seconds in the sessions, where orders trade.
+        self._closed_speed = closed_speed
 
     @property
     def speed(self) -> float:
         return self._speed
+
+    @property
+    def closed_speed(self) -> float | None:
+        return self._closed_speed
 
     def now(self) -> dt.datetime:
         with self._lock:
@@ -50,7 +57,25 @@ class ExchangeClock:
     def _now(self) -> dt.datetime:
         if self._speed == 0:
             return self._anchor
-        return self._anchor + dt.timedelta(seconds=(time.monotonic() - self._anchor_real) * self._speed)
+        real = time.monotonic()
+        if self._closed_speed is None or self._closed_speed == self._speed:
+            return self._anchor + dt.timedelta(seconds=(real - self._anchor_real) * self._speed)
+        # Piecewise: each stretch between an open and a close runs at its own speed. The
+        # anchor moves to the result, so the walk never covers more than the last call's span.
+        instant, left = self._anchor, real - self._anchor_real
+        while left > 0:
+            market = market_clock(instant)
+            rate = self._speed if market.is_open else self._closed_speed
+            boundary = market.next_close if market.is_open else market.next_open
+            if rate <= 0:
+                break
+            needed = (boundary - instant).total_seconds() / rate
+            if left < needed:
+                instant += dt.timedelta(seconds=left * rate)
+                break
+            instant, left = boundary, left - needed
+        self._anchor, self._anchor_real = instant, real
+        return instant
 
     def set(self, instant: dt.datetime) -> dt.datetime:
         """Jump to ``instant``; raises ``ValueError`` if that is in the past."""

@@ -22,7 +22,7 @@ from kobe.data.providers.files import FilesProvider
 from kobe.data.quality import check_bars
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, machine, timed  # noqa: E402
+from _common import REPO, machine, timed
 
 SHARED = REPO.parent / "shared" / "data"
 
@@ -38,7 +38,9 @@ def main() -> None:
         lake = Lake(Path(tmp) / "lake")
         symbols = pl.scan_parquet(sp500).select("symbol").unique().collect()["symbol"].sort().to_list()
         start = time.perf_counter()
-        fetch(lake, FilesProvider(sp500), symbols, dt.date(2013, 1, 1), dt.date(2018, 12, 31), workers=2)
+        # The file ends on 2018-02-07: fetch as of the next day, so every session asked for has closed.
+        fetch(lake, FilesProvider(sp500), symbols, dt.date(2013, 1, 1), dt.date(2018, 2, 7), workers=2,
+              now=dt.datetime(2018, 2, 8, 12, tzinfo=dt.UTC))
         print(f"build the lake from the file ({len(symbols)} symbols): {time.perf_counter() - start:.2f} s (once)")
         load = best(lambda: read_bars(lake.root).collect())
         rows = read_bars(lake.root).collect().height

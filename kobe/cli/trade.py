@@ -111,7 +111,8 @@ def trade(strategies: Path, risk_path: Path | None, paper: bool, once: bool, dat
     click.echo(f"trading date {report.trading_date} (market {state}); scan of {report.scan_date or '-'}")
     if report.killed:
         click.echo(f"KILL SWITCH SET: no orders ({trader.kill_switch.info().get('reason', '')})")
-    for title, items in (("recovered", report.recovered), ("exits", report.exits), ("entries", report.entries)):
+    for title, items in (("recovered", report.recovered), ("exits", report.exits), ("entries", report.entries),
+                         ("protective orders resting at the broker", report.stops)):
         if items:
             click.echo(f"{title}:")
             click.echo(table(_order_rows(items), ORDER_HEADER))

@@ -75,7 +75,7 @@ def stand(tmp_path: Path) -> Iterator[Stand]:
         admin = ExchangeAdmin(url)
         trader = open_trader(project, paper_env(url), paper=True, timeout=5, retry_wait=0, sleep=admin.advance)
         clock = ReplayClock(admin.set_clock,
-                            lambda: dt.datetime.fromisoformat(admin.clock()["now"].replace("Z", "+00:00")))
+                            lambda: dt.datetime.fromisoformat(admin.clock()["now"]))
         runner = Runner(trader, lambda: project.bars(), Schedule(parse_times(["09:35", "15:55"])), clock,
                         health_port=None, monitoring=False,
                         refresh=lambda now: refresh(project, now, env=ENV))

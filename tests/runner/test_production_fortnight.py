@@ -3,11 +3,13 @@
 `kobe exchange` runs as its own process and serves the S&P 500 file (the embedded sample,
 the same bars for 40 of its symbols, when the shared data is not beside the checkout) for
 both Polygon's aggregates and Alpaca's trading API, from Monday 2018-01-08, its clock at
-2,400x while the market is open and 50,000x while it is closed. A project configured
+2,400x while the market is open and 20,000x while it is closed (a night is three real
+seconds: room for the settling cycle and the session's checks). A project configured
 with ``data: provider: polygon`` and the stand-in's ``base_url`` runs ``kobe run
 --paper`` across ten sessions (Martin Luther King day in between), the runner following
-the exchange's clock. Half way, at a seeded random moment, the runner is killed -9 and
-started again.
+the exchange's clock, with scan times 09:35 and 14:00 (the last cycle of a session has two
+market hours, three real seconds, before the close). Half way, at a seeded random moment,
+the runner is killed -9 and started again.
 
 Afterwards:
 
@@ -57,7 +59,7 @@ KEYS = {"ALPACA_API_KEY_ID": "PKFORTNIGHT", "ALPACA_API_SECRET_KEY": "fortnight-
         "POLYGON_API_KEY": "polygon-fortnight"}
 FIRST, LAST = dt.date(2018, 1, 8), dt.date(2018, 1, 22)
 END = dt.datetime(2018, 1, 23, 10, 0, tzinfo=NY)    # after the 23rd's first cycle fetched the 22nd
-OPEN_SPEED, CLOSED_SPEED = 2400.0, 50_000.0
+OPEN_SPEED, CLOSED_SPEED = 2400.0, 20_000.0
 
 
 def _start_exchange(tmp: Path, data: Path | None) -> tuple[subprocess.Popen[str], str]:
@@ -111,7 +113,7 @@ def _kobe(*args: str, env: dict[str, str], cwd: Path, timeout: float = 120) -> s
 
 def _runner(config: Path, env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "kobe.cli", "run", "--paper", "--config", str(config),
-                             "--health-port", "0", "--scan-times", "09:35,15:00", "--timeout", "10",
+                             "--health-port", "0", "--scan-times", "09:35,14:00", "--timeout", "10",
                              "--clock-poll", "0.2"],
                             env=env, cwd=config.parent, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 

@@ -62,6 +62,11 @@ def test_replay_trades_only_at_scan_times_on_sessions(pinned_project_dir: Path) 
     report = verify_trail(pinned_project_dir / "logs")
     assert report.ok
     assert read_heartbeat(pinned_project_dir / "state" / "heartbeat.json").state == "stopped"
+    # A clean replay: after every cycle the runner reconciled, and the broker never differed.
+    events = [json.loads(line) for line in (pinned_project_dir / "logs" / "events.jsonl").read_text().splitlines()]
+    assert [e["differences"] for e in events if e["kind"] == "reconcile.checked"] == [0] * 36
+    trades = (pinned_project_dir / "logs" / "trades.jsonl").read_text().splitlines()
+    assert sum(json.loads(line)["kind"] == "fill" for line in trades) > 0      # and it did trade
 
 
 def test_a_second_runner_is_refused(pinned_project_dir: Path) -> None:

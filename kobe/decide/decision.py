@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decision:
     allowed: bool
     reason: str
     gate: str = ""
+    _allows: ClassVar[dict[str, Decision]] = {}
 
     @classmethod
     def allow(cls, gate: str) -> Decision:
-        return cls(True, "ok", gate)
+        # One shared (immutable) allow per gate: the backtest asks the chain per entry.
+        found = cls._allows.get(gate)
+        if found is None:
+            found = cls._allows[gate] = cls(True, "ok", gate)
+        return found
 
     @classmethod
     def block(cls, gate: str, reason: str) -> Decision:

@@ -35,7 +35,7 @@ __all__ = ["BACKTEST_OMITS", "CorrelationGate", "Decision", "EntryContext", "Gat
            "PositionLimits", "VaRGate", "entry_chain", "first_block"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EntryContext:
     """Everything a gate may look at for one entry about to be sent.
 

@@ -29,6 +29,10 @@ def whole_shares(dollars: float, price: float) -> int:
     """Whole shares ``dollars`` buys at ``price``, divided exactly; 0 when none."""
     if not (math.isfinite(dollars) and math.isfinite(price)) or dollars <= 0 or price <= 0:
         return 0
+    ratio = dollars / price
+    if abs(ratio - round(ratio)) > 1e-6:
+        return int(ratio)                 # far from a whole number: the float floor is exact
+    # Near a whole number the float may fall either side (0.3 / 0.1): divide in decimals.
     return int((Decimal(repr(float(dollars))) / Decimal(repr(float(price)))).to_integral_value(rounding=ROUND_FLOOR))
 
 
@@ -50,6 +54,6 @@ def shares(sizing: Sizing, *, price: float, fill: float, stop: float | None, equ
         wanted = cash // unit_cost if math.isfinite(cash) else (cap_usd or 0.0) // unit_cost
     affordable = cash // unit_cost if cash > 0 else 0.0
     count = min(wanted, affordable)
-    if cap_usd is not None:
+    if cap_usd is not None and count * unit_cost > cap_usd:
         count = min(count, whole_shares(cap_usd, unit_cost))
     return 0 if math.isnan(count) or count < 1 else int(count)   # NaN: a null stop sizes nothing

@@ -264,7 +264,10 @@ class Cycle:
         may raise a trailing stop before the next open, where the backtest applies it)."""
         day = day or self.today
         for holding in holdings(self.t.store):
-            if self.halted(holding.strategy or "adopted", holding.symbol):
+            # A shutdown still protects what was just bought (it only lowers risk); the kill
+            # switch stops every order, protective ones included, at the choke point anyway.
+            if self.t.kill_switch.active():
+                self.report.killed = True
                 return
             view = exit_view(holding, self.t.project, self.bars, day, bought_today=True)
             if view is None:

@@ -58,7 +58,7 @@ NY = ZoneInfo("America/New_York")
 KEYS = {"ALPACA_API_KEY_ID": "PKFORTNIGHT", "ALPACA_API_SECRET_KEY": "fortnight-secret",
         "POLYGON_API_KEY": "polygon-fortnight"}
 FIRST, LAST = dt.date(2018, 1, 8), dt.date(2018, 1, 22)
-END = dt.datetime(2018, 1, 23, 10, 0, tzinfo=NY)    # after the 23rd's first cycle fetched the 22nd
+END = dt.datetime(2018, 1, 23, 12, 0, tzinfo=NY)    # well after the 23rd's first cycle fetched the 22nd
 OPEN_SPEED, CLOSED_SPEED = 2400.0, 20_000.0
 
 

@@ -91,3 +91,17 @@ def test_a_trailing_stop_moves_up_after_the_close_and_never_down(open_desk) -> N
         (resting,) = [o for o in _open_nested(desk)]
         assert float(resting.stop_price) == levels[-1]
     assert_books_agree(desk, store)
+
+
+def test_a_shutdown_mid_cycle_still_protects_what_was_bought(open_desk) -> None:
+    """SIGTERM arrives while the entries go out: no new pick is decided, but the entry
+    that filled still gets its stop before the cycle ends (it only lowers risk)."""
+    desk = open_desk()
+    stopping = []
+    trader = desk.trader(checkpoint=lambda name: stopping.append(name) if name == "send.recorded" else None)
+    trader.stop_requested = lambda: bool(stopping)
+    report = run_cycle(trader, read_bars(), picks("KO", "MSFT"))
+    assert [o.symbol for o in report.entries] == ["KO"]
+    assert ("donchian_breakout", "MSFT", "shutting down: no new work") in report.skipped
+    assert [(o.symbol, o.order_type) for o in report.stops] == [("KO", "stop")]
+    assert_books_agree(desk, desk.trader().store)

@@ -72,24 +72,24 @@ class OrderStore:
     """Columns added after the first stores were written: a store from before gains them."""
 
     def _migrate(self) -> None:
-        missing = {c: t for c, t in self.NEW_COLUMNS.items() if c not in self.db["orders"].columns_dict}
+        missing = {c: t for c, t in self.NEW_COLUMNS.items() if c not in self.db.table("orders").columns_dict}
         if missing:
             with self._tx():
                 for column, kind in missing.items():
-                    if column not in self.db["orders"].columns_dict:
-                        self.db["orders"].add_column(column, kind)
+                    if column not in self.db.table("orders").columns_dict:
+                        self.db.table("orders").add_column(column, kind)
 
     def _create_tables(self) -> None:
-        self.db["orders"].create({
+        self.db.table("orders").create({
             "client_order_id": str, "strategy": str, "symbol": str, "side": str, "qty": int,
             "limit_price": float, "trading_date": str, "status": str, "broker_order_id": str,
             "filled_qty": float, "filled_avg_price": float, "reason": str, "created_at": str, "updated_at": str,
             **self.NEW_COLUMNS,
         }, pk="client_order_id", not_null={"strategy", "symbol", "side", "qty", "trading_date", "status"})
-        self.db["orders"].create_index(["trading_date"])
-        self.db["transitions"].create({"id": int, "client_order_id": str, "from_status": str,
+        self.db.table("orders").create_index(["trading_date"])
+        self.db.table("transitions").create({"id": int, "client_order_id": str, "from_status": str,
                                        "to_status": str, "at": str, "detail": str}, pk="id")
-        self.db["fills"].create({"fill_id": str, "client_order_id": str, "symbol": str, "side": str,
+        self.db.table("fills").create({"fill_id": str, "client_order_id": str, "symbol": str, "side": str,
                                  "qty": float, "price": float, "at": str}, pk="fill_id")
 
     @contextlib.contextmanager
@@ -127,7 +127,7 @@ class OrderStore:
     def _record(row: dict[str, object]) -> OrderRecord:
         return OrderRecord(
             client_order_id=str(row["client_order_id"]), strategy=str(row["strategy"]), symbol=str(row["symbol"]),
-            side=str(row["side"]), qty=int(row["qty"]),  # type: ignore[arg-type]
+            side=str(row["side"]), qty=int(float(str(row["qty"]))),
             limit_price=row["limit_price"],  # type: ignore[arg-type]
             trading_date=dt.date.fromisoformat(str(row["trading_date"])), status=OrderStatus(row["status"]),
             broker_order_id=row["broker_order_id"],  # type: ignore[arg-type]
@@ -141,15 +141,15 @@ class OrderStore:
         now = self._now()
         with self._tx():
             try:
-                self.db["orders"].insert({**self._row(order), "created_at": now, "updated_at": now})
+                self.db.table("orders").insert({**self._row(order), "created_at": now, "updated_at": now})
             except sqlite3.IntegrityError:
                 return False
-            self.db["transitions"].insert({"client_order_id": order.client_order_id, "from_status": None,
+            self.db.table("transitions").insert({"client_order_id": order.client_order_id, "from_status": None,
                                            "to_status": order.status.value, "at": now, "detail": order.reason})
         return True
 
     def get(self, client_order_id: str) -> OrderRecord | None:
-        rows = list(self.db["orders"].rows_where("client_order_id = ?", [client_order_id]))
+        rows = list(self.db.table("orders").rows_where("client_order_id = ?", [client_order_id]))
         return self._record(rows[0]) if rows else None
 
     def update(self, order: OrderRecord, detail: str = "") -> OrderRecord:
@@ -158,8 +158,8 @@ class OrderStore:
         with self._tx():
             old = self.db.execute("SELECT status FROM orders WHERE client_order_id = ?",
                                   [order.client_order_id]).fetchone()
-            self.db["orders"].update(order.client_order_id, {**self._row(order), "updated_at": now})
-            self.db["transitions"].insert({"client_order_id": order.client_order_id,
+            self.db.table("orders").update(order.client_order_id, {**self._row(order), "updated_at": now})
+            self.db.table("transitions").insert({"client_order_id": order.client_order_id,
                                            "from_status": old[0] if old else None,
                                            "to_status": order.status.value, "at": now, "detail": detail})
         return order
@@ -168,7 +168,7 @@ class OrderStore:
         """Record a fill once (a fill id seen before is ignored); True when new."""
         with self._tx():
             try:
-                self.db["fills"].insert({"fill_id": fill_id, "client_order_id": order.client_order_id,
+                self.db.table("fills").insert({"fill_id": fill_id, "client_order_id": order.client_order_id,
                                          "symbol": order.symbol, "side": order.side, "qty": qty, "price": price,
                                          "at": at or self._now()})
             except sqlite3.IntegrityError:
@@ -196,14 +196,14 @@ class OrderStore:
                 seen = self.db.execute("SELECT 1 FROM fills WHERE fill_id = ?", [fill.fill_id]).fetchone()
                 if seen:
                     return False
-                self.db["fills"].insert({"fill_id": fill.fill_id, "client_order_id": order.client_order_id,
+                self.db.table("fills").insert({"fill_id": fill.fill_id, "client_order_id": order.client_order_id,
                                          "symbol": order.symbol, "side": order.side, "qty": fill.qty,
                                          "price": fill.price, "at": fill.at})
             if old is None:
-                self.db["orders"].insert({**self._row(order), "created_at": now, "updated_at": now})
+                self.db.table("orders").insert({**self._row(order), "created_at": now, "updated_at": now})
             else:
-                self.db["orders"].update(order.client_order_id, {**self._row(order), "updated_at": now})
-            self.db["transitions"].insert({"client_order_id": order.client_order_id,
+                self.db.table("orders").update(order.client_order_id, {**self._row(order), "updated_at": now})
+            self.db.table("transitions").insert({"client_order_id": order.client_order_id,
                                            "from_status": old[0] if old else None,
                                            "to_status": order.status.value, "at": now, "detail": detail})
         return True
@@ -214,7 +214,7 @@ class OrderStore:
         bring a position to the broker's quantity. Recorded once per ``fill_id``."""
         with self._tx():
             try:
-                self.db["fills"].insert({"fill_id": fill_id, "client_order_id": None, "symbol": symbol,
+                self.db.table("fills").insert({"fill_id": fill_id, "client_order_id": None, "symbol": symbol,
                                          "side": side, "qty": qty, "price": price, "at": at or self._now()})
             except sqlite3.IntegrityError:
                 return False
@@ -223,16 +223,16 @@ class OrderStore:
     def fills(self, client_order_id: str | None = None) -> list[dict[str, object]]:
         """Fills in the order they happened (all, or one order's)."""
         where, args = ("client_order_id = ?", [client_order_id]) if client_order_id else (None, [])
-        return list(self.db["fills"].rows_where(where, args, order_by=FILL_ORDER))
+        return list(self.db.table("fills").rows_where(where, args, order_by=FILL_ORDER))
 
     def orders(self, trading_date: dt.date | None = None) -> list[OrderRecord]:
         where, args = ("trading_date = ?", [trading_date.isoformat()]) if trading_date else (None, [])
-        return [self._record(r) for r in self.db["orders"].rows_where(where, args, order_by="created_at")]
+        return [self._record(r) for r in self.db.table("orders").rows_where(where, args, order_by="created_at")]
 
     def active(self) -> list[OrderRecord]:
         """Orders whose fate is not known to be final."""
         marks = ", ".join("?" for _ in ACTIVE)
-        return [self._record(r) for r in self.db["orders"].rows_where(f"status IN ({marks})",
+        return [self._record(r) for r in self.db.table("orders").rows_where(f"status IN ({marks})",
                                                                       [s.value for s in ACTIVE])]
 
     def spent(self, trading_date: dt.date) -> float:
@@ -259,4 +259,4 @@ class OrderStore:
 
     def transitions(self, client_order_id: str) -> list[tuple[str | None, str]]:
         return [(r["from_status"], r["to_status"]) for r in
-                self.db["transitions"].rows_where("client_order_id = ?", [client_order_id], order_by="id")]
+                self.db.table("transitions").rows_where("client_order_id = ?", [client_order_id], order_by="id")]

@@ -127,6 +127,15 @@ def _order(raw: Any) -> BrokerOrder:
                        legs=tuple(_order(leg) for leg in getattr(raw, "legs", None) or ()))
 
 
+ENDED = ("filled", "canceled", "expired", "rejected", "replaced")
+
+
+def working_leg(parent: BrokerOrder) -> BrokerOrder | None:
+    """An OCO's stop-loss leg that still works (a replaced one is history), else its last."""
+    open_legs = [g for g in parent.legs if g.status not in ENDED]
+    return open_legs[-1] if open_legs else (parent.legs[-1] if parent.legs else None)
+
+
 def fold_oco(parent: BrokerOrder) -> BrokerOrder:
     """An OCO (parent and legs) as one order: the shares filled by any of them, at their
     average price, ``filled`` once they are all sold, else the parent's status."""
@@ -135,9 +144,15 @@ def fold_oco(parent: BrokerOrder) -> BrokerOrder:
     if not any(p.filled_qty for p in parent.legs):
         return parent
     value = sum(p.filled_qty * (p.filled_avg_price or 0.0) for p in parts)
-    status = "filled" if filled >= parent.qty - 1e-9 else "partially_filled"
+    if filled >= parent.qty - 1e-9:
+        status = "filled"
+    elif any(p.status not in ENDED for p in parts):
+        status = "partially_filled"       # some part still works
+    else:
+        status = parent.status            # the group ended with part of the shares sold
     times = [p.filled_at for p in parts if p.filled_at is not None]
-    stop = parent.legs[0].stop_price if parent.legs else parent.stop_price
+    leg = working_leg(parent)
+    stop = leg.stop_price if leg is not None else parent.stop_price
     return dataclasses.replace(parent, status=status, filled_qty=filled, filled_avg_price=value / filled,
                                filled_at=max(times) if times else parent.filled_at, stop_price=stop)
 
@@ -307,10 +322,10 @@ class AlpacaBroker:
         set, a stop stays where it is (it still protects)."""
         if order.order_type == "oco":
             # The OCO's parent (Kobe's id) stays; its stop-loss leg is what moves.
-            legs = self.order_with_legs(broker_order_id).legs
-            if not legs:
+            leg = working_leg(self.order_with_legs(broker_order_id))
+            if leg is None:
                 raise OrderRefused(f"{order.client_order_id}: the OCO has no stop-loss leg to move", 422)
-            self.replace_oco_leg(legs[0].id, stop_price=order.stop_price)
+            self.replace_oco_leg(leg.id, stop_price=order.stop_price)
             return self.order(broker_order_id)
         request = ReplaceOrderRequest(qty=order.qty, stop_price=order.stop_price,
                                       client_order_id=order.client_order_id)

@@ -245,6 +245,8 @@ class Cycle:
             due = due_exit(view, quote.bid if quote else None, self.closing)
             if due is None or quote is None:
                 continue
+            if self.halted(strategy, holding.symbol):
+                return                    # the switch set meanwhile: the stop stays where it rests
             wait = lift(self.executor, self.t.store, holding.symbol)
             if wait is not None:
                 self.skip(strategy, holding.symbol, f"exit ({due.reason}) waits: {wait}")
@@ -255,7 +257,14 @@ class Cycle:
             limit = limit_price("sell", quote.bid, quote.ask, self.t.risk.limit_price)
             order = OrderRecord(cid, strategy, holding.symbol, "sell", int(left.qty), float(limit), self.today,
                                 reason=f"exit: {due.reason} ({due.detail})")
-            self.report.exits.append(self.executor.execute(order))
+            sold = self.executor.execute(order)
+            self.report.exits.append(sold)
+            if sold.status.terminal and sold.filled_qty < left.qty and self.t.kill_switch.active():
+                # Lifted, then stopped at the choke point: nothing may leave to protect it again.
+                self.t.audit.event("position.unprotected", symbol=holding.symbol, strategy=strategy,
+                                   reason="the kill switch stopped the exit after its stop was lifted")
+                self.skip(strategy, holding.symbol, "UNPROTECTED: the kill switch stopped the exit after its stop "
+                                                    "was lifted; resume or protect it by hand")
 
     def protect(self, day: dt.date | None = None) -> None:
         """Every holding a strategy owns rests with its stop at the broker
@@ -384,9 +393,8 @@ def run_cycle(trader: Trader, bars: pl.LazyFrame, picks: list[Pick] | None = Non
     elif not report.market_open:
         audit.event("cycle.halted", reason="market closed")
         # Closed, a cycle only moves the resting stops, for the session whose bars are complete.
-        settled = calendar.last_closed_session(cycle.now)
-        if settled == cycle.today or not calendar.is_session(cycle.today):
-            cycle.protect(calendar.next_session(settled))
+        # Any closed cycle (before the open too) also rests a missing protective order.
+        cycle.protect(calendar.next_session(calendar.last_closed_session(cycle.now)))
     else:
         cycle.exits()
         cycle.protect()

@@ -78,6 +78,8 @@ DEFAULT_POLICY = ExecutionPolicy()
 def broker_status(order: OrderRecord, answer: BrokerOrder) -> OrderStatus:
     """The store's status for the broker's report, legal from ``order``'s status."""
     target = TERMINAL_WORDS.get(answer.status)
+    if answer.status == "done_for_day" and order.resting:
+        target = None                     # a GTC order is done for the day, not ended: it rests again
     if target is None:
         target = S.PARTIALLY_FILLED if answer.filled_qty > 0 else S.SUBMITTED
     if target not in ALLOWED[order.status] and order.status is not target:
@@ -288,6 +290,8 @@ class Executor:
             return self.poll(self.apply(order, found, "found by client_order_id"))
         if not learned:
             return order
+        if order.resting and order.status in (S.NEW, S.UNKNOWN):
+            return self._resolve_resting(order, resend)
         if order.status in (S.SUBMITTED, S.PARTIALLY_FILLED):
             # The broker acknowledged it once and now denies it: a person must look.
             return self._to(order, S.UNKNOWN, "the broker acknowledged this order but no longer knows it")
@@ -299,6 +303,24 @@ class Executor:
         if order.status is S.NEW:
             return self._to(order, S.UNKNOWN, "the broker has not seen it (yet)")
         return order
+
+    def _resolve_resting(self, order: OrderRecord, resend: bool) -> OrderRecord:
+        """A protective order the broker has never seen. Sent again under its own id (a GTC
+        order is accepted while the market is closed too, and a second process sending the
+        same id meets "duplicate" and adopts it), unless that could sell what is not held:
+        another protective sell of the symbol works already (this one was a replacement
+        that never arrived), or the position no longer covers it (the old stop filled).
+        Then it ends ``canceled`` and the cycle's protect() decides afresh."""
+        others = [o for o in self.store.active() if o.symbol == order.symbol and o.side == order.side and o.resting
+                  and o.client_order_id != order.client_order_id and o.status in (S.SUBMITTED, S.PARTIALLY_FILLED)]
+        held = self.store.positions().get(order.symbol)
+        if others or held is None or held.qty + 1e-9 < order.qty:
+            why = "another protective sell rests" if others else "the position no longer covers it"
+            return self._to(order, S.CANCELED, f"never reached the broker, not re-sent: {why}",
+                            reason=f"{order.reason}; never reached the broker")
+        if resend:
+            return self._send(order, first=False)
+        return order if order.status is S.UNKNOWN else self._to(order, S.UNKNOWN, "the broker has not seen it (yet)")
 
     def recover(self) -> list[OrderRecord]:
         """Resolve every order in the store whose fate is not known (crash recovery), and
@@ -322,7 +344,8 @@ class Executor:
             if "not changed" not in str(err):
                 self.audit.event("order.replace_refused", client_order_id=order.client_order_id, detail=str(err))
                 return self.resolve(order, resend=False)       # filled or canceled meanwhile: learn it
-        except (DuplicateOrder, OutcomeUnknown) as err:
+        except (DuplicateOrder, OutcomeUnknown, BrokerUnavailable) as err:
+            # Asked again next cycle: the store still has the old stop, lower than wanted.
             self.audit.event("order.replace_unknown", client_order_id=order.client_order_id, detail=str(err))
             return order
         if not self.store.record(moved.to(order.status), f"stop moved to {stop_price}", expected=order.status):
@@ -356,7 +379,7 @@ class Executor:
             # The old order finished meanwhile (filled, canceled): learn its fate.
             self.resolve(old, resend=False)
             return self._to(new, S.REJECTED, f"refused: {err}", reason=f"{new.reason}; refused: {err}"[:300])
-        except (DuplicateOrder, OutcomeUnknown) as err:
+        except (DuplicateOrder, OutcomeUnknown, BrokerUnavailable) as err:
             moved = self._to(new, S.UNKNOWN, f"replace outcome unknown: {err}")
             return self.resolve(moved, resend=False)
         new = self.apply(new, answer, "replaced")

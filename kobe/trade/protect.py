@@ -109,22 +109,24 @@ def protect(executor: Executor, store: OrderStore, view: ExitView, day: dt.date)
 
 
 def lift(executor: Executor, store: OrderStore, symbol: str) -> str | None:
-    """Cancel ``symbol``'s resting stop before another sell. Returns why the sell must
-    wait, or None when it may go (no stop, or the stop is canceled with shares left)."""
-    current = resting_stop(store, symbol)
-    if current is None:
-        return None
-    if current.status not in WORKING or current.broker_order_id is None:
-        return f"its stop {current.client_order_id} is in doubt ({current.status.value})"
-    try:
-        executor.broker.cancel(current.broker_order_id)
-    except BrokerUnavailable as err:
-        return f"its stop could not be canceled: {err}"
-    executor.audit.event("order.cancel_requested", client_order_id=current.client_order_id,
-                         detail="a time, target or rule exit sells instead")
-    final = executor.resolve(current, resend=False)
-    if not final.status.terminal:
-        return f"its stop {current.client_order_id} is still working after the cancel"
+    """Cancel every resting protective sell of ``symbol`` before another sell. Returns why
+    the sell must wait, or None when it may go (none rests, or each is canceled and its
+    final state known: a stop that filled meanwhile shows in the position)."""
+    resting = [o for o in store.active() if o.symbol == symbol and o.resting and o.side == "sell"]
+    for current in resting:
+        if current.status not in WORKING or current.broker_order_id is None:
+            return f"its stop {current.client_order_id} is in doubt ({current.status.value})"
+    for current in resting:
+        assert current.broker_order_id is not None
+        try:
+            executor.broker.cancel(current.broker_order_id)
+        except BrokerUnavailable as err:
+            return f"its stop could not be canceled: {err}"
+        executor.audit.event("order.cancel_requested", client_order_id=current.client_order_id,
+                             detail="a time, target or rule exit sells instead")
+        final = executor.resolve(current, resend=False)
+        if not final.status.terminal:
+            return f"its stop {current.client_order_id} is still working after the cancel"
     return None
 
 

@@ -4,6 +4,7 @@ another sell, and read back through the OCO's legs when its stop sold the shares
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -11,10 +12,13 @@ from alpaca.trading.enums import QueryOrderStatus
 from alpaca.trading.requests import GetOrdersRequest
 from trade_desk import DAY, assert_books_agree, picks
 
+from kobe.broker.alpaca import fold_oco
+from kobe.broker.base import BrokerOrder
 from kobe.data.bars import read_bars
 from kobe.data.calendar import NEW_YORK
-from kobe.oms.orders import OrderStatus
+from kobe.oms.orders import OrderRecord, OrderStatus, client_order_id
 from kobe.trade.cycle import run_cycle
+from kobe.trade.executor import broker_status
 from kobe.trade.protect import resting_stop, unsettled
 from kobe.trade.reconcile import reconcile
 
@@ -105,3 +109,69 @@ def test_a_shutdown_mid_cycle_still_protects_what_was_bought(open_desk) -> None:
     assert ("donchian_breakout", "MSFT", "shutting down: no new work") in report.skipped
     assert [(o.symbol, o.order_type) for o in report.stops] == [("KO", "stop")]
     assert_books_agree(desk, desk.trader().store)
+
+
+class Killed(BaseException):
+    """The process stopping dead at a checkpoint (in-process)."""
+
+
+def _ny(*parts: int) -> dt.datetime:
+    return dt.datetime(*parts, tzinfo=NEW_YORK)
+
+
+def test_a_stop_recorded_but_never_sent_rests_by_the_settling_cycle(open_desk) -> None:
+    """Killed between recording the stop and sending it; the restart is after the close.
+    The stop is sent again under its id (a GTC order is taken while the market is shut),
+    so the position is protected through the night and the next open."""
+    desk = open_desk()
+    seen: list[str] = []
+
+    def die(name: str) -> None:
+        seen.append(name)
+        if name == "order.recorded" and seen.count("order.recorded") == 2:     # 1: the entry, 2: its stop
+            raise Killed()
+
+    with pytest.raises(Killed):
+        run_cycle(desk.trader(checkpoint=die), read_bars(), picks("KO"))
+    assert desk.resting_stops() == {}
+    desk.admin.set_clock(_ny(2017, 6, 5, 16, 10))
+    run_cycle(desk.trader(), read_bars(), [])
+    (rests,) = desk.resting_stops()["KO"]
+    assert rests.client_order_id == client_order_id("donchian_breakout", "KO", DAY, "stop")
+    assert_books_agree(desk, desk.trader().store)
+
+
+def test_a_replace_killed_before_it_was_sent_never_becomes_a_second_sell(open_desk) -> None:
+    desk = open_desk(project={"edits": {STOP: 'trailing_stop: "0.5"'}})
+    run_cycle(desk.trader(), read_bars(), picks("KO"))
+    desk.admin.set_clock(_ny(2017, 6, 6, 16, 10))
+
+    def die(name: str) -> None:
+        if name == "send.before":
+            raise Killed()
+
+    with pytest.raises(Killed):
+        run_cycle(desk.trader(checkpoint=die), read_bars(), [])            # the PATCH never left
+    desk.admin.set_clock(_ny(2017, 6, 6, 17, 0))
+    run_cycle(desk.trader(), read_bars(), [])                              # the restart, same evening
+    assert desk.posts(stops=True) and all(r["status"] < 400 for r in desk.posts(stops=True))
+    assert len(desk.resting_stops().get("KO", [])) <= 1
+    desk.admin.set_clock(_ny(2017, 6, 7, 9, 45))
+    run_cycle(desk.trader(), read_bars(), [])
+    assert all(r["status"] < 400 for r in desk.admin.requests() if r["method"] in ("POST", "PATCH"))
+    assert_books_agree(desk, desk.trader().store)
+
+
+def test_an_oco_that_ended_with_part_of_its_shares_sold_is_final() -> None:
+    at = dt.datetime(2017, 6, 9, 14, 0, tzinfo=dt.UTC)
+    leg = BrokerOrder("leg", "x", "KO", "sell", 10, None, "canceled", 3, 45.0, at, order_type="stop",
+                      stop_price=45.03, time_in_force="gtc", filled_at=at, order_class="oco")
+    parent = BrokerOrder("p", "kb-oco", "KO", "sell", 10, 60.0, "canceled", 0, None, at, time_in_force="gtc",
+                         order_class="oco", legs=(leg,))
+    folded = fold_oco(parent)
+    assert (folded.status, folded.filled_qty, folded.filled_avg_price) == ("canceled", 3, 45.0)
+    record = OrderRecord("kb-oco", "s", "KO", "sell", 10, 60.0, DAY, status=S.SUBMITTED, order_type="oco",
+                         stop_price=45.03, time_in_force="gtc")
+    assert broker_status(record, folded) is S.CANCELED
+    working = dataclasses.replace(parent, status="new")
+    assert fold_oco(working).status == "partially_filled"

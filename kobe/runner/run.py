@@ -44,7 +44,7 @@ from typing import Any, Protocol
 
 import polars as pl
 
-from kobe.audit.log import AuditLog
+from kobe.audit.log import EVENTS, AuditLog
 from kobe.config.errors import Diagnostic, KobeError
 from kobe.data import calendar
 from kobe.data.refresh import RefreshReport
@@ -60,7 +60,7 @@ from kobe.runner.heartbeat import INTERVAL, read_heartbeat, write_heartbeat
 from kobe.runner.lock import InstanceLock
 from kobe.runner.preflight import Preflight
 from kobe.runner.schedule import Schedule
-from kobe.trade.cycle import ORDERS_FILE, CycleReport, Trader, run_cycle
+from kobe.trade.cycle import LOGS, ORDERS_FILE, CycleReport, Trader, run_cycle
 from kobe.trade.protect import protected_symbols
 from kobe.trade.reconcile import reconcile
 
@@ -202,7 +202,7 @@ class Runner:
             "mode": self.mode, "preflight_ok": self.state.preflight_ok,
             "kill_switch": self.trader.kill_switch.info(), "heartbeat": beat.__dict__ if beat else None,
             "heartbeat_fresh": fresh, "trading_date": today.isoformat(), "now": now.isoformat(),
-            "metrics": trading_metrics(store, self.trader.root / "logs" / "events.jsonl", today, **checks),
+            "metrics": trading_metrics(store, self.trader.root / LOGS / EVENTS, today, **checks),
             "equity": self.state.equity, "spent_today_usd": store.spent(today),
             "daily_budget_usd": risk.daily_budget_usd, "cycles": self.state.cycles,
             "positions": [p.__dict__ for p in store.positions().values() if p.qty],

@@ -28,12 +28,10 @@ stop does: the backtest's target is one price for the whole position.
 from __future__ import annotations
 
 import datetime as dt
-from decimal import ROUND_FLOOR, Decimal
 
 from kobe.broker.exchange.history import Bar
-from kobe.broker.exchange.quotes import first_crossing, mid_at, tick
 from kobe.broker.exchange.records import Order
-from kobe.broker.exchange.stops import Trigger, trigger
+from kobe.broker.exchange.stops import Trigger, level_reached, trigger
 
 
 def target_trigger(order: Order, bar: Bar, open_: dt.datetime, close: dt.datetime, start: dt.datetime,
@@ -42,15 +40,12 @@ def target_trigger(order: Order, bar: Bar, open_: dt.datetime, close: dt.datetim
     ``end`` of one session (the mid at or above it), and its price: the open on a gap, the
     limit inside the range, the path's price rounded down when placed below the market."""
     assert order.limit_price is not None
-    at = first_crossing(bar, open_, close, start, end, float(order.limit_price), downward=False)
-    if at is None:
+    # Rising to the limit; placed below the market, the path's price rounded down, never under the limit.
+    reached = level_reached(bar, open_, close, start, end, order.limit_price, downward=False, sell=True,
+                            placed=placed)
+    if reached is None:
         return None
-    if at <= open_:
-        return Trigger(open_, Decimal(repr(bar.open)))
-    if placed and at <= start:
-        mid = Decimal(repr(mid_at(bar, open_, close, at)))
-        return Trigger(at, max(order.limit_price, mid.quantize(tick(mid), rounding=ROUND_FLOOR)))
-    return Trigger(at, order.limit_price)
+    return Trigger(reached.at, max(order.limit_price, reached.price) if placed else reached.price)
 
 
 def first_exit(parent: Order, leg: Order, bar: Bar, open_: dt.datetime, close: dt.datetime, start: dt.datetime,

@@ -47,6 +47,24 @@ class Trigger:
     price: Decimal
 
 
+def level_reached(bar: Bar, open_: dt.datetime, close: dt.datetime, start: dt.datetime, end: dt.datetime,
+                  level: Decimal, *, downward: bool, sell: bool, placed: bool) -> Trigger | None:
+    """Where the path first reaches ``level`` (falling to it when ``downward``) between
+    ``start`` and ``end`` of one session, and the price there: the open on a gap, the
+    level itself inside the range, the path's price on the tick (rounded against the order:
+    down for a ``sell``) when ``placed`` and the market was already beyond it. The one rule
+    for stops and for an OCO's take-profit."""
+    at = first_crossing(bar, open_, close, start, end, float(level), downward=downward)
+    if at is None:
+        return None
+    if at <= open_:
+        return Trigger(open_, Decimal(repr(bar.open)))
+    if placed and at <= start:
+        mid = Decimal(repr(mid_at(bar, open_, close, at)))
+        return Trigger(at, mid.quantize(tick(mid), rounding=ROUND_FLOOR if sell else ROUND_CEILING))
+    return Trigger(at, level)
+
+
 def trigger(order: Order, bar: Bar, open_: dt.datetime, close: dt.datetime, start: dt.datetime,
             end: dt.datetime, *, placed: bool) -> Trigger | None:
     """Where ``order``'s stop triggers between ``start`` and ``end`` of one session, or
@@ -55,15 +73,7 @@ def trigger(order: Order, bar: Bar, open_: dt.datetime, close: dt.datetime, star
     look."""
     assert order.stop_price is not None
     sell = order.side == "sell"
-    at = first_crossing(bar, open_, close, start, end, float(order.stop_price), downward=sell)
-    if at is None:
-        return None
-    if at <= open_:
-        return Trigger(open_, Decimal(repr(bar.open)))
-    if placed and at <= start:
-        mid = Decimal(repr(mid_at(bar, open_, close, at)))
-        return Trigger(at, mid.quantize(tick(mid), rounding=ROUND_FLOOR if sell else ROUND_CEILING))
-    return Trigger(at, order.stop_price)
+    return level_reached(bar, open_, close, start, end, order.stop_price, downward=sell, sell=sell, placed=placed)
 
 
 def within_limit(order: Order, price: Decimal) -> bool:

@@ -18,11 +18,17 @@ from kobe.config.errors import Diagnostic, KobeError
 from kobe.config.load import load_config, salvage_strategies
 from kobe.config.model import Config, StrategyConfig
 from kobe.config.pin import Fingerprint, PinStatus, fingerprint, pin_status
+from kobe.config.text import read_text
 from kobe.data.universe import load_universe
 from kobe.dsl import ast
 from kobe.dsl.check import check_definitions
 from kobe.dsl.parse import parse_rules
-from kobe.strategy import CheckedStrategy, CompiledStrategy, check_strategy, compile_strategy
+from kobe.strategy import (
+    CheckedStrategy,
+    CompiledStrategy,
+    check_strategy,
+    compile_strategy,
+)
 
 if TYPE_CHECKING:
     import polars as pl
@@ -75,7 +81,7 @@ class Project:
         files += [self.root / u for u in sorted(self.universes)]
         return files
 
-    def bars(self, override: str | None = None) -> "pl.LazyFrame":
+    def bars(self, override: str | None = None) -> pl.LazyFrame:
         """The bars every command reads: ``override`` (``--data``) if given, else the
         config's ``data:`` source (the embedded sample, files, or the lake that
         ``kobe data fetch`` fills for polygon and alpaca)."""
@@ -94,7 +100,7 @@ class Project:
                                        hint=f"run `kobe data fetch` to fill it from {data.provider}"))
         return read_bars(lake)
 
-    def quality_policy(self) -> "QualityPolicy":
+    def quality_policy(self) -> QualityPolicy:
         from kobe.data.quality import QualityPolicy
 
         return QualityPolicy.from_settings(self.config.data.quality)
@@ -113,7 +119,7 @@ def load_definitions(root: Path) -> tuple[dict[str, ast.Definition], tuple[Path,
     problems: list[Diagnostic] = []
     for path in files:
         try:
-            parsed.extend(parse_rules(path.read_text(encoding="utf-8"), shown(path)))
+            parsed.extend(parse_rules(read_text(path, shown(path)), shown(path)))
         except KobeError as err:
             problems.extend(err.diagnostics)
     table, more = check_definitions(parsed)

@@ -85,7 +85,7 @@ class KobeError(Exception):
         return "\n".join(d.render() for d in self.diagnostics)
 
     @classmethod
-    def single(cls, message: str, **where: object) -> "KobeError":
+    def single(cls, message: str, **where: object) -> KobeError:
         return cls(Diagnostic(message, **where))  # type: ignore[arg-type]
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from kobe.config.errors import Diagnostic, DiagnosticSink, KobeError
+from kobe.config.limits import MAX_BARS
 from kobe.config.model import (
     AdvancedRisk,
     BacktestSettings,
@@ -34,8 +35,8 @@ from kobe.config.model import (
     ExprSource,
     KellySettings,
     LimitPriceRule,
-    MonitoringBounds,
     Location,
+    MonitoringBounds,
     QualitySettings,
     RiskConfig,
     Sizing,
@@ -217,7 +218,10 @@ def _check_universe(loaded: LoadedYaml, i: int, strategy: dict[str, Any], root: 
     if not isinstance(universe, str) or not re.fullmatch(_UNIVERSE, universe):
         return []  # the schema reported it
     relative = _universe_path(universe)
-    if (root / relative).is_file():
+    try:
+        if (root / relative).is_file():
+            return []
+    except OSError:  # a name the file system refuses: reading it will say why
         return []
     known = sorted(p.stem for p in (root / "universe").glob("*.csv"))
     hint = _did_you_mean(universe, known) or f"create {relative} with a 'symbol' column"
@@ -236,9 +240,10 @@ def _check_time_stop(loaded: LoadedYaml, i: int, strategy: dict[str, Any]) -> li
         return [loaded.at(where, f"time_stop_bars names param '{name}', which is not defined", hint=hint)]
     values, _ = param_values(params[name]) or ([], None)
     for value in values:
-        if not (float(value).is_integer() and value >= 1):
+        if not (float(value).is_integer() and 1 <= value <= MAX_BARS):
             line = loaded.location(("strategies", i, "params", name)).line
-            return [loaded.at(where, f"time_stop_bars names param '{name}' = {value}; it must be a whole number >= 1",
+            return [loaded.at(where, f"time_stop_bars names param '{name}' = {value}; "
+                                     f"it must be a whole number from 1 to {MAX_BARS:,}",
                               hint=f"'{name}' is set at line {line}")]
     return []
 
@@ -273,9 +278,10 @@ def param_values(raw: Any) -> tuple[list[float], float] | None:
         start, stop, step = (raw[k] for k in _RANGE_KEYS)
         if step <= 0 or start > stop:
             return None
-        count = int(math.floor((stop - start) / step + 1e-9)) + 1
-        if count > MAX_PARAM_VALUES:
+        span = (stop - start) / step
+        if not span < MAX_PARAM_VALUES:  # a step of 1e-300 spans infinitely many
             return None
+        count = math.floor(span + 1e-9) + 1
         if all(isinstance(raw[k], int) for k in _RANGE_KEYS):
             values = [start + k * step for k in range(count)]
         else:
@@ -312,8 +318,9 @@ def _check_params(loaded: LoadedYaml, i: int, strategy: dict[str, Any]) -> list[
                 out.append(loaded.at(where + ("to",), f"param '{name}': to {raw['to']} is below from {raw['from']}"))
                 continue
             if keys and (raw["to"] - raw["from"]) / raw["step"] + 1 > MAX_PARAM_VALUES + 1e-9:
-                count = int((raw["to"] - raw["from"]) / raw["step"]) + 1
-                out.append(loaded.at(where + ("step",), f"param '{name}': the range has {count:,} values, "
+                span = (raw["to"] - raw["from"]) / raw["step"]
+                count = f"{math.floor(span) + 1:,}" if math.isfinite(span) else "too many"
+                out.append(loaded.at(where + ("step",), f"param '{name}': the range has {count} values, "
                                                         f"at most {MAX_PARAM_VALUES:,}", hint="use a larger step"))
                 continue
         listed = raw.get("values") if isinstance(raw, dict) else raw
@@ -321,7 +328,9 @@ def _check_params(loaded: LoadedYaml, i: int, strategy: dict[str, Any]) -> list[
             base = where + ("values",) if isinstance(raw, dict) else where
             seen: set[float] = set()
             for j, value in enumerate(listed):
-                if _number(value) and value in seen:
+                if not _number(value):
+                    continue  # the schema reported it
+                if value in seen:
                     out.append(loaded.at(base + (j,), f"param '{name}': value {value} is listed twice"))
                 seen.add(value)
         parsed = param_values(raw)
@@ -433,7 +442,7 @@ def salvage_strategies(path: Path) -> tuple[StrategyConfig, ...]:
     for i, raw in _strategies(loaded):
         base: JsonPath = ("strategies", i)
 
-        def text(*path: str | int, raw=raw) -> ExprSource | None:
+        def text(*path: str | int, raw: Any = raw, base: JsonPath = base) -> ExprSource | None:
             value: Any = raw
             for key in path:
                 if isinstance(value, dict) and isinstance(key, str):

@@ -30,7 +30,7 @@ class ExprSource:
     lines: tuple[tuple[int, int, str], ...]
 
     @classmethod
-    def inline(cls, text: str, file: str = "<expr>", line: int = 1, col: int = 1) -> "ExprSource":
+    def inline(cls, text: str, file: str = "<expr>", line: int = 1, col: int = 1) -> ExprSource:
         """An expression not read from YAML (tests, the REPL, ``kobe explain``)."""
         first, *rest = text.split("\n")
         entries = [(line, col, " " * (col - 1) + first)]

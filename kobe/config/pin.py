@@ -71,7 +71,7 @@ def fingerprint(root: Path, files: Iterable[Path]) -> Fingerprint:
 
 def write_pin(root: Path, fp: Fingerprint, now: dt.datetime | None = None) -> Path:
     """Record ``fp`` in ``root/state/config.lock`` (atomically); returns the lock path."""
-    when = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
+    when = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     record = {"sha256": fp.sha256, "pinned_at": when.isoformat(timespec="seconds"), "files": fp.files}
     path = root / LOCK_FILE
     write_atomic(path, json.dumps(record, indent=2, sort_keys=True) + "\n")

@@ -11,7 +11,7 @@ import difflib
 import json
 import math
 import re
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -21,13 +21,13 @@ from kobe.config.errors import Diagnostic
 from kobe.config.yamlpos import JsonPath, LoadedYaml
 
 
-@lru_cache(maxsize=None)
+@cache
 def _schema(schema_name: str) -> dict[str, Any]:
     name = schema_name if schema_name.endswith(".json") else f"{schema_name}.schema.json"
     return json.loads(resources.files("kobe.config.schema").joinpath(name).read_text(encoding="utf-8"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(schema_name: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(_schema(schema_name))
 
@@ -115,6 +115,8 @@ def _value_message(kind: str | None, expected: Any, value: Any, schema: Any, fie
         return f"{field}: expected at least {expected} item{'s' if expected != 1 else ''}, got {len(value)}"
     if kind == "minLength":
         return f"{field}: expected a non-empty string"
+    if kind == "maxLength":
+        return f"{field}: at most {expected} characters, got {len(value)}"
     if kind == "pattern":
         template = _PATTERN_MESSAGES.get(expected, "{field}: '{value}' does not match {pattern}")
         return template.format(value=value, field=field, pattern=expected)
@@ -133,6 +135,8 @@ def _value_hint(kind: str | None, expected: Any, value: Any) -> str | None:
         if exponent:  # YAML 1.1 wants a dot and a signed exponent in a float
             mantissa, sign, digits = exponent.groups()
             number = float(value)
+            if not math.isfinite(number) or abs(number) > 1e15:
+                return None
             plain = int(number) if number.is_integer() and abs(number) < 1e16 else number
             return f"YAML reads {value} as text; write {plain} or {mantissa}.0e{sign or '+'}{digits}"
         if re.fullmatch(r"\s*[-+]?(\d+\.?\d*|\.\d+)\s*", value):  # only quotes make this text

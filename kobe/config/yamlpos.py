@@ -7,6 +7,7 @@ expression scalar back to its file line and column, for plain, quoted and block 
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,13 +17,37 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from kobe.config.errors import Diagnostic, KobeError
+from kobe.config.limits import MAX_NESTING, MAX_NUMBER, MAX_VALUES
 from kobe.config.model import ExprSource, Location
+from kobe.config.text import read_text
 
 JsonPath = tuple[str | int, ...]
 # The line breaks PyYAML counts in its marks (the file is read with universal newlines).
 _LINE_BREAKS = re.compile("[\n\x85\u2028\u2029]")
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _PROPERTIES = re.compile(r"(?:[&!]\S*\s+)*")  # anchors and tags before a node
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with a nesting limit, reported where the limit is crossed."""
+
+    depth = 0
+
+    def compose_node(self, parent: Node | None, index: object) -> Node | None:  # type: ignore[override]
+        self.depth += 1
+        try:
+            if self.depth > MAX_NESTING:
+                mark = self.peek_event().start_mark
+                raise yaml.composer.ComposerError(None, None, f"values nest deeper than {MAX_NESTING} levels", mark)
+            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        finally:
+            self.depth -= 1
+
+
+class _TooLarge(Exception):
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
 
 
 @dataclass(frozen=True)
@@ -83,18 +108,10 @@ def load_yaml(path: Path, display_name: str | None = None, *, strict: bool = Tru
     reading (duplicate keys), which are otherwise left in ``LoadedYaml.diagnostics``.
     """
     file = display_name if display_name is not None else str(path)
-    try:
-        # utf-8-sig: a BOM would otherwise shift every column of the first line.
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise KobeError(Diagnostic("file not found", file=file)) from None
-    except UnicodeDecodeError as exc:
-        raise KobeError(Diagnostic(f"not a UTF-8 text file ({exc.reason} at byte {exc.start})", file=file)) from None
-    except OSError as exc:
-        raise KobeError(Diagnostic(f"cannot read file: {exc.strerror}", file=file)) from None
+    text = read_text(Path(path), file)
     lines = tuple(_LINE_BREAKS.split(text))
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_BoundedLoader)
     except yaml.MarkedYAMLError as exc:
         raise KobeError(_syntax_error(exc, file, lines)) from None
     except yaml.reader.ReaderError as exc:
@@ -106,12 +123,22 @@ def load_yaml(path: Path, display_name: str | None = None, *, strict: bool = Tru
     if root is None:
         raise KobeError(Diagnostic("the file is empty", file=file, line=1, col=1))
     builder = _Builder(file, lines)
-    data = builder.value(root, ())
+    try:
+        data = builder.value(root, ())
+    except _TooLarge as exc:
+        raise KobeError(exc.diagnostic) from None
     loaded = LoadedYaml(file, Path(path), text, lines, data, builder.values, builder.keys,
                         builder.nodes, builder.key_nodes, tuple(builder.diagnostics))
     if strict and loaded.diagnostics:
         raise KobeError(loaded.diagnostics)
     return loaded
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).split(";")[0].strip()
+    if "Exceeds the limit" in text:
+        return "too many digits"
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _syntax_error(exc: yaml.MarkedYAMLError, file: str, lines: tuple[str, ...]) -> Diagnostic:
@@ -142,6 +169,30 @@ class _Builder:
         self.key_nodes: dict[JsonPath, Node] = {}
         self.diagnostics: list[Diagnostic] = []
         self._open: set[int] = set()  # nodes being converted: an alias to one is a cycle
+        self.count = 0  # values built, aliases expanded: bounded by MAX_VALUES
+
+    def scalar(self, node: Node) -> Any:
+        try:
+            value = self.constructor.construct_object(node)
+        except yaml.constructor.ConstructorError as exc:
+            self.error(node, f"cannot read this value: {exc.problem}")
+            return node.value
+        except (ValueError, TypeError, KeyError, OverflowError) as exc:
+            # SafeLoader's constructors trust the tag: '!!int abc', '!!bool maybe', an
+            # integer of more digits than Python converts.
+            tag = node.tag.rsplit(":", 1)[-1]
+            self.error(node, f"cannot read this value as {tag}: {_short(exc)}")
+            return node.value
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return value
+        if isinstance(value, float) and not math.isfinite(value):
+            self.error(node, f"numbers must be finite, got {node.value}")
+            return node.value
+        if abs(value) > MAX_NUMBER:
+            self.error(node, f"number out of range: at most {MAX_NUMBER:.0e} in size",
+                       hint="no budget, window or threshold comes near it; is a digit repeated?")
+            return node.value
+        return value
 
     def location(self, node: Node) -> Location:
         mark = node.start_mark
@@ -152,22 +203,27 @@ class _Builder:
         self.diagnostics.append(self.location(node).diagnostic(message, hint=hint, width=_width(node)))
 
     def value(self, node: Node, path: JsonPath) -> Any:
+        self.count += 1
+        if self.count > MAX_VALUES:
+            raise _TooLarge(self.location(node).diagnostic(
+                f"the file expands to more than {MAX_VALUES:,} values", width=_width(node),
+                hint="YAML aliases (*name) repeat what they refer to; a config needs only a few"))
         self.values[path] = self.location(node)
         self.nodes[path] = node
         if id(node) in self._open:
             self.error(node, "this alias refers to a node that contains it")
             return None
+        if len(self._open) >= 2 * MAX_NESTING:  # aliases and merges nest what they refer to
+            raise _TooLarge(self.location(node).diagnostic(
+                f"values nest deeper than {MAX_NESTING} levels once aliases and merges are expanded",
+                width=_width(node)))
         self._open.add(id(node))
         try:
             if isinstance(node, MappingNode):
                 return self.mapping(node, path, {})
             if isinstance(node, SequenceNode):
                 return [self.value(item, path + (i,)) for i, item in enumerate(node.value)]
-            try:
-                return self.constructor.construct_object(node)
-            except yaml.constructor.ConstructorError as exc:
-                self.error(node, f"cannot read this value: {exc.problem}")
-                return node.value
+            return self.scalar(node)
         finally:
             self._open.discard(id(node))
 
@@ -197,10 +253,17 @@ class _Builder:
             out[key] = self.value(value_node, path + (key,))
         for merge in merges:
             for source in merge.value if isinstance(merge, SequenceNode) else [merge]:
-                if isinstance(source, MappingNode):
-                    self.mapping(source, path, out, merged=True)
-                else:
+                if not isinstance(source, MappingNode):
                     self.error(source, "'<<' merges mappings only")
+                elif id(source) in self._open or source is node:
+                    self.error(source, "'<<' merges a mapping that contains this one")
+                else:
+                    self.count += len(source.value)
+                    self._open.add(id(source))
+                    try:
+                        self.mapping(source, path, out, merged=True)
+                    finally:
+                        self._open.discard(id(source))
         return out
 
 

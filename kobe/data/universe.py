@@ -10,11 +10,13 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
 
 from kobe.config.errors import Diagnostic, KobeError
+from kobe.config.text import read_text
 
 # Upper-case letters and digits, optionally a class suffix after one dot (BRK.B, BF.B).
 TICKER = re.compile(r"^[A-Z][A-Z0-9]{0,5}(\.[A-Z]{1,2})?$")
@@ -23,18 +25,26 @@ TICKER = re.compile(r"^[A-Z][A-Z0-9]{0,5}(\.[A-Z]{1,2})?$")
 def load_universe(path: Path, display: str | None = None) -> list[str]:
     """The tickers of a universe file, in file order."""
     shown = display or str(path)
-    if not path.exists():
+    try:
+        missing = not path.exists()
+    except OSError:  # a name longer than the file system allows: read_text says so
+        missing = False
+    if missing:
         raise KobeError(Diagnostic(f"universe file {shown!r} does not exist", file=shown))
     problems: list[Diagnostic] = []
     symbols: list[str] = []
     seen: dict[str, int] = {}
-    with path.open(newline="", encoding="utf-8") as handle:
-        lines = handle.read().splitlines()
+    lines = read_text(path, shown).split("\n")
     reader = csv.DictReader(lines)
-    if reader.fieldnames is None or "symbol" not in reader.fieldnames:
+    try:
+        header = reader.fieldnames
+    except csv.Error as exc:
+        raise KobeError(Diagnostic(f"not a CSV file: {exc}", file=shown, line=1, col=1,
+                                   source_line=lines[0])) from None
+    if header is None or "symbol" not in header:
         raise KobeError(Diagnostic("universe file needs a 'symbol' column", file=shown, line=1, col=1,
                                    source_line=lines[0] if lines else ""))
-    for row in reader:
+    for row in _rows(reader, lines, shown):
         line = reader.line_num
         raw = (row.get("symbol") or "").strip()
         if not TICKER.match(raw):
@@ -54,6 +64,20 @@ def load_universe(path: Path, display: str | None = None) -> list[str]:
     if not symbols:
         raise KobeError(Diagnostic("universe file lists no symbols", file=shown))
     return symbols
+
+
+def _rows(reader: csv.DictReader[str], lines: list[str], shown: str) -> Iterator[dict[str, str]]:
+    """The reader's rows; a line the csv module cannot split is a located error."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            line = max(1, reader.line_num)
+            raise KobeError(Diagnostic(f"not a CSV row: {exc}", file=shown, line=line, col=1,
+                                       source_line=lines[line - 1] if line <= len(lines) else "")) from None
+        yield row
 
 
 def build_universe(bars: pl.LazyFrame | pl.DataFrame, *, min_price: float = 5.0, min_adv_usd: float = 1e6,

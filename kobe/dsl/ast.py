@@ -10,7 +10,6 @@ compiled plan show the trader's own words.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 Span = tuple[int, int]
 
@@ -56,14 +55,14 @@ class Name:
 @dataclass(frozen=True)
 class Keyword:
     name: str
-    value: "Node"
+    value: Node
     span: Span = field(default=(0, 0), compare=False)
 
 
 @dataclass(frozen=True)
 class Call:
     name: str
-    args: tuple["Node", ...] = ()
+    args: tuple[Node, ...] = ()
     kwargs: tuple[Keyword, ...] = ()
     span: Span = field(default=(0, 0), compare=False)
     name_span: Span = field(default=(0, 0), compare=False)
@@ -78,8 +77,8 @@ class Call:
 class Lag:
     """``operand[index]``: the operand's value ``index`` bars ago."""
 
-    operand: "Node"
-    index: "Node"
+    operand: Node
+    index: Node
     span: Span = field(default=(0, 0), compare=False)
 
     def to_text(self) -> str:
@@ -92,7 +91,7 @@ class Lag:
 @dataclass(frozen=True)
 class Unary:
     op: str  # "-" or "not"
-    operand: "Node"
+    operand: Node
     span: Span = field(default=(0, 0), compare=False)
 
     def to_text(self) -> str:
@@ -106,8 +105,8 @@ class Unary:
 @dataclass(frozen=True)
 class Binary:
     op: str
-    left: "Node"
-    right: "Node"
+    left: Node
+    right: Node
     span: Span = field(default=(0, 0), compare=False)
     op_span: Span = field(default=(0, 0), compare=False)
 
@@ -122,7 +121,7 @@ class Binary:
         return f"{left} {self.op} {right}"
 
 
-Node = Union[Number, Bool, Name, Call, Lag, Unary, Binary]
+Node = Number | Bool | Name | Call | Lag | Unary | Binary
 
 
 def _precedence(node: Node) -> int:

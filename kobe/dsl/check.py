@@ -16,10 +16,12 @@ it into Polars; its canonical text names the columns ``kobe explain`` shows.
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from kobe.config.errors import Diagnostic
+from kobe.config.limits import MAX_BARS, MAX_EXPR_DEPTH, MAX_NUMBER
 from kobe.config.model import ExprSource
 from kobe.dsl import ast
 from kobe.dsl.columns import BAR_COLUMNS, EXIT_COLUMNS
@@ -57,6 +59,8 @@ class Checker:
 
     definitions: Mapping[str, ast.Definition]
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    _depth: int = 0
+    _too_deep: bool = False
 
     # -- public -----------------------------------------------------------------------
 
@@ -67,12 +71,12 @@ class Checker:
         columns = {**BAR_COLUMNS, **(EXIT_COLUMNS if allow_entry_price else {})}
         scope = _Scope(source, params or {}, {}, columns)
         before = len(self.diagnostics)
+        self._depth, self._too_deep = 0, False
         resolved, typ = self._resolve(node, scope)
         if resolved is None or typ is None or len(self.diagnostics) > before:
             return None
         if expected is not None and typ is not expected:
-            article = "a" if expected is Type.NUM else "a"
-            self._error(scope, node.span, f"{what} must be {article} {expected} expression, got a {typ}",
+            self._error(scope, node.span, f"{what} must be a {expected} expression, got a {typ}",
                         hint="compare it (e.g. '> 0')" if expected is Type.BOOL else None)
             return None
         return CheckedExpr(resolved, typ, warmup(resolved), source)
@@ -91,6 +95,20 @@ class Checker:
             self.diagnostics.append(diag)
 
     def _resolve(self, node: ast.Node, scope: _Scope) -> tuple[ast.Node | None, Type | None]:
+        # Definitions expand into the expression: its depth is only known while resolving.
+        if self._depth >= MAX_EXPR_DEPTH:
+            if not self._too_deep:
+                self._too_deep = True
+                self._error(scope, node.span, f"expression nests deeper than {MAX_EXPR_DEPTH} levels once "
+                                              "definitions are expanded")
+            return None, None
+        self._depth += 1
+        try:
+            return self._resolve_node(node, scope)
+        finally:
+            self._depth -= 1
+
+    def _resolve_node(self, node: ast.Node, scope: _Scope) -> tuple[ast.Node | None, Type | None]:
         if isinstance(node, ast.Number):
             return node, Type.NUM
         if isinstance(node, ast.Bool):
@@ -179,6 +197,11 @@ class Checker:
                                 f"window {param.name!r} of {spec.name}() must be a positive integer, got {_fmt(value)}")
                     ok = False
                     continue
+                if param.kind is ParamKind.WINDOW and value > MAX_BARS:
+                    self._error(scope, arg_node.span,
+                                f"window {param.name!r} of {spec.name}() is {_fmt(value)} bars, at most {MAX_BARS:,}")
+                    ok = False
+                    continue
                 args.append(ast.Number(value, arg_node.span))
         if not ok:
             return None, None
@@ -255,10 +278,16 @@ class Checker:
         if k != int(k):
             self._error(scope, node.index.span, f"lag must be a whole number of bars, got {_fmt(k)}")
             return None, None
+        if k > MAX_BARS:
+            self._error(scope, node.index.span, f"lag of {_fmt(k)} bars, at most {MAX_BARS:,}")
+            return None, None
         if k == 0:
             return operand, typ
         if isinstance(operand, ast.Lag):  # x[1][2] is x[3]
             inner_k = operand.index.value  # type: ignore[union-attr]
+            if inner_k + k > MAX_BARS:
+                self._error(scope, node.index.span, f"lags add up to {_fmt(inner_k + k)} bars, more than {MAX_BARS:,}")
+                return None, None
             return ast.Lag(operand.operand, ast.Number(inner_k + k), node.span), typ
         if isinstance(operand, (ast.Number, ast.Bool)):
             return operand, typ
@@ -266,14 +295,14 @@ class Checker:
 
     def _constant(self, node: ast.Node, scope: _Scope, what: str) -> float | None:
         """Fold a constant expression (numbers, params, + - * /); report anything else."""
-        resolved, typ = self._resolve(node, scope)
+        resolved, _ = self._resolve(node, scope)
         if resolved is None:
             return None
         value = _fold(resolved)
         if value is None:
             self._error(scope, node.span, f"{what} must be a constant number, not a series ({node.to_text()})",
                         hint="use a number or a strategy param")
-        return value
+        return value if value is None or _finite(value, scope, node, self) else None
 
     def _resolve_binary(self, node: ast.Binary, scope: _Scope) -> tuple[ast.Node | None, Type | None]:
         left, lt = self._resolve(node.left, scope)
@@ -302,6 +331,8 @@ class Checker:
         out = ast.Binary(op, left, right, node.span, node.op_span)
         folded = _fold(out) if result is Type.NUM else None
         if folded is not None:
+            if not _finite(folded, scope, node, self):
+                return None, None
             return ast.Number(folded, node.span), result
         return out, result
 
@@ -433,6 +464,14 @@ def _fold(node: ast.Node) -> float | None:
             return a * b
         return None if b == 0 else a / b
     return None
+
+
+def _finite(value: float, scope: _Scope, node: ast.Node, checker: Checker) -> bool:
+    """A folded constant must be a number a float holds: 1e300 * 1e300 is not."""
+    if math.isfinite(value) and abs(value) <= MAX_NUMBER:
+        return True
+    checker._error(scope, node.span, f"this constant is out of range (at most {MAX_NUMBER:.0e} in size)")
+    return False
 
 
 def _fmt(value: float) -> str:

@@ -7,16 +7,24 @@ the file line and column of the offending character.
 
 from __future__ import annotations
 
+import math
 import re
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
+from lark import Lark, Token, Transformer_NonRecursive, v_args
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
 
 from kobe.config.errors import Diagnostic, KobeError
+from kobe.config.limits import MAX_EXPR_DEPTH, MAX_NUMBER
 from kobe.config.model import ExprSource
+from kobe.config.text import read_text
 from kobe.dsl import ast
 
 
@@ -35,8 +43,11 @@ def _tok_span(tok: Token) -> ast.Span:
     return (tok.start_pos, tok.end_pos)
 
 
-class _ToAst(Transformer):
-    """Parse tree to :mod:`kobe.dsl.ast` nodes; the only place that knows Lark's tree."""
+class _ToAst(Transformer_NonRecursive):
+    """Parse tree to :mod:`kobe.dsl.ast` nodes; the only place that knows Lark's tree.
+
+    Non-recursive: the parser itself takes any depth, and a deep tree is refused by
+    :func:`_check_limits` with its location, not by Python's recursion limit."""
 
     @v_args(meta=True)
     def number(self, meta, items):
@@ -165,11 +176,30 @@ def _parse(source: ExprSource, start: str):
         raise KobeError(source.diagnostic(0, "empty expression"))
     try:
         tree = _parser().parse(source.text, start=start)
-        return _ToAst().transform(tree)
+        result = _ToAst().transform(tree)
     except UnexpectedInput as err:
         raise KobeError(_syntax_diagnostic(err, source)) from None
     except VisitError as err:  # a bug in the transformer, not the user's fault
         raise err.orig_exc from None
+    _check_limits(result[2] if isinstance(result, tuple) else result, source)
+    return result
+
+
+def _check_limits(root: ast.Node, source: ExprSource) -> None:
+    """Refuse a tree nested deeper than MAX_EXPR_DEPTH and numbers that are not finite
+    (``1e999`` reads as infinity), at the node where it happens. Iterative: the tree may
+    be deeper than Python's recursion limit."""
+    stack: list[tuple[ast.Node, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_EXPR_DEPTH:
+            raise KobeError(source.diagnostic(node.span[0], f"expression nests deeper than {MAX_EXPR_DEPTH} levels",
+                                              hint="a chain 'a and b and ...' counts a level per operator; "
+                                                   "split it into definitions in rules/*.kobe"))
+        if isinstance(node, ast.Number) and not (math.isfinite(node.value) and abs(node.value) <= MAX_NUMBER):
+            raise KobeError(source.diagnostic(node.span[0], f"number out of range: at most {MAX_NUMBER:.0e} in size",
+                                              width=max(1, node.span[1] - node.span[0])))
+        stack.extend((child, depth + 1) for child in ast.children(node))
 
 
 def parse_expr(source: ExprSource | str) -> ast.Node:
@@ -223,7 +253,7 @@ def parse_rules_dir(folder: Path, display_root: Path | None = None) -> list[ast.
     for path in sorted(folder.glob("*.kobe")):
         shown = str(path.relative_to(display_root)) if display_root else str(path)
         try:
-            definitions.extend(parse_rules(path.read_text(encoding="utf-8"), shown))
+            definitions.extend(parse_rules(read_text(path, shown), shown))
         except KobeError as err:
             problems.extend(err.diagnostics)
     if problems:

@@ -106,7 +106,10 @@ def _read(path: Path, file: str, schema_name: str, sink: DiagnosticSink) -> Load
         sink.extend(exc.diagnostics)
         return None
     sink.extend(loaded.diagnostics)
-    sink.extend(validate_schema(loaded, schema_name))
+    # A value YAML could not read (a failing tag, a number out of range) is kept as its
+    # text; the schema would report that text a second time at the same spot.
+    unread = {(d.line, d.col) for d in loaded.diagnostics}
+    sink.extend(d for d in validate_schema(loaded, schema_name) if (d.line, d.col) not in unread)
     return loaded
 
 
@@ -221,6 +224,8 @@ def _check_universe(loaded: LoadedYaml, i: int, strategy: dict[str, Any], root: 
     try:
         if (root / relative).is_file():
             return []
+        if (root / relative).is_dir():
+            return [loaded.at(("strategies", i, "universe"), f"{relative} is a folder, not a universe file")]
     except OSError:  # a name the file system refuses: reading it will say why
         return []
     known = sorted(p.stem for p in (root / "universe").glob("*.csv"))

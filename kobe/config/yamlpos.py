@@ -231,10 +231,10 @@ class _Builder:
         """Fill ``out`` from ``node``. Explicit keys win over ``<<`` merge keys, as in
         YAML; a ``merged`` mapping only adds the keys still missing."""
         seen: dict[str, Node] = {}
-        merges: list[Node] = []
+        merges: list[tuple[Node, Node]] = []
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE_TAG:
-                merges.append(value_node)
+                merges.append((key_node, value_node))
                 continue
             if not isinstance(key_node, ScalarNode):
                 self.error(key_node, "a key must be a plain name, not a mapping or a list")
@@ -251,12 +251,14 @@ class _Builder:
             self.keys[path + (key,)] = self.location(key_node)
             self.key_nodes[path + (key,)] = key_node
             out[key] = self.value(value_node, path + (key,))
-        for merge in merges:
+        # Errors point at the '<<' key: an alias has no position of its own (it is the
+        # node it refers to, which starts at its anchor).
+        for key_node, merge in merges:
             for source in merge.value if isinstance(merge, SequenceNode) else [merge]:
                 if not isinstance(source, MappingNode):
-                    self.error(source, "'<<' merges mappings only")
+                    self.error(key_node, "'<<' merges mappings only")
                 elif id(source) in self._open or source is node:
-                    self.error(source, "'<<' merges a mapping that contains this one")
+                    self.error(key_node, "'<<' merges a mapping that contains this one")
                 else:
                     self.count += len(source.value)
                     self._open.add(id(source))

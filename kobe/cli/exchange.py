@@ -12,6 +12,7 @@ from types import FrameType
 import click
 
 from kobe.cli.common import fail_cleanly
+from kobe.config.errors import Diagnostic, KobeError
 
 DEFAULT_STATE = Path("state") / "exchange.sqlite"
 
@@ -40,7 +41,7 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=int, default=8765, show_default=True, help="Port; 0 picks a free one.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port; 0 picks a free one.")
 @click.option("--data", default=None, help="Bars file (CSV or Parquet); default: the embedded sample.")
 @click.option("--date", "date", default=None,
               help="Start at this session's open (YYYY-MM-DD) or at an instant (YYYY-MM-DDTHH:MM, New York time "
@@ -79,7 +80,8 @@ def exchange(host: str, port: int, data: str | None, date: str | None, state: Pa
     """Run the local stand-in for Alpaca and Polygon until Ctrl-C.
 
     Point alpaca-py (url_override) and massive (base) at the printed URL; any keys work
-    unless --key-id/--secret-key/--polygon-key are given. See docs/exchange.md.
+    unless --key-id/--secret-key/--polygon-key are given. Numbers out of range (a NaN or
+    infinite --speed, a negative rate) are refused before it starts. See docs/exchange.md.
     """
     from kobe.broker.exchange import ExchangeConfig, ExchangeServer, FaultPlan
     from kobe.broker.exchange.admin_api import clock_state
@@ -88,9 +90,12 @@ def exchange(host: str, port: int, data: str | None, date: str | None, state: Pa
         starting_cash = Decimal(cash)
     except InvalidOperation:
         raise click.BadParameter(f"{cash!r} is not an amount", param_hint="--cash") from None
-    faults = FaultPlan(latency=latency, error_rate=error_rate, error_status=error_status, timeout_rate=timeout_rate,
-                       drop_rate=drop_rate, fill_delay=fill_delay, reject_rate=reject_rate, rate_limit=rate_limit,
-                       seed=seed)
+    try:
+        faults = FaultPlan(latency=latency, error_rate=error_rate, error_status=error_status,
+                           timeout_rate=timeout_rate, drop_rate=drop_rate, fill_delay=fill_delay,
+                           reject_rate=reject_rate, rate_limit=rate_limit, seed=seed)
+    except ValueError as err:
+        raise KobeError(Diagnostic(str(err), hint="see the fault options in kobe exchange --help")) from None
     config = ExchangeConfig(data=data, start=parse_start(date), state=state, host=host, port=port, key_id=key_id,
                             secret_key=secret_key, polygon_key=polygon_key, cash=starting_cash,
                             spread_bps=spread_bps, depth=depth, speed=speed, closed_speed=closed_speed,

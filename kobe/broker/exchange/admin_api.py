@@ -5,7 +5,8 @@ Not part of any vendor API and not authenticated (the exchange listens on loopba
 - ``GET /admin/clock``; ``POST /admin/clock`` with one of ``{"set": "<RFC 3339>"}``,
   ``{"advance": <seconds>}``, ``{"to": "next_open" | "next_close"}``, ``{"speed": <x>}``.
   Moving the clock plays working orders forward at once (fills, expiries). Going back
-  in time is refused with 409.
+  in time is refused with 409; a move past the NYSE calendar's end, a speed that is not
+  a finite number from 0 to 1,000,000, anything not a number, with 400.
 - ``GET /admin/faults``; ``POST /admin/faults`` with a whole :class:`FaultPlan` as JSON
   (it replaces the plan in force and reseeds it); ``DELETE /admin/faults`` clears it.
 - ``GET /admin/requests``: the recent vendor requests, oldest first, each
@@ -16,12 +17,14 @@ Not part of any vendor API and not authenticated (the exchange listens on loopba
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import TYPE_CHECKING, Any
 
 from kobe.broker.exchange import wire
-from kobe.broker.exchange.clock import market_clock
+from kobe.broker.exchange.clock import BackInTimeError, check_speed, market_clock
 from kobe.broker.exchange.errors import VendorError
 from kobe.broker.exchange.faults import FaultPlan
+from kobe.broker.exchange.limits import number
 from kobe.broker.exchange.routing import Reply, Request, Route
 
 if TYPE_CHECKING:
@@ -45,21 +48,26 @@ def post_clock(ex: Exchange, req: Request) -> Reply:
     if len(body) != 1 or next(iter(body)) not in ("set", "advance", "to", "speed"):
         raise VendorError(400, 'give exactly one of "set", "advance", "to", "speed"')
     (key, value), = body.items()
+    # Each move is checked in full (a finite number, inside the calendar) before the
+    # clock changes: a refused move leaves the exchange as it was.
     try:
         if key == "set":
-            instant = dt.datetime.fromisoformat(str(value))
-            ex.venue.set_clock(instant)
+            if not isinstance(value, str):
+                raise ValueError('"set" is an RFC 3339 instant with an offset')
+            ex.venue.set_clock(dt.datetime.fromisoformat(value))
         elif key == "advance":
-            ex.venue.advance(float(value))
+            ex.venue.advance(number(value, "advance", 0.0, math.inf))
         elif key == "to":
             mc = market_clock(ex.clock.now())
             if value not in ("next_open", "next_close"):
                 raise VendorError(400, '"to" is "next_open" or "next_close"')
             ex.venue.set_clock(mc.next_open if value == "next_open" else mc.next_close)
         else:
-            ex.clock.set_speed(float(value))
+            ex.clock.set_speed(check_speed(value))
+    except BackInTimeError as err:
+        raise VendorError(409, str(err)) from None
     except ValueError as err:
-        raise VendorError(409 if "back" in str(err) else 400, str(err)) from None
+        raise VendorError(400, str(err)) from None
     return Reply(body=clock_state(ex))
 
 

@@ -15,13 +15,23 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from kobe.broker.exchange.clock import ExchangeClock
+from kobe.broker.exchange.clock import ExchangeClock, check_speed, clock_range
 from kobe.broker.exchange.faults import FaultPlan, Faults
 from kobe.broker.exchange.history import History, load_history
+from kobe.broker.exchange.limits import (
+    MAX_BODY,
+    MAX_CASH,
+    MAX_HANG_SECONDS,
+    MAX_SPREAD_BPS,
+    REQUEST_TIMEOUT,
+    integer,
+    number,
+)
 from kobe.broker.exchange.quotes import QuoteModel
 from kobe.broker.exchange.store import Store
 from kobe.broker.exchange.venue import Venue
@@ -43,6 +53,10 @@ class ExchangeConfig:
     ``depth`` shape the quotes (see :mod:`~kobe.broker.exchange.quotes`). ``page_size``
     caps data pages below the vendors' maxima. ``hang_seconds``: how long a hung or
     dropped request holds its connection before closing it unanswered.
+    ``request_timeout``: seconds a request may take to arrive in full (and a write of
+    its answer to drain); ``max_body``: the largest request body in bytes (413 beyond).
+    Out-of-range values (a NaN or infinite speed, a negative spread, ...) are a
+    :class:`KobeError` here, before anything runs.
     """
 
     data: str | Path | None = None
@@ -61,6 +75,36 @@ class ExchangeConfig:
     page_size: int | None = None
     hang_seconds: float = 30.0
     faults: FaultPlan = field(default_factory=FaultPlan)
+    request_timeout: float = REQUEST_TIMEOUT
+    max_body: int = MAX_BODY
+
+    def __post_init__(self) -> None:
+        checks: list[tuple[str, Callable[[], object]]] = [
+            ("--port", lambda: integer(self.port, "port", 0, 65535)),
+            ("--speed", lambda: check_speed(self.speed)),
+            ("--closed-speed", lambda: self.closed_speed is None or check_speed(self.closed_speed, "closed_speed")),
+            ("--spread-bps", lambda: number(self.spread_bps, "spread_bps", 0.0, MAX_SPREAD_BPS)),
+            ("--depth", lambda: number(self.depth, "depth", 0.0, 1.0)),
+            ("--page-size", lambda: self.page_size is None or integer(self.page_size, "page_size", 1)),
+            ("--cash", lambda: _cash(self.cash)),
+            ("hang_seconds", lambda: number(self.hang_seconds, "hang_seconds", 0.0, MAX_HANG_SECONDS)),
+            ("request_timeout", lambda: number(self.request_timeout, "request_timeout", 0.001, MAX_HANG_SECONDS)),
+            ("max_body", lambda: integer(self.max_body, "max_body", 0, 1 << 30)),
+        ]
+        problems = []
+        for option, check in checks:
+            try:
+                check()
+            except ValueError as err:
+                problems.append(Diagnostic(str(err), hint=f"{option} on the command line"
+                                           if option.startswith("--") else None))
+        if problems:
+            raise KobeError(problems)
+
+
+def _cash(value: Decimal) -> None:
+    if not isinstance(value, Decimal) or not value.is_finite() or not 0 <= value <= MAX_CASH:
+        raise ValueError(f"cash must be an amount from 0 to {MAX_CASH}, not {value}")
 
 
 def requested_start(start: dt.date | dt.datetime | None, history: History) -> dt.datetime:
@@ -69,6 +113,10 @@ def requested_start(start: dt.date | dt.datetime | None, history: History) -> dt
         if start.tzinfo is None:
             raise KobeError(Diagnostic(f"start {start.isoformat()} has no timezone",
                                        hint="give an offset, or a date to start at its open"))
+        first, last = clock_range()
+        if not first <= start <= last:
+            raise KobeError(Diagnostic(f"start {start.isoformat()} is outside the NYSE calendar's range",
+                                       hint=f"start from {first.isoformat()} to {last.isoformat()}"))
         return start.astimezone(dt.UTC)
     day = start or history.last_date
     if not calendar.is_session(day):
@@ -100,7 +148,11 @@ class Exchange:
                 start = requested_start(config.start, history)
                 if resumed is not None and resumed > start:
                     start = resumed
-            clock = ExchangeClock(start, config.speed, config.closed_speed)
+            try:
+                clock = ExchangeClock(start, config.speed, config.closed_speed)
+            except ValueError as err:   # a stored clock the calendar no longer covers
+                raise KobeError(Diagnostic(str(err), file=str(config.state),
+                                           hint="delete the state file to start over")) from None
             faults = Faults(config.faults)
             venue = Venue(history, clock, store, faults, QuoteModel(config.spread_bps, config.depth), config.cash)
         except BaseException:

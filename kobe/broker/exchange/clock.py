@@ -4,7 +4,9 @@ The exchange replays past sessions, so its "now" is not the wall clock. It start
 chosen instant and then runs at ``speed`` exchange seconds per real second: 0 freezes it
 (tests move it explicitly, so nothing depends on how fast the machine is), 1 is real
 time, 60 plays a minute per second. Time never runs backwards: a venue whose orders
-carry timestamps cannot be sent into their past.
+carry timestamps cannot be sent into their past. Nor does it leave the NYSE calendar's
+range (:func:`clock_range`): set, advanced or running fast, it stops at the calendar's
+end, where the next open could no longer be named.
 
 :func:`market_clock` answers Alpaca's ``/v2/clock`` question for any instant, from the
 NYSE calendar (:mod:`kobe.data.calendar`).
@@ -13,13 +15,21 @@ NYSE calendar (:mod:`kobe.data.calendar`).
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import math
 import threading
 import time
 from dataclasses import dataclass
 
+from kobe.broker.exchange.limits import MAX_SPEED, number
+from kobe.config.errors import KobeError
 from kobe.data import calendar
 
 UTC = dt.UTC
+
+
+class BackInTimeError(ValueError):
+    """A move of the clock into its past (the admin API answers 409)."""
 
 
 def _aware(instant: dt.datetime) -> dt.datetime:
@@ -28,19 +38,56 @@ def _aware(instant: dt.datetime) -> dt.datetime:
     return instant.astimezone(UTC)
 
 
+def _calendar_last_day() -> dt.date:
+    # kobe.data.calendar covers 1990 to two years ahead of today and raises KobeError
+    # beyond; it does not publish its end, so find it by bisection (some 22 look-ups).
+    low, high = calendar.FIRST_DAY.toordinal(), dt.date.max.toordinal()
+    while low < high:
+        mid = (low + high + 1) // 2
+        try:
+            calendar.is_session(dt.date.fromordinal(mid))
+        except KobeError:
+            high = mid - 1
+        else:
+            low = mid
+    return dt.date.fromordinal(low)
+
+
+@functools.cache
+def clock_range() -> tuple[dt.datetime, dt.datetime]:
+    """The instants the exchange clock can stand at: from the close of the calendar's
+    first session to the close of its last session but one. Anywhere else Alpaca's clock
+    (:func:`market_clock`: the next open and close) or the last closed session would lie
+    outside the calendar, and every request would fail until a restart."""
+    first = calendar.sessions(calendar.FIRST_DAY, calendar.FIRST_DAY + dt.timedelta(days=14))[0]
+    last_day = _calendar_last_day()
+    penultimate = calendar.sessions(last_day - dt.timedelta(days=14), last_day)[-2]
+    return calendar.session_open_close(first)[1], calendar.session_open_close(penultimate)[1]
+
+
+def check_speed(value: float, name: str = "speed") -> float:
+    """``value`` as a clock speed (finite, 0 to :data:`MAX_SPEED`), or ``ValueError``."""
+    return number(value, name, 0.0, MAX_SPEED)
+
+
 class ExchangeClock:
     """The venue's current instant (aware, UTC)."""
 
     def __init__(self, start: dt.datetime, speed: float = 0.0, closed_speed: float | None = None) -> None:
-        if speed < 0 or (closed_speed is not None and closed_speed < 0):
-            raise ValueError("the clock's speed cannot be negative")
+        self._speed = check_speed(speed)
+        self._closed_speed = check_speed(closed_speed, "closed_speed") if closed_speed is not None else None
+        self._first, self._last = clock_range()
         self._lock = threading.Lock()
-        self._anchor = _aware(start)
+        self._anchor = self._within(_aware(start))
         self._anchor_real = time.monotonic()
-        self._speed = speed
         # While the market is closed the clock may run faster (``--closed-speed``): a
         # replayed fortnight spends its real seconds in the sessions, where orders trade.
-        self._closed_speed = closed_speed
+
+    def _within(self, instant: dt.datetime) -> dt.datetime:
+        if not self._first <= instant <= self._last:
+            raise ValueError(f"{instant.isoformat()} is outside the exchange clock's range "
+                             f"({self._first.isoformat()} .. {self._last.isoformat()}, the NYSE calendar's)")
+        return instant
 
     @property
     def speed(self) -> float:
@@ -59,14 +106,17 @@ class ExchangeClock:
             return self._anchor
         real = time.monotonic()
         if self._closed_speed is None or self._closed_speed == self._speed:
-            return self._anchor + dt.timedelta(seconds=(real - self._anchor_real) * self._speed)
+            # A running clock stops at the calendar's end rather than run off it (and a
+            # timedelta of a huge span would overflow before the comparison).
+            seconds = min((real - self._anchor_real) * self._speed, (self._last - self._anchor).total_seconds())
+            return self._anchor + dt.timedelta(seconds=seconds)
         # Piecewise: each stretch between an open and a close runs at its own speed. The
         # anchor moves to the result, so the walk never covers more than the last call's span.
         instant, left = self._anchor, real - self._anchor_real
-        while left > 0:
+        while left > 0 and instant < self._last:
             market = market_clock(instant)
             rate = self._speed if market.is_open else self._closed_speed
-            boundary = market.next_close if market.is_open else market.next_open
+            boundary = min(market.next_close if market.is_open else market.next_open, self._last)
             if rate <= 0:
                 break
             needed = (boundary - instant).total_seconds() / rate
@@ -78,25 +128,31 @@ class ExchangeClock:
         return instant
 
     def set(self, instant: dt.datetime) -> dt.datetime:
-        """Jump to ``instant``; raises ``ValueError`` if that is in the past."""
+        """Jump to ``instant``; raises :class:`BackInTimeError` if that is in the past,
+        ``ValueError`` if it is beyond the clock's range."""
         instant = _aware(instant)
         with self._lock:
             current = self._now()
             if instant < current:
-                raise ValueError(f"the clock cannot go back from {current.isoformat()} to {instant.isoformat()}")
-            self._anchor, self._anchor_real = instant, time.monotonic()
+                raise BackInTimeError(f"the clock cannot go back from {current.isoformat()} to {instant.isoformat()}")
+            self._anchor, self._anchor_real = self._within(instant), time.monotonic()
             return instant
 
     def advance(self, seconds: float) -> dt.datetime:
-        if seconds < 0:
-            raise ValueError("the clock only moves forward")
+        """Move ``seconds`` forward; ``ValueError`` (and no move) for a negative or
+        non-finite span, or one that passes the clock's range."""
+        seconds = number(seconds, "advance", 0.0, math.inf)
         with self._lock:
-            self._anchor, self._anchor_real = self._now() + dt.timedelta(seconds=seconds), time.monotonic()
+            current = self._now()
+            room = (self._last - current).total_seconds()
+            if seconds > room:
+                raise ValueError(f"advance of {seconds:g} s would pass the exchange clock's end "
+                                 f"({self._last.isoformat()}, {room:.0f} s ahead)")
+            self._anchor, self._anchor_real = current + dt.timedelta(seconds=seconds), time.monotonic()
             return self._anchor
 
     def set_speed(self, speed: float) -> None:
-        if speed < 0:
-            raise ValueError("the clock's speed cannot be negative")
+        speed = check_speed(speed)
         with self._lock:
             self._anchor, self._anchor_real, self._speed = self._now(), time.monotonic(), speed
 

@@ -16,9 +16,18 @@ BAD_REQUEST = 40010001
 UNAUTHORIZED = 40110000
 FORBIDDEN = 40310000
 NOT_FOUND = 40410000
+TIMED_OUT = 40810000
+TOO_LARGE = 41310000
 UNPROCESSABLE = 42210000
 RATE_LIMITED = 42910000
 INTERNAL = 50010000
+NOT_IMPLEMENTED = 50110000
+
+
+def alpaca_code(status: int) -> int:
+    """The numeric code of an answer the stand-in gives with no code of its own (the
+    vendor's pattern: the status, then 10000)."""
+    return status * 100_000 + 10_000
 
 
 @dataclass

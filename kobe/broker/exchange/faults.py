@@ -26,6 +26,9 @@ answered ``error_status``), ``timeout_rate`` (share that hang), ``drop_rate`` (s
 order submissions carried out but never answered), ``fill_delay`` (exchange seconds an
 order stays ``new`` before it can trade), ``reject_rate`` (share of accepted orders that
 turn ``rejected``), ``rate_limit`` (requests per minute, then 429 with ``Retry-After``).
+Every number is checked when the plan is made (rates in [0, 1], statuses 100-599,
+seconds finite and bounded by :mod:`~kobe.broker.exchange.limits`): ``ValueError`` or
+``TypeError``, and the plan in force stays.
 
 **Data faults** (``data``, a list of :class:`DataFault`) spoil the *content* of the
 daily-bar answers (Alpaca's ``/v2/stocks/bars``, Polygon's aggregates) while the HTTP
@@ -70,10 +73,20 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from kobe.broker.exchange.limits import (
+    MAX_FAULT_SECONDS,
+    MAX_FILL_DELAY,
+    MAX_RETRY_AFTER,
+    integer,
+    number,
+)
+
 ACTIONS = ("status", "after", "hang", "drop", "delay")
 DATA_FAULTS = ("empty", "short", "partial", "duplicate", "out_of_order", "missing")
 DATA_APIS = ("alpaca", "polygon")
 ORDER_SUBMIT = ("POST", re.compile(r"^/v2/orders$"))
+STATUSES = (100, 599)
+"""The HTTP statuses an injected answer may have."""
 
 
 @dataclass
@@ -94,8 +107,21 @@ class FaultRule:
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
             raise ValueError(f"unknown fault action {self.action!r}; use one of {', '.join(ACTIONS)}")
+        if self.method is not None and not isinstance(self.method, str):
+            raise TypeError("a fault rule's method is a string")
         if self.path is not None:
-            re.compile(self.path)
+            try:
+                re.compile(self.path)
+            except re.error as err:
+                raise ValueError(f"a fault rule's path is not a regex: {err}") from None
+        # Checked here, not where they are used: a rule that broke decide() would fail
+        # every later request, not the one that set it.
+        self.count = _count(self.count, "count")
+        self.rate = number(self.rate, "rate", 0.0, 1.0)
+        self.status = integer(self.status, "status", *STATUSES)
+        if self.retry_after is not None:
+            self.retry_after = number(self.retry_after, "retry_after", 0.0, MAX_RETRY_AFTER)
+        self.seconds = number(self.seconds, "seconds", 0.0, MAX_FAULT_SECONDS)
 
     def matches(self, method: str, path: str) -> bool:
         if self.count is not None and self.count <= 0:
@@ -127,9 +153,11 @@ class DataFault:
             dt.date.fromisoformat(self.day)
         elif self.kind == "missing":
             raise ValueError("the data fault 'missing' needs the day whose bar is left out")
-        if self.bars < 0:
-            raise ValueError("a short answer keeps zero or more bars")
+        self.bars = integer(self.bars, "bars (what a short answer keeps)", 0)
+        self.count = _count(self.count, "count")
         if self.symbol is not None:
+            if not isinstance(self.symbol, str):
+                raise TypeError("a data fault's symbol is a string")
             self.symbol = self.symbol.upper()
 
     @property
@@ -164,6 +192,16 @@ class FaultPlan:
     def __post_init__(self) -> None:
         # Plain dicts are accepted (ExchangeAdmin.set_faults(data=[{...}])), as JSON sends them.
         self.data = [d if isinstance(d, DataFault) else _data_fault(d) for d in self.data]
+        if not all(isinstance(r, FaultRule) for r in self.rules):
+            raise TypeError("a fault plan's rules are FaultRule values")
+        self.latency = number(self.latency, "latency", 0.0, MAX_FAULT_SECONDS)
+        for name in ("error_rate", "timeout_rate", "drop_rate", "reject_rate"):
+            setattr(self, name, number(getattr(self, name), name, 0.0, 1.0))
+        self.error_status = integer(self.error_status, "error_status", *STATUSES)
+        self.fill_delay = number(self.fill_delay, "fill_delay", 0.0, MAX_FILL_DELAY)
+        if self.rate_limit is not None:
+            self.rate_limit = integer(self.rate_limit, "rate_limit", 0)
+        self.seed = integer(self.seed, "seed", -(1 << 63), (1 << 63) - 1)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -186,6 +224,10 @@ class FaultPlan:
             parsed.append(FaultRule(**rule))
         spoilers = [_data_fault(d) for d in values.pop("data", []) or []]
         return cls(**values, rules=parsed, data=spoilers)
+
+
+def _count(value: Any, name: str) -> int | None:
+    return None if value is None else integer(value, name, 0)
 
 
 def _data_fault(raw: Any) -> DataFault:

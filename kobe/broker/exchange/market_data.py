@@ -31,6 +31,7 @@ from kobe.broker.exchange.clock import last_session_closed, session_at
 from kobe.broker.exchange.errors import VendorError, unprocessable
 from kobe.broker.exchange.faults import DataFault
 from kobe.broker.exchange.history import Bar
+from kobe.broker.exchange.limits import integer, shown
 from kobe.broker.exchange.quotes import mid_at
 from kobe.broker.exchange.routing import Reply, Request, Route
 from kobe.data.calendar import NEW_YORK, session_open_close, trading_date
@@ -44,6 +45,10 @@ POLYGON_MAX_PAGE = 50_000
 POLYGON_DEFAULT_LIMIT = 5_000
 FEEDS = ("iex", "sip", "delayed_sip", "otc", "boats", "overnight")
 ADJUSTMENTS = ("raw", "split", "dividend", "all")
+FIRST_QUERY_DAY, LAST_QUERY_DAY = dt.date(1970, 1, 1), dt.date(2199, 12, 31)
+"""The dates a query's start and end may name (epoch milliseconds too): any bars file
+lies well inside."""
+LAST_QUERY_MILLIS = int(dt.datetime.combine(LAST_QUERY_DAY, dt.time(), dt.UTC).timestamp() * 1000)
 
 
 def midnight(day: dt.date) -> dt.datetime:
@@ -67,13 +72,28 @@ def _encode(payload: dict[str, Any]) -> str:
 
 
 def _decode(token: str, api: str) -> dict[str, Any]:
+    """A page token / cursor the exchange wrote, checked field by field: the client sends
+    it back, so it is input like any other (an offset that is no count, a fault that is
+    no fault, would otherwise fail deep in the answer)."""
     try:
         value = json.loads(base64.urlsafe_b64decode(token.encode()))
-        if isinstance(value, dict):
-            return value
-    except (binascii.Error, ValueError):
-        pass
-    raise VendorError(400, "invalid page token" if api == "alpaca" else "invalid cursor", 40010001)
+        if not isinstance(value, dict):
+            raise TypeError("not an object")
+        integer(value.get("offset", 0), "offset", 0)
+        faults = value.get("faults", {} if api == "alpaca" else [])
+        for drawn in (faults.values() if api == "alpaca" else [faults]):
+            _replayed(drawn)
+        if api == "polygon":
+            integer(value["limit"], "limit", 1, POLYGON_MAX_PAGE)
+    except (binascii.Error, ValueError, TypeError, KeyError, AttributeError):
+        raise VendorError(400, "invalid page token" if api == "alpaca" else "invalid cursor", 40010001) from None
+    return value
+
+
+def _replayed(drawn: Any) -> list[DataFault]:
+    if not isinstance(drawn, list) or not all(isinstance(d, dict) for d in drawn):
+        raise TypeError("faults are a list of objects")
+    return [DataFault(**d) for d in drawn]
 
 
 def _visible_bars(ex: Exchange, symbol: str, first: dt.date, last: dt.date) -> list[Bar]:
@@ -127,7 +147,7 @@ def _answer(ex: Exchange, api: str, symbol: str, first: dt.date, last: dt.date, 
     bars = _visible_bars(ex, symbol, first, last)
     if keep is not None:
         bars = [b for b in bars if keep(b)]
-    faults = ex.faults.data_faults(api, symbol, first, last) if drawn is None else [DataFault(**d) for d in drawn]
+    faults = ex.faults.data_faults(api, symbol, first, last) if drawn is None else _replayed(drawn)
     return _spoil(ex, symbol, bars, faults), [asdict(f) for f in faults]
 
 
@@ -151,11 +171,20 @@ def _instant(value: str | None, name: str) -> dt.datetime | None:
         return None
     try:
         if len(value) == 10:
-            return midnight(dt.date.fromisoformat(value))
+            return midnight(_in_range(dt.date.fromisoformat(value)))
         instant = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise unprocessable(f"invalid {name}: {value!r}") from None
-    return instant if instant.tzinfo else instant.replace(tzinfo=dt.UTC)
+        instant = instant if instant.tzinfo else instant.replace(tzinfo=dt.UTC)
+        _in_range(instant.astimezone(dt.UTC).date())
+    except (ValueError, OverflowError):
+        raise unprocessable(f"invalid {name}: {shown(value)}") from None
+    return instant
+
+
+def _in_range(day: dt.date) -> dt.date:
+    # Days near datetime's ends overflow when moved to New York and back; no bar is there.
+    if not FIRST_QUERY_DAY <= day <= LAST_QUERY_DAY:
+        raise ValueError(f"{day} is outside {FIRST_QUERY_DAY} .. {LAST_QUERY_DAY}")
+    return day
 
 
 def stock_bars(ex: Exchange, req: Request) -> Reply:
@@ -207,13 +236,17 @@ def stock_bars(ex: Exchange, req: Request) -> Reply:
 
 def _bound(value: str, name: str) -> int:
     """A ``from``/``to`` path segment as epoch milliseconds: a date means its midnight
-    in New York, digits are milliseconds already."""
-    if value.isdigit():
-        return int(value)
+    in New York, digits are milliseconds already; both within the query range."""
     try:
-        return int(midnight(dt.date.fromisoformat(value)).timestamp() * 1000)
+        if value.isascii() and value.isdigit():
+            millis = int(value)
+            if millis > LAST_QUERY_MILLIS:
+                raise ValueError(f"{millis} is after {LAST_QUERY_DAY}")
+            return millis
+        return int(midnight(_in_range(dt.date.fromisoformat(value))).timestamp() * 1000)
     except ValueError:
-        raise VendorError(400, f"invalid {name} {value!r}: use YYYY-MM-DD or epoch milliseconds") from None
+        raise VendorError(400, f"invalid {name} {shown(value)}: use YYYY-MM-DD or epoch milliseconds from "
+                               f"{FIRST_QUERY_DAY} to {LAST_QUERY_DAY}") from None
 
 
 def aggregates(ex: Exchange, req: Request) -> Reply:
@@ -230,6 +263,7 @@ def aggregates(ex: Exchange, req: Request) -> Reply:
             limit = int(q.get("limit", POLYGON_DEFAULT_LIMIT))
         except ValueError:
             raise VendorError(400, "invalid limit") from None
+        # Polygon clamps a limit out of range rather than refuse it.
         settings = {"offset": 0, "adjusted": q.get("adjusted", "true"), "sort": q.get("sort", "asc"),
                     "limit": min(max(limit, 1), POLYGON_MAX_PAGE)}
     if settings.get("sort") not in ("asc", "desc") or settings.get("adjusted") not in ("true", "false"):

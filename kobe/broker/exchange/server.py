@@ -21,28 +21,40 @@ from __future__ import annotations
 import base64
 import contextlib
 import http
+import io
 import json
+import socket
 import sys
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 from kobe.broker.exchange import admin_api, market_data, trading_api
 from kobe.broker.exchange.app import Exchange, ExchangeConfig
 from kobe.broker.exchange.errors import (
+    BAD_REQUEST,
     INTERNAL,
     NOT_FOUND,
+    NOT_IMPLEMENTED,
     RATE_LIMITED,
+    TIMED_OUT,
+    TOO_LARGE,
     UNAUTHORIZED,
     VendorError,
+    alpaca_code,
 )
 from kobe.broker.exchange.faults import Decision
+from kobe.broker.exchange.limits import parse_json, shown
 from kobe.broker.exchange.routing import Reply, Request, Route, api_of, find
 from kobe.config.errors import KobeError
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 ROUTES: list[Route] = [*trading_api.ROUTES, *market_data.ROUTES, *admin_api.ROUTES]
 GATEWAY_STATUSES = (502, 503, 504)
@@ -103,33 +115,100 @@ def check_keys(config: ExchangeConfig, api: str, headers: Any, query: dict[str, 
     return None
 
 
+class _Deadline(io.RawIOBase):
+    """The client's side of a connection, read against one deadline for the whole
+    request: a per-read socket timeout starts afresh with every byte, so a client that
+    drips a byte at a time would hold its thread for ever."""
+
+    def __init__(self, sock: socket.socket, seconds: float) -> None:
+        super().__init__()
+        self._sock, self._seconds = sock, seconds
+        self._end = time.monotonic() + seconds
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        left = self._end - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"the request did not arrive within {self._seconds:g} s")
+        self._sock.settimeout(left)
+        return self._sock.recv_into(buffer)
+
+
 class _Handler(BaseHTTPRequestHandler):
     # One request per connection: a hung or dropped answer then ends with the socket.
     protocol_version = "HTTP/1.0"
     server_version = "kobe-exchange"
     server: _HTTPServer
+    _replied = False
 
     def log_message(self, format: str, *args: Any) -> None:
         # The request log is served at /admin/requests; stderr stays quiet.
         return
 
+    def setup(self) -> None:
+        # The socket timeout bounds each write of the answer (a client that never reads
+        # it); the deadline bounds reading the whole request.
+        super().setup()
+        seconds = self.server.exchange.config.request_timeout
+        self.connection.settimeout(seconds)
+        self.rfile.close()
+        self.rfile = io.BufferedReader(_Deadline(self.connection, seconds))
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # http.server's own refusals (a malformed request line, headers too long or too
+        # many, an unknown method) in the API's JSON shape rather than its HTML page: a
+        # client reading APIError.code must not choke on them.
+        try:
+            phrase = http.HTTPStatus(code).phrase.lower()
+        except ValueError:
+            phrase = "error"
+        api = api_of(getattr(self, "path", "").partition("?")[0]) or "alpaca"
+        self.close_connection = True
+        self._answer({}, api, VendorError(code, message or phrase, alpaca_code(code)))
+
     def _serve(self) -> None:
+        try:
+            self._serve_request()
+        except Exception as err:  # noqa: BLE001 (a bug: answer 500 with its text, keep the traceback, keep serving)
+            traceback.print_exc(file=sys.stderr)
+            if not self._replied:
+                api = api_of(self.path.partition("?")[0]) or "alpaca"
+                self._answer({}, api, VendorError(500, f"internal error: {type(err).__name__}: {err}", INTERNAL))
+
+    do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _serve
+
+    def _serve_request(self) -> None:
         ex = self.server.exchange
-        length = int(self.headers.get("Content-Length") or 0)
-        payload = self.rfile.read(length) if length else b""
-        split = urlsplit(self.path)
+        entry: dict[str, Any] = {"method": self.command, "path": self.path.partition("?")[0],
+                                 "query": self.path.partition("?")[2], "status": None, "fault": None}
+        try:
+            split = urlsplit(self.path)
+        except ValueError:   # "[" where urlsplit looks for a host
+            return self._answer(entry, api_of(entry["path"]) or "alpaca",
+                                VendorError(400, "invalid request target", BAD_REQUEST))
         path = split.path
+        entry["path"] = path
+        try:
+            payload = self._body()
+        except VendorError as err:
+            if api_of(path) != "admin":
+                ex.log.append(entry)
+            return self._answer(entry, api_of(path) or "alpaca", err)
+        finally:
+            self.connection.settimeout(ex.config.request_timeout)   # the deadline was for reading
+        body: Any = None
+        if payload:
+            try:
+                body = parse_json(payload)
+            except VendorError as err:
+                body = err   # answered once the route, keys and faults have had their say
         query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
         parts = self.requestline.split(" ")
-        entry: dict[str, Any] = {"method": self.command, "path": path, "query": split.query, "status": None,
-                                 "fault": None}
         if self.command == "POST" and path == "/v2/orders":
             # What kind of order it was: the tests tell entries and exits from protective stops.
-            try:
-                body = json.loads(payload or b"{}")
-                entry["order_type"] = body.get("type", body.get("order_type")) if isinstance(body, dict) else None
-            except ValueError:
-                entry["order_type"] = None
+            entry["order_type"] = body.get("type", body.get("order_type")) if isinstance(body, dict) else None
         if api_of(path) != "admin":
             ex.log.append(entry)
         if len(parts) > 1 and parts[1].startswith("//"):
@@ -158,21 +237,47 @@ class _Handler(BaseHTTPRequestHandler):
         if decision.action == "hang":
             return self._pause(ex.config.hang_seconds)
         assert isinstance(found, dict)  # a route was found: these are its path parameters
-        reply = self._run(ex, route, api, path, query, payload, found)
+        reply = self._run(ex, route, path, query, body, found)
         if decision.action == "drop":
             return self._pause(ex.config.hang_seconds)
         if decision.action == "after":
             return self._answer(entry, api, injected(api, decision))
         self._answer(entry, api, reply)
 
-    do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _serve
-
-    def _run(self, ex: Exchange, route: Route, api: str, path: str, query: dict[str, str], payload: bytes,
-             params: dict[str, str]) -> Reply | VendorError:
+    def _body(self) -> bytes:
+        """The request's body, read in full, or the error that refuses it (unread when
+        its framing is wrong or it is too large)."""
+        if self.headers.get("Transfer-Encoding") is not None:
+            # Chunked bodies are not read here; ignoring one would act on an empty body.
+            raise VendorError(501, "Transfer-Encoding is not supported: send the body with a Content-Length",
+                              NOT_IMPLEMENTED)
+        declared = [value.strip() for value in self.headers.get_all("Content-Length") or []]
+        if not declared:
+            return b""
+        text = declared[0]
+        if len(set(declared)) > 1 or not (text.isascii() and text.isdigit()):
+            raise VendorError(400, f"invalid Content-Length {shown(', '.join(declared))}: a number of bytes",
+                              BAD_REQUEST)
+        limit = self.server.exchange.config.max_body
+        digits = text.lstrip("0") or "0"
+        # Compared by length first: int() refuses a string of more than 4300 digits.
+        if len(digits) > len(str(limit)) or int(digits) > limit:
+            size = digits if len(digits) <= 20 else digits[:17] + "..."
+            raise VendorError(413, f"request body of {size} bytes is larger than the limit of {limit} bytes",
+                              TOO_LARGE)
+        length = int(digits)
         try:
-            body = json.loads(payload) if payload else None
-        except ValueError:
-            return VendorError(400, "request body is not valid JSON", 40010001)
+            payload = self.rfile.read(length) if length else b""
+        except TimeoutError as err:
+            raise VendorError(408, str(err), TIMED_OUT) from None
+        if len(payload) < length:
+            raise VendorError(400, f"request body ended after {len(payload)} of {length} bytes", BAD_REQUEST)
+        return payload
+
+    def _run(self, ex: Exchange, route: Route, path: str, query: dict[str, str], body: Any,
+             params: dict[str, str]) -> Reply | VendorError:
+        if isinstance(body, VendorError):
+            return body
         address = cast(tuple[str, int], self.server.server_address)
         host = self.headers.get("Host") or f"{address[0]}:{address[1]}"
         # The message's headers are a case-insensitive mapping of str to str.
@@ -205,6 +310,7 @@ class _Handler(BaseHTTPRequestHandler):
             data, kind = reply.html.encode(), "text/html"
         else:
             data, kind = (b"", None) if reply.body is None else (json.dumps(reply.body).encode(), "application/json")
+        self._replied = True
         try:
             self.send_response(reply.status)
             if kind is not None:
@@ -213,9 +319,12 @@ class _Handler(BaseHTTPRequestHandler):
             for name, value in reply.headers.items():
                 self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (its timeout); nothing left to tell it
+            if self.command != "HEAD":
+                self.wfile.write(data)
+        except OSError:
+            # The client gave up (its timeout), reset the connection or never read the
+            # answer (the write timed out): nothing left to tell it.
+            self.close_connection = True
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -225,6 +334,12 @@ class _HTTPServer(ThreadingHTTPServer):
         self.exchange = exchange
         self.stopping = threading.Event()
         super().__init__((exchange.config.host, exchange.config.port), _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that resets or abandons its connection mid-request is not a bug of
+        # the exchange; anything else still prints its traceback.
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
 
 
 class ExchangeServer:

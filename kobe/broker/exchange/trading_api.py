@@ -15,12 +15,20 @@ than DAY/GTC) is refused with 422 and a message saying so, rather than half-done
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from kobe.broker.exchange import wire
 from kobe.broker.exchange.clock import market_clock
 from kobe.broker.exchange.errors import UNPROCESSABLE, VendorError, unprocessable
+from kobe.broker.exchange.limits import (
+    MAX_DIGITS,
+    MAX_PRICE,
+    MAX_QTY,
+    QTY_PLACES,
+    QTY_STEP,
+    shown,
+)
 from kobe.broker.exchange.quotes import CENT, on_tick
 from kobe.broker.exchange.records import STOP_TYPES, Order
 from kobe.broker.exchange.routing import Reply, Request, Route
@@ -41,27 +49,50 @@ PRICE_FIELDS = {"market": (), "limit": ("limit_price",), "stop": ("stop_price",)
 
 def decimal(value: Any, name: str) -> Decimal:
     """A JSON number or numeric string as a Decimal (floats through ``repr``, so 190.2
-    stays 190.2)."""
+    stays 190.2): finite, and of at most :data:`MAX_DIGITS` significant digits and
+    decimal places (``1e999999`` is no quantity or price, and arithmetic on it would
+    overflow the decimal context)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise unprocessable(f"invalid {name}")
     try:
         number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
-    except InvalidOperation:
-        raise unprocessable(f"invalid {name}: {value!r}") from None
+    except (InvalidOperation, ValueError):
+        # ValueError: an int of more digits than Python converts to text.
+        raise unprocessable(f"invalid {name}: {shown(value)}") from None
     if not number.is_finite():
-        raise unprocessable(f"invalid {name}: {value!r}")
+        raise unprocessable(f"invalid {name}: {shown(value)}")
+    if number and not -MAX_DIGITS <= number.adjusted() <= MAX_DIGITS:
+        raise unprocessable(f"invalid {name}: {shown(value)} is out of range")
+    if len(number.as_tuple().digits) > MAX_DIGITS:
+        raise unprocessable(f"invalid {name}: {shown(value)} has more than {MAX_DIGITS} digits")
     return number
 
 
 def price(value: Any, name: str) -> Decimal:
-    """A limit or stop price: positive and on the tick grid, as the vendor requires."""
+    """A limit or stop price: positive, at most :data:`MAX_PRICE`, on the tick grid, as
+    the vendor requires."""
     number = decimal(value, name)
     if number <= 0:
         raise unprocessable(f"{name} must be > 0")
+    if number > MAX_PRICE:
+        raise unprocessable(f"{name} must be <= {MAX_PRICE}")
     if not on_tick(number):
         raise unprocessable(f"invalid {name} {wire.plain(number)}. sub-penny increment does not fulfill "
                             "minimum pricing criteria")
     return number
+
+
+def shares(value: Any, name: str = "qty") -> Decimal:
+    """A quantity of shares: positive, at most :data:`MAX_QTY`, and at most
+    :data:`QTY_PLACES` decimal places (the vendor's fractional precision)."""
+    qty = decimal(value, name)
+    if qty <= 0:
+        raise unprocessable(f"{name} must be > 0")
+    if qty > MAX_QTY:
+        raise unprocessable(f"{name} must be <= {MAX_QTY}")
+    if qty != qty.quantize(QTY_STEP, rounding=ROUND_DOWN):
+        raise unprocessable(f"{name} must have at most {QTY_PLACES} decimal places")
+    return qty
 
 
 def client_order_id(body: dict[str, Any]) -> str | None:
@@ -125,10 +156,7 @@ def parse_order(body: Any) -> OrderRequest:
 def quantity(body: dict[str, Any]) -> Decimal:
     if body.get("qty") is None:
         raise unprocessable("qty is required")
-    qty = decimal(body["qty"], "qty")
-    if qty <= 0:
-        raise unprocessable("qty must be > 0")
-    return qty
+    return shares(body["qty"])
 
 
 def parse_oco(body: dict[str, Any], symbol: str, side: str, kind: str, tif: str) -> OrderRequest:
@@ -196,8 +224,8 @@ def parse_replace(body: Any) -> ReplaceRequest:
         raise unprocessable("trail is only for trailing_stop orders, which the stand-in exchange does not trade")
     qty = None
     if body.get("qty") is not None:
-        qty = decimal(body["qty"], "qty")
-        if qty <= 0 or qty != qty.to_integral_value():
+        qty = shares(body["qty"])
+        if qty != qty.to_integral_value():
             raise unprocessable("qty must be a whole number of shares > 0")
     tif = body.get("time_in_force")
     if tif not in (None, "day", "gtc"):
@@ -310,10 +338,10 @@ def delete_position(ex: Exchange, req: Request) -> Reply:
     percentage = req.query.get("percentage")
     if qty is not None and percentage is not None:
         raise unprocessable("give qty or percentage, not both")
-    amount = decimal(qty, "qty") if qty is not None else None
+    amount = shares(qty) if qty is not None else None
     share = decimal(percentage, "percentage") if percentage is not None else None
-    if (amount is not None and amount <= 0) or (share is not None and not 0 < share <= 100):
-        raise unprocessable("qty must be > 0 and percentage in (0, 100]")
+    if share is not None and not 0 < share <= 100:
+        raise unprocessable("percentage must be in (0, 100]")
     return Reply(body=wire.order(ex.venue.close_position(req.params["symbol"], amount, share)))
 
 

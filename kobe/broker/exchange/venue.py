@@ -31,7 +31,7 @@ import datetime as dt
 import threading
 import uuid
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, Decimal
+from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 
 from kobe.broker.exchange import clock as clocks
 from kobe.broker.exchange.clock import ExchangeClock
@@ -44,6 +44,7 @@ from kobe.broker.exchange.errors import (
 )
 from kobe.broker.exchange.faults import Faults
 from kobe.broker.exchange.history import Bar, History
+from kobe.broker.exchange.limits import QTY_STEP
 from kobe.broker.exchange.matching import Execution, at_touch, on_arrival, on_crossing
 from kobe.broker.exchange.oco import first_exit
 from kobe.broker.exchange.quotes import CENT, Quote, QuoteModel, mid_at
@@ -611,8 +612,14 @@ class Venue:
         """Sell ``qty`` shares, ``percentage`` of the position, or all of it, at market."""
         with self.lock:
             position = self._find_position(symbol_or_asset_id)
-            if qty is None:
-                qty = position.qty * percentage / 100 if percentage is not None else position.qty
+            if qty is None and percentage is not None:
+                # To the vendor's fractional precision, down: never more than the share asked.
+                qty = (position.qty * percentage / 100).quantize(QTY_STEP, rounding=ROUND_DOWN)
+                if qty <= 0:
+                    raise unprocessable(f"{plain(percentage)}% of {plain(position.qty)} shares is less than "
+                                        f"{plain(QTY_STEP)} share")
+            elif qty is None:
+                qty = position.qty
             return self.submit(OrderRequest(position.symbol, "sell", "market", "day", qty.normalize()))
 
     def account(self) -> AccountView:

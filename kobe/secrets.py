@@ -6,24 +6,28 @@ and that could contain a key goes through :func:`redact`.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+
+from dotenv import dotenv_values
+
+from kobe.config.text import read_text
 
 SECRET_VARIABLES = ("POLYGON_API_KEY", "ALPACA_API_KEY_ID", "ALPACA_API_SECRET_KEY")
 
 
 def read_env(path: Path = Path(".env")) -> dict[str, str]:
     """The process environment, completed by a ``.env`` file (``KEY=value`` lines,
-    ``export`` and quotes allowed). The process environment wins."""
+    ``export`` and quotes allowed, read by python-dotenv without interpolation: a key
+    may contain ``$``). The process environment wins. A ``.env`` that is not UTF-8 or
+    not a file is a located :class:`~kobe.config.errors.KobeError`."""
     values: dict[str, str] = {}
     if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            line = line.strip()
-            if not line or line.startswith("#") or "=" not in line:
-                continue
-            key, _, value = line.partition("=")
-            values[key.strip().removeprefix("export ").strip()] = value.strip().strip("'\"")
+        text = read_text(path, str(path))
+        values = {k: v for k, v in dotenv_values(stream=io.StringIO(text), interpolate=False).items()
+                  if v is not None}
     values.update(os.environ)
     return values
 

@@ -25,14 +25,14 @@ def validate(strategies: Path, risk_path: Path | None, as_json: bool) -> None:
 
     try:
         project = load_project(strategies, risk_path)
+        fp = project.fingerprint()
+        status = project.pin_status()
     except KobeError as err:
         if as_json:
             click.echo(json.dumps({"ok": False, "errors": [d.to_dict() for d in err.diagnostics]}, indent=2))
             sys.exit(err.exit_code)
         exit_with(err)
         return
-    fp = project.fingerprint()
-    status = project.pin_status()
     rows = [(s.name, "enabled" if s.config.enabled else "disabled", s.config.universe,
              len(project.universe(s.config)), s.warmup) for s in project.strategies]
     if as_json:

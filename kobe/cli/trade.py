@@ -167,6 +167,7 @@ def positions(strategies: Path, as_json: bool) -> None:
 @config_options
 @click.option("--reason", required=True, help="Why trading stops (recorded in the audit trail).")
 @click.option("--who", default=None, help="Who stops it (default: the login name).")
+@fail_cleanly
 def kill(strategies: Path, risk_path: Path | None, reason: str, who: str | None) -> None:
     """Set the kill switch: no order leaves until `kobe resume`."""
     switch = KillSwitch.of_project(strategies.parent, risk_path)
@@ -181,6 +182,7 @@ def kill(strategies: Path, risk_path: Path | None, reason: str, who: str | None)
 @click.option("--reason", default="", help="Why trading may resume (recorded in the audit trail).")
 @click.option("--who", default=None, help="Who resumes it (default: the login name).")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@fail_cleanly
 def resume(strategies: Path, risk_path: Path | None, reason: str, who: str | None, yes: bool) -> None:
     """Clear the kill switch after confirming; records who and why in the audit trail."""
     switch = KillSwitch.of_project(strategies.parent, risk_path)

@@ -222,6 +222,10 @@ def _check_universe(loaded: LoadedYaml, i: int, strategy: dict[str, Any], root: 
         return []  # the schema reported it
     relative = _universe_path(universe)
     try:
+        # The pin covers the project's folder: a universe outside it could change unseen.
+        if not (root / relative).resolve().is_relative_to(root.resolve()):
+            return [loaded.at(("strategies", i, "universe"), f"{universe} is outside the project's folder",
+                              hint="copy the file under universe/ and name it there")]
         if (root / relative).is_file():
             return []
         if (root / relative).is_dir():

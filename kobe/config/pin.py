@@ -87,8 +87,8 @@ def pin_status(root: Path, fp: Fingerprint) -> PinStatus:
         record = json.loads(path.read_text(encoding="utf-8"))
         pinned_files: dict[str, str] = dict(record["files"])
         pinned_sha, pinned_at = str(record["sha256"]), str(record["pinned_at"])
-    except (ValueError, KeyError, TypeError) as err:
-        raise KobeError(Diagnostic(f"unreadable pin file ({err})", file=str(LOCK_FILE),
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise KobeError(Diagnostic(f"unreadable pin file ({type(err).__name__}: {str(err)[:80]})", file=str(LOCK_FILE),
                                    hint="run `kobe pin` to record the current config")) from None
     changed = tuple(p for p in fp.files if p in pinned_files and pinned_files[p] != fp.files[p])
     added = tuple(p for p in fp.files if p not in pinned_files)

@@ -34,7 +34,13 @@ import polars as pl
 from kobe.audit.log import EVENTS, AuditLog
 from kobe.files import write_atomic
 from kobe.monitor.alerts import Alerts
-from kobe.monitor.drift import DriftBounds, backtest_returns, check_drift, live_returns, round_trips
+from kobe.monitor.drift import (
+    DriftBounds,
+    backtest_returns,
+    check_drift,
+    live_returns,
+    round_trips,
+)
 from kobe.monitor.shadow import (
     SHADOW_DIR,
     ShadowBounds,
@@ -167,9 +173,11 @@ def latest_drift(root: Path) -> dict[str, Any] | None:
     folder = root / DRIFT_DIR
     for path in sorted(folder.glob("????-??-??.json"), reverse=True) if folder.exists() else []:
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except ValueError:
+            report = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
             continue
+        if isinstance(report, dict):
+            return report
     return None
 
 

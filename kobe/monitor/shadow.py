@@ -58,7 +58,7 @@ class ShadowBounds:
     max_slippage_bps: float = 50.0
 
     @classmethod
-    def from_config(cls, bounds: MonitoringBounds) -> "ShadowBounds":
+    def from_config(cls, bounds: MonitoringBounds) -> ShadowBounds:
         """The bounds of ``risk.yaml``'s ``monitoring.shadow``."""
         return cls(bounds.shadow_max_unexpected, bounds.shadow_max_missed_share, bounds.shadow_max_slippage_bps)
 
@@ -244,11 +244,13 @@ def read_events(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
-            out.append(json.loads(line))
+            event = json.loads(line)
         except ValueError:
             continue
+        if isinstance(event, dict):
+            out.append(event)
     return out
 
 
@@ -270,10 +272,10 @@ def _why_not_sent(key: Key, log: SessionLog, scanned: Scanned | None, session: d
 
 
 def _order_row(order: OrderRecord, expected: Expected | None, opens: Mapping[str, float]) -> ShadowRow:
-    base = dict(strategy=order.strategy, symbol=order.symbol, expected=expected is not None,
-                client_order_id=order.client_order_id, backtest_qty=expected.quantity if expected else None,
-                qty=order.qty, filled_qty=order.filled_qty, limit_price=order.limit_price,
-                backtest_fill=expected.fill if expected else None, open=opens.get(order.symbol))
+    base = {"strategy": order.strategy, "symbol": order.symbol, "expected": expected is not None,
+                "client_order_id": order.client_order_id, "backtest_qty": expected.quantity if expected else None,
+                "qty": order.qty, "filled_qty": order.filled_qty, "limit_price": order.limit_price,
+                "backtest_fill": expected.fill if expected else None, "open": opens.get(order.symbol)}
     note = "" if expected else "not among the backtest's entries"
     if order.filled_qty > 0 and order.filled_avg_price is not None:
         price = order.filled_avg_price
@@ -393,7 +395,9 @@ def latest_report(root: Path) -> dict[str, Any] | None:
     files = sorted(folder.glob("????-??-??.json")) if folder.exists() else []
     for path in reversed(files):
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except ValueError:
+            report = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
             continue
+        if isinstance(report, dict):
+            return report
     return None

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml  # type: ignore[import-untyped]  # (no stubs installed)
-
+from kobe.config.errors import Diagnostic, KobeError
+from kobe.config.yamlpos import load_yaml
 from kobe.files import write_atomic
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -45,13 +45,16 @@ class KillSwitch:
         YAML, or has no usable ``kill_switch_file``, the switch is the default
         ``state/KILL_SWITCH``, so ``kobe kill`` works whatever state the config is in."""
         name = DEFAULT_KILL_SWITCH
+        # The bounded loader: a hostile risk.yaml (an alias bomb, deep nesting) must not
+        # hang or crash the one command that stops trading.
         try:
-            data = yaml.safe_load((risk_path or root / "risk.yaml").read_text(encoding="utf-8"))
-        except (OSError, ValueError, yaml.YAMLError):   # ValueError: bytes that are not UTF-8
+            data = load_yaml(risk_path or root / "risk.yaml", strict=False).data
+        except KobeError:
             data = None
-        if isinstance(data, dict) and isinstance(data.get("kill_switch_file"), str) \
-                and data["kill_switch_file"].strip():
-            name = data["kill_switch_file"]
+        wanted = data.get("kill_switch_file") if isinstance(data, dict) else None
+        # A name the file system refuses would make every check of the switch fail.
+        if isinstance(wanted, str) and wanted.strip() and len(wanted) <= 200 and "\x00" not in wanted:
+            name = wanted
         return cls(root / name)
 
     def active(self) -> bool:
@@ -59,9 +62,12 @@ class KillSwitch:
 
     def info(self) -> dict[str, Any]:
         """Who set it, when and why ({} when not set; the raw text if it is not ours)."""
-        if not self.path.exists():
-            return {}
-        text = self.path.read_text(encoding="utf-8", errors="replace")
+        try:
+            if not self.path.exists():
+                return {}
+            text = self.path.read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:  # a folder in its place: still set, since the path exists
+            return {"reason": f"(unreadable: {exc.strerror})"}
         try:
             value = json.loads(text)
             return value if isinstance(value, dict) else {"reason": text.strip()}
@@ -71,12 +77,22 @@ class KillSwitch:
     def set(self, reason: str, who: str | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
         record = {"reason": reason, "who": who or getpass.getuser(),
                   "at": (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")}
-        write_atomic(self.path, json.dumps(record) + "\n")
+        try:
+            write_atomic(self.path, json.dumps(record) + "\n")
+        except OSError as exc:
+            already = " (something exists at that path, so the switch is set all the same)" \
+                if self.path.exists() else ""
+            raise KobeError(Diagnostic(f"cannot write the kill switch: {exc.strerror}{already}", file=str(self.path),
+                                       hint="stop the runner by other means if the switch is not set")) from None
         return record
 
     def clear(self) -> dict[str, Any]:
         record = self.info()
-        self.path.unlink(missing_ok=True)
+        try:
+            self.path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise KobeError(Diagnostic(f"cannot remove the kill switch: {exc.strerror}", file=str(self.path),
+                                       hint="look at what is at that path and remove it by hand")) from None
         return record
 
     def check(self) -> None:

@@ -13,7 +13,7 @@ import fcntl
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from kobe.config.errors import Diagnostic, KobeError
 
@@ -25,9 +25,10 @@ class InstanceLock:
 
     def holder(self) -> dict[str, Any]:
         try:
-            return json.loads(self.path.read_text(encoding="utf-8") or "{}")
+            record = json.loads(self.path.read_text(encoding="utf-8") or "{}")
         except (OSError, ValueError):
             return {}
+        return record if isinstance(record, dict) else {}
 
     def acquire(self, mode: str) -> None:
         """Take the lock or raise :class:`KobeError` naming the running holder."""
@@ -56,7 +57,7 @@ class InstanceLock:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> InstanceLock:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

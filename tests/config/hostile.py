@@ -185,7 +185,8 @@ def structure(root: Path, rng: random.Random) -> str:
 def folder(root: Path, rng: random.Random) -> str:
     """Damage around the files: a directory named like a rules file, bad universes."""
     kind = rng.choice(("dir kobe", "universe nonutf8", "universe long name", "universe empty", "universe dir",
-                       "rules nonutf8", "universe garbage", "universe missing", "strategies dir", "risk empty"))
+                       "rules nonutf8", "universe garbage", "universe missing", "strategies dir", "risk empty",
+                       "universe outside"))
     text = (root / "strategies.yaml").read_text(encoding="utf-8")
     if kind == "dir kobe":
         (root / "rules" / "x.kobe").mkdir()
@@ -209,6 +210,8 @@ def folder(root: Path, rng: random.Random) -> str:
         (root / "strategies.yaml").mkdir()
     elif kind == "risk empty":
         (root / "risk.yaml").write_text("")
+    elif kind == "universe outside":
+        (root / "strategies.yaml").write_text(text.replace("universe: default", "universe: ../../x.csv", 1))
     return kind
 
 

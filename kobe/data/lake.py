@@ -27,9 +27,19 @@ symbols go on.
 
 Every write is atomic (a temporary file, fsync, rename) and the manifest is rewritten
 after each symbol, so an interrupted fetch leaves whole files and a manifest that
-describes them; the next fetch resumes with what is missing. A file whose hash does not
-match its entry (a crash between the two writes) is trusted for its bars and re-fetched
-for its range.
+describes them; the next fetch resumes with what is missing.
+
+**A file is read only while it is the file that was fetched.** The manifest records each
+file's SHA256; a file missing, or whose hash differs from its entry (changed after the
+fetch, or a crash between the two writes), is *damaged* (:meth:`Lake.verify`): it is
+never read, never merged with new bars, and the symbol counts as not fetched.
+:meth:`Lake.scan` refuses to read a damaged file (a :class:`KobeError` naming it), unless
+the symbol has been *set aside* (:meth:`Lake.set_aside`: what the refresh before a scan
+does, so that the other symbols trade); a set-aside symbol is left out of every read
+until it is fetched again. :func:`repair` fetches every damaged or set-aside symbol again
+over the range its entry records, and records the new hash. An entry without a hash (a
+manifest of an older Kobe) is trusted while its file holds the rows the entry counts;
+the next store of the symbol records the hash.
 
 :func:`fetch` asks the provider only for the sessions the manifest does not cover, with a
 bounded number of workers; a second identical fetch asks for nothing.
@@ -55,6 +65,7 @@ from kobe.config.errors import Diagnostic, KobeError
 from kobe.data import calendar
 from kobe.data.bars import BAR_SCHEMA
 from kobe.data.providers import Provider
+from kobe.data.quality import unusable_values
 from kobe.files import write_atomic
 
 DEFAULT_LAKE = Path("state") / "lake"
@@ -70,6 +81,8 @@ FAULTS: dict[str, str] = {
     "unclosed": "a bar for a session that has not closed as of now (a partial, still-forming bar)",
     "out_of_range": "a bar dated outside the range asked for",
     "not_a_session": "a bar dated on a day the NYSE held no session",
+    "unusable": "a value no bar can carry: a price not finite, not positive or absurd, a volume not finite, "
+                "negative or absurd (kobe.data.quality.unusable_values)",
 }
 """What makes a vendor answer unfit to store; the key is the name a refusal gives."""
 
@@ -92,12 +105,13 @@ class ManifestEntry:
     first_date: str | None
     last_date: str | None
     rows: int
-    sha256: str
+    sha256: str | None      # None: written by a Kobe that recorded no hash
     fetched_at: str
     asked_from: str | None = None
 
     @classmethod
     def from_json(cls, raw: dict[str, Any], version: int) -> ManifestEntry:
+        raw = {"sha256": None, **raw}
         if version == 1:
             # Version 1's covered_* was the range asked: the asked end could be a session
             # never received (the bug of issue 10). Coverage is what the file holds.
@@ -109,6 +123,24 @@ class ManifestEntry:
         if self.covered_from is None or self.covered_to is None:
             return None
         return dt.date.fromisoformat(self.covered_from), dt.date.fromisoformat(self.covered_to)
+
+
+REPAIR_HINT = "`kobe data repair` fetches the symbol's bars again and records the new hash"
+
+
+@dataclass(frozen=True)
+class Damage:
+    """Why the lake's file of ``symbol`` is not read: ``kind`` is ``missing``, ``altered``
+    (its hash, or without a hash its row count, is not its entry's), ``unreadable`` or
+    ``set_aside`` (by a refresh, until it is fetched again)."""
+
+    symbol: str
+    path: Path
+    kind: str
+    detail: str
+
+    def diagnostic(self) -> Diagnostic:
+        return Diagnostic(f"{self.symbol}: {self.detail}", file=str(self.path), hint=REPAIR_HINT)
 
 
 class AnswerRefused(KobeError):
@@ -187,6 +219,10 @@ def check_answer(symbol: str, bars: pl.DataFrame, first: dt.date, last: dt.date,
             raise AnswerRefused(symbol, "empty", f"no bar for {first} .. {last}, which holds "
                                 f"{len(calendar.sessions(first, last))} closed session(s)")
         return
+    bad = unusable_values(bars.select(list(BAR_SCHEMA)).with_row_index("_row"))
+    if bad.height:
+        row, column, fault = bad.row(0)
+        raise AnswerRefused(symbol, "unusable", f"the bar of {dates[row]}: {column} {bars[column][row]} {fault}")
     seen: set[dt.date] = set()
     for day in dates:
         if day in seen:
@@ -227,27 +263,99 @@ class Lake:
     def path(self, symbol: str) -> Path:
         return self.root / "bars" / f"{symbol}.parquet"
 
-    def manifest(self) -> dict[str, ManifestEntry]:
+    def _read(self) -> tuple[dict[str, ManifestEntry], dict[str, dict[str, str]]]:
+        """The entries and the set-aside symbols (symbol -> ``why``, ``at``)."""
         if not self.manifest_path.exists():
-            return {}
+            return {}, {}
         try:
             raw = json.loads(self.manifest_path.read_text(encoding="utf-8"))
             version = int(raw.get("version", 1))
             if version not in (1, MANIFEST_VERSION):
                 raise ValueError(f"version {version} is newer than this Kobe reads")
-            return {s: ManifestEntry.from_json(e, version) for s, e in raw["symbols"].items()}
+            entries = {s: ManifestEntry.from_json(e, version) for s, e in raw["symbols"].items()}
+            aside = {str(s): {"why": str(a["why"]), "at": str(a["at"])} for s, a in raw.get("set_aside", {}).items()}
         except (ValueError, KeyError, TypeError, AttributeError) as err:
             raise KobeError(Diagnostic(f"the lake's manifest is unreadable ({err})", file=str(self.manifest_path),
                                        hint="remove it to rebuild the lake from the provider")) from None
+        return entries, aside
+
+    def _write(self, entries: dict[str, ManifestEntry], aside: dict[str, dict[str, str]]) -> None:
+        document: dict[str, Any] = {"version": MANIFEST_VERSION,
+                                    "symbols": {s: asdict(e) for s, e in sorted(entries.items())}}
+        if aside:   # left out when empty: a Kobe that predates it reads the manifest as before
+            document["set_aside"] = dict(sorted(aside.items()))
+        write_atomic(self.manifest_path, json.dumps(document, indent=1) + "\n")
+
+    def manifest(self) -> dict[str, ManifestEntry]:
+        return self._read()[0]
+
+    def set_aside_symbols(self) -> dict[str, dict[str, str]]:
+        """The symbols set aside (:meth:`set_aside`): symbol -> ``why`` and ``at`` (UTC)."""
+        return self._read()[1]
 
     def symbols(self) -> list[str]:
         return sorted(self.manifest())
 
+    def damage(self, entry: ManifestEntry) -> Damage | None:
+        """Why ``entry``'s file is not the file that was fetched, or None."""
+        path, symbol = self.path(entry.symbol), entry.symbol
+        held = f"{entry.rows} bars" + (f", {entry.covered_from} .. {entry.covered_to}" if entry.covered_from else "")
+        if not path.is_file():
+            return Damage(symbol, path, "missing", f"the file is missing (the manifest records {held})")
+        if entry.sha256 is not None:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            if digest == entry.sha256:
+                return None
+            return Damage(symbol, path, "altered", f"the file changed after it was fetched: its SHA256 is "
+                                                   f"{digest[:16]}..., the manifest records {entry.sha256[:16]}...")
+        try:   # no hash recorded (an older Kobe): the rows it counted are all that can be checked
+            rows = pl.scan_parquet(path).select(pl.len()).collect().item()
+        except (pl.exceptions.PolarsError, pl.exceptions.PanicException, OSError) as err:
+            return Damage(symbol, path, "unreadable", f"the file is not readable Parquet ({str(err)[:120]})")
+        if rows != entry.rows:
+            return Damage(symbol, path, "altered", f"the file holds {rows} bars, the manifest records {held} "
+                                                   f"(and no hash: written by an older Kobe)")
+        return None
+
+    def verify(self, symbols: Sequence[str] | None = None) -> list[Damage]:
+        """Every symbol (of ``symbols``, default all) whose file is not read: damaged, or set aside."""
+        entries, aside = self._read()
+        found = []
+        for symbol in sorted(entries) if symbols is None else sorted(set(symbols) & set(entries)):
+            if symbol in aside:
+                found.append(Damage(symbol, self.path(symbol), "set_aside",
+                                    f"set aside at {aside[symbol]['at']} (not read, not traded): "
+                                    f"{aside[symbol]['why']}"))
+            elif (damage := self.damage(entries[symbol])) is not None:
+                found.append(damage)
+        return found
+
+    def set_aside(self, damages: Sequence[Damage], now: dt.datetime | None = None) -> None:
+        """Record that the symbols of ``damages`` are not to be read until fetched again."""
+        if not damages:
+            return
+        with self._lock:
+            entries, aside = self._read()
+            at = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).isoformat(timespec="seconds")
+            for damage in damages:
+                aside.setdefault(damage.symbol, {"why": damage.detail, "at": at})
+            self._write(entries, aside)
+
     def scan(self, symbols: Sequence[str] | None = None, start: dt.date | None = None,
-             end: dt.date | None = None) -> pl.LazyFrame:
-        """The lake's bars as one lazy frame; symbol and date filters are pushed down."""
-        chosen = self.symbols() if symbols is None else [s for s in symbols if s in self.manifest()]
-        paths = [self.path(s) for s in chosen if self.path(s).exists()]
+             end: dt.date | None = None, *, damaged: str = "raise") -> pl.LazyFrame:
+        """The lake's bars as one lazy frame; symbol and date filters are pushed down.
+
+        Set-aside symbols are left out. A damaged file raises :class:`KobeError` naming
+        it (``damaged="raise"``), or is left out (``"skip"``: for a caller that reports
+        the damage itself); it is never read."""
+        entries, aside = self._read()
+        chosen = sorted(entries) if symbols is None else [s for s in symbols if s in entries]
+        chosen = [s for s in chosen if s not in aside]
+        damages = [d for s in chosen if (d := self.damage(entries[s])) is not None]
+        if damages and damaged == "raise":
+            raise KobeError([d.diagnostic() for d in damages])
+        bad = {d.symbol for d in damages}
+        paths = [self.path(s) for s in chosen if s not in bad]
         if not paths:
             return pl.LazyFrame(schema=BAR_SCHEMA)
         frame = pl.scan_parquet(paths)
@@ -261,7 +369,8 @@ class Lake:
                 backfill: bool = True) -> list[tuple[dt.date, dt.date]]:
         """The ranges of closed sessions in ``[start, end]`` (as of ``now``) that the
         lake lacks: before the symbol's coverage (unless ``backfill`` is off, or the
-        vendor was already asked from there) and after it, up to the newest closed one."""
+        vendor was already asked from there) and after it, up to the newest closed one.
+        A damaged or set-aside symbol lacks all of them."""
         due = due_session(end, aware_now(now))
         if due < start or not calendar.sessions(start, due):
             return []
@@ -280,18 +389,18 @@ class Lake:
         return gaps
 
     def _intact(self, entry: ManifestEntry) -> bool:
-        path = self.path(entry.symbol)
-        return path.exists() and hashlib.sha256(path.read_bytes()).hexdigest() == entry.sha256
+        return entry.symbol not in self._read()[1] and self.damage(entry) is None
 
     def store(self, symbol: str, new: pl.DataFrame, provider: str, adjusted: bool, asked: tuple[dt.date, dt.date],
               now: dt.datetime | None = None) -> ManifestEntry:
         """Merge ``new`` bars (already checked: :func:`check_answer`) into the symbol's
         file (new rows win on equal dates), then record the entry. Both writes are atomic;
-        the file goes first. ``now`` stamps ``fetched_at`` (default: the wall clock)."""
+        the file goes first. ``now`` stamps ``fetched_at`` (default: the wall clock).
+        A damaged or set-aside file is not merged: ``new`` replaces it."""
         path = self.path(symbol)
         with self._lock:
             old_entry = self.manifest().get(symbol)
-            # The old coverage still counts only if the old entry described the file on disk.
+            # The old file and coverage count only if the old entry described the file on disk.
             intact = old_entry is not None and self._intact(old_entry)
             if new.height == 0 and intact and old_entry is not None:
                 # Nothing new (the listing explains an empty answer): only asked_from moves.
@@ -299,7 +408,7 @@ class Lake:
                 merged = pl.read_parquet(path)
             else:
                 frames = [new.select(list(BAR_SCHEMA)).cast(pl.Schema(BAR_SCHEMA))]
-                if path.exists():
+                if intact:
                     frames.insert(0, pl.read_parquet(path))
                 merged = pl.concat(frames).unique(["date"], keep="last").sort("date")
                 buffer = io.BytesIO()
@@ -316,11 +425,10 @@ class Lake:
                 symbol=symbol, provider=provider, adjusted=adjusted, covered_from=first, covered_to=last,
                 first_date=first, last_date=last, rows=merged.height, sha256=hashlib.sha256(payload).hexdigest(),
                 fetched_at=(now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"), asked_from=min(froms))
-            entries = self.manifest()
+            entries, aside = self._read()
             entries[symbol] = entry
-            write_atomic(self.manifest_path, json.dumps(
-                {"version": MANIFEST_VERSION, "symbols": {s: asdict(e) for s, e in sorted(entries.items())}},
-                indent=1) + "\n")
+            aside.pop(symbol, None)       # fetched again: read again
+            self._write(entries, aside)
             return entry
 
 
@@ -334,7 +442,8 @@ def fetch(lake: Lake, provider: Provider, symbols: Sequence[str], start: dt.date
     Every answer is checked (:func:`check_answer`) before it is stored: a refused answer
     or a failing request is reported for its symbol and the others go on; a re-run
     resumes. With ``backfill`` off, a symbol already in the lake is only brought forward
-    (what a refresh before a scan wants), never extended back to ``start``.
+    (what a refresh before a scan wants), never extended back to ``start``. A damaged or
+    set-aside symbol is fetched again over ``[start, end]``.
     """
     now = aware_now(now)
     report = FetchReport(now=now, due=due_session(end, now) if end >= start else None)
@@ -342,8 +451,37 @@ def fetch(lake: Lake, provider: Provider, symbols: Sequence[str], start: dt.date
     # The lake has one writer at a time.
     for leftover in (lake.root / "bars").glob(".*.tmp") if (lake.root / "bars").exists() else []:
         leftover.unlink(missing_ok=True)
-    manifest = lake.manifest()
     jobs = [(s, a, b) for s in symbols for a, b in lake.missing(s, start, end, now, backfill=backfill)]
+    _run(lake, provider, jobs, now, report, workers, on_done)
+    return report
+
+
+def repair(lake: Lake, provider: Provider, symbols: Sequence[str] | None = None, *,
+           now: dt.datetime | None = None, workers: int = 4,
+           on_done: Callable[[str], None] | None = None) -> FetchReport:
+    """Fetch again every damaged or set-aside symbol (of ``symbols``, default all), over
+    the range its entry records (``asked_from`` .. ``covered_to``), so that its file is
+    what was fetched; the new file's hash is recorded and the symbol read again. Checked
+    like any answer: a refused one leaves the symbol as it was (and in the report)."""
+    now = aware_now(now)
+    entries = lake.manifest()
+    jobs = []
+    for damage in lake.verify(symbols):
+        entry = entries[damage.symbol]
+        first = entry.asked_from or entry.covered_from
+        last = entry.covered_to or first
+        if first is None or last is None:
+            continue
+        jobs.append((damage.symbol, dt.date.fromisoformat(first), dt.date.fromisoformat(last)))
+    report = FetchReport(now=now, due=max((b for _, _, b in jobs), default=None))
+    _run(lake, provider, jobs, now, report, workers, on_done)
+    return report
+
+
+def _run(lake: Lake, provider: Provider, jobs: list[tuple[str, dt.date, dt.date]], now: dt.datetime,
+         report: FetchReport, workers: int, on_done: Callable[[str], None] | None) -> None:
+    """Ask for ``jobs`` (symbol, first, last), check and store each answer, into ``report``."""
+    manifest = lake.manifest()
     report.requested = jobs
 
     def one(symbol: str, a: dt.date, b: dt.date) -> int:
@@ -368,4 +506,3 @@ def fetch(lake: Lake, provider: Provider, symbols: Sequence[str], start: dt.date
                 report.failed[symbol] = err.diagnostics[0].message
             if on_done is not None:
                 on_done(symbol)
-    return report

@@ -28,6 +28,14 @@ for a bad print years ago would be wrong. The defaults are a careful trader's: a
 that can put a wrong price into today's signal excludes the symbol; the gate stops only
 when most of the universe is affected (``stop_share``), a sign that the feed, not a
 symbol, is broken.
+
+Some values make a bar unusable rather than suspect: a price that is not a finite number,
+not positive or outside :data:`PRICE_RANGE`, a volume that is not finite, negative or
+beyond :data:`MAX_VOLUME`, a date outside :data:`DATE_RANGE`. :func:`unusable_values`
+finds them; reading a bars file (:func:`kobe.data.bars.read_bars`) and storing a vendor's
+answer in the lake (:func:`kobe.data.lake.check_answer`) refuse them, so a frame read
+through either never holds one. ``non_positive_price`` stays a rule of the gate (the same
+expression, :func:`not_positive`) for frames that come from elsewhere.
 """
 
 from __future__ import annotations
@@ -39,6 +47,15 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from kobe.config.model import QualitySettings
+
+PRICES = ("open", "high", "low", "close")
+PRICE_RANGE = (0.0001, 1e9)
+"""The prices a US equity can trade at: quotes stop at $0.0001 below $1, and the dearest
+share (BRK.A) is under $1M. Outside it, a value is a broken file or print, not a price."""
+MAX_VOLUME = 1e15
+"""Far above any session's volume (split-adjusted histories included)."""
+DATE_RANGE = (dt.date(1800, 1, 1), dt.date(2199, 12, 31))
+"""The dates a daily bar can carry; beyond them a date is a broken cell, not a session."""
 
 RULES = ("duplicate_date", "null_value", "non_positive_price", "ohlc_inconsistent", "zero_volume",
          "suspicious_jump", "missing_session", "stale_last_bar", "feed_broken")
@@ -70,7 +87,7 @@ class QualityPolicy:
         return self.actions.get(rule, DEFAULT_ACTIONS[rule])
 
     @classmethod
-    def from_settings(cls, settings: QualitySettings) -> "QualityPolicy":
+    def from_settings(cls, settings: QualitySettings) -> QualityPolicy:
         """The policy of the config's ``data.quality`` (its actions over the defaults)."""
         return cls({**DEFAULT_ACTIONS, **settings.actions}, settings.jump_pct, settings.lookback_sessions,
                    settings.stop_share)
@@ -119,6 +136,38 @@ class QualityReport:
         return "ok" if not self.findings else "ok, with warnings"
 
 
+def not_positive(column: str) -> pl.Expr:
+    """A price at or below zero: the ``non_positive_price`` rule, and one reason a value is unusable."""
+    return pl.col(column) <= 0
+
+
+def unusable_values(bars: pl.DataFrame) -> pl.DataFrame:
+    """Every value of ``bars`` (the standard columns, and ``_row``, the row's place in its
+    source) that makes its bar unusable: one row per value, ``_row``, ``column`` and
+    ``fault`` (what is wrong, to follow the value in a message), by ``_row``.
+
+    A missing value (null) is not one: the gate's ``null_value`` rule reports it."""
+    lo, hi = PRICE_RANGE
+    first, last = DATE_RANGE
+    faults: dict[str, pl.Expr] = {}
+    for name in PRICES:
+        value = pl.col(name)
+        faults[name] = (pl.when(~value.is_finite()).then(pl.lit("is not a finite number"))
+                        .when(not_positive(name)).then(pl.lit("is not a positive price"))
+                        .when((value < lo) | (value > hi))
+                        .then(pl.lit(f"is outside {lo:g} .. {hi:,.0f}: not a share price")))
+    volume = pl.col("volume")
+    faults["volume"] = (pl.when(~volume.is_finite()).then(pl.lit("is not a finite number"))
+                        .when(volume < 0).then(pl.lit("is negative"))
+                        .when(volume > MAX_VOLUME).then(pl.lit(f"is above {MAX_VOLUME:.0e}: not a volume")))
+    faults["date"] = (pl.when((pl.col("date") < first) | (pl.col("date") > last))
+                      .then(pl.lit(f"is outside {first} .. {last}: not a session")))
+    found = bars.select("_row", *[fault.alias(name) for name, fault in faults.items()])
+    return (found.filter(pl.any_horizontal(pl.exclude("_row").is_not_null()))
+            .unpivot(index="_row", variable_name="column", value_name="fault")
+            .drop_nulls("fault").sort("_row", maintain_order=True))
+
+
 def _nyse_sessions(first: dt.date, last: dt.date) -> list[dt.date] | None:
     from kobe.config.errors import KobeError
     from kobe.data import calendar
@@ -134,10 +183,10 @@ def _row_findings(bars: pl.LazyFrame, jump: float) -> pl.DataFrame:
     prev_close = pl.col("close").shift(1).over("symbol")
     gap = pl.col("open") / prev_close - 1
     move = pl.col("close") / prev_close - 1
-    prices = ("open", "high", "low", "close")
+    prices = PRICES
     checks = {
         "null_value": pl.any_horizontal([pl.col(c).is_null() for c in (*prices, "volume")]),
-        "non_positive_price": pl.any_horizontal([pl.col(c) <= 0 for c in prices]),
+        "non_positive_price": pl.any_horizontal([not_positive(c) for c in prices]),
         "ohlc_inconsistent": (pl.col("high") < pl.max_horizontal("open", "close"))
         | (pl.col("low") > pl.min_horizontal("open", "close")) | (pl.col("high") < pl.col("low")),
         "zero_volume": pl.col("volume") == 0,
@@ -193,8 +242,8 @@ def check_bars(bars: pl.LazyFrame | pl.DataFrame, policy: QualityPolicy | None =
                 if day not in have:
                     found.append(("missing_session", symbol, day, "no bar on a trading session"))
         if last < latest:
-            found.append(("stale_last_bar", symbol, last, f"last bar {last.isoformat()}, latest session "
-                                                          f"{latest.isoformat()}"))
+            found.append(("stale_last_bar", symbol, last,
+                          f"last bar {last.isoformat()}, latest session {latest.isoformat()}"))
 
     cutoff_index = max(0, index.get(latest, len(calendar) - 1) - policy.lookback_sessions)
     cutoff = calendar[cutoff_index] if calendar else as_of

@@ -44,8 +44,9 @@ def record_hash(record: dict[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class Problem:
-    line: int          # 1-based line of the file
+    line: int | None   # 1-based line of the file; None: the whole file
     message: str
+    file: str | None = None   # the file's name in the logs folder (the chain's when None)
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ class HashChain:
 
     def _write(self, fd: int, last: dict[str, Any] | None, data: dict[str, Any],
                now: dt.datetime | None) -> dict[str, Any]:
-        when = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
+        when = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
         record: dict[str, Any] = {"seq": (last["seq"] + 1) if last else 1, "ts": when.isoformat(),
                                   "prev": last["hash"] if last else GENESIS, "data": data}
         record["hash"] = record_hash(record)
@@ -120,6 +121,28 @@ class HashChain:
                 "moved_to": torn_path.name}
         return self._write(fd, previous, note, None)
 
+    def head(self) -> tuple[int, str] | None:
+        """The last whole record's ``(seq, hash)``, or None when there is none: what the
+        anchors record (a torn tail, an append cut short, is not a record)."""
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            return None
+        end = size
+        while end > 0:
+            start, line = _last_line(self.path, end)
+            if line.endswith(b"\n"):
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    return None
+                if isinstance(record, dict) and isinstance(record.get("seq"), int) \
+                        and isinstance(record.get("hash"), str):
+                    return record["seq"], record["hash"]
+                return None
+            end = start
+        return None
+
     def records(self) -> list[dict[str, Any]]:
         """Every whole record, in order (no verification; use :func:`verify`)."""
         if not self.path.exists():
@@ -149,29 +172,36 @@ def verify(path: Path) -> Verification:
     """Check the whole chain; the first problem found, with its line, or none."""
     if not path.exists():
         return Verification(0, None)
-    raw = path.read_bytes()
+    name = path.name
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        return Verification(0, Problem(None, f"cannot be read: {err.strerror or err}", name))
     lines = raw.split(b"\n")
     torn = not raw.endswith(b"\n") and raw != b""
     if raw.endswith(b"\n"):
         lines = lines[:-1]
     previous = GENESIS
     for index, line in enumerate(lines, start=1):
+        def bad(message: str, at: int = index) -> Verification:
+            return Verification(at - 1, Problem(at, message, name))
+
         if torn and index == len(lines):
-            return Verification(index - 1, Problem(index, "torn last line: an append was cut short by a crash"))
+            return bad("torn last line: an append was cut short by a crash")
         try:
             record = json.loads(line)
+        except UnicodeDecodeError as err:
+            return bad(f"not UTF-8 text (byte 0x{err.object[err.start]:02x} at column {err.start + 1}): modified")
         except ValueError:
-            return Verification(index - 1, Problem(index, "not a JSON record (modified)"))
+            return bad("not a JSON record (modified)")
         if not isinstance(record, dict) or not {"seq", "ts", "prev", "data", "hash"} <= set(record):
-            return Verification(index - 1, Problem(index, "not a chain record (modified)"))
+            return bad("not a chain record (modified)")
         if record["hash"] != record_hash(record):
-            return Verification(index - 1, Problem(index, "record was modified: its hash does not match"))
+            return bad("record was modified: its hash does not match")
         if record["seq"] != index:
-            return Verification(index - 1, Problem(
-                index, f"sequence {record['seq']} where {index} was expected: a record was deleted, inserted "
-                       "or moved"))
+            return bad(f"sequence {record['seq']} where {index} was expected: a record was deleted, inserted "
+                       "or moved")
         if record["prev"] != previous:
-            return Verification(index - 1, Problem(index, "does not chain to the line before: a record was "
-                                                          "deleted, inserted or moved"))
+            return bad("does not chain to the line before: a record was deleted, inserted or moved")
         previous = record["hash"]
     return Verification(len(lines), None)

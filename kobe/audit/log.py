@@ -5,23 +5,37 @@ was set and by whom, a cycle started), ``logs/trades.jsonl`` the executions, and
 ``logs/hash_chain.jsonl`` every one of them again inside a hash chain
 (:mod:`kobe.audit.chain`), so the trail cannot be altered without ``kobe audit verify``
 noticing. Secrets are scrubbed from every string before anything is written.
+
+**Anchors.** A chain cut at its end, or deleted with the readable logs, is consistent on
+its own; what proves it was longer is its head recorded elsewhere. Each append calls the
+log's ``anchors`` with the new record's ``seq`` and ``hash`` (the order store's
+:meth:`~kobe.oms.store.OrderStore.anchor_audit`, wired by
+:func:`kobe.trade.cycle.open_trader`); the runner also writes :meth:`AuditLog.head` into
+its heartbeat. An anchor is written after the record is on disk, so a crash between the
+two leaves the chain longer than its anchor, never shorter: ``kobe audit verify``
+accepts the first and reports the second as tampering.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from kobe.audit.chain import HashChain
+from kobe.config.errors import KobeError
 from kobe.secrets import redact
 
 EVENTS = "events.jsonl"
 TRADES = "trades.jsonl"
 CHAIN = "hash_chain.jsonl"
+
+Anchor = Callable[[int, str], None]
+"""Records the chain's head, ``(seq, hash)`` of the record just appended."""
 
 
 def _scrub(value: Any, secrets: list[str]) -> Any:
@@ -48,10 +62,15 @@ def _append_line(path: Path, record: dict[str, Any]) -> None:
 class AuditLog:
     """Writes events and trades to their files and to the hash chain."""
 
-    def __init__(self, folder: Path, secrets: Iterable[str] = ()) -> None:
+    def __init__(self, folder: Path, secrets: Iterable[str] = (), anchors: Iterable[Anchor] = ()) -> None:
         self.folder = folder
         self.secrets = [s for s in secrets if s]
         self.chain = HashChain(folder / CHAIN)
+        self.anchors = list(anchors)
+
+    def head(self) -> tuple[int, str] | None:
+        """The chain's last record, ``(seq, hash)``; None while it has none."""
+        return self.chain.head()
 
     def _write(self, stream: str, kind: str, fields: dict[str, Any], now: dt.datetime | None) -> dict[str, Any]:
         data = _scrub({"stream": stream, "kind": kind, **fields}, self.secrets)
@@ -59,6 +78,11 @@ class AuditLog:
         record = self.chain.append(data, now)  # the chain first: it is the proof
         _append_line(self.folder / (EVENTS if stream == "events" else TRADES),
                      {"ts": record["ts"], "seq": record["seq"], **data})
+        for anchor in self.anchors:  # after the append: an anchor is never ahead of the chain
+            # Best effort: an anchor left behind the chain is accepted by design, and a store
+            # that cannot take it reports its damage at its own next use.
+            with contextlib.suppress(KobeError):
+                anchor(record["seq"], record["hash"])
         return record
 
     def event(self, kind: str, now: dt.datetime | None = None, **fields: Any) -> dict[str, Any]:

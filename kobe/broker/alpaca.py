@@ -66,6 +66,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from alpaca.common.enums import Sort
 from alpaca.common.exceptions import APIError
 from alpaca.data.requests import StockLatestQuoteRequest
 from alpaca.trading.enums import OrderClass, OrderSide, QueryOrderStatus, TimeInForce
@@ -423,6 +424,26 @@ class AlpacaBroker:
                    else GetOrdersRequest(status=QueryOrderStatus.OPEN, limit=500))
         raw = self._read(lambda: self.trading.get_orders(request))
         return [_order(o) for o in raw]
+
+    def all_orders(self) -> list[BrokerOrder]:
+        """Every order the broker has, working and ended, oldest first; an OCO as one
+        order (its legs folded in, as :meth:`order` reads it). What ``kobe reconcile
+        --rebuild`` rebuilds the order store from. Paged by submission time; a page
+        starts a microsecond before the last one's end, so orders sent at the same instant
+        are never skipped (those seen twice are kept once)."""
+        seen: dict[str, BrokerOrder] = {}
+        after: dt.datetime | None = None
+        while True:
+            request = GetOrdersRequest(status=QueryOrderStatus.ALL, limit=500, nested=True, direction=Sort.ASC,
+                                       after=after)
+            page = self._read(lambda: self.trading.get_orders(request))  # noqa: B023 - called at once
+            new = [raw for raw in page if str(raw.id) not in seen]
+            for raw in new:
+                found = _order(raw)
+                seen[found.id] = fold_oco(found) if found.order_class == "oco" else found
+            if len(page) < 500 or not new:
+                return list(seen.values())
+            after = max(_utc(raw.submitted_at) for raw in page) - dt.timedelta(microseconds=1)
 
     def positions(self) -> list[BrokerPosition]:
         raw = self._read(self.trading.get_all_positions)

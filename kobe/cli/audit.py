@@ -1,11 +1,91 @@
-"""``kobe audit verify``: check the hash chain and the readable logs against it."""
+"""``kobe audit verify`` and ``kobe audit head``: the audit trail, checked and anchored.
+
+``verify`` checks the hash chain, the readable logs against it, and the chain against its
+anchors (:mod:`kobe.audit.verify`): the head recorded in the order store and in the
+runner's heartbeat (found in the state folder beside the logs), and any head exported
+earlier with ``head`` and given back with ``--anchor``.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
+
+from kobe.cli.common import fail_cleanly
+
+if TYPE_CHECKING:
+    from kobe.audit.verify import Anchor, TrailReport
+
+logs_option = click.option("--logs", "folder", type=click.Path(path_type=Path), default=Path("logs"),
+                           show_default=True, help="The folder of the audit trail.")
+state_option = click.option("--state", "state", type=click.Path(path_type=Path), default=None,
+                            help="The folder of the order store and the heartbeat, whose anchors are checked "
+                                 "(default: state/ beside the logs folder).")
+
+
+def _exported(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[Anchor]:
+    from kobe.audit.verify import Anchor
+
+    try:
+        return [Anchor.parse(v, f"--anchor {v.strip()[:24]}...") for v in values]
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from None
+
+
+def local_anchors(state: Path) -> tuple[list[Anchor], list[str]]:
+    """The anchors kept in ``state`` (the order store's, the heartbeat's), and why one
+    could not be read. A missing file anchors nothing; a store that will not open is a
+    notice here (``kobe trade`` refuses it with the remedy)."""
+    from kobe.audit.verify import Anchor
+    from kobe.config.errors import KobeError
+    from kobe.oms.store import OrderStore
+    from kobe.runner.heartbeat import read_heartbeat
+    from kobe.runner.run import HEARTBEAT_FILE
+    from kobe.trade.cycle import ORDERS_FILE
+
+    anchors, notices = [], []
+    store_path = state / ORDERS_FILE.name
+    if store_path.exists():
+        try:
+            store = OrderStore(store_path)
+            head = store.audit_anchor()
+            store.close()
+        except KobeError as err:
+            notices.append(f"the order store's anchor was not checked: {err.diagnostics[0].message} "
+                           f"({store_path}; `kobe reconcile --rebuild`)")
+        else:
+            if head is not None:
+                anchors.append(Anchor(head[0], head[1], f"the order store ({store_path})"))
+    beat = read_heartbeat(state / HEARTBEAT_FILE.name)
+    if beat is not None and beat.audit_seq is not None and beat.audit_hash is not None:
+        anchors.append(Anchor(beat.audit_seq, beat.audit_hash, f"the heartbeat ({state / HEARTBEAT_FILE.name})"))
+    return anchors, notices
+
+
+def _verified(folder: Path, state: Path | None, exported: list[Anchor]) -> tuple[TrailReport, list[str]]:
+    from kobe.audit.verify import verify_trail
+
+    anchors, notices = local_anchors(state if state is not None else folder.parent / "state")
+    return verify_trail(folder, [*anchors, *exported]), notices
+
+
+def _problem(folder: Path, report: TrailReport) -> dict[str, Any] | None:
+    from kobe.audit.log import CHAIN
+
+    if report.problem is None:
+        return None
+    return {"file": str(folder / (report.problem.file or CHAIN)), "line": report.problem.line,
+            "message": report.problem.message}
+
+
+def _say_problem(folder: Path, report: TrailReport) -> None:
+    problem = _problem(folder, report)
+    assert problem is not None
+    where = problem["file"] if problem["line"] is None else f"{problem['file']}:{problem['line']}"
+    click.echo(f"{where}: {problem['message']}", err=True)
 
 
 @click.group()
@@ -14,30 +94,59 @@ def audit() -> None:
 
 
 @audit.command()
-@click.option("--logs", "folder", type=click.Path(path_type=Path), default=Path("logs"), show_default=True)
+@logs_option
+@state_option
+@click.option("--anchor", "exported", multiple=True, callback=_exported, metavar="SEQ:HASH",
+              help="A head printed by `kobe audit head` earlier (kept off the machine); repeatable.")
 @click.option("--json", "as_json", is_flag=True)
-def verify(folder: Path, as_json: bool) -> None:
-    """Verify logs/hash_chain.jsonl and that events.jsonl and trades.jsonl match it.
+@fail_cleanly
+def verify(folder: Path, state: Path | None, exported: list[Anchor], as_json: bool) -> None:
+    """Verify logs/hash_chain.jsonl, that events.jsonl and trades.jsonl match it, and that
+    it reaches every anchor of its head (the order store's, the heartbeat's, --anchor).
 
-    Names the first bad line and exits 1 when anything was altered.
+    Names the first bad line and exits 1 when anything was altered or removed.
     """
-    from kobe.audit.verify import verify_trail
-
-    report = verify_trail(folder)
+    report, notices = _verified(folder, state, exported)
+    notices = [*notices, *report.notices]
     if as_json:
-        click.echo(json.dumps({"ok": report.ok, "records": report.records, "notices": list(report.notices),
-                               "problem": None if report.ok else {"line": report.problem.line,
-                                                                  "message": report.problem.message}}, indent=2))
+        click.echo(json.dumps({"ok": report.ok, "records": report.records, "notices": notices,
+                               "anchors": [{"seq": a.seq, "hash": a.hash, "source": a.source}
+                                           for a in report.anchors],
+                               "problem": _problem(folder, report)}, indent=2))
     else:
-        for notice in report.notices:
+        for notice in notices:
             click.echo(f"notice: {notice}")
         if report.ok:
-            click.echo(f"ok: {report.records} records, chain intact")
+            reached = f"; {len(report.anchors)} anchor(s) reached" if report.anchors else ""
+            click.echo(f"ok: {report.records} records, chain intact{reached}")
         else:
-            assert report.problem is not None
-            click.echo(f"{folder / 'hash_chain.jsonl'}:{report.problem.line}: {report.problem.message}", err=True)
+            _say_problem(folder, report)
     if not report.ok:
         raise SystemExit(1)
+
+
+@audit.command()
+@logs_option
+@state_option
+@click.option("--json", "as_json", is_flag=True)
+@fail_cleanly
+def head(folder: Path, state: Path | None, as_json: bool) -> None:
+    """Print the verified chain's head as SEQ:HASH, to keep off the machine and give back
+    to `kobe audit verify --anchor`. Exits 1 (printing nothing to keep) when the trail
+    does not verify."""
+    from kobe.audit.chain import GENESIS
+    from kobe.audit.log import AuditLog
+
+    report, _ = _verified(folder, state, [])
+    if not report.ok:
+        _say_problem(folder, report)
+        raise SystemExit(1)
+    records = AuditLog(folder).chain.records()[:report.records]
+    last = records[-1] if records else {"seq": 0, "hash": GENESIS, "ts": None}
+    if as_json:
+        click.echo(json.dumps({"seq": last["seq"], "hash": last["hash"], "ts": last["ts"]}, indent=2))
+    else:
+        click.echo(f"{last['seq']}:{last['hash']}")
 
 
 COMMANDS: list[click.Command] = [audit]

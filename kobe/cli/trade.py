@@ -204,20 +204,48 @@ def resume(strategies: Path, risk_path: Path | None, reason: str, who: str | Non
 @config_option
 @config_options
 @click.option("--adopt", is_flag=True, help="Take the broker's view: update Kobe's orders and positions.")
+@click.option("--rebuild", is_flag=True,
+              help="Rebuild a damaged (or missing) order store from the broker's orders and the audit trail, "
+                   "keeping the damaged file aside; then reconcile.")
 @click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds per broker call.")
 @click.option("--json", "as_json", is_flag=True)
 @fail_cleanly
-def reconcile(strategies: Path, risk_path: Path | None, adopt: bool, timeout: float, as_json: bool) -> None:
+def reconcile(strategies: Path, risk_path: Path | None, adopt: bool, rebuild: bool, timeout: float,
+              as_json: bool) -> None:
     """Compare Kobe's positions and open orders with the broker's; exit 1 on differences
-    (after --adopt: on differences left)."""
+    (after --adopt: on differences left).
+
+    With --rebuild, first rebuild state/orders.sqlite when it is damaged (as `kobe trade`
+    reports it) or missing: every order the broker holds and every order of the audit
+    trail, the damaged file kept as orders.sqlite.corrupt-<time>. Refused while a runner
+    holds the project, or when the store is sound.
+    """
     from kobe.project import load_project
-    from kobe.trade.reconcile import reconcile_project
+    from kobe.runner.lock import InstanceLock
+    from kobe.runner.run import LOCK_FILE
+    from kobe.trade.reconcile import rebuild_project, reconcile_project
 
     project = load_project(strategies, risk_path)
-    report = reconcile_project(project, _env(project.root), adopt_view=adopt, timeout=timeout)
+    env = _env(project.root)
+    rebuilt = None
+    if rebuild:
+        # No runner may trade while its store is swapped under it.
+        with InstanceLock(project.root / LOCK_FILE) as lock:
+            lock.acquire("rebuild")
+            rebuilt = rebuild_project(project, env, timeout=timeout)
+    report = reconcile_project(project, env, adopt_view=adopt, timeout=timeout)
     if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2))
+        click.echo(json.dumps({**({"rebuilt": rebuilt.to_dict()} if rebuilt else {}), **report.to_dict()},
+                              indent=2))
     else:
+        if rebuilt is not None:
+            click.echo(f"order store rebuilt: {rebuilt.orders} orders ({rebuilt.from_broker} from the broker, "
+                       f"{rebuilt.from_audit_only} from the audit trail alone), {rebuilt.fills} fills, "
+                       f"{rebuilt.adjustments} adjustments")
+            if rebuilt.kept_aside:
+                click.echo(f"the damaged store is kept as {rebuilt.kept_aside}")
+            for notice in rebuilt.notices:
+                click.echo(f"notice: {notice}")
         for d in report.differences:
             click.echo(d.describe())
         for change in report.adopted:

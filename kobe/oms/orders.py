@@ -61,10 +61,24 @@ class IllegalTransition(ValueError):
     pass
 
 
+ID_PREFIX = "kb-"
+"""Every id Kobe makes starts so; an order at the broker without it is a person's."""
+
+
 def client_order_id(strategy: str, symbol: str, trading_date: dt.date, side: str) -> str:
     """The deterministic id of the order for this pick: readable, unique, ≤ 48 chars."""
     digest = hashlib.sha256(f"{strategy}|{symbol}|{trading_date.isoformat()}|{side}".encode()).hexdigest()[:12]
-    return f"kb-{trading_date:%Y%m%d}-{side[0]}-{symbol[:10]}-{digest}"
+    return f"{ID_PREFIX}{trading_date:%Y%m%d}-{side[0]}-{symbol[:10]}-{digest}"
+
+
+def id_trading_date(cid: str) -> dt.date | None:
+    """The trading date written in one of Kobe's ids, or None for any other id."""
+    if not cid.startswith(ID_PREFIX):
+        return None
+    try:
+        return dt.datetime.strptime(cid[len(ID_PREFIX):len(ID_PREFIX) + 8], "%Y%m%d").date()
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)

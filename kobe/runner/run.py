@@ -217,7 +217,8 @@ class Runner:
 
     def _beat(self, action: str, state: str = "running") -> None:
         self.state.last_action = action
-        write_heartbeat(self.heartbeat_path, self.mode, action, self.state.config_sha256, state=state)
+        write_heartbeat(self.heartbeat_path, self.mode, action, self.state.config_sha256, state=state,
+                        audit_head=self.audit.head())
 
     def _heartbeat_loop(self) -> None:
         while not self.stop.wait(self.heartbeat_interval.total_seconds()):

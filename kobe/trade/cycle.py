@@ -130,9 +130,9 @@ def open_trader(project: Project, env: Mapping[str, str], *, paper: bool = True,
     switch = kill_switch_of(project.root, project.config.risk)
     broker = AlpacaBroker.connect(settings, switch, timeout=timeout, retry_wait=retry_wait, env=env,
                                   checkpoint=checkpoint)
-    audit = AuditLog(project.root / LOGS, broker.secrets)
-    return Trader(project, broker, OrderStore(project.root / ORDERS_FILE), audit, switch, policy, sleep,
-                  checkpoint)
+    store = OrderStore(project.root / ORDERS_FILE)
+    audit = AuditLog(project.root / LOGS, broker.secrets, anchors=[store.anchor_audit])  # the chain's head, kept
+    return Trader(project, broker, store, audit, switch, policy, sleep, checkpoint)
 
 
 @dataclass

@@ -27,19 +27,32 @@ holds what was found, what was changed and what is left.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from collections.abc import Collection, Mapping
+import functools
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
+from kobe.audit.chain import verify
 from kobe.audit.log import AuditLog
-from kobe.broker.base import Broker, BrokerOrder
+from kobe.broker.alpaca import AlpacaBroker, BrokerSettings
+from kobe.broker.base import Broker, BrokerOrder, BrokerUnavailable
+from kobe.config.errors import Diagnostic, KobeError
 from kobe.data.calendar import trading_date
-from kobe.oms.orders import OrderRecord, OrderStatus
-from kobe.oms.store import OrderStore
+from kobe.oms.orders import (
+    ID_PREFIX,
+    OrderRecord,
+    OrderStatus,
+    client_order_id,
+    id_trading_date,
+)
+from kobe.oms.repair import discard_partial, install, rebuild_path
+from kobe.oms.store import Fill, OrderStore, StoreCorrupt, Transition, damage
 from kobe.oms.views import POSITIONS_FILE, write_positions
 from kobe.trade.executor import Executor, broker_status
-from kobe.trade.protect import protected_symbols
+from kobe.trade.protect import MAX_STOPS_A_DAY, protected_symbols
 
 if TYPE_CHECKING:
     from kobe.project import Project
@@ -163,6 +176,7 @@ def adopt(store: OrderStore, broker: Broker, audit: AuditLog, executor: Executor
             store.record(after, "reconcile --adopt: the broker has no such order")
         if _state(after) != before:
             changes.append(f"{order.client_order_id}: {before} -> {_state(after)}")
+    booked: list[dict[str, object]] = []
     now = dt.datetime.now(dt.UTC).isoformat()
     theirs = {p.symbol: p for p in broker.positions()}
     for difference in position_differences(store, broker):
@@ -177,10 +191,16 @@ def adopt(store: OrderStore, broker: Broker, audit: AuditLog, executor: Executor
             side, qty, price = "buy", want - have, (want * their_cost - have * cost) / (want - have)
         else:
             side, qty, price = "sell", have - want, cost
-        store.add_adjustment(f"adopt:{difference.symbol}:{now}", difference.symbol, side, qty, price, now)
+        fill_id = f"adopt:{difference.symbol}:{now}"
+        store.add_adjustment(fill_id, difference.symbol, side, qty, price, now)
         changes.append(f"{difference.symbol}: {side} {qty:g} @ {price:.4f} booked to match the broker")
-    for change in changes:
-        audit.event("reconcile.adopted", change=change)
+        booked.append({"fill_id": fill_id, "symbol": difference.symbol, "side": side, "qty": qty, "price": price,
+                       "at": now})
+    adjusted = len(changes) - len(booked)
+    for n, change in enumerate(changes):
+        # An adjustment's fill, whole: `kobe reconcile --rebuild` books it again from here.
+        fill: dict[str, Any] = {"fill": booked[n - adjusted]} if n >= adjusted else {}
+        audit.event("reconcile.adopted", change=change, **fill)
     return changes
 
 
@@ -222,3 +242,249 @@ def reconcile_project(project: Project, env: Mapping[str, str], *, adopt_view: b
 
     trader = open_trader(project, env, paper=True, timeout=timeout, pinned=False)
     return reconcile_trader(trader, adopt_view)
+
+
+# -- rebuilding a damaged store -------------------------------------------------------------
+
+KNOWN_STATUSES = frozenset(s.value for s in OrderStatus)
+
+
+class OrderHistory(Broker, Protocol):
+    """A broker that lists every order it holds, ended ones too
+    (:meth:`~kobe.broker.alpaca.AlpacaBroker.all_orders`)."""
+
+    def all_orders(self) -> list[BrokerOrder]: ...
+
+
+@dataclass
+class Told:
+    """What the audit trail says of one order: its decision (strategy, intent, trading
+    date), the states it was recorded in (``(status, at, detail)``) and its fills."""
+
+    decided: dict[str, Any] | None = None
+    decided_at: str | None = None
+    history: list[tuple[str, str, str]] = field(default_factory=list)
+    fills: list[dict[str, Any]] = field(default_factory=list)
+
+
+def read_trail(records: Iterable[dict[str, Any]]) -> tuple[dict[str, Told], list[dict[str, Any]]]:
+    """Per ``client_order_id``, what the chain's ``records`` tell of the order; and the
+    adjustment fills ``kobe reconcile --adopt`` booked (whole, in their order)."""
+    told: dict[str, Told] = {}
+    adjustments: list[dict[str, Any]] = []
+    for record in records:
+        data = record.get("data")
+        if not isinstance(data, dict):
+            continue
+        kind, cid = data.get("kind"), data.get("client_order_id")
+        if kind == "reconcile.adopted" and isinstance(data.get("fill"), dict):
+            adjustments.append(data["fill"])
+        if not isinstance(kind, str) or not isinstance(cid, str):
+            continue
+        if kind == "order.decided":
+            entry = told.setdefault(cid, Told())
+            entry.decided, entry.decided_at = data, str(record.get("ts"))
+        elif kind == "fill":
+            told.setdefault(cid, Told()).fills.append(data)
+        elif kind.startswith("order.") and kind[6:] in KNOWN_STATUSES:
+            told.setdefault(cid, Told()).history.append((kind[6:], str(record.get("ts")), str(data.get("detail", ""))))
+    return told, adjustments
+
+
+def strategy_of(cid: str, symbol: str, day: dt.date, strategies: Collection[str]) -> str | None:
+    """The strategy whose deterministic id ``cid`` is (for an order the audit trail lost)."""
+    words = ("buy", "sell", "stop", *(f"stop-{n}" for n in range(2, MAX_STOPS_A_DAY + 1)))
+    for name in (*strategies, "adopted"):
+        for word in words:
+            if client_order_id(name, symbol, day, word) == cid:
+                return name
+    return None
+
+
+def _fills(cid: str, audited: list[dict[str, Any]], found: BrokerOrder) -> list[Fill]:
+    """The order's fills: those of the audit trail (with the ids the executor gave them),
+    and what the broker reports filled beyond them as one more, at the price that makes
+    the broker's average. A trail that says more than the broker gives way to it."""
+    out: list[Fill] = []
+    total, value = 0.0, 0.0
+    for fill in audited:
+        qty, price = float(fill["qty"]), float(fill["price"])
+        if total + qty > found.filled_qty + QTY_TOLERANCE:
+            out, total, value = [], 0.0, 0.0
+            break
+        total, value = total + qty, value + qty * price
+        out.append(Fill(f"{cid}:{total:g}", qty, price, str(fill["at"])))
+    rest = found.filled_qty - total
+    if rest > QTY_TOLERANCE:
+        price = (found.filled_qty * (found.filled_avg_price or 0.0) - value) / rest
+        out.append(Fill(f"{cid}:{found.filled_qty:g}", rest, price, found.executed_at.astimezone(dt.UTC).isoformat()))
+    return out
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    order: OrderRecord
+    history: list[Transition]
+    fills: list[Fill]
+    created_at: str
+    from_broker: bool
+
+
+def rebuilt_order(cid: str, found: BrokerOrder | None, told: Told | None, strategies: Collection[str],
+                  now: str) -> Rebuilt | None:
+    """Order ``cid`` as the broker reports it (``found``) and the audit trail tells it
+    (``told``), or None when neither describes it. The broker decides the state and the
+    fills; the trail gives the strategy, the intent (reason) and the trading date. An
+    order the broker never saw keeps the trail's final state; one whose fate the trail
+    left open ends ``canceled``: it never reached the broker, and the trail may not say
+    how it was to be sent (a protective order), so it is never re-sent from here."""
+    decided = (told.decided if told else None) or {}
+    if found is None and not decided:
+        return None
+    symbol = found.symbol if found else str(decided["symbol"])
+    side = found.side if found else str(decided["side"])
+    try:
+        day: dt.date | None = dt.date.fromisoformat(str(decided["trading_date"]))
+    except (KeyError, ValueError):
+        day = id_trading_date(cid)
+    day = day or trading_date(found.updated_at if found else dt.datetime.now(dt.UTC))
+    strategy = str(decided.get("strategy") or strategy_of(cid, symbol, day, strategies) or "unknown")
+    reason = str(decided.get("reason") or "rebuilt from the broker's order")
+    history = [Transition(None, OrderStatus.NEW.value, told.decided_at or now, reason)] if told and told.decided \
+        else []
+    history += [Transition(history[-1].to_status if history else None, status, at, detail)
+                for status, at, detail in (told.history if told else [])]
+    if found is not None:
+        base = OrderRecord(cid, strategy, symbol, side, int(found.qty), found.limit_price, day, reason=reason,
+                           broker_order_id=found.id, order_type="oco" if found.order_class == "oco"
+                           else found.order_type, stop_price=found.stop_price, time_in_force=found.time_in_force)
+        status = broker_status(base, found)
+        if status.terminal:
+            reason = f"{reason}; broker: {found.status}"
+        order = dataclasses.replace(base, status=status, filled_qty=found.filled_qty,
+                                    filled_avg_price=found.filled_avg_price, reason=reason)
+        fills = _fills(cid, told.fills if told else [], found)
+        detail = "rebuilt: the broker's state"
+    else:
+        last = OrderStatus(history[-1].to_status) if history else OrderStatus.NEW
+        stop, limit = decided.get("stop_price"), decided.get("limit_price")
+        order = OrderRecord(cid, strategy, symbol, side, int(decided["qty"]), limit, day, status=last, reason=reason,
+                            order_type="stop" if stop is not None and limit is None else "limit", stop_price=stop,
+                            time_in_force="gtc" if stop is not None else "ioc")
+        if not last.terminal:
+            order = dataclasses.replace(order, status=OrderStatus.CANCELED,
+                                        reason=f"{reason}; never reached the broker (store rebuilt)")
+        fills = []
+        detail = "rebuilt: the broker has never seen it"
+    if not history or history[-1].to_status != order.status.value:
+        history.append(Transition(history[-1].to_status if history else None, order.status.value, now, detail))
+    return Rebuilt(order, history, fills, (told.decided_at if told else None) or now, found is not None)
+
+
+@dataclass(frozen=True)
+class RebuildReport:
+    """What ``kobe reconcile --rebuild`` did: the store at ``store``, rebuilt because of
+    ``damage`` (None: there was none), the damaged file now at ``kept_aside``."""
+
+    store: str
+    damage: str | None
+    kept_aside: str | None
+    orders: int
+    from_broker: int
+    from_audit_only: int
+    fills: int
+    adjustments: int
+    audit_records: int
+    notices: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _read(call: Callable[[], Any]) -> Any:
+    try:
+        return call()
+    except BrokerUnavailable as err:
+        raise KobeError(Diagnostic(f"the broker's orders could not be read: {err}",
+                                   hint="nothing was changed; try again when the broker answers")) from None
+
+
+def rebuild(path: Path, broker: OrderHistory, audit: AuditLog, strategies: Collection[str],
+            damage: StoreCorrupt | None, now: dt.datetime | None = None) -> tuple[RebuildReport, OrderStore]:
+    """Rebuild the order store at ``path`` from every order ``broker`` holds and the
+    audit trail (:func:`rebuilt_order` for each of Kobe's ids; the trail's adjustment
+    fills), built beside it and swapped in (:func:`kobe.oms.repair.install`), the
+    damaged file kept aside; the audit trail gets ``store.rebuilt`` and the new store
+    its anchor. Returns the report and the new store. Nothing changes unless the broker
+    answered every read."""
+    when = now or dt.datetime.now(dt.UTC)
+    stamp = when.isoformat()
+    listed: dict[str, BrokerOrder] = {o.client_order_id: o for o in _read(broker.all_orders)}
+    checked = verify(audit.chain.path)
+    problem = checked.problem
+    notices: list[str] = []
+    if problem is not None:
+        notices.append(f"the audit trail was read up to record {checked.records}: {problem.file}:{problem.line}: "
+                       f"{problem.message}")
+    told, adjustments = read_trail(audit.chain.records()[:checked.records])
+    ids = [cid for cid in listed if cid.startswith(ID_PREFIX)] + [cid for cid in told if cid not in listed]
+    for cid in [c for c in ids if c not in listed]:     # not in the listing: asked by id, to be sure
+        found: BrokerOrder | None = _read(functools.partial(broker.order_by_client_id, cid))
+        if found is not None:
+            listed[cid] = found
+    orders = []
+    for cid in ids:
+        rebuilt = rebuilt_order(cid, listed.get(cid), told.get(cid), strategies, stamp)
+        if rebuilt is None:
+            notices.append(f"{cid}: neither the broker nor the audit trail's decision describes it; left out")
+        else:
+            orders.append(rebuilt)
+    orders.sort(key=lambda r: r.created_at)   # the store lists orders by creation: holdings need the order
+    fresh = rebuild_path(path)
+    discard_partial(fresh)
+    store = OrderStore(fresh)
+    # A build cut short is thrown away, never used: no waiting for the disk per order;
+    # install() makes the whole file durable before it takes the store's place.
+    store.db.conn.execute("PRAGMA synchronous=OFF")
+    for r in orders:
+        store.restore(r.order, r.history, r.fills, r.created_at)
+    booked = 0
+    for fill in adjustments:
+        try:
+            booked += store.add_adjustment(str(fill["fill_id"]), str(fill["symbol"]), str(fill["side"]),
+                                           float(fill["qty"]), float(fill["price"]), str(fill["at"]))
+        except (KeyError, TypeError, ValueError):
+            notices.append(f"an adjustment of the audit trail is unreadable and was left out: {fill}")
+    head = audit.head()
+    if head is not None:
+        store.anchor_audit(*head)
+    store.close()
+    aside = install(fresh, path, when)
+    store = OrderStore(path)
+    audit.anchors.append(store.anchor_audit)
+    report = RebuildReport(str(path), damage.reason if damage else None, str(aside) if aside else None, len(orders),
+                           sum(r.from_broker for r in orders), sum(not r.from_broker for r in orders),
+                           sum(len(r.fills) for r in orders), booked, checked.records, notices)
+    audit.event("store.rebuilt", **report.to_dict())
+    return report, store
+
+
+def rebuild_project(project: Project, env: Mapping[str, str], *, timeout: float = 10.0) -> RebuildReport:
+    """``kobe reconcile --rebuild`` (:func:`rebuild`) for the project's store, which must
+    be damaged or absent: a sound store is refused (``--adopt`` is the remedy for a store
+    that merely differs from the broker). ``state/positions.json`` is rewritten."""
+    from kobe.trade.cycle import LOGS, ORDERS_FILE, kill_switch_of
+
+    path = project.root / ORDERS_FILE
+    damaged = damage(path)
+    if damaged is None and path.exists():
+        raise KobeError(Diagnostic("the order store is sound: there is nothing to rebuild", file=str(path),
+                                   hint="`kobe reconcile` compares it with the broker; `kobe reconcile --adopt` "
+                                        "takes the broker's view"))
+    broker = AlpacaBroker.connect(BrokerSettings.from_env(env, paper=True),
+                                  kill_switch_of(project.root, project.config.risk), timeout=timeout, env=env)
+    audit = AuditLog(project.root / LOGS, broker.secrets)
+    report, store = rebuild(path, broker, audit, [s.name for s in project.strategies], damaged)
+    write_positions(store, project.root / POSITIONS_FILE)
+    store.close()
+    return report

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kobe.audit.chain import HashChain, record_hash, verify
+from kobe.audit.chain import HashChain, Problem, Verification, record_hash, verify
 from kobe.audit.log import AuditLog
 
 
@@ -22,6 +22,11 @@ def _chain(tmp_path: Path, n: int = 8) -> Path:
 
 def _lines(path: Path) -> list[bytes]:
     return path.read_bytes().splitlines(keepends=True)
+
+
+def _problem(result: Verification) -> Problem:
+    assert result.problem is not None, "the chain verified"
+    return result.problem
 
 
 def test_intact_chain_verifies(tmp_path: Path) -> None:
@@ -45,7 +50,7 @@ def test_every_modification_is_caught(tmp_path: Path, index: int) -> None:
     lines[index] = json.dumps(record).encode() + b"\n"
     path.write_bytes(b"".join(lines))
     result = verify(path)
-    assert not result.ok and result.problem.line == index + 1
+    assert _problem(result).line == index + 1
 
 
 @pytest.mark.parametrize("index", range(N))
@@ -63,7 +68,7 @@ def test_a_modification_with_a_recomputed_hash_is_caught_at_the_next_line(tmp_pa
         # outside anchor (the count and last hash in events.jsonl) can tell. See below.
         assert result.ok
     else:
-        assert not result.ok and result.problem.line == index + 2
+        assert _problem(result).line == index + 2
 
 
 @pytest.mark.parametrize("index", range(N))
@@ -76,7 +81,7 @@ def test_every_deletion_is_caught(tmp_path: Path, index: int) -> None:
     if index == N - 1:
         assert result.ok and result.records == N - 1  # truncation: see the anchored check below
     else:
-        assert not result.ok and result.problem.line == index + 1
+        assert _problem(result).line == index + 1
 
 
 @pytest.mark.parametrize("index", range(N + 1))
@@ -89,7 +94,7 @@ def test_every_insertion_is_caught(tmp_path: Path, index: int) -> None:
     lines.insert(index, json.dumps(forged).encode() + b"\n")
     path.write_bytes(b"".join(lines))
     result = verify(path)
-    assert not result.ok and result.problem.line in (index + 1, index + 2)
+    assert _problem(result).line in (index + 1, index + 2)
 
 
 @pytest.mark.parametrize("index", range(N - 1))
@@ -99,7 +104,7 @@ def test_every_swap_is_caught(tmp_path: Path, index: int) -> None:
     lines[index], lines[index + 1] = lines[index + 1], lines[index]
     path.write_bytes(b"".join(lines))
     result = verify(path)
-    assert not result.ok and result.problem.line == index + 1
+    assert _problem(result).line == index + 1
 
 
 def test_truncation_is_caught_against_the_event_log(tmp_path: Path) -> None:
@@ -111,7 +116,7 @@ def test_truncation_is_caught_against_the_event_log(tmp_path: Path) -> None:
     from kobe.audit.verify import verify_trail
 
     report = verify_trail(tmp_path)
-    assert not report.ok and "events.jsonl" in report.problem.message
+    assert report.problem is not None and (report.problem.file, report.problem.line) == ("events.jsonl", 5)
 
 
 def test_torn_last_line_is_reported_then_quarantined(tmp_path: Path) -> None:
@@ -119,7 +124,7 @@ def test_torn_last_line_is_reported_then_quarantined(tmp_path: Path) -> None:
     whole = path.read_bytes()
     path.write_bytes(whole + b'{"seq": 4, "ts": "2026')  # the crash cut an append short
     result = verify(path)
-    assert not result.ok and result.problem.line == 4 and "torn" in result.problem.message
+    assert _problem(result).line == 4 and "torn" in _problem(result).message
     chain = HashChain(path)
     chain.append({"kind": "after the crash"})
     assert verify(path).ok

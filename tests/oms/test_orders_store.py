@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from kobe.oms.orders import ALLOWED, IllegalTransition, OrderRecord, OrderStatus, client_order_id
+from kobe.oms.orders import (
+    ALLOWED,
+    IllegalTransition,
+    OrderRecord,
+    OrderStatus,
+    client_order_id,
+)
 from kobe.oms.store import OrderStore
 
 DAY = dt.date(2026, 11, 24)
@@ -117,8 +123,9 @@ def test_a_stale_writer_cannot_overwrite_a_newer_state(tmp_path: Path) -> None:
     o = order()
     store.add(o)
     stale = store.get(o.client_order_id)                       # process B read it while it was new
+    assert stale is not None
     filled = o.to(S.FILLED, filled_qty=2, filled_avg_price=29.9)
     assert store.record(filled, "process A: filled", expected=S.NEW)
     assert not store.record(stale.to(S.UNKNOWN), "process B: timed out", expected=S.NEW)
-    assert store.get(o.client_order_id).status is S.FILLED
+    assert store.get(o.client_order_id) == filled
     assert store.transitions(o.client_order_id) == [(None, "new"), ("new", "filled")]

@@ -1,14 +1,18 @@
-"""Market-data commands: ``kobe data check``, ``fetch``, ``refresh``, ``status``, ``synth``."""
+"""Market-data commands: ``kobe data check``, ``fetch``, ``refresh``, ``repair``, ``status``, ``synth``."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from kobe.cli.common import fail_cleanly, parse_date
+
+if TYPE_CHECKING:
+    from kobe.project import Project
 
 NOW_HELP = ("Judge which sessions have closed as of this instant (YYYY-MM-DDTHH:MM, New York time unless an "
             "offset is given; default: the wall clock). Give the exchange's clock when fetching from a replay.")
@@ -34,11 +38,25 @@ def data() -> None:
     """Market data: quality checks, synthetic bars."""
 
 
-def _project(strategies: Path):
+def _project(strategies: Path) -> Project | None:
     """The project when its strategies file exists (for its ``data:`` settings), else None."""
     from kobe.project import load_project
 
     return load_project(strategies) if strategies.exists() else None
+
+
+def _lake_of(project: Project | None, source: str | None) -> Path | None:
+    """The lake the bars are read from (``--data`` or the config's), or None when they
+    are not read from a lake."""
+    from kobe.data.refresh import LAKE_PROVIDERS
+
+    if source is not None:
+        path = Path(source)
+        return path if path.is_dir() and (path / "manifest.json").exists() else None
+    if project is None or project.config.data.provider not in LAKE_PROVIDERS:
+        return None
+    lake = project.root / project.config.data.lake
+    return lake if (lake / "manifest.json").exists() else None
 
 
 @data.command()
@@ -52,18 +70,30 @@ def _project(strategies: Path):
 def check(strategies: Path, source: str | None, as_of: str | None, jump_pct: float | None, as_json: bool) -> None:
     """Run the data-quality gate and list every finding (symbol, date, rule, action).
 
-    Exits 1 when the verdict is STOP.
+    When the bars come from a lake, first check that each file is the one fetched (its
+    SHA256 is the manifest's) and name every missing, altered or set-aside file.
+    Exits 1 when the verdict is STOP or a lake file is damaged.
     """
     from dataclasses import replace
 
     from kobe.data.bars import read_bars
+    from kobe.data.lake import Lake
     from kobe.data.quality import QualityPolicy, check_bars
 
     project = _project(strategies)
     policy = project.quality_policy() if project else QualityPolicy()
     if jump_pct is not None:
         policy = replace(policy, jump_pct=jump_pct)
-    bars = project.bars(source) if project else read_bars(source)
+    lake_dir = _lake_of(project, source)
+    damages = []
+    if lake_dir is not None:
+        lake = Lake(lake_dir)
+        damages = lake.verify()
+        unhashed = sorted(s for s, e in lake.manifest().items() if e.sha256 is None)
+        bars = lake.scan(damaged="skip")     # the damaged files are reported below, the others checked
+    else:
+        unhashed = []
+        bars = project.bars(source) if project else read_bars(source)
     report = check_bars(bars, policy, as_of=parse_date(as_of))
     if as_json:
         click.echo(json.dumps({
@@ -71,6 +101,9 @@ def check(strategies: Path, source: str | None, as_of: str | None, jump_pct: flo
             "excluded": sorted(report.excluded), "counts": report.counts(),
             "findings": [{"rule": f.rule, "symbol": f.symbol, "date": f.date.isoformat() if f.date else None,
                           "detail": f.detail, "action": f.action} for f in report.findings],
+            "damaged": [{"symbol": d.symbol, "file": str(d.path), "kind": d.kind, "detail": d.detail}
+                        for d in damages],
+            "unhashed": unhashed,
         }, indent=2))
     else:
         for finding in report.findings:
@@ -78,7 +111,15 @@ def check(strategies: Path, source: str | None, as_of: str | None, jump_pct: flo
         counts = ", ".join(f"{rule} {n}" for rule, n in sorted(report.counts().items()))
         click.echo(f"{report.symbols} symbols; {len(report.findings)} findings ({counts or 'none'}); "
                    f"verdict: {report.verdict()}")
-    if report.stop:
+        if unhashed:
+            click.echo(f"no hash recorded (a manifest of an older Kobe) for {', '.join(unhashed)}: each is trusted "
+                       f"while it holds its rows; its next fetch records the hash")
+        for damage in damages:
+            click.echo(damage.diagnostic().render(), err=True)
+        if damages:
+            click.echo(f"{len(damages)} lake file(s) damaged: not read, not traded; `kobe data repair` fetches them "
+                       f"again", err=True)
+    if report.stop or damages:
         raise SystemExit(1)
 
 
@@ -152,7 +193,9 @@ def fetch(strategies: Path, provider: str | None, base_url: str | None, files_pa
 def refresh(strategies: Path, now_text: str | None, as_json: bool) -> None:
     """What runs before every scan: bring the bars up to the last session closed at
     --now (polygon, alpaca; embedded and files are read as they are) and say whether
-    every symbol of the universe has it. Exits 1 when they are not fresh."""
+    every symbol of the universe has it. A symbol whose lake file is damaged is set
+    aside (not read, not traded) until `kobe data repair`. Exits 1 when the bars are not
+    fresh or a symbol is set aside."""
     from kobe.data.refresh import refresh as run_refresh
     from kobe.project import load_project
 
@@ -162,8 +205,73 @@ def refresh(strategies: Path, now_text: str | None, as_json: bool) -> None:
     else:
         click.echo(report.message)
         for symbol, reason in sorted(report.failed.items()):
-            click.echo(f"{'refused' if symbol in report.refused else 'failed'}: {reason}", err=True)
-    if not report.fresh:
+            label = "refused" if symbol in report.refused else "set aside" if symbol in report.damaged else "failed"
+            click.echo(f"{label}: {symbol}: {reason}" if not reason.startswith(f"{symbol}:") else f"{label}: {reason}",
+                       err=True)
+    if not report.fresh or report.damaged:
+        raise SystemExit(1)
+
+
+@data.command()
+@click.argument("symbols", nargs=-1)
+@click.option("--config", "strategies", type=click.Path(path_type=Path), default="strategies.yaml",
+              show_default=True, help="Its data: section gives the lake, the provider and its base URL, when it exists.")
+@click.option("--lake", "lake_dir", type=click.Path(path_type=Path), default=None,
+              help="Default: the config's data.lake (state/lake).")
+@click.option("--provider", type=click.Choice(["polygon", "alpaca", "files", "embedded"]), default=None,
+              help="Default: the config's data.provider (polygon or alpaca), else the one each file was fetched from.")
+@click.option("--base-url", default=None, help="Vendor base URL (e.g. a running `kobe exchange`).")
+@click.option("--path", "files_path", default=None, help="For --provider files: a file or folder of CSV/Parquet.")
+@click.option("--now", "now_text", default=None, help=NOW_HELP)
+@click.option("--workers", type=click.IntRange(1, 16), default=4, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable report.")
+@fail_cleanly
+def repair(symbols: tuple[str, ...], strategies: Path, lake_dir: Path | None, provider: str | None,
+           base_url: str | None, files_path: str | None, now_text: str | None, workers: int, as_json: bool) -> None:
+    """Fetch again every damaged lake file (missing, or not the file that was fetched:
+    its SHA256 is not the manifest's) and every symbol a refresh set aside, or only
+    SYMBOLS, over the range its manifest entry records; record the new hashes. The
+    answers are checked like any fetch's. Exits 1 when one could not be repaired."""
+    from kobe.data.lake import FetchReport, Lake
+    from kobe.data.lake import repair as run_repair
+    from kobe.data.providers import make_provider
+
+    project = _project(strategies)
+    settings = project.config.data if project else None
+    lake_dir = lake_dir or (project.root / settings.lake if project and settings else Path("state/lake"))
+    lake = Lake(lake_dir)
+    damages = lake.verify([s.upper() for s in symbols] or None)
+    if not damages:
+        message = "nothing to repair: every file of the lake is the file that was fetched"
+        click.echo(json.dumps({**FetchReport().to_dict(), "repaired": []}, indent=2) if as_json else message)
+        return
+    entries = lake.manifest()
+    chosen = provider or (settings.provider if settings and settings.provider in ("polygon", "alpaca") else None)
+    by_provider: dict[str, list[str]] = {}
+    for damage in damages:
+        by_provider.setdefault(chosen or entries[damage.symbol].provider, []).append(damage.symbol)
+    now = parse_now(now_text)
+    total = FetchReport(now=now)
+    for name, group in sorted(by_provider.items()):
+        source = make_provider(name, base_url=base_url or (settings.base_url if settings else None), path=files_path)
+        report = run_repair(lake, source, group, now=now, workers=workers)
+        total.requested += report.requested
+        total.fetched_rows += report.fetched_rows
+        total.failed.update(report.failed)
+        total.refused.update(report.refused)
+    repaired = sorted({s for s, _, _ in total.requested} - set(total.failed))
+    if as_json:
+        click.echo(json.dumps({**total.to_dict(), "repaired": repaired}, indent=2))
+    else:
+        for damage in damages:
+            click.echo(f"{damage.symbol}: {damage.detail}")
+        if repaired:
+            click.echo(f"repaired {len(repaired)} symbol(s), {total.fetched_rows:,} bars written to {lake_dir}, "
+                       f"their hashes recorded: {', '.join(repaired)}")
+        for symbol, reason in sorted(total.failed.items()):
+            click.echo(f"{'refused' if symbol in total.refused else 'failed'}: {reason}"
+                       if reason.startswith(f"{symbol}:") else f"failed: {symbol}: {reason}", err=True)
+    if total.failed or len(repaired) < len(damages):
         raise SystemExit(1)
 
 
@@ -181,7 +289,8 @@ def status(lake_dir: Path, now_text: str | None, as_json: bool) -> None:
     from kobe.data.calendar import last_closed_session
     from kobe.data.lake import Lake
 
-    entries = Lake(lake_dir).manifest()
+    lake = Lake(lake_dir)
+    entries = lake.manifest()
     if as_json:
         click.echo(json.dumps({s: asdict(e) for s, e in entries.items()}, indent=2))
         return
@@ -194,6 +303,10 @@ def status(lake_dir: Path, now_text: str | None, as_json: bool) -> None:
     stale = [e.symbol for e in entries.values() if (e.covered_to or "") < due]
     click.echo(f"{len(entries)} symbols; last closed session {due}; "
                + (f"without it: {', '.join(stale)}" if stale else "all have it"))
+    damages = lake.verify()
+    if damages:
+        click.echo(f"damaged, not read: {', '.join(f'{d.symbol} ({d.kind})' for d in damages)}; "
+                   f"`kobe data check` says why, `kobe data repair` fetches them again")
 
 
 @data.command()

@@ -18,6 +18,13 @@ universes); :attr:`RefreshReport.stale` lists those without it. A symbol that fa
 (vendor error, refused answer) is named in ``failed`` and stays stale; the others are
 refreshed all the same. Problems of set-up (no keys, an unknown provider) raise
 :class:`KobeError`; a vendor's bad day never does.
+
+A symbol whose lake file is damaged (missing, or not the file that was fetched: its hash
+differs from the manifest's, :meth:`kobe.data.lake.Lake.verify`) is *set aside*: not
+read, not fetched, not traded (:func:`untrusted` tells the trade cycle) and named in
+``damaged`` (and ``failed``), until ``kobe data repair`` fetches it again. It is not
+counted as stale: the other symbols are judged, and trade, without it. A file altered
+behind the lake's back is for a person to look at, so the refresh does not repair it.
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ class RefreshReport:
     missing) or ``"fetched"``. ``requested``: (symbol, first, last) of every vendor
     request. ``failed``: symbol -> why (refused answers name the fault); ``refused``:
     symbol -> fault name. ``stale``: universe symbols without the bar of ``session``.
+    ``damaged``: symbol -> why its lake file is set aside (not read, not traded).
     """
 
     provider: str
@@ -61,6 +69,7 @@ class RefreshReport:
     failed: dict[str, str] = field(default_factory=dict)
     refused: dict[str, str] = field(default_factory=dict)
     stale: list[str] = field(default_factory=list)
+    damaged: dict[str, str] = field(default_factory=dict)
 
     @property
     def fresh(self) -> bool:
@@ -76,14 +85,17 @@ class RefreshReport:
                    f"{len(self.stale)} of {len(self.symbols)} symbols lack the bar of {self.session}: "
                    + ", ".join(self.stale))
         failures = f"; failed: {', '.join(sorted(self.failed))}" if self.failed else ""
-        return f"{what}; {verdict}{failures}"
+        aside = (f"; set aside, not traded (damaged lake files; `kobe data repair`): {', '.join(sorted(self.damaged))}"
+                 if self.damaged else "")
+        return f"{what}; {verdict}{failures}{aside}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"provider": self.provider, "now": self.now.isoformat(), "session": self.session.isoformat(),
                 "action": self.action, "fresh": self.fresh, "stale": self.stale, "symbols": len(self.symbols),
                 "requested": [[s, a.isoformat(), b.isoformat()] for s, a, b in self.requested],
                 "fetched_rows": self.fetched_rows, "failed": dict(sorted(self.failed.items())),
-                "refused": dict(sorted(self.refused.items())), "message": self.message}
+                "refused": dict(sorted(self.refused.items())), "damaged": dict(sorted(self.damaged.items())),
+                "message": self.message}
 
 
 def universe_symbols(project: Project) -> list[str]:
@@ -120,15 +132,29 @@ def refresh(project: Project, now: dt.datetime, *, env: Mapping[str, str] | None
     provider = make_provider(data.provider, base_url=data.base_url,
                              env=read_env(project.root / ".env") if env is None else env)
     lake = Lake(project.root / data.lake)
+    damages = lake.verify(chosen)
+    lake.set_aside([d for d in damages if d.kind != "set_aside"], now)
+    report.damaged = {d.symbol: d.detail for d in damages}
+    trusted = [s for s in chosen if s not in report.damaged]
     if start is None:
         asked = [e.asked_from or e.covered_from for e in lake.manifest().values()]
         start = min((dt.date.fromisoformat(a) for a in asked if a), default=session - DEFAULT_HISTORY)
     # Forward only: a refresh before a scan fills the newest end, never re-extends history.
-    fetched = fetch(lake, provider, chosen, start, session, now=now, workers=workers, backfill=False)
+    fetched = fetch(lake, provider, trusted, start, session, now=now, workers=workers, backfill=False)
     report.action = "fetched" if fetched.requested else "up_to_date"
     report.requested, report.fetched_rows = fetched.requested, fetched.fetched_rows
-    report.failed, report.refused = fetched.failed, fetched.refused
+    report.failed, report.refused = {**report.damaged, **fetched.failed}, fetched.refused
     entries = lake.manifest()
-    report.stale = [s for s in chosen
+    report.stale = [s for s in trusted
                     if s not in entries or (entries[s].covered_to or "") < session.isoformat()]
     return report
+
+
+def untrusted(project: Project) -> dict[str, str]:
+    """The symbols of the project's lake set aside (a refresh found their file damaged):
+    symbol -> why. Nothing is decided on them until ``kobe data repair``. Empty when the
+    bars are not read from a lake."""
+    data = project.config.data
+    if data.provider not in LAKE_PROVIDERS:
+        return {}
+    return {s: a["why"] for s, a in Lake(project.root / data.lake).set_aside_symbols().items()}

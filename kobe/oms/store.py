@@ -251,7 +251,8 @@ class OrderStore:
     def _check(self) -> None:
         """Raise :class:`StoreCorrupt` unless the file is a sound store (module doc);
         bring a store of an older version up to this one."""
-        problems = [str(row[0]) for row in self.db.execute("PRAGMA quick_check").fetchall()]
+        problems = [line for row in self.db.execute("PRAGMA quick_check").fetchall()
+                    for line in str(row[0]).splitlines() if not line.startswith("*** in database")]
         if problems != ["ok"]:
             raise StoreCorrupt(self.path, "SQLite's integrity check failed: " + "; ".join(problems[:3]))
         self._check_tables()

@@ -130,10 +130,11 @@ class _Deadline(io.RawIOBase):
 
     def readinto(self, buffer: WriteableBuffer) -> int:
         left = self._end - time.monotonic()
-        if left <= 0:
-            raise TimeoutError(f"the request did not arrive within {self._seconds:g} s")
-        self._sock.settimeout(left)
-        return self._sock.recv_into(buffer)
+        if left > 0:
+            self._sock.settimeout(left)
+            with contextlib.suppress(TimeoutError):
+                return self._sock.recv_into(buffer)
+        raise TimeoutError(f"the request did not arrive within {self._seconds:g} s")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -166,6 +167,9 @@ class _Handler(BaseHTTPRequestHandler):
             phrase = "error"
         api = api_of(getattr(self, "path", "").partition("?")[0]) or "alpaca"
         self.close_connection = True
+        # Refused before its version was read (an unknown one, a garbled request line),
+        # a request still counts as HTTP/0.9, whose answers have no status line.
+        self.request_version = self.protocol_version
         self._answer({}, api, VendorError(code, message or phrase, alpaca_code(code)))
 
     def _serve(self) -> None:

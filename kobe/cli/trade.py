@@ -6,6 +6,8 @@ even when the config is broken), prints. Paths are the project's (the folder of
 ``strategies.yaml``): ``state/`` for the order store, ``positions.json`` and the kill
 switch, ``logs/`` for the audit trail. The broker comes from ``ALPACA_BASE_URL`` and the
 key variables (environment or ``.env``); no key is ever printed, logged or put in ``--json``.
+A damaged order store stops each of them with the file named (:class:`StoreCorrupt
+<kobe.oms.store.StoreCorrupt>`); ``reconcile --rebuild`` is its remedy.
 """
 
 from __future__ import annotations

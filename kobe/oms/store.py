@@ -217,6 +217,14 @@ def _create_file(path: Path, new_columns: dict[str, type]) -> None:
             leftover.unlink(missing_ok=True)
 
 
+def _version(db: sqlite_utils.Database) -> int:
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def _schema_version(db: sqlite_utils.Database) -> int:
+    return int(db.execute("PRAGMA schema_version").fetchone()[0])
+
+
 class OrderStore:
     NEW_COLUMNS: ClassVar[dict[str, type]] = {"order_type": str, "stop_price": float, "time_in_force": str}
     """Columns added after the first stores were written: a store from before gains them."""
@@ -230,6 +238,7 @@ class OrderStore:
         elif path.stat().st_size == 0:
             # Never a store (those are born whole); asked of SQLite, it would pass for a new one.
             raise StoreCorrupt(path, "the file is empty")
+        self._inspect()
         try:
             conn = sqlite3.connect(path, timeout=30, isolation_level=None)
         except sqlite3.DatabaseError as err:
@@ -238,44 +247,48 @@ class OrderStore:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")  # a committed transition survives power loss
             self.db = sqlite_utils.Database(conn)
-            self._check()
+            if _version(self.db) < SCHEMA_VERSION or set(self.NEW_COLUMNS) - set(self.db.table("orders").columns_dict):
+                self._migrate()
+            self._schema = _schema_version(self.db)
         except BaseException as err:
             conn.close()
             if isinstance(err, sqlite3.DatabaseError):
-                raise store_error(path, err) from None
+                raise store_error(self.path, err) from None
             raise
 
     def close(self) -> None:
         self.db.conn.close()
 
-    def _check(self) -> None:
-        """Raise :class:`StoreCorrupt` unless the file is a sound store (module doc);
-        bring a store of an older version up to this one."""
-        problems = [line for row in self.db.execute("PRAGMA quick_check").fetchall()
-                    for line in str(row[0]).splitlines() if not line.startswith("*** in database")]
-        if problems != ["ok"]:
-            raise StoreCorrupt(self.path, "SQLite's integrity check failed: " + "; ".join(problems[:3]))
-        self._check_tables()
-        if self._version() < SCHEMA_VERSION or set(self.NEW_COLUMNS) - set(self.db.table("orders").columns_dict):
-            self._migrate()
-        self._schema = self._schema_version()
+    def _inspect(self) -> None:
+        """Raise :class:`StoreCorrupt` unless the file is a sound store (module doc).
+        Through a read-only connection: a damaged file is never written to, not even by
+        SQLite folding its WAL into it when the connection closes."""
+        try:
+            conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+        except sqlite3.DatabaseError as err:
+            raise store_error(self.path, err) from None
+        try:
+            db = sqlite_utils.Database(conn)
+            problems = [line for row in db.execute("PRAGMA quick_check").fetchall()
+                        for line in str(row[0]).splitlines() if not line.startswith("*** in database")]
+            if problems != ["ok"]:
+                raise StoreCorrupt(self.path, "SQLite's integrity check failed: " + "; ".join(problems[:3]))
+            self._check_tables(db)
+        except sqlite3.DatabaseError as err:
+            raise store_error(self.path, err) from None
+        finally:
+            conn.close()
 
-    def _version(self) -> int:
-        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
-
-    def _schema_version(self) -> int:
-        return int(self.db.execute("PRAGMA schema_version").fetchone()[0])
-
-    def _check_tables(self) -> None:
-        tables = set(self.db.table_names())
+    def _check_tables(self, db: sqlite_utils.Database) -> None:
+        tables = set(db.table_names())
         if not tables & set(TABLES):
             raise StoreCorrupt(self.path, "it holds none of the order store's tables")
-        old = self._version() < SCHEMA_VERSION
+        old = _version(db) < SCHEMA_VERSION
         missing = [t for t in TABLES if t not in tables and not (t == ANCHOR_TABLE and old)]
         if missing:
             raise StoreCorrupt(self.path, f"table {', '.join(missing)} is missing")
         for table in sorted(tables & set(TABLES)):
-            lacking = sorted(TABLES[table] - set(self.db.table(table).columns_dict))
+            lacking = sorted(TABLES[table] - set(db.table(table).columns_dict))
             if lacking:
                 raise StoreCorrupt(self.path, f"table {table} lacks column {', '.join(lacking)}")
 
@@ -283,9 +296,9 @@ class OrderStore:
         """Look at the tables again when the schema changed since they were checked: a
         table dropped under a running process must stop it, not read as empty (and
         sqlite-utils would create a missing table anew on the next insert)."""
-        if self._schema_version() != self._schema:
-            self._check_tables()
-            self._schema = self._schema_version()
+        if _schema_version(self.db) != self._schema:
+            self._check_tables(self.db)
+            self._schema = _schema_version(self.db)
 
     def _migrate(self) -> None:
         """Add what a store of an older version lacks; under the write lock, looking again,

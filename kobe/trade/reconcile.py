@@ -410,7 +410,7 @@ def _read(call: Callable[[], Any]) -> Any:
 
 
 def rebuild(path: Path, broker: OrderHistory, audit: AuditLog, strategies: Collection[str],
-            damage: StoreCorrupt | None, now: dt.datetime | None = None) -> tuple[RebuildReport, OrderStore]:
+            damaged: StoreCorrupt | None, now: dt.datetime | None = None) -> tuple[RebuildReport, OrderStore]:
     """Rebuild the order store at ``path`` from every order ``broker`` holds and the
     audit trail (:func:`rebuilt_order` for each of Kobe's ids; the trail's adjustment
     fills), built beside it and swapped in (:func:`kobe.oms.repair.install`), the
@@ -434,7 +434,12 @@ def rebuild(path: Path, broker: OrderHistory, audit: AuditLog, strategies: Colle
             listed[cid] = found
     orders = []
     for cid in ids:
-        rebuilt = rebuilt_order(cid, listed.get(cid), told.get(cid), strategies, stamp)
+        try:
+            rebuilt = rebuilt_order(cid, listed.get(cid), told.get(cid), strategies, stamp)
+        except (KeyError, TypeError, ValueError) as err:
+            # A verified trail holds what Kobe wrote; an event of another shape is left out, said so.
+            notices.append(f"{cid}: the audit trail's record of it is unreadable ({type(err).__name__}: {err})")
+            rebuilt = rebuilt_order(cid, listed[cid], None, strategies, stamp) if cid in listed else None
         if rebuilt is None:
             notices.append(f"{cid}: neither the broker nor the audit trail's decision describes it; left out")
         else:
@@ -459,10 +464,16 @@ def rebuild(path: Path, broker: OrderHistory, audit: AuditLog, strategies: Colle
     if head is not None:
         store.anchor_audit(*head)
     store.close()
-    aside = install(fresh, path, when)
+    try:
+        aside = install(fresh, path, when)
+    except OSError as err:
+        hint = (f"the damaged store is where it was, or kept as {path.name}.corrupt-*; fix the cause, then "
+                "rebuild again")
+        raise KobeError(Diagnostic(f"the rebuilt store could not take the damaged one's place: {err}",
+                                   file=str(fresh), hint=hint)) from None
     store = OrderStore(path)
     audit.anchors.append(store.anchor_audit)
-    report = RebuildReport(str(path), damage.reason if damage else None, str(aside) if aside else None, len(orders),
+    report = RebuildReport(str(path), damaged.reason if damaged else None, str(aside) if aside else None, len(orders),
                            sum(r.from_broker for r in orders), sum(not r.from_broker for r in orders),
                            sum(len(r.fills) for r in orders), booked, checked.records, notices)
     audit.event("store.rebuilt", **report.to_dict())

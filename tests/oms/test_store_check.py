@@ -94,6 +94,29 @@ def test_damage_is_named_on_open_and_the_file_left_as_it_is(tmp_path: Path, harm
     assert isinstance(damage(path), StoreCorrupt)
 
 
+def _drop_and_die(path: str) -> None:
+    """Drop a table, then die without closing: the change stays in the WAL, unfolded."""
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE transitions")
+    conn.commit()
+    os._exit(0)
+
+
+def test_the_check_never_writes_to_a_damaged_store(tmp_path: Path) -> None:
+    """Not even by SQLite folding the WAL in as a last connection closes."""
+    path = tmp_path / "orders.sqlite"
+    filled_store(path)
+    child = multiprocessing.get_context("fork").Process(target=_drop_and_die, args=(str(path),))
+    child.start()
+    child.join()
+    wal = path.with_name(path.name + "-wal")
+    before = (path.read_bytes(), wal.read_bytes())
+    assert before[1], "the drop should still be in the WAL"
+    with pytest.raises(StoreCorrupt, match="table transitions is missing"):
+        OrderStore(path)
+    assert (path.read_bytes(), wal.read_bytes()) == before
+
+
 def test_a_sound_or_absent_store_has_no_damage(tmp_path: Path) -> None:
     path = tmp_path / "orders.sqlite"
     assert damage(path) is None and not path.exists()                # looking creates nothing

@@ -5,6 +5,7 @@ file aside, and trading resumes without sending anything twice."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sqlite3
@@ -39,7 +40,10 @@ def store_path(desk: Desk) -> Path:
 
 
 def settle(path: Path) -> None:
-    """Fold the WAL into the file, as a store at rest is: the damage below hits the file."""
+    """The store at rest, as after its processes ended: their connections closed (one
+    closing later would fold its WAL into the damaged file) and the WAL folded in, so the
+    damage below hits the file."""
+    gc.collect()
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
@@ -119,6 +123,7 @@ def test_a_damaged_store_stops_every_command_cleanly_then_is_rebuilt(desk: Desk,
                                                                      why: str) -> None:
     before = traded(desk)
     damage(store_path(desk))
+    kept = store_path(desk).read_bytes() if store_path(desk).is_file() else None
     sent = len(desk.posts()) + len(desk.posts(stops=True))
     for command in (["orders"], ["positions"], ["reconcile"], ["trade", "--paper", "--once"]):
         result = run(desk, *command)
@@ -127,7 +132,6 @@ def test_a_damaged_store_stops_every_command_cleanly_then_is_rebuilt(desk: Desk,
         assert f"{store_path(desk)}: error: the order store is damaged" in result.output and why in result.output
         assert "`kobe reconcile --rebuild`" in result.output
     assert len(desk.posts()) + len(desk.posts(stops=True)) == sent          # nothing left while it was damaged
-    kept = store_path(desk).read_bytes() if store_path(desk).is_file() else None
 
     rebuilt = run(desk, "reconcile", "--rebuild", "--json")
     assert rebuilt.exit_code == 0, rebuilt.output
@@ -135,7 +139,8 @@ def test_a_damaged_store_stops_every_command_cleanly_then_is_rebuilt(desk: Desk,
     assert report["left"] == [] and why in report["rebuilt"]["damage"]
     aside = Path(report["rebuilt"]["kept_aside"])
     assert aside.parent == store_path(desk).parent and aside.name.startswith("orders.sqlite.corrupt-")
-    assert (aside.read_bytes() == kept) if kept is not None else aside.is_dir()   # kept, byte for byte
+    # Kept byte for byte: neither the commands that met it nor the rebuild wrote to it.
+    assert (aside.read_bytes() == kept) if kept is not None else aside.is_dir()
     assert book(store_path(desk)) == before
     assert run(desk, "trade", "--paper", "--once").exit_code == 0
     assert_books_agree(desk, OrderStore(store_path(desk)))

@@ -89,7 +89,14 @@ def read_bars(source: str | Path | None = None, *, symbols: Sequence[str] | None
     else:
         raise KobeError(Diagnostic(f"unsupported bars file {path.name!r}", file=str(path),
                                    hint="use .csv or .parquet (or a lake folder, with its manifest.json)"))
-    bars = _checked(frame, where)
+    try:
+        bars = _checked(frame, where)
+    except (pl.exceptions.PolarsError, pl.exceptions.PanicException) as err:
+        # Never reached by any input the tests know (tests/data/test_bars_fuzz.py); if one
+        # does, the file is still named and nothing is read from it.
+        detail = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        raise KobeError(Diagnostic(f"the file's values could not be checked ({detail})", file=str(path),
+                                   hint=CSV_HINT if suffix == ".csv" else PARQUET_HINT)) from None
     if symbols is not None:
         bars = bars.filter(pl.col("symbol").is_in(list(symbols)))
     if start is not None:
@@ -158,7 +165,10 @@ def _read_parquet(path: Path, symbols: Sequence[str] | None, start: dt.date | No
 
 
 def _read_csv(path: Path) -> tuple[pl.DataFrame, _Where]:
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise _unreadable(path, "CSV", err, CSV_HINT) from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -208,6 +218,7 @@ def _read_quoted_csv(path: Path, text: str) -> tuple[pl.DataFrame, _Where]:
     _check_header(where, header, text.splitlines()[0])
     blank = pl.Series([all(not f.strip() for f in fields) for fields in body], dtype=pl.Boolean)
     _check_fields(where, pl.Series([len(fields) for fields in body], dtype=pl.Int64), blank, len(header))
+    body = [fields or [""] * len(header) for fields in body]     # a blank line: read as nothing, then dropped
     columns = {name: pl.Series(name, [fields[i] for fields in body], dtype=pl.String) for i, name in enumerate(header)}
     frame = pl.DataFrame(columns).with_row_index(_ROW).with_columns(
         [pl.col(name).replace("", None) for name in header])
@@ -303,7 +314,11 @@ def _checked(frame: pl.DataFrame, where: _Where) -> pl.DataFrame:
     found = pl.concat([p.with_columns(pl.col(_ROW).cast(pl.Int64)) for p in problems]).sort(_ROW, maintain_order=True)
     if found.height == 0:
         return typed.select(_ROW, *BAR_SCHEMA)
+    # Dates as text, polars' own: a date beyond Python's years (a damaged file) has no Python value.
+    day = pl.col("date")
+    readable = pl.when(day.dt.year().is_between(1, 9999)).then(day).otherwise(None).cast(pl.String)
     rows = {r[_ROW]: r for r in typed.filter(pl.col(_ROW).is_in(found[_ROW].head(SHOWN).implode()))
+            .with_columns(readable.fill_null(pl.format("day {} of the epoch", day.cast(pl.Int64))).alias("date"))
             .iter_rows(named=True)}
     diagnostics = [_diagnostic(where, rows[row], column, kind, fault)
                    for row, column, kind, fault in found.head(SHOWN).iter_rows()]

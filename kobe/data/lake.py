@@ -503,6 +503,7 @@ def _run(lake: Lake, provider: Provider, jobs: list[tuple[str, dt.date, dt.date]
                 report.failed[symbol] = err.diagnostics[0].message
                 report.refused[symbol] = err.fault
             except KobeError as err:
-                report.failed[symbol] = err.diagnostics[0].message
+                first = err.diagnostics[0]
+                report.failed[symbol] = f"{first.location()}: {first.message}" if first.file else first.message
             if on_done is not None:
                 on_done(symbol)

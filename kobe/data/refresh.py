@@ -84,7 +84,8 @@ class RefreshReport:
         verdict = (f"fresh through {self.session}" if self.fresh else
                    f"{len(self.stale)} of {len(self.symbols)} symbols lack the bar of {self.session}: "
                    + ", ".join(self.stale))
-        failures = f"; failed: {', '.join(sorted(self.failed))}" if self.failed else ""
+        failed = sorted(set(self.failed) - set(self.damaged))
+        failures = f"; failed: {', '.join(failed)}" if failed else ""
         aside = (f"; set aside, not traded (damaged lake files; `kobe data repair`): {', '.join(sorted(self.damaged))}"
                  if self.damaged else "")
         return f"{what}; {verdict}{failures}{aside}"

@@ -230,3 +230,26 @@ def test_row_order_and_layout_are_free(tmp_path: Path, edit: Callable[[list[str]
     bars = read_bars(data).collect()
     expected = BASE if "MSFT" in bars["symbol"] else BASE.filter(pl.col("symbol") == "AAPL")
     assert bars.equals(expected)
+
+
+FOLDERS = [
+    pytest.param({}, "no CSV or Parquet file in", id="an-empty-folder"),
+    pytest.param({"KO.parquet": b"PAR1 not really PAR1"}, "KO.parquet: not a readable Parquet file", id="a-bad-file"),
+    pytest.param({"KO.csv": with_cell(3, "close", "inf")()}, "KO.csv:3:37: close 'inf' is not a finite number",
+                 id="a-bad-bar"),
+]
+
+
+@pytest.mark.parametrize(("files", "message"), FOLDERS)
+def test_a_fetch_from_bad_files_fails_for_its_symbols_with_the_file_named(tmp_path: Path, files: dict[str, bytes],
+                                                                         message: str) -> None:
+    folder = tmp_path / "files"
+    folder.mkdir()
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    (tmp_path / "u.csv").write_text("symbol\nKO\n")
+    result = CliRunner().invoke(main, ["data", "fetch", "--provider", "files", "--path", str(folder), "--universe",
+                                       str(tmp_path / "u.csv"), "--start", "2017-11-01", "--end", "2017-12-13",
+                                       "--lake", str(tmp_path / "lake"), "--config", str(tmp_path / "none.yaml")])
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert message in result.output

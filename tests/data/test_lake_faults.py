@@ -98,6 +98,9 @@ ANSWERS = {
     "a-bar-of-tomorrow": (bars("2018-02-06", "2018-02-07", "2018-02-08"), "unclosed"),
     "a-bar-before-the-range": (bars("2018-01-31", "2018-02-01", "2018-02-07"), "out_of_range"),
     "a-saturday-bar": (bars("2018-02-01", "2018-02-03", "2018-02-07"), "not_a_session"),
+    "an-infinite-close": (bars("2018-02-06", "2018-02-07").with_columns(close=pl.Series([1.0, float("inf")])),
+                          "unusable"),
+    "a-negative-volume": (bars("2018-02-06", "2018-02-07").with_columns(volume=pl.Series([-5.0, 1.0])), "unusable"),
 }
 
 

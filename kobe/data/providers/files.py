@@ -7,6 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
+from kobe.config.errors import Diagnostic, KobeError
 from kobe.data.bars import read_bars
 
 
@@ -19,7 +20,11 @@ class FilesProvider:
 
     def _sources(self) -> list[Path | None]:
         if self.path is not None and self.path.is_dir():
-            return [*sorted(p for p in self.path.iterdir() if p.suffix.lower() in (".csv", ".parquet"))]
+            files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in (".csv", ".parquet"))
+            if not files:
+                raise KobeError(Diagnostic(f"no CSV or Parquet file in {str(self.path)!r}", file=str(self.path),
+                                           hint="--path names a bars file or a folder of them"))
+            return [*files]
         return [self.path]
 
     def daily_bars(self, symbol: str, start: dt.date, end: dt.date) -> pl.DataFrame:

@@ -45,6 +45,7 @@ from kobe.config.errors import Diagnostic, KobeError
 from kobe.config.model import RiskConfig
 from kobe.config.pin import require_pin
 from kobe.data import calendar
+from kobe.data.refresh import untrusted
 from kobe.decide.adv import adv_before
 from kobe.decide.gates import Decision, EntryContext, entry_chain, first_block
 from kobe.decide.sizing import needs_equity, shares
@@ -180,6 +181,8 @@ class Cycle:
                                  market_open=clock.is_open, policy=trader.policy, sleep=trader.sleep,
                                  checkpoint=trader.checkpoint)
         self._equity: float | None = None
+        # Symbols whose lake file a refresh set aside (damaged): nothing is decided on them.
+        self.untrusted = untrusted(trader.project)
 
     def _clock(self) -> MarketClock:
         """The broker's clock, asked up to three times: without it there is no trading
@@ -238,6 +241,9 @@ class Cycle:
             cid = client_order_id(strategy, holding.symbol, self.today, "sell")
             if self.t.store.get(cid) is not None or int(holding.qty) < 1:
                 continue
+            if holding.symbol in self.untrusted:     # its resting stop stays where it is
+                self.skip(strategy, holding.symbol, f"bars not trusted: {self.untrusted[holding.symbol]}")
+                continue
             view = exit_view(holding, self.t.project, self.bars, self.today)
             if view is None:
                 continue
@@ -278,6 +284,8 @@ class Cycle:
             if self.t.kill_switch.active():
                 self.report.killed = True
                 return
+            if holding.symbol in self.untrusted:
+                continue
             view = exit_view(holding, self.t.project, self.bars, day, bought_today=True)
             if view is None:
                 continue
@@ -316,6 +324,9 @@ class Cycle:
             cid = client_order_id(pick.strategy, pick.symbol, self.today, "buy")
             if store.get(cid) is not None:
                 continue                                  # decided already today: never twice
+            if pick.symbol in self.untrusted:
+                self.skip(pick.strategy, pick.symbol, f"bars not trusted: {self.untrusted[pick.symbol]}")
+                continue
             if pick.symbol in sold_today:
                 self.skip(pick.strategy, pick.symbol, f"{pick.symbol} was held at the signal's close "
                                                       f"(sold on {self.today.isoformat()})")

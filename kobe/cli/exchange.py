@@ -70,13 +70,17 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
 @click.option("--reject-rate", type=float, default=0.0, help="Fault: share of accepted orders that end `rejected`.")
 @click.option("--rate-limit", type=int, default=None, help="Fault: requests per minute, then 429 with Retry-After.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the faults' random draws.")
+@click.option("--request-timeout", type=float, default=None,
+              help="Seconds a request may take to arrive in full (default 30); slower ones are cut off.")
+@click.option("--max-body", type=int, default=None, help="Largest request body in bytes (default 1 MiB); 413 beyond.")
 @click.option("--json", "as_json", is_flag=True, help="Print the startup line as JSON.")
 @fail_cleanly
 def exchange(host: str, port: int, data: str | None, date: str | None, state: Path, closed_speed: float | None,
              speed: float, key_id: str | None, secret_key: str | None, polygon_key: str | None, cash: str, spread_bps: float,
              depth: float, page_size: int | None, latency: float, error_rate: float, error_status: int,
              timeout_rate: float, drop_rate: float, fill_delay: float, reject_rate: float,
-             rate_limit: int | None, seed: int, as_json: bool) -> None:
+             rate_limit: int | None, seed: int, request_timeout: float | None, max_body: int | None,
+             as_json: bool) -> None:
     """Run the local stand-in for Alpaca and Polygon until Ctrl-C.
 
     Point alpaca-py (url_override) and massive (base) at the printed URL; any keys work
@@ -99,7 +103,9 @@ def exchange(host: str, port: int, data: str | None, date: str | None, state: Pa
     config = ExchangeConfig(data=data, start=parse_start(date), state=state, host=host, port=port, key_id=key_id,
                             secret_key=secret_key, polygon_key=polygon_key, cash=starting_cash,
                             spread_bps=spread_bps, depth=depth, speed=speed, closed_speed=closed_speed,
-                            page_size=page_size, faults=faults)
+                            page_size=page_size, faults=faults,
+                            request_timeout=ExchangeConfig.request_timeout if request_timeout is None else request_timeout,
+                            max_body=ExchangeConfig.max_body if max_body is None else max_body)
     server = ExchangeServer(config)
     clock = clock_state(server.exchange)
     if as_json:

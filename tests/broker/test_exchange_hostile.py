@@ -12,10 +12,15 @@ import contextlib
 import datetime as dt
 import http.client
 import json
+import os
 import select
+import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,6 +32,7 @@ from kobe.broker.exchange import ExchangeServer, server
 from kobe.broker.exchange.clock import ExchangeClock, clock_range
 from kobe.broker.exchange.routing import Route
 from kobe.cli import main
+from kobe.clients import trading_client
 from kobe.data import calendar
 
 KEYS = {"APCA-API-KEY-ID": KEY_ID, "APCA-API-SECRET-KEY": SECRET}
@@ -545,6 +551,9 @@ CLI_CASES = [
     pytest.param(["--fill-delay", "1e308"], "fill_delay must be a finite number", id="fill-delay-1e308"),
     pytest.param(["--rate-limit", "-1"], "rate_limit must be an integer", id="rate-limit-negative"),
     pytest.param(["--port", "70000"], "70000 is not in the range 0<=x<=65535", id="port-70000"),
+    pytest.param(["--request-timeout", "nan"], "request_timeout must be a finite number", id="request-timeout-nan"),
+    pytest.param(["--request-timeout", "0"], "request_timeout must be a finite number", id="request-timeout-0"),
+    pytest.param(["--max-body", "-1"], "max_body must be an integer", id="max-body-negative"),
     pytest.param(["--date", LAST_SESSION_OPEN.isoformat()], "is outside the NYSE calendar's range",
                  id="date-in-the-calendars-last-session"),
     pytest.param(["--date", "2099-01-05T10:00"], "is outside the NYSE calendar's range", id="date-past-calendar"),
@@ -562,3 +571,39 @@ def test_the_cli_refuses_a_number_out_of_range_before_serving(tmp_path, monkeypa
     assert isinstance(result.exception, SystemExit)   # a clean exit, no traceback
     assert words in result.output
     assert "Traceback" not in result.output
+
+
+@dataclass
+class Running:
+    """A ``kobe exchange`` process, as the helpers above see a stand: its URL and a client."""
+
+    url: str
+
+    def trading(self) -> Any:
+        return trading_client(KEY_ID, SECRET, base_url=self.url, timeout=READ_TIMEOUT, retry_wait=0)
+
+
+def test_a_kobe_exchange_process_answers_hostile_requests_and_serves_on(tmp_path) -> None:
+    command = [sys.executable, "-c", "from kobe.cli import main; main()", "exchange", "--port", "0", "--json",
+               "--state", str(tmp_path / "x.sqlite"), "--speed", "0", "--date", "2017-06-05T10:00",
+               "--key-id", KEY_ID, "--secret-key", SECRET, "--polygon-key", POLYGON_KEY, "--request-timeout", "0.5"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "NO_PROXY": "127.0.0.1,localhost"})
+    try:
+        assert proc.stdout is not None
+        if not select.select([proc.stdout], [], [], 120)[0]:   # a guard against a wedged child
+            pytest.fail("kobe exchange printed nothing")
+        line = proc.stdout.readline()
+        assert line, proc.stderr.read() if proc.stderr else ""
+        url = json.loads(line)["url"]
+        stand = Running(url)
+        status, answer = call(stand, "POST", "/admin/clock", {"speed": "nan"})
+        assert status == 400 and "speed must be a finite number" in answer["message"]
+        status, answer = parsed(exchange_raw(stand, request_bytes("Content-Length: -1\r\n")))
+        assert_alpaca_error(status, answer, 400)
+        with connected(stand) as sock:
+            assert closed_within(sock, 5.0)   # --request-timeout 0.5 reached the server
+        assert_still_serves(stand)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0

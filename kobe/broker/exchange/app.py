@@ -88,8 +88,9 @@ class ExchangeConfig:
             ("--page-size", lambda: self.page_size is None or integer(self.page_size, "page_size", 1)),
             ("--cash", lambda: _cash(self.cash)),
             ("hang_seconds", lambda: number(self.hang_seconds, "hang_seconds", 0.0, MAX_HANG_SECONDS)),
-            ("request_timeout", lambda: number(self.request_timeout, "request_timeout", 0.001, MAX_HANG_SECONDS)),
-            ("max_body", lambda: integer(self.max_body, "max_body", 0, 1 << 30)),
+            ("--request-timeout",
+             lambda: number(self.request_timeout, "request_timeout", 0.001, MAX_HANG_SECONDS)),
+            ("--max-body", lambda: integer(self.max_body, "max_body", 0, 1 << 30)),
         ]
         problems = []
         for option, check in checks:

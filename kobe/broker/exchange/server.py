@@ -6,10 +6,14 @@ never answer, close the socket unanswered) and must see the raw request line (to
 reject a ``//`` path that ``http.server`` would otherwise quietly fold to ``/``), which
 is the level this server gives; the routing table (:mod:`.routing`) is a list of regexes.
 
-Per request, in order: reject ``//`` paths; find the route (404 otherwise); check the
-keys (401); draw the faults; match working orders up to now; run the handler; answer.
-Errors are written in the called API's own shape: Alpaca's ``{"code", "message"}``,
-Polygon's ``{"status", "request_id", "error"}``.
+Per request, in order: read the body within the limits of :mod:`.limits` (400, 408,
+413, 501 otherwise, before anything else); reject ``//`` paths; find the route (404
+otherwise); check the keys (401); draw the faults; refuse a body that is not JSON (400);
+match working orders up to now; run the handler; answer. Errors are written in the called
+API's own shape: Alpaca's ``{"code", "message"}``, Polygon's ``{"status", "request_id",
+"error"}``, http.server's own refusals (a garbled request line, too many headers)
+included. An exception that escapes a handler, or the server's code around it, is a 500
+in that shape; the connection is answered and the exchange serves on.
 
 ``serve_exchange(config)`` runs one in a background thread for the length of a ``with``
 block and yields its URL (``http://127.0.0.1:<port>``, no trailing slash), which is what
@@ -175,6 +179,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         try:
             self._serve_request()
+        except OSError:
+            # Reading the request failed (reset, closed mid-body): the client is gone and
+            # nothing here is a bug; writes catch their own.
+            self.close_connection = True
         except Exception as err:  # noqa: BLE001 (a bug: answer 500 with its text, keep the traceback, keep serving)
             traceback.print_exc(file=sys.stderr)
             if not self._replied:

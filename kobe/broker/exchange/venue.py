@@ -196,8 +196,12 @@ class Venue:
                 return
             with self.store.transaction():
                 for order in sorted(working, key=lambda o: o.seq):
+                    before = dataclasses.replace(order)
                     self._work(order, now)
-                    self.store.save_order(order)
+                    # Only what changed is written: rewriting every resting order on every
+                    # request made a book of thousands cost seconds per request.
+                    if order != before:
+                        self.store.save_order(order)
                     if order.is_oco:
                         for leg in self._settle(order):
                             self.store.save_order(leg)

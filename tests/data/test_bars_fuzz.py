@@ -19,7 +19,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from kobe.backtest.market import load_market
@@ -175,12 +175,14 @@ def outcome(path: Path) -> None:
     try:
         bars = read_bars(path).collect()
     except KobeError as err:
+        event("refused")            # --hypothesis-show-statistics shows how the examples split
         for diagnostic in err.diagnostics:
             assert diagnostic.file == str(path), diagnostic
             assert "could not be checked" not in diagnostic.message, diagnostic    # the safety net: a bug
             row_named = diagnostic.line is not None or diagnostic.message.startswith("row ")
             assert row_named or FILE_LEVEL.search(diagnostic.message), diagnostic
         return
+    event("read")
     assert bars.schema == pl.Schema(BAR_SCHEMA)
     assert bars.height > 0 and bars.equals(bars.sort("symbol", "date"))
     assert bars.select(pl.struct("symbol", "date").is_unique().all()).item()

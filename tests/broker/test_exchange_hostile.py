@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import http.client
 import json
+import math
 import os
 import select
 import signal
@@ -21,6 +22,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,11 +30,12 @@ import pytest
 from click.testing import CliRunner
 from stand_keys import KEY_ID, POLYGON_KEY, SECRET
 
-from kobe.broker.exchange import ExchangeServer, server
+from kobe.broker.exchange import ExchangeConfig, ExchangeServer, server
 from kobe.broker.exchange.clock import ExchangeClock, clock_range
 from kobe.broker.exchange.routing import Route
 from kobe.cli import main
 from kobe.clients import trading_client
+from kobe.config.errors import KobeError
 from kobe.data import calendar
 
 KEYS = {"APCA-API-KEY-ID": KEY_ID, "APCA-API-SECRET-KEY": SECRET}
@@ -480,8 +483,6 @@ def test_a_client_dripping_bytes_is_cut_off_at_the_deadline(start_exchange, part
 
 
 def test_the_default_timeouts_and_limits_are_the_documented_ones() -> None:
-    from kobe.broker.exchange import ExchangeConfig
-
     config = ExchangeConfig()
     assert (config.request_timeout, config.max_body) == (30.0, 1 << 20)
 
@@ -571,6 +572,27 @@ def test_the_cli_refuses_a_number_out_of_range_before_serving(tmp_path, monkeypa
     assert isinstance(result.exception, SystemExit)   # a clean exit, no traceback
     assert words in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(("settings", "words"), [
+    pytest.param({"speed": math.nan}, "speed must be a finite number", id="speed-nan"),
+    pytest.param({"closed_speed": math.inf}, "closed_speed must be a finite number", id="closed-speed-inf"),
+    pytest.param({"cash": Decimal("Infinity")}, "cash must be an amount", id="cash-infinity"),
+    pytest.param({"cash": -1}, "cash must be an amount", id="cash-negative"),
+    pytest.param({"hang_seconds": math.inf}, "hang_seconds must be a finite number", id="hang-inf"),
+    pytest.param({"request_timeout": -1.0}, "request_timeout must be a finite number", id="timeout-negative"),
+    pytest.param({"max_body": 2.5}, "max_body must be an integer", id="max-body-float"),
+    pytest.param({"port": True}, "port must be an integer", id="port-bool"),
+])
+def test_an_in_process_config_out_of_range_is_a_kobe_error(settings, words) -> None:
+    with pytest.raises(KobeError) as refused:
+        ExchangeConfig(**settings)
+    assert words in refused.value.diagnostics[0].message
+
+
+@pytest.mark.parametrize("cash", [100, 2500.5, Decimal(100000)], ids=["int", "float", "decimal"])
+def test_an_in_process_config_takes_cash_as_a_number(cash) -> None:
+    assert ExchangeConfig(cash=cash).cash == cash
 
 
 @dataclass

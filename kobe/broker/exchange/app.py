@@ -103,8 +103,10 @@ class ExchangeConfig:
             raise KobeError(problems)
 
 
-def _cash(value: Decimal) -> None:
-    if not isinstance(value, Decimal) or not value.is_finite() or not 0 <= value <= MAX_CASH:
+def _cash(value: Decimal | float) -> None:
+    # An int or a float is taken as the venue takes it (through its text).
+    amount = Decimal(str(value)) if type(value) in (int, float, Decimal) else Decimal("NaN")
+    if not amount.is_finite() or not 0 <= amount <= MAX_CASH:
         raise ValueError(f"cash must be an amount from 0 to {MAX_CASH}, not {value}")
 
 

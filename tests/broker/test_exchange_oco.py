@@ -474,6 +474,21 @@ def test_an_oco_survives_a_restart_of_the_exchange(start_exchange) -> None:
         OrderStatus.CANCELED, OrderStatus.FILLED, "153")
 
 
+def test_an_oco_ended_by_its_stop_reads_so_after_a_restart(start_exchange) -> None:
+    """The filled leg is written to the state file, not only the parent canceled by it."""
+    first = start_exchange()
+    trading = holding(first)
+    placed = trading.submit_order(oco(156.00, 153.00))
+    first.admin.set_clock(ny(9, 16))               # the stop is reached on the 9th
+    assert nested(trading, placed.id).legs[0].status == OrderStatus.FILLED
+    first.stop()
+
+    second = start_exchange()
+    group = nested(second.trading(), placed.id)
+    assert (group.status, group.legs[0].status, group.legs[0].filled_avg_price) == (
+        OrderStatus.CANCELED, OrderStatus.FILLED, "153")
+
+
 def test_a_state_file_from_before_oco_orders_reads_its_orders_as_simple(tmp_path) -> None:
     path = tmp_path / "old.sqlite"
     with sqlite3.connect(path) as conn:

@@ -197,14 +197,19 @@ class Venue:
             with self.store.transaction():
                 for order in sorted(working, key=lambda o: o.seq):
                     before = dataclasses.replace(order)
+                    legs = {leg.id: dataclasses.replace(leg) for leg in self._children(order.id)} \
+                        if order.is_oco else {}
                     self._work(order, now)
                     # Only what changed is written: rewriting every resting order on every
                     # request made a book of thousands cost seconds per request.
                     if order != before:
                         self.store.save_order(order)
                     if order.is_oco:
-                        for leg in self._settle(order):
-                            self.store.save_order(leg)
+                        self._settle(order)
+                        # A leg that filled ends the parent: both are written, the leg too.
+                        for leg in self._children(order.id):
+                            if leg != legs.get(leg.id):
+                                self.store.save_order(leg)
                 self.store.set_meta("clock", now.isoformat())
 
     def _work(self, order: Order, now: dt.datetime) -> None:

@@ -6,7 +6,9 @@
                        heartbeat is fresh and the last cycle was not refused (stale
                        bars, the broker's clock gone back); 503 with the reasons
                        otherwise
-``GET /health``        everything above as JSON, always 200
+``GET /health``        everything above as JSON, always 200 (a state the trader must
+                       fix, such as a damaged order store, reads as not ready with
+                       its file and the way to recover)
 ``GET /metrics``       the trading figures: Prometheus text (the default, what a
                        scraper asks for) or JSON (``Accept: application/json`` or
                        ``/metrics.json``)
@@ -29,6 +31,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from kobe.config.errors import KobeError
 
 # The figures /metrics publishes, with their help text; all are gauges computed from the
 # order store and the audit trail at request time.
@@ -103,7 +107,16 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             status = self.status_source()
-        except Exception as err:  # a broken status must not take the server down
+        except KobeError as err:  # a state the trader must fix (a damaged store): say which
+            reasons = [f"{d.location()}: {d.message}" + (f"; {d.hint}" if d.hint else "") for d in err.diagnostics]
+            if path == "/health":
+                self._json(200, {"alive": True, "ready": False, "reasons": reasons})
+            elif path == "/readiness":
+                self._json(503, {"ready": False, "reasons": reasons})
+            else:
+                self._json(503, {"error": "; ".join(reasons)})
+            return
+        except Exception as err:  # noqa: BLE001  # a broken status must not take the server down
             self._json(500, {"error": f"status unavailable: {type(err).__name__}"})
             return
         if path == "/readiness":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -100,6 +101,24 @@ def test_a_failing_status_does_not_kill_the_server() -> None:
     with serve_health(flaky, port=0) as url:
         assert get(url + "/health")[0] == 500
         assert get(url + "/health")[0] == 200
+
+
+@pytest.mark.parametrize(("path", "code"), [
+    pytest.param("/health", 200, id="health"),
+    pytest.param("/readiness", 503, id="readiness"),
+    pytest.param("/metrics", 503, id="metrics"),
+])
+def test_a_damaged_store_reads_as_not_ready_with_its_file(path: str, code: int, tmp_path: Path) -> None:
+    from kobe.oms.store import StoreCorrupt
+
+    def damaged():
+        raise StoreCorrupt(tmp_path / "orders.sqlite", "not a database")
+
+    with serve_health(damaged, port=0) as url:
+        got, _, body = get(url + path)
+        assert got == code
+        assert "orders.sqlite" in body and "not a database" in body and "reconcile --rebuild" in body, body
+        assert get(url + "/liveness")[0] == 200
 
 
 def test_dashboard_escapes_values() -> None:

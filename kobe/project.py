@@ -9,6 +9,7 @@ the config fingerprint. All problems of all files are raised together as one
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from kobe.data.quality import QualityPolicy
 
 RULES_DIR = "rules"
+_log = logging.getLogger(__name__)
 
 
 def shown(path: Path) -> str:
@@ -98,6 +100,12 @@ class Project:
         if not (lake / "manifest.json").exists():
             raise KobeError(Diagnostic(f"the lake {shown(lake)} is empty", file=shown(self.config.strategies_file),
                                        hint=f"run `kobe data fetch` to fill it from {data.provider}"))
+        from kobe.data.lake import Lake
+
+        # Set aside by a refresh (a damaged file) and left out of the read: never silently.
+        for symbol, why in Lake(lake).set_aside_symbols().items():
+            _log.warning("warning: %s is set aside in the lake since %s (%s); its bars are left out until "
+                         "`kobe data repair %s`", symbol, why["at"], why["why"], symbol)
         return read_bars(lake)
 
     def quality_policy(self) -> QualityPolicy:

@@ -169,7 +169,8 @@ def lake_project(project_dir: Path, url: str) -> Project:
     return load_project(path)
 
 
-def test_the_refresh_sets_a_damaged_symbol_aside_and_the_others_go_on(stand, project_dir: Path) -> None:
+def test_the_refresh_sets_a_damaged_symbol_aside_and_the_others_go_on(stand, project_dir: Path,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
     exchange = stand(new_york("2018-01-31T21:00"))
     project = lake_project(project_dir, exchange.url)
     assert refresh(project, new_york("2018-01-31T21:00"), env=ENV, start=dt.date(2018, 1, 2)).fresh
@@ -188,6 +189,11 @@ def test_the_refresh_sets_a_damaged_symbol_aside_and_the_others_go_on(stand, pro
     # Set aside, it is left out of every read (and named by the check) until repaired.
     bars = read_bars(lake.root).collect()
     assert sorted(bars["symbol"].unique()) == ["AAPL", "MSFT"] and bars["date"].max() == dt.date(2018, 2, 7)
+    # Never silently: every command reading the project's bars warns (on stderr).
+    with caplog.at_level("WARNING", logger="kobe.project"):
+        project.bars().collect()
+    assert "KO is set aside in the lake since 2018-02-08T02:01:00+00:00" in caplog.text
+    assert "left out until `kobe data repair KO`" in caplog.text
 
     runner = CliRunner(env=ENV)
     config = str(project_dir / "strategies.yaml")

@@ -60,6 +60,7 @@ _PATTERN_MESSAGES = {
     _IDENTIFIER: "'{value}' is not a valid name: use letters, digits and _, not starting with a digit",
     "\\S": "{field}: expected a non-empty string",
     _UNIVERSE: "'{value}' is neither a universe name nor a path ending in .csv",
+    r"^[^\u0000]*[^\s\u0000][^\u0000]*$": "{field}: expected a file name (not blank, no NUL character)",
 }
 
 

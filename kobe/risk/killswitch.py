@@ -29,6 +29,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_KILL_SWITCH = "state/KILL_SWITCH"
 
 
+# The schema's rule for kill_switch_file (maxLength and pattern): a name the file system
+# accepts, that is not blank.
+MAX_NAME = 200
+
+
+def usable_name(name: object) -> bool:
+    return isinstance(name, str) and bool(name.strip()) and len(name) <= MAX_NAME and "\x00" not in name
+
+
 class KillSwitchActive(RuntimeError):
     """Raised instead of sending an order while the kill switch is set."""
 
@@ -44,18 +53,21 @@ class KillSwitch:
         ``root``. Only that one key is read; when the file is missing, unreadable, not
         YAML, or has no usable ``kill_switch_file``, the switch is the default
         ``state/KILL_SWITCH``, so ``kobe kill`` works whatever state the config is in."""
-        name = DEFAULT_KILL_SWITCH
         # The bounded loader: a hostile risk.yaml (an alias bomb, deep nesting) must not
         # hang or crash the one command that stops trading.
         try:
             data = load_yaml(risk_path or root / "risk.yaml", strict=False).data
         except KobeError:
             data = None
-        wanted = data.get("kill_switch_file") if isinstance(data, dict) else None
-        # A name the file system refuses would make every check of the switch fail.
-        if isinstance(wanted, str) and wanted.strip() and len(wanted) <= 200 and "\x00" not in wanted:
-            name = wanted
-        return cls(root / name)
+        return cls.at(root, data.get("kill_switch_file") if isinstance(data, dict) else None)
+
+    @classmethod
+    def at(cls, root: Path, name: object) -> KillSwitch:
+        """The switch named ``name`` (as ``kill_switch_file`` holds it) in the project in
+        ``root``; the default when the name is unusable. The one rule: ``kobe kill`` and
+        the trading that checks the switch must agree on its file, and the schema refuses
+        every name this would replace, so a valid config always names its own file."""
+        return cls(root / (name if usable_name(name) else DEFAULT_KILL_SWITCH))  # type: ignore[operator]
 
     def active(self) -> bool:
         return self.path.exists()

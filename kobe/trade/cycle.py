@@ -115,7 +115,7 @@ class Trader:
 
 
 def kill_switch_of(root: Path, risk: RiskConfig) -> KillSwitch:
-    return KillSwitch(root / risk.kill_switch_file)
+    return KillSwitch.at(root, risk.kill_switch_file)
 
 
 def open_trader(project: Project, env: Mapping[str, str], *, paper: bool = True, timeout: float = 10.0,

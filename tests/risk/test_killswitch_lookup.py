@@ -24,6 +24,11 @@ CASES = [
     ("empty-string", b"kill_switch_file: ''\n", DEFAULT_KILL_SWITCH),
     ("blank-string", b"kill_switch_file: '  '\n", DEFAULT_KILL_SWITCH),
     ("not-utf8", b"kill_switch_file: \xff\xfe\n", DEFAULT_KILL_SWITCH),
+    ("nul-character", b'kill_switch_file: "state/KS\\0x"\n', DEFAULT_KILL_SWITCH),
+    ("name-too-long", b"kill_switch_file: state/" + b"k" * 200 + b"\n", DEFAULT_KILL_SWITCH),
+    ("alias-bomb", b"a: &a [x, x, x, x, x, x, x, x, x, x]\n" + b"".join(
+        f"a{i}: &a{i} [{', '.join(['*a' if i == 1 else f'*a{i - 1}'] * 10)}]\n".encode() for i in range(1, 10))
+     + b"kill_switch_file: ops/STOP\n", DEFAULT_KILL_SWITCH),
 ]
 
 
@@ -47,7 +52,12 @@ def test_of_project_reads_the_risk_file_given_and_resolves_against_the_project(t
     assert KillSwitch.of_project(project, tmp_path / "config").path == project / DEFAULT_KILL_SWITCH  # a folder
 
 
-@pytest.mark.parametrize("name", ["state/KILL_SWITCH", "ops/STOP_TRADING"])
+@pytest.mark.parametrize("name", [
+    pytest.param("state/KILL_SWITCH", id="default"),
+    pytest.param("ops/STOP_TRADING", id="custom"),
+    pytest.param("state/" + "k" * 194, id="200-characters"),
+    pytest.param("'ops/stop now'", id="a-space"),
+])
 def test_of_project_agrees_with_the_loaded_config(project_dir: Path, name: str) -> None:
     risk = project_dir / "risk.yaml"
     text = risk.read_text()
@@ -55,7 +65,24 @@ def test_of_project_agrees_with_the_loaded_config(project_dir: Path, name: str) 
     risk.write_text(text.replace("kill_switch_file: state/KILL_SWITCH", f"kill_switch_file: {name}"))
     project = load_project(project_dir / "strategies.yaml")
     assert KillSwitch.of_project(project_dir).path == kill_switch_of(project.root, project.config.risk).path \
-        == project_dir / name
+        == project_dir / name.strip("'")
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param("' '", id="blank"),
+    pytest.param('"state/KS\\0x"', id="nul-character"),
+    pytest.param("state/" + "k" * 195, id="201-characters"),
+])
+def test_the_schema_refuses_every_name_the_lookup_would_replace(project_dir: Path, name: str) -> None:
+    """Otherwise `kobe kill` (the lookup, which falls back to the default) and the trader
+    (the loaded config) would watch different files."""
+    from kobe.config.errors import KobeError
+
+    risk = project_dir / "risk.yaml"
+    risk.write_text(risk.read_text().replace("kill_switch_file: state/KILL_SWITCH", f"kill_switch_file: {name}"))
+    with pytest.raises(KobeError, match="kill_switch_file"):
+        load_project(project_dir / "strategies.yaml")
+    assert KillSwitch.of_project(project_dir).path == project_dir / DEFAULT_KILL_SWITCH
 
 
 def test_a_switch_set_through_the_lookup_stops_the_configs_trader(project_dir: Path) -> None:

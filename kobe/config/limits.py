@@ -21,5 +21,8 @@ MAX_VALUES = 100_000
 # Nesting of one rule expression, definitions expanded: checking and compiling recurse
 # once per level. A chain `a and b and c` counts a level per operator.
 MAX_EXPR_DEPTH = 64
+# Nodes of one rule expression with its definitions expanded: a definition that uses
+# another twice doubles at each level, and 40 levels would never finish checking.
+MAX_EXPR_NODES = 10_000
 # A config, rules or universe file: reading a bars file by mistake fails fast.
 MAX_TEXT_BYTES = 16 * 2**20

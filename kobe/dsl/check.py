@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from kobe.config.errors import Diagnostic
-from kobe.config.limits import MAX_BARS, MAX_EXPR_DEPTH, MAX_NUMBER
+from kobe.config.limits import MAX_BARS, MAX_EXPR_DEPTH, MAX_EXPR_NODES, MAX_NUMBER
 from kobe.config.model import ExprSource
 from kobe.dsl import ast
 from kobe.dsl.columns import BAR_COLUMNS, EXIT_COLUMNS
@@ -60,6 +60,7 @@ class Checker:
     definitions: Mapping[str, ast.Definition]
     diagnostics: list[Diagnostic] = field(default_factory=list)
     _depth: int = 0
+    _nodes: int = 0
     _too_deep: bool = False
 
     # -- public -----------------------------------------------------------------------
@@ -71,7 +72,7 @@ class Checker:
         columns = {**BAR_COLUMNS, **(EXIT_COLUMNS if allow_entry_price else {})}
         scope = _Scope(source, params or {}, {}, columns)
         before = len(self.diagnostics)
-        self._depth, self._too_deep = 0, False
+        self._depth, self._nodes, self._too_deep = 0, 0, False
         resolved, typ = self._resolve(node, scope)
         if resolved is None or typ is None or len(self.diagnostics) > before:
             return None
@@ -95,12 +96,15 @@ class Checker:
             self.diagnostics.append(diag)
 
     def _resolve(self, node: ast.Node, scope: _Scope) -> tuple[ast.Node | None, Type | None]:
-        # Definitions expand into the expression: its depth is only known while resolving.
-        if self._depth >= MAX_EXPR_DEPTH:
+        # Definitions expand into the expression: its depth and size are only known while
+        # resolving.
+        self._nodes += 1
+        if self._depth >= MAX_EXPR_DEPTH or self._nodes > MAX_EXPR_NODES:
             if not self._too_deep:
                 self._too_deep = True
-                self._error(scope, node.span, f"expression nests deeper than {MAX_EXPR_DEPTH} levels once "
-                                              "definitions are expanded")
+                too = f"nests deeper than {MAX_EXPR_DEPTH} levels" if self._depth >= MAX_EXPR_DEPTH \
+                    else f"grows to more than {MAX_EXPR_NODES:,} terms"
+                self._error(scope, node.span, f"expression {too} once definitions are expanded")
             return None, None
         self._depth += 1
         try:

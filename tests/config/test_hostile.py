@@ -133,6 +133,11 @@ CASES = [
                  "strategies.yaml", "expression nests deeper than", id="332-pluses"),
     pytest.param(lambda root: append(root, "rules/channels.kobe", "deep(n) = " + "-" * 500 + "n\n", "-"),
                  "rules/channels.kobe", "expression nests deeper than", id="rules-deep"),
+    pytest.param(lambda root: (append(root, "rules/channels.kobe", "f0(x) = x\n" + "".join(
+        f"f{i}(x) = f{i - 1}(x) + f{i - 1}(x)\n" for i in range(1, 41)), "f0"),
+        replace(root, "strategies.yaml", ENTRY, "entry: close > f20(close)"), None)[2],
+                 "rules/channels.kobe", f"expression grows to more than {limits.MAX_EXPR_NODES:,} terms",
+                 id="definitions-doubling-20-levels"),
     pytest.param(value("strategies.yaml", "universe: default", "universe: " + "u" * 300, "u" * 300),
                  "strategies.yaml", "universe: at most 200 characters, got 300", id="universe-name-300"),
 ]

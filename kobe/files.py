@@ -6,12 +6,41 @@ target (atomic on POSIX), then fsync the folder so the rename itself survives a 
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
 
+from kobe.config.errors import Diagnostic, KobeError
+
+
+class WriteError(KobeError, OSError):
+    """A file Kobe must write cannot be: printed as a located error by the CLI, and still
+    an :class:`OSError` for the callers that handle one (the runner's heartbeat)."""
+
 
 def write_atomic(path: Path, data: str | bytes) -> None:
+    try:
+        _write_atomic(path, data)
+    except WriteError:
+        raise
+    except OSError as exc:
+        raise WriteError(Diagnostic(f"cannot write this file: {_why(exc)}", file=str(path),
+                                    hint="check the folder: a file where a folder should be, "
+                                         "permissions, free space")) from None
+
+
+def _why(exc: OSError) -> str:
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        return "a file stands where a folder of its path should be"
+    if exc.errno == errno.EISDIR:
+        return "a folder stands where the file should be"
+    return exc.strerror or str(exc)
+
+
+def _write_atomic(path: Path, data: str | bytes) -> None:
+    if path.is_dir():  # os.replace would put the file inside it, or fail obscurely
+        raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

@@ -89,9 +89,23 @@ def scan(project: Project, bars: pl.LazyFrame, date: dt.date | None = None,
 def write_picks(result: ScanResult, path: Path) -> Path:
     """Merge the scan into the picks file: rows of the same date and strategies are
     replaced (a re-scan is idempotent), other dates are kept. Written atomically."""
-    existing = pl.read_csv(path, schema=PICK_SCHEMA) if path.exists() else pl.DataFrame(schema=PICK_SCHEMA)
+    existing = _read_picks(path) if path.exists() else pl.DataFrame(schema=PICK_SCHEMA)
     keep = existing.filter(~((pl.col("date") == result.date) & pl.col("strategy").is_in(list(result.strategies))))
     merged = pl.concat([keep, result.picks.select(PICK_COLUMNS).cast(PICK_SCHEMA)]).sort(
         ["date", "strategy", "rank_score"], descending=[False, False, True], nulls_last=True)
     write_atomic(path, merged.write_csv(float_precision=4))
     return path
+
+
+def _read_picks(path: Path) -> pl.DataFrame:
+    """The picks file so far; one that cannot be read is an error, never overwritten:
+    the earlier sessions' picks in it would be lost."""
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(path)
+        return pl.read_csv(path, schema=PICK_SCHEMA)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise KobeError(Diagnostic(f"cannot read the picks so far: {str(exc).splitlines()[0][:120]}",
+                                   file=str(path),
+                                   hint="move the file aside (it is not overwritten); the scan writes a new one")
+                        ) from None

@@ -102,3 +102,31 @@ def test_env_file_is_read_by_python_dotenv(tmp_path: Path, monkeypatch: pytest.M
     assert values["ALPACA_API_KEY_ID"] == "ab$cd"
     assert values["ALPACA_API_SECRET_KEY"] == "s e"
     assert values["POLYGON_API_KEY"] == "plain"
+
+
+@pytest.mark.parametrize(("where", "command", "written"), [
+    pytest.param("out", ["backtest", "strategies.yaml"], "out/backtest/", id="backtest-out-is-a-file"),
+    pytest.param("logs", ["scan"], "logs/daily_picks.csv", id="scan-logs-is-a-file"),
+    pytest.param("state", ["pin"], "state/config.lock", id="pin-state-is-a-file"),
+])
+def test_a_file_where_an_output_folder_should_be(project_dir: Path, monkeypatch: pytest.MonkeyPatch, where: str,
+                                                 command: list[str], written: str) -> None:
+    (project_dir / where).write_text("not a folder\n")
+    code, output = kobe(project_dir, monkeypatch, *command)
+    assert code == 2, output
+    assert f"{written}" in output and "cannot write this file: a file stands where a folder" in output, output
+    assert (project_dir / where).read_text() == "not a folder\n"
+
+
+@pytest.mark.parametrize("picks", [
+    pytest.param(b"\xff\xfe\x00garbage", id="garbage"),
+    pytest.param(b"a,b\n1,2\n", id="other-columns"),
+    pytest.param(b"date,strategy,symbol,close,stop,rank_score\nnot-a-date,x,y,1,2,3\n", id="bad-date"),
+])
+def test_a_damaged_picks_file_is_named_and_never_overwritten(project_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             picks: bytes) -> None:
+    (project_dir / "logs").mkdir()
+    (project_dir / "logs" / "daily_picks.csv").write_bytes(picks)
+    code, output = kobe(project_dir, monkeypatch, "scan")
+    assert code == 2 and "logs/daily_picks.csv: error: cannot read the picks so far" in output, output
+    assert (project_dir / "logs" / "daily_picks.csv").read_bytes() == picks

@@ -9,6 +9,7 @@ name too long for the file system, or a file that cannot be read each get a sent
 from __future__ import annotations
 
 import errno
+import stat
 from pathlib import Path
 
 from kobe.config.errors import Diagnostic, KobeError
@@ -21,11 +22,15 @@ def read_text(path: Path, file: str, *, bom: bool = True) -> str:
     Raises :class:`KobeError` naming ``file`` for every way reading can fail.
     """
     try:
-        if path.is_dir():
+        mode = path.stat().st_mode
+        if stat.S_ISDIR(mode):
             raise KobeError(Diagnostic("this is a folder, not a file", file=file))
+        if not stat.S_ISREG(mode):  # a pipe would block the read forever
+            raise KobeError(Diagnostic("not a regular file (a pipe, socket or device)", file=file))
         data = path.read_bytes() if path.stat().st_size <= MAX_TEXT_BYTES else None
     except FileNotFoundError:
-        raise KobeError(Diagnostic("file not found", file=file)) from None
+        missing = "a link to a file that does not exist" if path.is_symlink() else "file not found"
+        raise KobeError(Diagnostic(missing, file=file)) from None
     except OSError as exc:
         raise KobeError(Diagnostic(_os_problem(exc), file=file)) from None
     if data is None:

@@ -8,6 +8,7 @@ never a traceback; or, where the input is merely unusual, validate cleanly.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -214,6 +215,10 @@ def test_not_utf8_is_located_at_line_and_column(project_dir: Path, monkeypatch: 
                  "universe/default.csv:", id="universe-garbage"),
     pytest.param(lambda root: (root / "risk.yaml").write_bytes(b"\xff\xfe\x00\x00" * 100),
                  "risk.yaml:1:1: error: not UTF-8", id="risk-binary"),
+    pytest.param(lambda root: os.mkfifo(root / "rules" / "pipe.kobe"),
+                 "rules/pipe.kobe: error: not a regular file", id="a-pipe-named-x.kobe"),
+    pytest.param(lambda root: (root / "rules" / "gone.kobe").symlink_to(root / "nowhere.kobe"),
+                 "rules/gone.kobe: error: a link to a file that does not exist", id="dangling-link"),
 ])
 def test_damaged_files(project_dir: Path, monkeypatch: pytest.MonkeyPatch, damage: Callable[[Path], object],
                        message: str) -> None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from kobe.cli.common import fail_cleanly, parse_date
+from kobe.config.limits import MAX_BARS
 
 if TYPE_CHECKING:
     from kobe.project import Project
@@ -31,6 +33,27 @@ def parse_now(value: str | None) -> dt.datetime:
 
         instant = instant.replace(tzinfo=NEW_YORK)
     return instant.astimezone(dt.UTC)
+
+
+class FiniteRange(click.FloatRange):
+    """A float within a range that is also a finite number: ``nan`` passes every
+    comparison of :class:`click.FloatRange`, and ``1e400`` reads as infinity."""
+
+    name = "finite float range"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        number = float(click.FLOAT.convert(value, param, ctx))
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return float(super().convert(number, param, ctx))
+
+
+JUMP_PCT = FiniteRange(min=0, min_open=True, max=10_000)
+"""A move of more than 100x is no threshold: beyond it the check would be off."""
+MAX_PRICE = 1e9
+"""kobe.data.quality.PRICE_RANGE's top (not imported: it would load polars with the CLI)."""
+MAX_ADV = MAX_PRICE * 1e15
+"""The dearest price times kobe.data.quality.MAX_VOLUME: no bar's dollar volume is more."""
 
 
 @click.group()
@@ -64,7 +87,8 @@ def _lake_of(project: Project | None, source: str | None) -> Path | None:
               show_default=True, help="Its data: section gives the source and the quality policy, when it exists.")
 @click.option("--data", "source", default=None, help="Bars file, folder or lake (default: the config's data source).")
 @click.option("--as-of", "as_of", default=None, help="Judge staleness as of this date (default: the latest bar).")
-@click.option("--jump-pct", type=float, default=None, help="Suspicious overnight/close move, percent (default 25).")
+@click.option("--jump-pct", type=JUMP_PCT, default=None,
+              help="Suspicious overnight/close move, percent, above 0 and at most 10,000 (default 25).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @fail_cleanly
 def check(strategies: Path, source: str | None, as_of: str | None, jump_pct: float | None, as_json: bool) -> None:
@@ -112,8 +136,8 @@ def check(strategies: Path, source: str | None, as_of: str | None, jump_pct: flo
         click.echo(f"{report.symbols} symbols; {len(report.findings)} findings ({counts or 'none'}); "
                    f"verdict: {report.verdict()}")
         if unhashed:
-            click.echo(f"no hash recorded (a manifest of an older Kobe) for {', '.join(unhashed)}: each is trusted "
-                       f"while it holds its rows; its next fetch records the hash")
+            click.echo(f"no hash recorded (a manifest of an older Kobe) for {', '.join(unhashed)}: each file is "
+                       f"checked as a bars file is at every read; its next fetch records the hash")
         for damage in damages:
             click.echo(damage.diagnostic().render(), err=True)
         if damages:
@@ -232,7 +256,9 @@ def repair(symbols: tuple[str, ...], strategies: Path, lake_dir: Path | None, pr
     its SHA256 is not the manifest's) and every symbol a refresh set aside, or only
     SYMBOLS, over the range its manifest entry records; record the new hashes. The
     answers are checked like any fetch's. Exits 1 when one could not be repaired."""
-    from kobe.data.lake import FetchReport, Lake
+    from collections import Counter
+
+    from kobe.data.lake import FetchReport, Lake, unfetchable
     from kobe.data.lake import repair as run_repair
     from kobe.data.providers import make_provider
 
@@ -247,11 +273,19 @@ def repair(symbols: tuple[str, ...], strategies: Path, lake_dir: Path | None, pr
         return
     entries = lake.manifest()
     chosen = provider or (settings.provider if settings and settings.provider in ("polygon", "alpaca") else None)
-    by_provider: dict[str, list[str]] = {}
-    for damage in damages:
-        by_provider.setdefault(chosen or entries[damage.symbol].provider, []).append(damage.symbol)
+    # An entry Kobe cannot read names no provider: the one most of the lake came from.
+    usual = Counter(e.provider for e in entries.values()).most_common(1)
     now = parse_now(now_text)
     total = FetchReport(now=now)
+    by_provider: dict[str, list[str]] = {}
+    for damage in damages:
+        entry = entries.get(damage.symbol)
+        if (why := unfetchable(damage.symbol)) is not None:
+            total.failed[damage.symbol] = why
+        elif chosen or entry or usual:
+            by_provider.setdefault(chosen or (entry.provider if entry else usual[0][0]), []).append(damage.symbol)
+        else:
+            total.failed[damage.symbol] = f"{damage.symbol}: no provider is known for it: give --provider"
     for name, group in sorted(by_provider.items()):
         source = make_provider(name, base_url=base_url or (settings.base_url if settings else None), path=files_path)
         report = run_repair(lake, source, group, now=now, workers=workers)
@@ -310,9 +344,9 @@ def status(lake_dir: Path, now_text: str | None, as_json: bool) -> None:
 
 
 @data.command()
-@click.option("--symbols", type=click.IntRange(min=1), default=900, show_default=True)
-@click.option("--years", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--symbols", type=click.IntRange(1, 10_000), default=900, show_default=True)
+@click.option("--years", type=click.IntRange(1, 100), default=10, show_default=True, help="From 2010-01-04.")
+@click.option("--seed", type=click.IntRange(0, 2**64 - 1), default=1, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("state/synth.parquet"), show_default=True)
 def synth(symbols: int, years: int, seed: int, out: Path) -> None:
     """Write synthetic bars (random walks with jumps) for scale tests and benchmarks."""
@@ -335,12 +369,15 @@ def universe() -> None:
 
 @universe.command()
 @click.option("--data", "source", default=None, help="Bars file (CSV or Parquet); default: the embedded sample.")
-@click.option("--min-price", type=float, default=5.0, show_default=True, help="Last close at least this.")
-@click.option("--min-adv", "min_adv", type=float, default=1e6, show_default=True,
-              help="Average daily dollar volume (close x volume) at least this.")
-@click.option("--adv-days", type=click.IntRange(min=1), default=20, show_default=True, help="Bars in that average.")
-@click.option("--min-history-years", type=float, default=1.0, show_default=True)
-@click.option("--top", type=click.IntRange(min=1), default=None, help="Keep the K most liquid.")
+@click.option("--min-price", type=FiniteRange(0, MAX_PRICE), default=5.0, show_default=True,
+              help="Last close at least this (0 .. 1e9).")
+@click.option("--min-adv", "min_adv", type=FiniteRange(0, MAX_ADV), default=1e6,
+              show_default=True, help="Average daily dollar volume (close x volume) at least this (0 .. 1e24).")
+@click.option("--adv-days", type=click.IntRange(1, MAX_BARS), default=20, show_default=True,
+              help="Bars in that average (1 .. 10,000).")
+@click.option("--min-history-years", type=FiniteRange(0, 400), default=1.0, show_default=True, help="0 .. 400.")
+@click.option("--top", type=click.IntRange(1, 1_000_000), default=None,
+              help="Keep the K most liquid (1 .. 1,000,000).")
 @click.option("--as-of", "as_of", default=None, help="Judge as of this date (default: the latest bar).")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("universe/liquid.csv"), show_default=True)
 @fail_cleanly

@@ -38,8 +38,19 @@ the symbol has been *set aside* (:meth:`Lake.set_aside`: what the refresh before
 does, so that the other symbols trade); a set-aside symbol is left out of every read
 until it is fetched again. :func:`repair` fetches every damaged or set-aside symbol again
 over the range its entry records, and records the new hash. An entry without a hash (a
-manifest of an older Kobe) is trusted while its file holds the rows the entry counts;
-the next store of the symbol records the hash.
+manifest of an older Kobe) is checked at every read as a bars file is
+(:func:`kobe.data.bars.read_bars`: readable, the standard columns, usable values, one bar
+per date) and must hold the rows, the symbol and the coverage its entry records; nothing
+is written by a read: the next store of the symbol records the hash.
+
+**The manifest is input like any other.** Not UTF-8, not JSON or not the expected shape,
+it is a :class:`KobeError` naming it (and the line and column JSON gives). An entry that
+is not one Kobe writes (:meth:`ManifestEntry.from_json`: a field missing, unknown or of
+the wrong type, a date that does not exist, a hash that is not 64 hex digits, a key that
+is not a ticker or not its entry's symbol) damages its symbol only (``bad_entry``): the
+symbol is not read and is named like a damaged file, the other symbols are read as ever,
+and the entry is kept as it was when the manifest is rewritten, until a fetch or repair
+of the symbol replaces it.
 
 :func:`fetch` asks the provider only for the sessions the manifest does not cover, with a
 bounded number of workers; a second identical fetch asks for nothing.
@@ -52,10 +63,11 @@ import hashlib
 import io
 import itertools
 import json
+import re
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -63,9 +75,10 @@ import polars as pl
 
 from kobe.config.errors import Diagnostic, KobeError
 from kobe.data import calendar
-from kobe.data.bars import BAR_SCHEMA
+from kobe.data.bars import BAR_SCHEMA, read_bars
 from kobe.data.providers import Provider
-from kobe.data.quality import unusable_values
+from kobe.data.quality import DATE_RANGE, unusable_values
+from kobe.data.universe import TICKER
 from kobe.files import write_atomic
 
 DEFAULT_LAKE = Path("state") / "lake"
@@ -110,13 +123,51 @@ class ManifestEntry:
     asked_from: str | None = None
 
     @classmethod
-    def from_json(cls, raw: dict[str, Any], version: int) -> ManifestEntry:
-        raw = {"sha256": None, **raw}
+    def from_json(cls, key: str, raw: Any, version: int) -> ManifestEntry:
+        """The entry recorded under ``key`` in a manifest of ``version``, or
+        :class:`BadEntry` saying what about it is not what Kobe writes."""
+        if not isinstance(raw, dict):
+            raise BadEntry(f"the entry is not an object ({_shown(raw)})")
+        if not TICKER.fullmatch(key):
+            raise BadEntry(f"the key {key!r} is not a ticker (upper-case letters and digits, e.g. AAPL or BRK.B)")
+        missing = [name for name in _FIELDS if name not in raw and name not in _OPTIONAL]
+        if missing:
+            raise BadEntry(f"the entry lacks {', '.join(missing)}")
+        unknown = sorted(str(name) for name in raw if name not in _FIELDS)
+        if unknown:
+            raise BadEntry(f"the entry has a field Kobe does not write: {', '.join(unknown)}")
+        raw = {"sha256": None, "asked_from": None, **raw}
         if version == 1:
             # Version 1's covered_* was the range asked: the asked end could be a session
             # never received (the bug of issue 10). Coverage is what the file holds.
             raw = {**raw, "asked_from": raw.get("covered_from"),
                    "covered_from": raw.get("first_date"), "covered_to": raw.get("last_date")}
+        if raw["symbol"] != key:
+            raise BadEntry(f"the entry's symbol {_shown(raw['symbol'])} is not its key {key!r}")
+        if not isinstance(raw["provider"], str) or not _NAME.fullmatch(raw["provider"]):
+            raise BadEntry(f"provider {_shown(raw['provider'])} is not a provider's name")
+        if not isinstance(raw["adjusted"], bool):
+            raise BadEntry(f"adjusted {_shown(raw['adjusted'])} is not true or false")
+        rows = raw["rows"]
+        if not isinstance(rows, int) or isinstance(rows, bool) or not 0 <= rows <= MAX_ROWS:
+            raise BadEntry(f"rows {_shown(rows)} is not a count of bars (a whole number, 0 .. {MAX_ROWS:,})")
+        sha = raw["sha256"]
+        if sha is not None and (not isinstance(sha, str) or not _SHA256.fullmatch(sha)):
+            raise BadEntry(f"sha256 {_shown(sha)} is not a SHA256 (64 hex digits) or null")
+        dates = {name: _date(name, raw[name]) for name in _DATES}
+        for low, high in (("covered_from", "covered_to"), ("first_date", "last_date")):
+            if (dates[low] is None) != (dates[high] is None):
+                raise BadEntry(f"{low} and {high} are both dates or both null")
+            first, last = dates[low], dates[high]
+            if first is not None and last is not None and first > last:
+                raise BadEntry(f"{low} {first} is after {high} {last}")
+        fetched_at = raw["fetched_at"]
+        try:
+            if not isinstance(fetched_at, str) or len(fetched_at) > 40:
+                raise ValueError
+            dt.datetime.fromisoformat(fetched_at)
+        except ValueError:
+            raise BadEntry(f"fetched_at {_shown(fetched_at)} is not an ISO instant") from None
         return cls(**raw)
 
     def coverage(self) -> tuple[dt.date, dt.date] | None:
@@ -125,22 +176,75 @@ class ManifestEntry:
         return dt.date.fromisoformat(self.covered_from), dt.date.fromisoformat(self.covered_to)
 
 
+MAX_ROWS = 1_000_000
+"""More daily bars than one symbol can have (four centuries of sessions are ~100,000)."""
+_FIELDS = tuple(f.name for f in fields(ManifestEntry))
+_OPTIONAL = ("sha256", "asked_from")      # not written by older Kobes
+_DATES = ("covered_from", "covered_to", "first_date", "last_date", "asked_from")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+class BadEntry(ValueError):
+    """An entry of the manifest that is not one Kobe writes; the message says why."""
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _date(name: str, value: Any) -> dt.date | None:
+    """The date an entry's field ``name`` records (``None`` stays ``None``)."""
+    if value is None:
+        return None
+    try:
+        if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
+            raise ValueError
+        day = dt.date.fromisoformat(value)
+    except ValueError:
+        raise BadEntry(f"{name} {_shown(value)} is not a date (YYYY-MM-DD) or null") from None
+    first, last = DATE_RANGE
+    if not first <= day <= last:
+        raise BadEntry(f"{name} {value!r} is outside {first} .. {last}")
+    return day
+
+
 REPAIR_HINT = "`kobe data repair` fetches the symbol's bars again and records the new hash"
+MANIFEST_HINT = ("restore manifest.json from a backup, or remove it and `kobe data fetch` again (the lake is then "
+                 "rebuilt from the provider)")
+NO_HASH = "(and no hash recorded to trust it by: written by an older Kobe)"
+UNFETCHABLE_HINT = "no ticker can be fetched under this key: remove the entry from manifest.json"
 
 
 @dataclass(frozen=True)
 class Damage:
     """Why the lake's file of ``symbol`` is not read: ``kind`` is ``missing``, ``altered``
-    (its hash, or without a hash its row count, is not its entry's), ``unreadable`` or
-    ``set_aside`` (by a refresh, until it is fetched again)."""
+    (its hash, or without a hash its row count, symbol or coverage, is not its entry's),
+    ``unreadable`` (not Parquet, or without a hash not a bars file's content),
+    ``bad_entry`` (its manifest entry is not one Kobe writes: ``path`` is the manifest,
+    ``line`` the entry's) or ``set_aside`` (by a refresh, until it is fetched again)."""
 
     symbol: str
     path: Path
     kind: str
     detail: str
+    line: int | None = None
+    hint: str = REPAIR_HINT
 
     def diagnostic(self) -> Diagnostic:
-        return Diagnostic(f"{self.symbol}: {self.detail}", file=str(self.path), hint=REPAIR_HINT)
+        return Diagnostic(f"{self.symbol}: {self.detail}", file=str(self.path), line=self.line, hint=self.hint)
+
+
+@dataclass
+class _Manifest:
+    """The manifest as read: the entries, the entries that are not one Kobe writes (key ->
+    the value as read, why, its line), and the set-aside symbols (symbol -> why, at)."""
+
+    entries: dict[str, ManifestEntry] = field(default_factory=dict)
+    bad: dict[str, tuple[Any, str, int | None]] = field(default_factory=dict)
+    aside: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 class AnswerRefused(KobeError):
@@ -261,37 +365,84 @@ class Lake:
         return self.root / "manifest.json"
 
     def path(self, symbol: str) -> Path:
+        """The file of ``symbol``, a ticker (anything else could name a file elsewhere)."""
+        if not TICKER.fullmatch(symbol):
+            raise KobeError(Diagnostic(f"{symbol!r} is not a ticker: the lake holds no file for it",
+                                       hint="upper-case letters and digits, e.g. AAPL or BRK.B"))
         return self.root / "bars" / f"{symbol}.parquet"
 
-    def _read(self) -> tuple[dict[str, ManifestEntry], dict[str, dict[str, str]]]:
-        """The entries and the set-aside symbols (symbol -> ``why``, ``at``)."""
-        if not self.manifest_path.exists():
-            return {}, {}
-        try:
-            raw = json.loads(self.manifest_path.read_text(encoding="utf-8"))
-            version = int(raw.get("version", 1))
-            if version not in (1, MANIFEST_VERSION):
-                raise ValueError(f"version {version} is newer than this Kobe reads")
-            entries = {s: ManifestEntry.from_json(e, version) for s, e in raw["symbols"].items()}
-            aside = {str(s): {"why": str(a["why"]), "at": str(a["at"])} for s, a in raw.get("set_aside", {}).items()}
-        except (ValueError, KeyError, TypeError, AttributeError) as err:
-            raise KobeError(Diagnostic(f"the lake's manifest is unreadable ({err})", file=str(self.manifest_path),
-                                       hint="remove it to rebuild the lake from the provider")) from None
-        return entries, aside
+    def _read(self) -> _Manifest:
+        """The manifest, each entry checked (:meth:`ManifestEntry.from_json`); a manifest
+        that cannot be read at all is a :class:`KobeError` naming it."""
+        path = self.manifest_path
+        if not path.exists():
+            return _Manifest()
 
-    def _write(self, entries: dict[str, ManifestEntry], aside: dict[str, dict[str, str]]) -> None:
-        document: dict[str, Any] = {"version": MANIFEST_VERSION,
-                                    "symbols": {s: asdict(e) for s, e in sorted(entries.items())}}
-        if aside:   # left out when empty: a Kobe that predates it reads the manifest as before
-            document["set_aside"] = dict(sorted(aside.items()))
+        def unreadable(message: str, line: int | None = None, col: int | None = None,
+                       text: str | None = None) -> KobeError:
+            return KobeError(Diagnostic(f"the lake's manifest{message}", file=str(path), line=line, col=col,
+                                        source_line=text, hint=MANIFEST_HINT))
+
+        try:
+            data = path.read_bytes()
+        except OSError as err:
+            raise unreadable(f" cannot be read ({err.strerror or type(err).__name__})") from None
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as err:
+            start = data.rfind(b"\n", 0, err.start) + 1
+            col = len(data[start:err.start].decode("utf-8", errors="replace")) + 1
+            raise unreadable(f" is not UTF-8 text (byte 0x{data[err.start]:02x})",
+                             data.count(b"\n", 0, err.start) + 1, col) from None
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as err:
+            lines = text.split("\n")
+            shown = lines[err.lineno - 1] if err.lineno <= len(lines) and len(lines[err.lineno - 1]) <= 200 else None
+            raise unreadable(f" is not JSON ({err.msg.lower()})", err.lineno, err.colno, shown) from None
+        except RecursionError:
+            raise unreadable(" is not JSON (nested too deeply)") from None
+        if not isinstance(raw, dict) or "symbols" not in raw:
+            raise unreadable(" is not an object with 'version' and 'symbols'")
+        version = raw.get("version", 1)
+        if isinstance(version, bool) or version not in (1, MANIFEST_VERSION):
+            raise unreadable(f"'s version {_shown(version)} is not 1 or {MANIFEST_VERSION} (a newer Kobe's?)")
+        if not isinstance(raw["symbols"], dict):
+            raise unreadable("'s 'symbols' is not an object")
+        if not isinstance(raw.get("set_aside", {}), dict):
+            raise unreadable("'s 'set_aside' is not an object")
+        manifest = _Manifest()
+        for key, value in raw["symbols"].items():
+            try:
+                manifest.entries[key] = ManifestEntry.from_json(key, value, version)
+            except BadEntry as err:
+                # Where Kobe writes the key (indent 1): a hand-formatted manifest gets no line.
+                at = re.search(rf"^  {re.escape(json.dumps(key))}: ", text, re.MULTILINE)
+                manifest.bad[key] = (value, str(err), text.count("\n", 0, at.start()) + 1 if at else None)
+        for key, why in raw.get("set_aside", {}).items():
+            # A record that is not Kobe's still sets the symbol aside: the safe reading.
+            good = isinstance(why, dict) and isinstance(why.get("why"), str) and isinstance(why.get("at"), str)
+            manifest.aside[key] = ({"why": why["why"], "at": why["at"]} if good else
+                                   {"why": "set aside (the manifest's record of why is not one Kobe writes)",
+                                    "at": "an unknown time"})
+        return manifest
+
+    def _write(self, manifest: _Manifest) -> None:
+        symbols = {**{key: value for key, (value, _, _) in manifest.bad.items()},
+                   **{s: asdict(e) for s, e in manifest.entries.items()}}
+        document: dict[str, Any] = {"version": MANIFEST_VERSION, "symbols": dict(sorted(symbols.items()))}
+        if manifest.aside:   # left out when empty: a Kobe that predates it reads the manifest as before
+            document["set_aside"] = dict(sorted(manifest.aside.items()))
         write_atomic(self.manifest_path, json.dumps(document, indent=1) + "\n")
 
     def manifest(self) -> dict[str, ManifestEntry]:
-        return self._read()[0]
+        """The entries Kobe can read (an entry that is not one Kobe writes is left out:
+        :meth:`verify` names it)."""
+        return self._read().entries
 
     def set_aside_symbols(self) -> dict[str, dict[str, str]]:
         """The symbols set aside (:meth:`set_aside`): symbol -> ``why`` and ``at`` (UTC)."""
-        return self._read()[1]
+        return self._read().aside
 
     def symbols(self) -> list[str]:
         return sorted(self.manifest())
@@ -303,55 +454,82 @@ class Lake:
         if not path.is_file():
             return Damage(symbol, path, "missing", f"the file is missing (the manifest records {held})")
         if entry.sha256 is not None:
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            try:
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            except OSError as err:
+                return Damage(symbol, path, "unreadable", f"the file cannot be read ({err.strerror or err})")
             if digest == entry.sha256:
                 return None
             return Damage(symbol, path, "altered", f"the file changed after it was fetched: its SHA256 is "
                                                    f"{digest[:16]}..., the manifest records {entry.sha256[:16]}...")
-        try:   # no hash recorded (an older Kobe): the rows it counted are all that can be checked
-            rows = pl.scan_parquet(path).select(pl.len()).collect().item()
-        except (pl.exceptions.PolarsError, pl.exceptions.PanicException, OSError) as err:
-            return Damage(symbol, path, "unreadable", f"the file is not readable Parquet ({str(err)[:120]})")
-        if rows != entry.rows:
-            return Damage(symbol, path, "altered", f"the file holds {rows} bars, the manifest records {held} "
-                                                   f"(and no hash: written by an older Kobe)")
+        # No hash recorded (an older Kobe): the file is checked as any bars file is, and
+        # must hold what its entry records. Checked at every read, never written by one.
+        try:
+            bars = read_bars(path).collect()
+        except KobeError as err:
+            first, more = err.diagnostics[0].message, len(err.diagnostics) - 1
+            return Damage(symbol, path, "unreadable", f"the file is not usable bars: {first}"
+                          + (f" (and {more} more problem(s))" if more else "") + f" {NO_HASH}")
+        if bars.height != entry.rows:
+            return Damage(symbol, path, "altered", f"the file holds {bars.height} bars, the manifest records {held} "
+                                                   f"{NO_HASH}")
+        others = sorted(set(bars["symbol"].to_list()) - {symbol})
+        if others:
+            return Damage(symbol, path, "altered", f"the file holds bars of {', '.join(others)}, not only {symbol} "
+                                                   f"{NO_HASH}")
+        days: list[dt.date] = bars["date"].to_list()
+        if days and (days[0].isoformat(), days[-1].isoformat()) != (entry.covered_from, entry.covered_to):
+            return Damage(symbol, path, "altered", f"the file's bars run {days[0]} .. {days[-1]}, the manifest "
+                                                   f"records {held} {NO_HASH}")
         return None
 
-    def verify(self, symbols: Sequence[str] | None = None) -> list[Damage]:
-        """Every symbol (of ``symbols``, default all) whose file is not read: damaged, or set aside."""
-        entries, aside = self._read()
+    def _bad_entry(self, key: str, why: str, line: int | None) -> Damage:
+        return Damage(key, self.manifest_path, "bad_entry", f"the manifest's entry is not one Kobe writes: {why}",
+                      line, REPAIR_HINT if TICKER.fullmatch(key) else UNFETCHABLE_HINT)
+
+    def _damages(self, manifest: _Manifest, symbols: Sequence[str]) -> list[Damage]:
         found = []
-        for symbol in sorted(entries) if symbols is None else sorted(set(symbols) & set(entries)):
-            if symbol in aside:
-                found.append(Damage(symbol, self.path(symbol), "set_aside",
-                                    f"set aside at {aside[symbol]['at']} (not read, not traded): "
-                                    f"{aside[symbol]['why']}"))
-            elif (damage := self.damage(entries[symbol])) is not None:
+        for symbol in symbols:
+            if symbol in manifest.aside:
+                found.append(Damage(symbol, self.manifest_path if symbol in manifest.bad else self.path(symbol),
+                                    "set_aside", f"set aside at {manifest.aside[symbol]['at']} (not read, not "
+                                    f"traded): {manifest.aside[symbol]['why']}"))
+            elif symbol in manifest.bad:
+                found.append(self._bad_entry(symbol, *manifest.bad[symbol][1:]))
+            elif (damage := self.damage(manifest.entries[symbol])) is not None:
                 found.append(damage)
         return found
+
+    def verify(self, symbols: Sequence[str] | None = None) -> list[Damage]:
+        """Every symbol (of ``symbols``, default all) whose file is not read: damaged, its
+        entry bad, or set aside."""
+        manifest = self._read()
+        known = set(manifest.entries) | set(manifest.bad)
+        return self._damages(manifest, sorted(known) if symbols is None else sorted(set(symbols) & known))
 
     def set_aside(self, damages: Sequence[Damage], now: dt.datetime | None = None) -> None:
         """Record that the symbols of ``damages`` are not to be read until fetched again."""
         if not damages:
             return
         with self._lock:
-            entries, aside = self._read()
+            manifest = self._read()
             at = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).isoformat(timespec="seconds")
             for damage in damages:
-                aside.setdefault(damage.symbol, {"why": damage.detail, "at": at})
-            self._write(entries, aside)
+                manifest.aside.setdefault(damage.symbol, {"why": damage.detail, "at": at})
+            self._write(manifest)
 
     def scan(self, symbols: Sequence[str] | None = None, start: dt.date | None = None,
              end: dt.date | None = None, *, damaged: str = "raise") -> pl.LazyFrame:
         """The lake's bars as one lazy frame; symbol and date filters are pushed down.
 
-        Set-aside symbols are left out. A damaged file raises :class:`KobeError` naming
-        it (``damaged="raise"``), or is left out (``"skip"``: for a caller that reports
-        the damage itself); it is never read."""
-        entries, aside = self._read()
-        chosen = sorted(entries) if symbols is None else [s for s in symbols if s in entries]
-        chosen = [s for s in chosen if s not in aside]
-        damages = [d for s in chosen if (d := self.damage(entries[s])) is not None]
+        Set-aside symbols are left out. A damaged file or a bad entry raises
+        :class:`KobeError` naming it (``damaged="raise"``), or is left out (``"skip"``: for
+        a caller that reports the damage itself); it is never read."""
+        manifest = self._read()
+        known = set(manifest.entries) | set(manifest.bad)
+        chosen = sorted(known) if symbols is None else [s for s in symbols if s in known]
+        chosen = [s for s in chosen if s not in manifest.aside]
+        damages = self._damages(manifest, chosen)
         if damages and damaged == "raise":
             raise KobeError([d.diagnostic() for d in damages])
         bad = {d.symbol for d in damages}
@@ -389,7 +567,7 @@ class Lake:
         return gaps
 
     def _intact(self, entry: ManifestEntry) -> bool:
-        return entry.symbol not in self._read()[1] and self.damage(entry) is None
+        return entry.symbol not in self._read().aside and self.damage(entry) is None
 
     def store(self, symbol: str, new: pl.DataFrame, provider: str, adjusted: bool, asked: tuple[dt.date, dt.date],
               now: dt.datetime | None = None) -> ManifestEntry:
@@ -425,10 +603,11 @@ class Lake:
                 symbol=symbol, provider=provider, adjusted=adjusted, covered_from=first, covered_to=last,
                 first_date=first, last_date=last, rows=merged.height, sha256=hashlib.sha256(payload).hexdigest(),
                 fetched_at=(now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"), asked_from=min(froms))
-            entries, aside = self._read()
-            entries[symbol] = entry
-            aside.pop(symbol, None)       # fetched again: read again
-            self._write(entries, aside)
+            manifest = self._read()
+            manifest.entries[symbol] = entry
+            manifest.bad.pop(symbol, None)      # replaced by what was fetched
+            manifest.aside.pop(symbol, None)    # fetched again: read again
+            self._write(manifest)
             return entry
 
 
@@ -460,14 +639,27 @@ def repair(lake: Lake, provider: Provider, symbols: Sequence[str] | None = None,
            now: dt.datetime | None = None, workers: int = 4,
            on_done: Callable[[str], None] | None = None) -> FetchReport:
     """Fetch again every damaged or set-aside symbol (of ``symbols``, default all), over
-    the range its entry records (``asked_from`` .. ``covered_to``), so that its file is
-    what was fetched; the new file's hash is recorded and the symbol read again. Checked
-    like any answer: a refused one leaves the symbol as it was (and in the report)."""
+    the range its entry records (``asked_from`` .. ``covered_to``; for an entry that is
+    not one Kobe writes, :func:`lake_range`), so that its file is what was fetched; the
+    new file's hash is recorded and the symbol read again. Checked like any answer: a
+    refused one leaves the symbol as it was (and in the report). A key that is not a
+    ticker is never fetched: it is reported (:func:`unfetchable`)."""
     now = aware_now(now)
     entries = lake.manifest()
-    jobs = []
+    jobs, failed = [], {}
     for damage in lake.verify(symbols):
-        entry = entries[damage.symbol]
+        entry = entries.get(damage.symbol)
+        if entry is None:     # its entry is not one Kobe writes: the lake's range stands in for its own
+            if (why := unfetchable(damage.symbol)) is not None:
+                failed[damage.symbol] = why
+                continue
+            span = lake_range(entries)
+            if span is None:
+                failed[damage.symbol] = (f"{damage.symbol}: its entry is not readable and no other entry gives a "
+                                         f"range: `kobe data fetch` it with --start")
+                continue
+            jobs.append((damage.symbol, *span))
+            continue
         first = entry.asked_from or entry.covered_from
         last = entry.covered_to or first
         if first is None or last is None:
@@ -475,7 +667,25 @@ def repair(lake: Lake, provider: Provider, symbols: Sequence[str] | None = None,
         jobs.append((damage.symbol, dt.date.fromisoformat(first), dt.date.fromisoformat(last)))
     report = FetchReport(now=now, due=max((b for _, _, b in jobs), default=None))
     _run(lake, provider, jobs, now, report, workers, on_done)
+    report.failed.update(failed)
     return report
+
+
+def unfetchable(symbol: str) -> str | None:
+    """Why ``symbol`` (a key of the manifest) can never be fetched, or None."""
+    if TICKER.fullmatch(symbol):
+        return None
+    return f"{symbol}: the manifest's key {symbol!r} is not a ticker: remove the entry from manifest.json"
+
+
+def lake_range(entries: dict[str, ManifestEntry]) -> tuple[dt.date, dt.date] | None:
+    """The range the lake's entries were fetched over: the earliest date asked from to
+    the latest session covered (None when no entry records one)."""
+    froms = [d for e in entries.values() if (d := e.asked_from or e.covered_from)]
+    tos = [e.covered_to for e in entries.values() if e.covered_to]
+    if not froms or not tos:
+        return None
+    return dt.date.fromisoformat(min(froms)), dt.date.fromisoformat(max(tos))
 
 
 def _run(lake: Lake, provider: Provider, jobs: list[tuple[str, dt.date, dt.date]], now: dt.datetime,

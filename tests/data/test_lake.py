@@ -108,5 +108,5 @@ def test_unreadable_manifest_is_a_clear_error(tmp_path: Path) -> None:
     lake = Lake(tmp_path / "lake")
     lake.root.mkdir(parents=True)
     lake.manifest_path.write_text("{")
-    with pytest.raises(KobeError, match="manifest is unreadable"):
+    with pytest.raises(KobeError, match="manifest is not JSON"):
         lake.manifest()

@@ -155,7 +155,7 @@ def test_without_a_hash_a_file_that_lost_rows_is_damaged(tmp_path: Path) -> None
     (found,) = lake.verify()
     assert (found.symbol, found.kind) == ("MSFT", "altered")
     assert found.detail == ("the file holds 10 bars, the manifest records 125 bars, 2016-01-04 .. 2016-06-30 "
-                            "(and no hash: written by an older Kobe)")
+                            "(and no hash recorded to trust it by: written by an older Kobe)")
 
 
 # --- Against the stand-in vendor: the refresh before a scan, kobe data refresh and repair.

@@ -95,8 +95,9 @@ def check(strategies: Path, source: str | None, as_of: str | None, jump_pct: flo
     """Run the data-quality gate and list every finding (symbol, date, rule, action).
 
     When the bars come from a lake, first check that each file is the one fetched (its
-    SHA256 is the manifest's) and name every missing, altered or set-aside file.
-    Exits 1 when the verdict is STOP or a lake file is damaged.
+    SHA256 is the manifest's; without a hash, checked as a bars file is) and name every
+    missing, altered, unreadable or set-aside file and every manifest entry that is not
+    one Kobe writes. Exits 1 when the verdict is STOP or a symbol of the lake is damaged.
     """
     from dataclasses import replace
 
@@ -141,8 +142,8 @@ def check(strategies: Path, source: str | None, as_of: str | None, jump_pct: flo
         for damage in damages:
             click.echo(damage.diagnostic().render(), err=True)
         if damages:
-            click.echo(f"{len(damages)} lake file(s) damaged: not read, not traded; `kobe data repair` fetches them "
-                       f"again", err=True)
+            click.echo(f"{len(damages)} symbol(s) of the lake damaged (a file, or its manifest entry): not read, not "
+                       f"traded; `kobe data repair` fetches them again", err=True)
     if report.stop or damages:
         raise SystemExit(1)
 

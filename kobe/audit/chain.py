@@ -126,7 +126,7 @@ class HashChain:
         anchors record (a torn tail, an append cut short, is not a record)."""
         try:
             size = self.path.stat().st_size
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):   # no chain, or no logs folder to hold one
             return None
         end = size
         while end > 0:

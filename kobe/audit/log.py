@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from kobe.audit.chain import HashChain
-from kobe.config.errors import KobeError
+from kobe.config.errors import Diagnostic, KobeError
 from kobe.secrets import redact
 
 EVENTS = "events.jsonl"
@@ -75,9 +75,15 @@ class AuditLog:
     def _write(self, stream: str, kind: str, fields: dict[str, Any], now: dt.datetime | None) -> dict[str, Any]:
         data = _scrub({"stream": stream, "kind": kind, **fields}, self.secrets)
         data = json.loads(json.dumps(data, default=str))  # what is chained is exactly what is written
-        record = self.chain.append(data, now)  # the chain first: it is the proof
-        _append_line(self.folder / (EVENTS if stream == "events" else TRADES),
-                     {"ts": record["ts"], "seq": record["seq"], **data})
+        try:
+            record = self.chain.append(data, now)  # the chain first: it is the proof
+            _append_line(self.folder / (EVENTS if stream == "events" else TRADES),
+                         {"ts": record["ts"], "seq": record["seq"], **data})
+        except OSError as err:     # a logs folder that is a file, a log that is a folder, a full disk
+            raise KobeError(Diagnostic(f"the audit trail cannot be written: {err.strerror or err}",
+                                       file=str(err.filename or self.folder),
+                                       hint="nothing more is done without its record: make the logs folder a "
+                                            "writable folder of files (space, permissions), then run again")) from None
         for anchor in self.anchors:  # after the append: an anchor is never ahead of the chain
             # Best effort: an anchor left behind the chain is accepted by design, and a store
             # that cannot take it reports its damage at its own next use.

@@ -162,6 +162,26 @@ def _word(value: Any) -> str | None:
     return None if value is None else str(getattr(value, "value", value))
 
 
+def _http_host(name: str, url: str, secrets: list[str]) -> str:
+    """The host of ``url``, the value of the variable ``name``; a :class:`KobeError`
+    naming the variable unless it is an http(s) URL with a host and a valid port."""
+    def refuse(why: str) -> KobeError:
+        shown = redact(url if len(url) <= 80 else url[:77] + "...", [s for s in secrets if s])
+        return KobeError(Diagnostic(f"{name} {shown!r} is not a broker's URL: {why}",
+                                    hint=f"set {name} to http(s)://host[:port], e.g. {PAPER_URL} or a running "
+                                         "`kobe exchange`"))
+    try:
+        parts = urlsplit(url)
+        parts.port     # noqa: B018  (reading it checks it: a port out of 0-65535 or not a number raises)
+    except ValueError as err:
+        raise refuse(str(err)) from None
+    if parts.scheme not in ("http", "https"):
+        raise refuse(f"the scheme is {parts.scheme!r}, not http or https" if parts.scheme else "it has no scheme")
+    if not parts.hostname:
+        raise refuse("it has no host")
+    return parts.hostname
+
+
 @dataclass(frozen=True)
 class BrokerSettings:
     """Where the broker is and the keys to it, from the environment (or ``.env``):
@@ -182,7 +202,10 @@ class BrokerSettings:
         if missing:
             raise KobeError(Diagnostic(f"{' and '.join(missing)} not set", file=".env",
                                        hint="set the Alpaca keys in the environment or in .env"))
-        host = urlsplit(base).hostname or ""
+        secrets = [key_id, secret]
+        host = _http_host("ALPACA_BASE_URL", env.get("ALPACA_BASE_URL") or PAPER_URL, secrets)
+        if env.get("ALPACA_DATA_URL"):
+            _http_host("ALPACA_DATA_URL", env["ALPACA_DATA_URL"], secrets)
         if paper and host == LIVE_HOST:
             raise KobeError(Diagnostic(f"ALPACA_BASE_URL points at the live host {host} but --paper was given",
                                        hint=f"use {PAPER_URL} or a running `kobe exchange`"))

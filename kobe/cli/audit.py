@@ -37,31 +37,43 @@ def _exported(ctx: click.Context, param: click.Parameter, values: tuple[str, ...
 
 def local_anchors(state: Path) -> tuple[list[Anchor], list[str]]:
     """The anchors kept in ``state`` (the order store's, the heartbeat's), and why one
-    could not be read. A missing file anchors nothing; a store that will not open is a
-    notice here (``kobe trade`` refuses it with the remedy)."""
+    could not be read. A missing file anchors nothing; a store that will not open (or
+    that is missing though the trail shows it was there) and a heartbeat that cannot be
+    read are notices here: the chain is still checked against what can be read (``kobe
+    trade`` refuses a damaged store with the remedy; the runner rewrites its heartbeat
+    every minute). Nothing is created or written."""
     from kobe.audit.verify import Anchor
     from kobe.config.errors import KobeError
     from kobe.oms.store import OrderStore
-    from kobe.runner.heartbeat import read_heartbeat
-    from kobe.runner.run import HEARTBEAT_FILE
+    from kobe.runner.heartbeat import (
+        HEARTBEAT_NAME,
+        HeartbeatUnreadable,
+        load_heartbeat,
+    )
     from kobe.trade.cycle import ORDERS_FILE
 
     anchors, notices = [], []
     store_path = state / ORDERS_FILE.name
-    if store_path.exists():
-        try:
-            store = OrderStore(store_path)
-            head = store.audit_anchor()
+    try:
+        store = OrderStore.existing(store_path)     # never created by looking
+        head = store.audit_anchor() if store is not None else None
+        if store is not None:
             store.close()
-        except KobeError as err:
-            notices.append(f"the order store's anchor was not checked: {err.diagnostics[0].message} "
-                           f"({store_path}; `kobe reconcile --rebuild`)")
-        else:
-            if head is not None:
-                anchors.append(Anchor(head[0], head[1], f"the order store ({store_path})"))
-    beat = read_heartbeat(state / HEARTBEAT_FILE.name)
-    if beat is not None and beat.audit_seq is not None and beat.audit_hash is not None:
-        anchors.append(Anchor(beat.audit_seq, beat.audit_hash, f"the heartbeat ({state / HEARTBEAT_FILE.name})"))
+    except KobeError as err:
+        notices.append(f"the order store's anchor was not checked: {err.diagnostics[0].message} "
+                       f"({store_path}; `kobe reconcile --rebuild`)")
+    else:
+        if head is not None:
+            anchors.append(Anchor(head[0], head[1], f"the order store ({store_path})"))
+    beat_path = state / HEARTBEAT_NAME
+    try:
+        beat = load_heartbeat(beat_path)
+    except HeartbeatUnreadable as err:
+        notices.append(f"the heartbeat's anchor was not checked: it cannot be read: {err} ({beat_path}; the "
+                       "runner writes it again at its next beat)")
+    else:
+        if beat is not None and beat.audit_seq is not None and beat.audit_hash is not None:
+            anchors.append(Anchor(beat.audit_seq, beat.audit_hash, f"the heartbeat ({beat_path})"))
     return anchors, notices
 
 

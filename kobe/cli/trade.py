@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,37 @@ if TYPE_CHECKING:
     from kobe.oms.store import OrderStore
 
 
+class Seconds(click.ParamType):
+    """A number of seconds from ``low`` (excluded unless ``low_ok``) to ``high``: finite,
+    so ``nan``, ``inf`` and ``1e309`` are refused with the option named (click's
+    ``FloatRange`` lets NaN through: no comparison with it is false)."""
+
+    name = "seconds"
+
+    def __init__(self, low: float, high: float, low_ok: bool = False) -> None:
+        self.low, self.high, self.low_ok = low, high, low_ok
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, float):
+            number = value
+        else:
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        above = number >= self.low if self.low_ok else number > self.low
+        if not (math.isfinite(number) and above and number <= self.high):
+            low = f"{self.low:g}" + ("" if self.low_ok else " (excluded)")
+            self.fail(f"{value!r} is not a number of seconds from {low} to {self.high:g}", param, ctx)
+        return number
+
+
+CALL_SECONDS = Seconds(0, 600)
+"""``--timeout``: seconds per broker call."""
+POLL_SECONDS = Seconds(0, 3600, low_ok=True)
+"""``--poll-timeout``: seconds an order may work before what is left is canceled."""
+
+
 def _env(root: Path) -> dict[str, str]:
     from kobe.secrets import read_env
 
@@ -45,10 +77,10 @@ def _store(root: Path) -> OrderStore:
     from kobe.oms.store import OrderStore
     from kobe.trade.cycle import ORDERS_FILE
 
-    path = root / ORDERS_FILE
-    if not path.exists():
+    store = OrderStore.existing(root / ORDERS_FILE)    # never created here; one deleted is damage
+    if store is None:
         raise KobeError(Diagnostic("no orders yet", file=str(ORDERS_FILE), hint="`kobe trade --paper --once` trades"))
-    return OrderStore(path)
+    return store
 
 
 def _audit(root: Path) -> AuditLog:
@@ -79,9 +111,10 @@ def _order_dict(o: Any) -> dict[str, object]:
 @click.option("--paper", is_flag=True, help="Trade the paper account (required: live trading is not enabled).")
 @click.option("--once", is_flag=True, help="Run one cycle and exit (scheduling is the runner's job).")
 @click.option("--data", "data", default=None, help="Bars file or lake folder; default: the embedded sample.")
-@click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds per broker call.")
-@click.option("--poll-timeout", type=float, default=10.0, show_default=True,
-              help="Seconds to wait for an order's final state before canceling what still works.")
+@click.option("--timeout", type=CALL_SECONDS, default=10.0, show_default=True,
+              help="Seconds per broker call (above 0, at most 600).")
+@click.option("--poll-timeout", type=POLL_SECONDS, default=10.0, show_default=True,
+              help="Seconds to wait for an order's final state before canceling what still works (0 to 3600).")
 @click.option("--json", "as_json", is_flag=True, help="Print the cycle report as JSON.")
 @fail_cleanly
 def trade(strategies: Path, risk_path: Path | None, paper: bool, once: bool, data: str | None, timeout: float,
@@ -209,7 +242,8 @@ def resume(strategies: Path, risk_path: Path | None, reason: str, who: str | Non
 @click.option("--rebuild", is_flag=True,
               help="Rebuild a damaged (or missing) order store from the broker's orders and the audit trail, "
                    "keeping the damaged file aside; then reconcile.")
-@click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds per broker call.")
+@click.option("--timeout", type=CALL_SECONDS, default=10.0, show_default=True,
+              help="Seconds per broker call (above 0, at most 600).")
 @click.option("--json", "as_json", is_flag=True)
 @fail_cleanly
 def reconcile(strategies: Path, risk_path: Path | None, adopt: bool, rebuild: bool, timeout: float,

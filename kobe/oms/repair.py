@@ -16,6 +16,7 @@ import os
 import shutil
 from pathlib import Path
 
+from kobe.config.errors import Diagnostic, KobeError
 from kobe.oms.store import fsync_path, sqlite_files
 
 
@@ -26,9 +27,19 @@ def rebuild_path(path: Path) -> Path:
 
 def discard_partial(new: Path) -> None:
     """Remove what a rebuild that stopped half way left at ``new`` (it is derived from the
-    broker and the audit trail, and made again)."""
+    broker and the audit trail, and made again). Something there that no rebuild leaves
+    (a folder, a device) is not removed: a :class:`KobeError` names it."""
     for name in sqlite_files(new):
-        name.unlink(missing_ok=True)
+        if os.path.lexists(name) and (name.is_dir() or not (name.is_file() or name.is_symlink())):
+            raise KobeError(Diagnostic(f"{name.name} is in the way of the rebuild: it is not a file a rebuild left",
+                                       file=str(name), hint="nothing was changed; the damaged store is where it "
+                                                            "was. Move this away, then rebuild again"))
+        try:
+            name.unlink(missing_ok=True)
+        except OSError as err:
+            raise KobeError(Diagnostic(f"what a rebuild left cannot be removed: {err.strerror or err}",
+                                       file=str(name), hint="nothing was changed; the damaged store is where it "
+                                                            "was. Fix the cause, then rebuild again")) from None
 
 
 def aside_path(path: Path, now: dt.datetime) -> Path:

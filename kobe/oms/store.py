@@ -12,9 +12,23 @@ from any later read or write that meets such damage. The file is never touched; 
 reconcile --rebuild`` (:mod:`kobe.trade.reconcile`) rebuilds the store from the broker's
 orders and the audit trail and keeps the damaged file aside (:mod:`kobe.oms.repair`).
 
+**Values are checked too.** Every row of ``orders``, ``fills`` and ``audit_anchor`` is
+read on open as Kobe reads it (a status Kobe knows, a side ``buy`` or ``sell``, numbers
+that are finite and not negative, dates and times that parse, an anchor that is a record
+number and a SHA256), and ``transitions`` hold known states; a value that is not is
+damage naming the table, the row and the column. A value changed under an open store is
+found the same way when its row is read (:class:`RowReader`). Old stores are judged as
+they are: no ``CHECK`` constraint is added to new stores (it would refuse the same edits
+earlier, but an insert's ``IntegrityError`` would then no longer mean only "an id seen
+before", which :meth:`OrderStore.add` relies on).
+
 A new store is made whole beside its path and then linked into place, so a store at the
 path always has its tables: an empty file there is damage (a store cut to nothing), not
-a store to start afresh.
+a store to start afresh. **A missing store is created only in a project that never had
+one**: when the audit trail has records of orders, or the heartbeat anchors records the
+trail no longer has, the store was deleted, and its absence is damage too
+(:mod:`kobe.oms.evidence`). Readers that only look (``kobe status``, ``orders``,
+``positions``, ``audit verify``) never create a store (:meth:`OrderStore.existing`).
 
 **The audit anchor.** The table ``audit_anchor`` holds the head of the audit chain (its
 last record's ``seq`` and ``hash``, :meth:`OrderStore.anchor_audit`), so deleting or
@@ -26,17 +40,20 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import math
 import os
+import re
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Concatenate, ParamSpec, TypeVar
+from typing import ClassVar, Concatenate, Literal, ParamSpec, TypeVar
 
 import sqlite_utils
 
 from kobe.config.errors import Diagnostic, KobeError
+from kobe.oms.evidence import prior_use
 from kobe.oms.orders import OrderRecord, OrderStatus
 
 FILL_ORDER = "at, rowid"
@@ -67,12 +84,27 @@ REBUILD_HINT = ("nothing trades until it is rebuilt: `kobe reconcile --rebuild` 
                 "orders and the audit trail and keeps this file aside (docs/trading.md)")
 
 
+MISSING_HINT = ("nothing trades until it is rebuilt: `kobe reconcile --rebuild` rebuilds it from the broker's "
+                "orders and the audit trail (docs/trading.md); a project that starts afresh starts in a new folder")
+
+
 class StoreCorrupt(KobeError):
     """The order store at ``path`` cannot be trusted (module doc); ``reason`` says why."""
 
-    def __init__(self, path: Path, reason: str) -> None:
+    def __init__(self, path: Path, reason: str, message: str | None = None, hint: str = REBUILD_HINT) -> None:
         self.path, self.reason = path, reason
-        super().__init__(Diagnostic(f"the order store is damaged: {reason}", file=str(path), hint=REBUILD_HINT))
+        super().__init__(Diagnostic(message or f"the order store is damaged: {reason}", file=str(path), hint=hint))
+
+    @classmethod
+    def missing(cls, path: Path, why: str) -> StoreCorrupt:
+        """The store at ``path`` is gone, though ``why`` shows it was there (:func:`prior_use`)."""
+        return cls(path, f"it is missing but {why}", f"the order store is missing but {why}", MISSING_HINT)
+
+
+def absence(path: Path) -> StoreCorrupt | None:
+    """The damage of a store missing at ``path``: what shows it was there, or None."""
+    why = prior_use(path)
+    return StoreCorrupt.missing(path, why) if why is not None else None
 
 
 DAMAGE = ("SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_ERROR", "SQLITE_FORMAT", "SQLITE_SCHEMA", "SQLITE_RANGE")
@@ -97,9 +129,10 @@ def store_error(path: Path, err: sqlite3.DatabaseError) -> KobeError:
 
 def damage(path: Path) -> StoreCorrupt | None:
     """What keeps the store at ``path`` from opening, or None: it opens, or there is
-    none (nothing is created). Errors that are no damage (busy, disk) are raised."""
+    none and never was (:func:`absence`; nothing is created). Errors that are no damage
+    (busy, disk) are raised."""
     if not os.path.lexists(path):
-        return None
+        return absence(path)
     try:
         OrderStore(path).close()
     except StoreCorrupt as err:
@@ -217,6 +250,140 @@ def _create_file(path: Path, new_columns: dict[str, type]) -> None:
             leftover.unlink(missing_ok=True)
 
 
+STATUSES = frozenset(s.value for s in OrderStatus)
+SIDES = frozenset({"buy", "sell"})
+SHA256 = re.compile(r"[0-9a-f]{64}")
+ROWID = "_rowid_"
+"""The key of a row's rowid in the rows read (``SELECT rowid AS _rowid_, *``)."""
+SELECT = f"rowid AS {ROWID}, *"
+KEYS = {"orders": "client_order_id", "fills": "fill_id", "transitions": "client_order_id", ANCHOR_TABLE: "id"}
+
+
+class RowReader:
+    """One row of ``table`` (a dict with its rowid under :data:`ROWID`) read as Kobe
+    reads it. A value that cannot be (the wrong type, not finite, negative, a status or
+    a side Kobe does not know, a date that does not parse) is a :class:`StoreCorrupt`
+    naming the table, the row and the column: ``ValueError``, ``TypeError``,
+    ``KeyError`` and ``OverflowError`` while decoding never leave it."""
+
+    def __init__(self, path: Path, table: str, row: dict[str, object]) -> None:
+        self.path, self.table, self.row = path, table, row
+
+    def bad(self, column: str, want: str) -> StoreCorrupt:
+        shown = repr(self.row.get(column))
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        key = self.row.get(KEYS.get(self.table, ""))
+        which = f"rowid {self.row.get(ROWID)}" + (f" ({str(key)[:60]})" if isinstance(key, str) and key else "")
+        return StoreCorrupt(self.path, f"table {self.table}, {which}, column {column}: {shown} is not {want}")
+
+    def _read(self, column: str, want: str, convert: Callable[[object], R]) -> R:
+        try:
+            return convert(self.row[column])
+        except (ValueError, TypeError, KeyError, OverflowError):
+            raise self.bad(column, want) from None
+
+    def text(self, column: str) -> str:
+        def convert(value: object) -> str:
+            if not isinstance(value, str) or not value:
+                raise TypeError(value)
+            return value
+        return self._read(column, "text", convert)
+
+    def maybe_text(self, column: str) -> str | None:
+        """A text column that may be empty, or absent from an old store."""
+        return None if self.row.get(column) is None else self._read(column, "text", _str)
+
+    def choice(self, column: str, allowed: frozenset[str], want: str) -> str:
+        def convert(value: object) -> str:
+            if value not in allowed:
+                raise ValueError(value)
+            return _str(value)
+        return self._read(column, want, convert)
+
+    def number(self, column: str) -> float:
+        """A finite number, zero or more."""
+        def convert(value: object) -> float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(value)
+            number = float(value)
+            if not math.isfinite(number) or number < 0:
+                raise ValueError(value)
+            return number
+        return self._read(column, "a finite number, zero or more", convert)
+
+    def maybe_number(self, column: str) -> float | None:
+        return None if self.row.get(column) is None else self.number(column)
+
+    def whole(self, column: str) -> int:
+        def convert(value: object) -> int:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(value)
+            return value
+        return self._read(column, "a whole number, zero or more", convert)
+
+    def date(self, column: str) -> dt.date:
+        return self._read(column, "a date (YYYY-MM-DD)", lambda value: dt.date.fromisoformat(_str(value)))
+
+    def time(self, column: str) -> str:
+        """An ISO 8601 time, as written."""
+        def convert(value: object) -> str:
+            dt.datetime.fromisoformat(_str(value))
+            return _str(value)
+        return self._read(column, "an ISO 8601 time", convert)
+
+    def sha256(self, column: str) -> str:
+        def convert(value: object) -> str:
+            if not SHA256.fullmatch(_str(value)):
+                raise ValueError(value)
+            return _str(value)
+        return self._read(column, "a SHA256 in hex", convert)
+
+    # -- the tables' rows ---------------------------------------------------------------
+
+    def order(self) -> OrderRecord:
+        return OrderRecord(
+            client_order_id=self.text("client_order_id"), strategy=self.text("strategy"), symbol=self.text("symbol"),
+            side=self.choice("side", SIDES, "buy or sell"), qty=int(self.number("qty")),
+            limit_price=self.maybe_number("limit_price"), trading_date=self.date("trading_date"),
+            status=OrderStatus(self.choice("status", STATUSES, "an order status")),
+            broker_order_id=self.maybe_text("broker_order_id"), filled_qty=self.maybe_number("filled_qty") or 0.0,
+            filled_avg_price=self.maybe_number("filled_avg_price"), reason=self.maybe_text("reason") or "",
+            order_type=self.maybe_text("order_type") or "limit", stop_price=self.maybe_number("stop_price"),
+            time_in_force=self.maybe_text("time_in_force") or "ioc")
+
+    def fill(self) -> dict[str, object]:
+        return {"fill_id": self.text("fill_id"), "client_order_id": self.maybe_text("client_order_id"),
+                "symbol": self.text("symbol"), "side": self.choice("side", SIDES, "buy or sell"),
+                "qty": self.number("qty"), "price": self.number("price"), "at": self.time("at")}
+
+    def anchor(self) -> tuple[int, str]:
+        return self.whole("seq"), self.sha256("hash")
+
+    def transition(self) -> tuple[str | None, str]:
+        before = None if self.row.get("from_status") is None else \
+            self.choice("from_status", STATUSES, "an order status")
+        return before, self.choice("to_status", STATUSES, "an order status")
+
+
+def _str(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(value)
+    return value
+
+
+def check_values(path: Path, db: sqlite_utils.Database) -> None:
+    """Read every row of the tables Kobe decodes (:class:`RowReader`); the first value
+    that cannot be read is a :class:`StoreCorrupt`. ``audit_anchor`` only when there."""
+    readers: dict[str, Callable[[RowReader], object]] = {
+        "orders": RowReader.order, "fills": RowReader.fill, "transitions": RowReader.transition,
+        ANCHOR_TABLE: RowReader.anchor}
+    tables = set(db.table_names())
+    for table, read in readers.items():
+        if table in tables:
+            for row in db.query(f"SELECT {SELECT} FROM [{table}]"):
+                read(RowReader(path, table, row))
+
+
 def _version(db: sqlite_utils.Database) -> int:
     return int(db.execute("PRAGMA user_version").fetchone()[0])
 
@@ -225,15 +392,30 @@ def _schema_version(db: sqlite_utils.Database) -> int:
     return int(db.execute("PRAGMA schema_version").fetchone()[0])
 
 
+Creation = Literal["unless-used", "always", "never"]
+
+
 class OrderStore:
     NEW_COLUMNS: ClassVar[dict[str, type]] = {"order_type": str, "stop_price": float, "time_in_force": str}
     """Columns added after the first stores were written: a store from before gains them."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, create: Creation = "unless-used") -> None:
+        """Open the store at ``path``, checked (module doc). Where there is none,
+        ``create`` says what to do: ``"unless-used"`` creates it unless the project shows
+        it had one (:func:`absence`: then that is the damage raised); ``"always"`` creates
+        it (a file of Kobe's own that is not the project's store: the rebuild's);
+        ``"never"`` raises :class:`StoreCorrupt` (:meth:`existing` is the reader's way)."""
         self.path = path
+        if os.path.islink(path) and not path.exists():
+            raise StoreCorrupt(path, "a link to nothing is in its place")
         if path.exists() and not path.is_file():
             raise StoreCorrupt(path, "a directory is in its place" if path.is_dir() else "it is not a regular file")
         if not path.exists():
+            missing = absence(path) if create != "always" else None
+            if missing is not None:
+                raise missing
+            if create == "never":
+                raise StoreCorrupt(path, "it disappeared while it was opened")
             _create_file(path, self.NEW_COLUMNS)
         elif path.stat().st_size == 0:
             # Never a store (those are born whole); asked of SQLite, it would pass for a new one.
@@ -256,6 +438,29 @@ class OrderStore:
                 raise store_error(self.path, err) from None
             raise
 
+    @classmethod
+    def existing(cls, path: Path) -> OrderStore | None:
+        """The store at ``path`` for a reader that only looks: None where there is none
+        and never was; never created. A store that should be there and is not is its
+        damage (:func:`absence`), raised."""
+        if not os.path.lexists(path):
+            missing = absence(path)
+            if missing is not None:
+                raise missing
+            return None
+        return cls(path, create="never")
+
+    @classmethod
+    def empty(cls) -> OrderStore:
+        """A store of nothing, in memory: what a reader shows of a project that never had one."""
+        store = cls.__new__(cls)
+        store.path = Path(":memory:")
+        store.db = sqlite_utils.Database(sqlite3.connect(":memory:", isolation_level=None))
+        _create_tables(store.db, cls.NEW_COLUMNS)
+        store.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        store._schema = _schema_version(store.db)
+        return store
+
     def close(self) -> None:
         self.db.conn.close()
 
@@ -274,6 +479,7 @@ class OrderStore:
             if problems != ["ok"]:
                 raise StoreCorrupt(self.path, "SQLite's integrity check failed: " + "; ".join(problems[:3]))
             self._check_tables(db)
+            check_values(self.path, db)
         except sqlite3.DatabaseError as err:
             raise store_error(self.path, err) from None
         finally:
@@ -343,18 +549,12 @@ class OrderStore:
                 "filled_avg_price": order.filled_avg_price, "reason": order.reason,
                 "order_type": order.order_type, "stop_price": order.stop_price, "time_in_force": order.time_in_force}
 
-    @staticmethod
-    def _record(row: dict[str, object]) -> OrderRecord:
-        return OrderRecord(
-            client_order_id=str(row["client_order_id"]), strategy=str(row["strategy"]), symbol=str(row["symbol"]),
-            side=str(row["side"]), qty=int(float(str(row["qty"]))),
-            limit_price=row["limit_price"],  # type: ignore[arg-type]
-            trading_date=dt.date.fromisoformat(str(row["trading_date"])), status=OrderStatus(row["status"]),
-            broker_order_id=row["broker_order_id"],  # type: ignore[arg-type]
-            filled_qty=float(row["filled_qty"] or 0), filled_avg_price=row["filled_avg_price"],  # type: ignore[arg-type]
-            reason=str(row["reason"] or ""), order_type=str(row.get("order_type") or "limit"),
-            stop_price=row.get("stop_price"),  # type: ignore[arg-type]
-            time_in_force=str(row.get("time_in_force") or "ioc"))
+    def _record(self, row: dict[str, object]) -> OrderRecord:
+        return RowReader(self.path, "orders", row).order()
+
+    def _orders(self, where: str | None, args: Sequence[object], order_by: str | None = None) -> list[OrderRecord]:
+        return [self._record(r) for r in self.db.table("orders").rows_where(where, args, order_by=order_by,
+                                                                            select=SELECT)]
 
     @guarded
     def add(self, order: OrderRecord) -> bool:
@@ -371,8 +571,8 @@ class OrderStore:
 
     @guarded
     def get(self, client_order_id: str) -> OrderRecord | None:
-        rows = list(self.db.table("orders").rows_where("client_order_id = ?", [client_order_id]))
-        return self._record(rows[0]) if rows else None
+        rows = self._orders("client_order_id = ?", [client_order_id])
+        return rows[0] if rows else None
 
     @guarded
     def update(self, order: OrderRecord, detail: str = "") -> OrderRecord:
@@ -450,19 +650,19 @@ class OrderStore:
     def fills(self, client_order_id: str | None = None) -> list[dict[str, object]]:
         """Fills in the order they happened (all, or one order's)."""
         where, args = ("client_order_id = ?", [client_order_id]) if client_order_id else (None, [])
-        return list(self.db.table("fills").rows_where(where, args, order_by=FILL_ORDER))
+        return [RowReader(self.path, "fills", row).fill()
+                for row in self.db.table("fills").rows_where(where, args, order_by=FILL_ORDER, select=SELECT)]
 
     @guarded
     def orders(self, trading_date: dt.date | None = None) -> list[OrderRecord]:
         where, args = ("trading_date = ?", [trading_date.isoformat()]) if trading_date else (None, [])
-        return [self._record(r) for r in self.db.table("orders").rows_where(where, args, order_by="created_at")]
+        return self._orders(where, args, order_by="created_at")
 
     @guarded
     def active(self) -> list[OrderRecord]:
         """Orders whose fate is not known to be final."""
         marks = ", ".join("?" for _ in ACTIVE)
-        return [self._record(r) for r in self.db.table("orders").rows_where(f"status IN ({marks})",
-                                                                      [s.value for s in ACTIVE])]
+        return self._orders(f"status IN ({marks})", [s.value for s in ACTIVE])
 
     @guarded
     def spent(self, trading_date: dt.date) -> float:
@@ -476,7 +676,7 @@ class OrderStore:
         for fill in self.fills():
             symbol = str(fill["symbol"])
             qty, cost, realized = book.get(symbol, [0.0, 0.0, 0.0])
-            q, p = float(str(fill["qty"])), float(str(fill["price"]))
+            q, p = float(fill["qty"]), float(fill["price"])  # type: ignore[arg-type]  # read by RowReader
             if fill["side"] == "buy":
                 cost = (qty * cost + q * p) / (qty + q) if qty + q else 0.0
                 qty += q
@@ -510,8 +710,8 @@ class OrderStore:
     @guarded
     def audit_anchor(self) -> tuple[int, str] | None:
         """The audit chain's head as last recorded here: ``(seq, hash)``, or None."""
-        row = self.db.execute(f"SELECT seq, hash FROM {ANCHOR_TABLE} WHERE id = 1").fetchone()
-        return (int(row[0]), str(row[1])) if row else None
+        rows = list(self.db.query(f"SELECT {SELECT} FROM {ANCHOR_TABLE} WHERE id = 1"))
+        return RowReader(self.path, ANCHOR_TABLE, rows[0]).anchor() if rows else None
 
     @guarded
     def restore(self, order: OrderRecord, history: Sequence[Transition], fills: Sequence[Fill],
@@ -530,5 +730,6 @@ class OrderStore:
 
     @guarded
     def transitions(self, client_order_id: str) -> list[tuple[str | None, str]]:
-        return [(r["from_status"], r["to_status"]) for r in
-                self.db.table("transitions").rows_where("client_order_id = ?", [client_order_id], order_by="id")]
+        return [RowReader(self.path, "transitions", r).transition() for r in
+                self.db.table("transitions").rows_where("client_order_id = ?", [client_order_id], order_by="id",
+                                                        select=SELECT)]

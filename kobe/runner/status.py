@@ -1,6 +1,7 @@
 """``kobe status``: what a project's runner is doing, read from its files alone.
 
-No runner needs to be running and no broker is asked: the heartbeat
+No runner needs to be running, no broker is asked and nothing is written (not even an
+empty order store where there is none): the heartbeat
 (``state/heartbeat.json``) says whether the runner lives and what it did last, the order
 store (``state/orders.sqlite``) gives the positions, today's spend and the last orders,
 the audit trail and the last shadow and drift reports give the metrics, and the kill
@@ -66,7 +67,9 @@ def snapshot(root: Path, risk_path: Path | None, now: dt.datetime) -> StatusRepo
     (aware); ``risk_path``: its risk.yaml (default ``root/risk.yaml``), read only for the
     kill switch's file."""
     beat = read_heartbeat(root / HEARTBEAT_FILE)
-    store = OrderStore(root / ORDERS_FILE)
+    # Only looked at: a project without a store shows an empty book and is left without one
+    # (a store deleted after trading is damage, raised: see OrderStore.existing).
+    store = OrderStore.existing(root / ORDERS_FILE) or OrderStore.empty()
     orders = store.orders()
     day = orders[-1].trading_date if orders else calendar.trading_date(now)
     checks = monitor_status(root)

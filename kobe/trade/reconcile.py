@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import os
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -241,7 +242,15 @@ def reconcile_project(project: Project, env: Mapping[str, str], *, adopt_view: b
     )
 
     trader = open_trader(project, env, paper=True, timeout=timeout, pinned=False)
-    return reconcile_trader(trader, adopt_view)
+    try:
+        return reconcile_trader(trader, adopt_view)
+    except BrokerUnavailable as err:
+        done = "what --adopt changed before it is in the audit trail" if adopt_view else "nothing was changed"
+        raise KobeError(Diagnostic(f"the broker could not be read: {err}",
+                                   hint=f"{done}; check ALPACA_BASE_URL, the keys and the broker's status, then "
+                                        "reconcile again")) from None
+    finally:
+        trader.store.close()
 
 
 # -- rebuilding a damaged store -------------------------------------------------------------
@@ -409,6 +418,28 @@ def _read(call: Callable[[], Any]) -> Any:
                                    hint="nothing was changed; try again when the broker answers")) from None
 
 
+def _trail_error(audit: AuditLog, err: OSError) -> KobeError:
+    return KobeError(Diagnostic(f"the audit trail cannot be read: {err.strerror or err}",
+                                file=str(err.filename or audit.folder),
+                                hint="nothing was changed; the damaged store is where it was. Make the logs folder "
+                                     "readable (a folder of files), then rebuild again"))
+
+
+def _trail_usable(audit: AuditLog) -> None:
+    """Refuse, before anything is changed, a trail the rebuild could neither read nor add
+    its ``store.rebuilt`` record to: a logs folder that is a file, a log that is a folder."""
+    from kobe.audit.log import CHAIN, EVENTS, TRADES
+
+    things: list[tuple[Path, Callable[[Path], bool], str]] = [(audit.folder, os.path.isdir, "a folder")]
+    if os.path.isdir(audit.folder):
+        things += [(audit.folder / name, os.path.isfile, "a file") for name in (CHAIN, EVENTS, TRADES)]
+    for where, fits, want in things:
+        if os.path.lexists(where) and not fits(where):
+            raise KobeError(Diagnostic(f"the audit trail cannot be used: {where.name} is not {want}", file=str(where),
+                                       hint="nothing was changed; the damaged store is where it was. Put the logs "
+                                            "back as they were (or move this away), then rebuild again"))
+
+
 def rebuild(path: Path, broker: OrderHistory, audit: AuditLog, strategies: Collection[str],
             damaged: StoreCorrupt | None, now: dt.datetime | None = None) -> tuple[RebuildReport, OrderStore]:
     """Rebuild the order store at ``path`` from every order ``broker`` holds and the
@@ -419,14 +450,21 @@ def rebuild(path: Path, broker: OrderHistory, audit: AuditLog, strategies: Colle
     answered every read."""
     when = now or dt.datetime.now(dt.UTC)
     stamp = when.isoformat()
+    fresh = rebuild_path(path)
+    discard_partial(fresh)      # first: what is in the way is said before anything is read or changed
+    _trail_usable(audit)
     listed: dict[str, BrokerOrder] = {o.client_order_id: o for o in _read(broker.all_orders)}
-    checked = verify(audit.chain.path)
+    try:
+        checked = verify(audit.chain.path)
+        records = audit.chain.records()[:checked.records]
+    except OSError as err:
+        raise _trail_error(audit, err) from None
     problem = checked.problem
     notices: list[str] = []
     if problem is not None:
         notices.append(f"the audit trail was read up to record {checked.records}: {problem.file}:{problem.line}: "
                        f"{problem.message}")
-    told, adjustments = read_trail(audit.chain.records()[:checked.records])
+    told, adjustments = read_trail(records)
     ids = [cid for cid in listed if cid.startswith(ID_PREFIX)] + [cid for cid in told if cid not in listed]
     for cid in [c for c in ids if c not in listed]:     # not in the listing: asked by id, to be sure
         found: BrokerOrder | None = _read(functools.partial(broker.order_by_client_id, cid))
@@ -445,9 +483,7 @@ def rebuild(path: Path, broker: OrderHistory, audit: AuditLog, strategies: Colle
         else:
             orders.append(rebuilt)
     orders.sort(key=lambda r: r.created_at)   # the store lists orders by creation: holdings need the order
-    fresh = rebuild_path(path)
-    discard_partial(fresh)
-    store = OrderStore(fresh)
+    store = OrderStore(fresh, create="always")    # not the project's store (yet): nothing to judge
     # A build cut short is thrown away, never used: no waiting for the disk per order;
     # install() makes the whole file durable before it takes the store's place.
     store.db.conn.execute("PRAGMA synchronous=OFF")

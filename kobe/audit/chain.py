@@ -122,15 +122,19 @@ class HashChain:
         return self._write(fd, previous, note, None)
 
     def head(self) -> tuple[int, str] | None:
-        """The last whole record's ``(seq, hash)``, or None when there is none: what the
-        anchors record (a torn tail, an append cut short, is not a record)."""
+        """The last whole record's ``(seq, hash)``, or None when there is none or it
+        cannot be read (a folder in its place, no logs folder: :func:`verify` says why):
+        what the anchors record (a torn tail, an append cut short, is not a record)."""
         try:
-            size = self.path.stat().st_size
-        except (FileNotFoundError, NotADirectoryError):   # no chain, or no logs folder to hold one
+            size = self.path.stat().st_size if self.path.is_file() else 0
+        except OSError:
             return None
         end = size
         while end > 0:
-            start, line = _last_line(self.path, end)
+            try:
+                start, line = _last_line(self.path, end)
+            except OSError:
+                return None
             if line.endswith(b"\n"):
                 try:
                     record = json.loads(line)

@@ -17,7 +17,12 @@ from kobe.audit.log import AuditLog
 from kobe.cli import main
 from kobe.config.errors import KobeError
 from kobe.oms.store import OrderStore
-from kobe.runner.heartbeat import HeartbeatUnreadable, load_heartbeat, read_heartbeat, write_heartbeat
+from kobe.runner.heartbeat import (
+    HeartbeatUnreadable,
+    load_heartbeat,
+    read_heartbeat,
+    write_heartbeat,
+)
 
 RECORDS = 6
 

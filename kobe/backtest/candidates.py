@@ -20,7 +20,7 @@ already held in the symbol) and is decided later, in :mod:`kobe.backtest.portfol
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import polars as pl
@@ -54,6 +54,10 @@ class Candidates:
 
     def __len__(self) -> int:
         return len(self.row)
+
+    def take(self, keep: np.ndarray) -> Candidates:
+        """Only the candidates where ``keep`` (a boolean array) holds, in the same order."""
+        return Candidates(*(getattr(self, f.name)[keep] for f in fields(self)))
 
 
 def fill_price(fill: str) -> pl.Expr:

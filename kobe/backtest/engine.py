@@ -49,16 +49,20 @@ TRADE_SCHEMA = {
     "bars_held": pl.Int64, "commission": pl.Float64,
 }
 """The columns of a trades table. ``signal_price`` is the signal bar's close; entry and
-exit prices are fills, after slippage. For an open trade the exit is the mark: the last
-session's date and close, ``exit_reason`` ``open``, P&L unrealised (entry costs only)."""
+exit prices are fills, after the spread and slippage. For an open trade the exit is the
+mark: the last session's date and close, ``exit_reason`` ``open``, P&L unrealised (entry
+costs only). With ``close_at_end`` there is none: such a trade is sold at that close with
+its costs, ``exit_reason`` ``end``, and is a closed trade."""
 
 
 @dataclass(frozen=True)
 class StrategyResult:
     """One strategy's account over the backtest.
 
-    ``trades``: closed trades by entry date, then symbol (:data:`TRADE_SCHEMA`);
-    ``open_trades``: those still held on the last session, marked at its close;
+    ``trades``: closed trades by entry date, then symbol (:data:`TRADE_SCHEMA`), those
+    sold by ``close_at_end`` among them (``exit_reason`` ``end``);
+    ``open_trades``: those still held on the last session, marked at its close (none
+    with ``close_at_end``);
     ``equity``: one row per session (``date``, ``cash``, ``equity``, ``positions`` held
     at the close, ``benchmark``: the equal-weight buy-and-hold of the universe);
     ``signals``: the signals in the period; ``skipped``: those not taken, by cause;
@@ -143,7 +147,12 @@ def run_strategy(compiled: CompiledStrategy, market: Market, settings: BacktestS
         raise ValueError("settings.max_open_positions must be resolved before running")
     if candidates is None:
         candidates = find_candidates(compiled, market, symbols=symbols, first_session=first_session)
-    exits = find_exits(market, candidates, side=side, fill=config.fill, time_stop_bars=config.exits.time_stop_bars)
+    if settings.close_at_end:
+        # Bought at the last session's close, a position would be sold in the same instant,
+        # paying the costs twice for nothing: such a signal is not a trade.
+        candidates = candidates.take(candidates.first_held <= market.last_row[candidates.row])
+    exits = find_exits(market, candidates, side=side, fill=config.fill, time_stop_bars=config.exits.time_stop_bars,
+                       close_at_end=settings.close_at_end)
     book = simulate(market, candidates, exits, side=side, fill=config.fill, sizing=config.sizing,
                     settings=settings, max_open_positions=settings.max_open_positions, gates=gates)
     trades = _trades(compiled.name, config.side, market, candidates, exits, book)

@@ -22,6 +22,7 @@ from kobe.decide.exits import (  # noqa: F401 - re-exported: the backtest's read
     AT_CLOSE,
     AT_OPEN,
     DATA_END,
+    END,
     EXIT_RULE,
     INTRABAR,
     OPEN,
@@ -37,8 +38,8 @@ from kobe.decide.exits import (  # noqa: F401 - re-exported: the backtest's read
 
 @dataclass(frozen=True)
 class Exits:
-    """One element per candidate. ``price`` is the raw price before slippage; for an
-    ``open`` trade ``row`` is its symbol's last row and ``price`` that bar's close."""
+    """One element per candidate. ``price`` is the raw price before costs; for an
+    ``open`` (or ``end``) trade ``row`` is its symbol's last row and ``price`` that bar's close."""
 
     row: np.ndarray
     price: np.ndarray
@@ -47,8 +48,10 @@ class Exits:
 
 
 def find_exits(market: Market, candidates: Candidates, *, side: int, fill: str,
-               time_stop_bars: int | None) -> Exits:
-    """The exit of every candidate; ``side`` is +1 for long, -1 for short."""
+               time_stop_bars: int | None, close_at_end: bool = False) -> Exits:
+    """The exit of every candidate; ``side`` is +1 for long, -1 for short. A trade still
+    alive on the last session is ``open``, or with ``close_at_end`` sold at that
+    session's close (``end``)."""
     n = len(candidates)
     first = candidates.first_held
     end = market.last_row[candidates.row]
@@ -78,7 +81,7 @@ def find_exits(market: Market, candidates: Candidates, *, side: int, fill: str,
     last_session = len(market.sessions) - 1
     alive = market.session[end] == last_session
     _set(left & ~alive, end, market.close, AT_CLOSE, DATA_END, row, price, moment, reason)
-    _set(left & alive, end, market.close, AT_CLOSE, OPEN, row, price, moment, reason)
+    _set(left & alive, end, market.close, AT_CLOSE, END if close_at_end else OPEN, row, price, moment, reason)
     return Exits(row, price, moment, reason)
 
 

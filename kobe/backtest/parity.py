@@ -13,8 +13,8 @@ and skips the ones they block, counting them (``blocked_budget``, ``blocked_liqu
 
 What each gate is given, from daily bars alone (``docs/backtest.md``):
 
-- the **order value**: shares x the fill price after slippage, the dollars the order
-  spends;
+- the **order value**: shares x the fill price after the spread and slippage, the
+  dollars the order spends;
 - **spent today**: the value of the entries already taken on that session (opening
   orders only: exits reduce exposure and live trading does not budget them);
 - the **ADV**: :mod:`kobe.decide.adv`, the mean of close x volume over the
@@ -22,8 +22,10 @@ What each gate is given, from daily bars alone (``docs/backtest.md``):
   live trading has when it sends the order. Fewer bars than that: no ADV, and the gate
   blocks, as live;
 - the **quote**: daily bars have no bid and ask, so the spread cannot be known. The
-  backtest assumes the spread passed (it hands the gate a quote of zero width at the
-  fill price) and leaves the spread's cost to ``slippage_bps``.
+  backtest hands the gate the quote its cost model assumes around the bar's price
+  (:meth:`~kobe.backtest.costs.Costs.quote`): ``spread_bps`` wide, so a modelled spread
+  wider than ``max_spread_pct`` blocks every entry, as such quotes would live; with no
+  ``spread_bps``, a quote of zero width, which always passes.
 """
 
 from __future__ import annotations
@@ -58,12 +60,13 @@ class EntryGates:
     adv: np.ndarray         # per market row; NaN where the window is not full
     cap_usd: float | None = None
 
-    def check(self, signal_row: int, symbol: str, order_usd: float, fill: float, spent_today_usd: float) -> Decision:
+    def check(self, signal_row: int, symbol: str, order_usd: float, spent_today_usd: float,
+              bid: float, ask: float) -> Decision:
         """The first gate that blocks this entry, or an allow. Daily bars have no quote:
-        the gate gets one of zero width at the fill (the module doc)."""
+        ``bid`` and ``ask`` are the cost model's (the module doc)."""
         adv = float(self.adv[signal_row])
         return first_block(self.chain, EntryContext(symbol, order_usd, spent_today_usd,
-                                                    None if np.isnan(adv) else adv, bid=fill, ask=fill))
+                                                    None if np.isnan(adv) else adv, bid=bid, ask=ask))
 
 
 def adv_by_row(market: Market, window: int) -> np.ndarray:

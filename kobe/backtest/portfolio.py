@@ -8,7 +8,8 @@ reads those arrays. Within a session the events run in this order:
 1. exits at the open (exit rule of the previous close);
 2. entries at the open (next-open fills of the previous session's signals);
 3. intrabar exits (stops, trailing stops, targets, gaps included);
-4. exits at the close (time stops, exit rules with ``fill: close``, end of data);
+4. exits at the close (time stops, exit rules with ``fill: close``, end of data, and
+   on the last session with ``close_at_end`` every position still held);
 5. entries at the close (``fill: close``).
 
 So the cash and slot of a position sold at the open can buy another one at that open,
@@ -26,10 +27,12 @@ equity is the cash plus the open positions marked at the last close before the f
 With ``gates`` (:mod:`kobe.backtest.parity`), an entry that live trading's gate chain
 (:mod:`kobe.decide.gates`) would block is skipped too, and counted apart.
 
-Costs: a fill is ``slippage_bps`` worse than the bar's price and pays
-``commission_per_share`` per share plus ``commission_bps`` of its value. A short is
-fully collateralised: opening it sets its value aside from the cash like a purchase,
-closing it returns that value plus the profit (no leverage, no borrow fee).
+Costs are :class:`~kobe.backtest.costs.Costs`: a buy fills at the ask and a sell at the
+bid (half of ``spread_bps`` each), ``slippage_bps`` worse again, and each order pays its
+commission (per share, in bps, at least ``commission_min_usd``). A size is also capped
+by what the cash pays for with that commission. A short is fully collateralised: opening
+it sets its value aside from the cash like a purchase, closing it returns that value
+plus the profit (no leverage, no borrow fee).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kobe.backtest.candidates import NEVER, Candidates
+from kobe.backtest.costs import Costs
 from kobe.backtest.exits import AT_CLOSE, AT_OPEN, INTRABAR, OPEN, Exits
 from kobe.backtest.market import Market
 from kobe.backtest.parity import BLOCKED, EntryGates
@@ -49,7 +53,7 @@ from kobe.decide.sizing import needs_equity, shares
 @dataclass(frozen=True)
 class Book:
     """What the account did. Per taken trade (in fill order): ``taken`` (candidate
-    index), ``quantity``, the fill prices after slippage and the commissions; an open
+    index), ``quantity``, the fill prices after the spread and slippage and the commissions; an open
     trade's ``exit_fill`` is NaN. Per session: ``cash``, ``equity`` and ``positions``
     (held at the close). ``skipped`` counts the signals not taken, by cause."""
 
@@ -65,37 +69,13 @@ class Book:
     skipped: dict[str, int]
 
 
-@dataclass(frozen=True)
-class Costs:
-    """Slippage and commissions of one fill (``docs/backtest.md``)."""
-
-    slippage_bps: float = 0.0
-    commission_per_share: float = 0.0
-    commission_bps: float = 0.0
-
-    @classmethod
-    def of(cls, settings: BacktestSettings) -> Costs:
-        return cls(settings.slippage_bps, settings.commission_per_share, settings.commission_bps)
-
-    def fill(self, price: float, buying: bool) -> float:
-        """The price actually paid (``buying``) or received for a bar price."""
-        slip = self.slippage_bps / 1e4
-        return price * (1 + slip) if buying else price * (1 - slip)
-
-    def commission(self, quantity: float, fill: float) -> float:
-        return quantity * self.commission_per_share + quantity * fill * self.commission_bps / 1e4
-
-    def unit_cost(self, fill: float) -> float:
-        """Cash one share ties up at ``fill``, commission included."""
-        return fill * (1 + self.commission_bps / 1e4) + self.commission_per_share
-
-
 def simulate(market: Market, candidates: Candidates, exits: Exits, *, side: int, fill: str,
              sizing: Sizing, settings: BacktestSettings, max_open_positions: int,
              gates: EntryGates | None = None) -> Book:
     """Run the account over every session of ``market`` (the module doc); with
     ``gates``, only the entries live trading's risk gates would allow."""
     costs = Costs.of(settings)
+    minimum = costs.commission_min_usd > 0
     n_sessions = len(market.sessions)
     entry_moment = AT_OPEN if fill == "next_open" else AT_CLOSE
     symbol = market.symbol[candidates.row]
@@ -134,7 +114,8 @@ def simulate(market: Market, candidates: Candidates, exits: Exits, *, side: int,
     skipped = {"symbol_held": 0, "no_free_slot": 0, "zero_shares": 0, **{k: 0 for k in BLOCKED.values()}}
     c_row = candidates.row.tolist()
     spent = [0.0, -1]                         # entries' dollars on session spent[1]: the daily budget
-    buying_in, buying_out = side > 0, side < 0
+    # The orders' directions: a long buys in and sells out, a short the other way round.
+    direction_in, direction_out = side, -side
 
     def settle(moments: tuple[int, ...], session: int) -> None:
         nonlocal cash
@@ -146,7 +127,7 @@ def simulate(market: Market, candidates: Candidates, exits: Exits, *, side: int,
             if c_moment[i] not in moments:
                 staying.append(i)
                 continue
-            fill_out = costs.fill(c_exit_price[i], buying_out)
+            fill_out = costs.fill(c_exit_price[i], direction_out)
             fee = costs.commission(quantity[i], fill_out)
             exit_fill[i], exit_commission[i] = fill_out, fee
             # A long returns the sale; a short its collateral plus the profit.
@@ -171,17 +152,21 @@ def simulate(market: Market, candidates: Candidates, exits: Exits, *, side: int,
         free = np.flatnonzero(busy_until[o_symbol[lo:hi]] <= o_signal[lo:hi]).tolist()
         for j, position in enumerate(free):
             i = c_order[lo + position]
-            fill_in = costs.fill(c_price[i], buying_in)
+            fill_in = costs.fill(c_price[i], direction_in)
             unit = costs.unit_cost(fill_in)
             count = shares(sizing, price=c_price[i], fill=fill_in, stop=c_stop[i], equity=equity, cash=cash,
                            unit_cost=unit, cap_usd=gates.cap_usd if gates is not None else None)
+            if minimum and count > 0:
+                # The sizing caps by cash // unit cost; a minimum commission may need more.
+                count = int(min(count, costs.affordable(cash, fill_in)))
             if count < 1:
                 skipped["zero_shares"] += 1
                 continue
             if gates is not None:
                 if spent[1] != session:
                     spent[:] = [0.0, session]
-                decision = gates.check(c_row[i], market.symbols[c_symbol[i]], count * fill_in, fill_in, spent[0])
+                decision = gates.check(c_row[i], market.symbols[c_symbol[i]], count * fill_in, spent[0],
+                                       *costs.quote(c_price[i]))
                 if not decision.allowed:
                     skipped[BLOCKED[decision.gate]] += 1
                     continue

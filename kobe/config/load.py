@@ -374,6 +374,9 @@ def _backtest_settings(top: Any, own: Any) -> BacktestSettings:
         commission_bps=float(merged.get("commission_bps", defaults.commission_bps)),
         slippage_bps=float(merged.get("slippage_bps", defaults.slippage_bps)),
         max_open_positions=int(limit) if limit is not None else None,
+        spread_bps=float(merged.get("spread_bps", defaults.spread_bps)),
+        commission_min_usd=float(merged.get("commission_min_usd", defaults.commission_min_usd)),
+        close_at_end=bool(merged.get("close_at_end", defaults.close_at_end)),
     )
 
 

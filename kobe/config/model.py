@@ -97,10 +97,13 @@ class BacktestSettings:
     """How ``kobe backtest`` simulates one strategy's account (``docs/backtest.md``).
 
     Each strategy trades its own account of ``initial_cash``. Every fill (entry and
-    exit) is ``slippage_bps`` worse than the bar's price (buys higher, sells lower) and
-    pays ``commission_per_share`` per share plus ``commission_bps`` of its value.
-    ``max_open_positions`` caps the positions held at once; ``None`` means risk.yaml's
-    ``max_open_positions``, the limit live trading enforces.
+    exit) pays half of ``spread_bps`` (a buy at the ask, a sell at the bid), is
+    ``slippage_bps`` worse again, and pays ``commission_per_share`` per share plus
+    ``commission_bps`` of its value, at least ``commission_min_usd`` per order
+    (:mod:`kobe.backtest.costs`). ``max_open_positions`` caps the positions held at once;
+    ``None`` means risk.yaml's ``max_open_positions``, the limit live trading enforces.
+    ``close_at_end`` sells what is still held after the last session's close at that
+    close, with its costs (exit reason ``end``); off, it is reported open, marked there.
     """
 
     initial_cash: float = 100_000.0
@@ -108,6 +111,9 @@ class BacktestSettings:
     commission_bps: float = 0.0
     slippage_bps: float = 0.0
     max_open_positions: int | None = None
+    spread_bps: float = 0.0
+    commission_min_usd: float = 0.0
+    close_at_end: bool = False
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ A position is checked bar by bar from the first bar held, in this order:
 3. **Exit rule**: true at the close of bar t, the position exits at t+1's open
    (``fill: next_open``) or at t's close (``fill: close``).
 4. **End of data** (backtest only): a symbol whose bars end early is sold at its last
-   close; a trade alive on the last session stays ``open``.
+   close; a trade alive on the last session stays ``open``, or with the backtest's
+   ``close_at_end`` is sold at that session's close (``end``).
 
 Every function takes numpy arrays (one element per position), so the backtest runs them
 over every candidate at once, in lockstep over the bars held, and the live cycle over a
@@ -33,8 +34,9 @@ import numpy as np
 # When within its bar an exit fills: at the open, between open and close, at the close.
 AT_OPEN, INTRABAR, AT_CLOSE = 0, 1, 2
 
-REASONS = ("stop", "trailing_stop", "target", "time_stop", "exit_rule", "data_end", "open")
-STOP, TRAILING_STOP, TARGET, TIME_STOP, EXIT_RULE, DATA_END, OPEN = range(len(REASONS))
+# New reasons go last: the index of each existing one stays what it was.
+REASONS = ("stop", "trailing_stop", "target", "time_stop", "exit_rule", "data_end", "open", "end")
+STOP, TRAILING_STOP, TARGET, TIME_STOP, EXIT_RULE, DATA_END, OPEN, END = range(len(REASONS))
 
 
 def stop_in_force(side: int, stop: np.ndarray, trailing: np.ndarray, best: np.ndarray) -> np.ndarray:

@@ -14,6 +14,7 @@ from backtest_synthetic import day, flat
 SIGNAL = (100, 101, 99, 100, 2)
 QUIET = (100, 101, 99, 100, 1)
 STOP5 = "stop: entry_price - 5"
+END = "initial_cash: 10000\nclose_at_end: true"
 
 # id, bars of AAA, strategy options, expected (entry bar, entry price, exit bar, exit price, reason, bars held)
 CASES = [
@@ -70,6 +71,16 @@ CASES = [
                  (1, 100, 3, 95, "trailing_stop", 3), id="short-trailing-stop-from-the-best-low"),
     pytest.param([SIGNAL, QUIET, QUIET], {},
                  (1, 100, 2, 100, "open", 2), id="alive-at-the-end-is-open"),
+    pytest.param([SIGNAL, QUIET, (100, 101, 99, 104, 1)], {"settings": END},
+                 (1, 100, 2, 104, "end", 2), id="close-at-end-sells-at-the-last-close"),
+    pytest.param([SIGNAL, QUIET, QUIET, (100, 101, 99, 103, 3)], {"exits": "exit: volume == 3", "settings": END},
+                 (1, 100, 3, 103, "end", 3), id="close-at-end-exit-rule-on-the-last-bar"),
+    pytest.param([SIGNAL, (100, 101, 99, 104, 1)], {"settings": END},
+                 (1, 100, 1, 104, "end", 1), id="close-at-end-entered-at-the-last-open"),
+    pytest.param([SIGNAL, QUIET, (100, 101, 99, 104, 1)], {"exits": "time_stop_bars: 2", "settings": END},
+                 (1, 100, 2, 104, "time_stop", 2), id="close-at-end-a-time-stop-due-keeps-its-reason"),
+    pytest.param([SIGNAL, QUIET, (100, 101, 94, 97, 1)], {"exits": STOP5, "settings": END},
+                 (1, 100, 2, 95, "stop", 2), id="close-at-end-a-stop-on-the-last-bar-comes-first"),
 ]
 
 
@@ -121,3 +132,62 @@ def test_a_position_open_at_the_end_blocks_later_signals(backtest) -> None:
     result = backtest({"AAA": [SIGNAL, SIGNAL, SIGNAL, QUIET]}).strategies[0]
     assert result.open_trades["entry_date"].to_list() == [day(1)]
     assert result.skipped["symbol_held"] == 2
+
+
+# ------------------------------------------------------------------ close_at_end
+
+
+def test_close_at_end_pays_the_costs_and_counts_the_trade(backtest) -> None:
+    # Bought at bar 1's open (100 -> ask 100.1), sold at the last close (104 -> bid 103.896)
+    # with $1 minimum commission each way.
+    bars = {"AAA": [SIGNAL, QUIET, (100, 101, 99, 104, 1)]}
+    settings = "initial_cash: 10000\nclose_at_end: true\nspread_bps: 20\ncommission_min_usd: 1"
+    result = backtest(bars, sizing="method: percent_equity\npercent: 50", settings=settings).strategies[0]
+    assert result.open_trades.is_empty()
+    trade = result.trades.row(0, named=True)
+    quantity = 5000 // 100.1
+    assert (trade["exit_date"], trade["exit_reason"], trade["quantity"]) == (day(2), "end", quantity)
+    assert trade["exit_price"] == pytest.approx(104 * 0.999, rel=1e-15)
+    assert trade["commission"] == 2.0
+    assert trade["pnl"] == pytest.approx(quantity * (104 * 0.999 - 100.1) - 2)
+    # Sold: nothing is held at the last close, and the equity is the cash.
+    last = result.equity.row(-1, named=True)
+    assert (last["positions"], last["equity"]) == (0, last["cash"])
+    assert last["equity"] == pytest.approx(10_000 + trade["pnl"])
+    metrics = result.metrics()
+    assert (metrics["trades"], metrics["open_trades"]) == (1, 0)
+    assert metrics["expectancy"] == pytest.approx(trade["pnl"])
+
+
+def test_off_by_default_the_trade_stays_open_marked_without_exit_costs(backtest) -> None:
+    bars = {"AAA": [SIGNAL, QUIET, (100, 101, 99, 104, 1)]}
+    result = backtest(bars, settings="initial_cash: 10000\nspread_bps: 20\ncommission_min_usd: 1").strategies[0]
+    assert result.trades.is_empty()
+    trade = result.open_trades.row(0, named=True)
+    assert (trade["exit_reason"], trade["exit_price"], trade["commission"]) == ("open", 104, 1.0)
+    assert result.metrics()["trades"] == 0
+
+
+def test_close_at_end_leaves_a_symbol_whose_data_ended_to_data_end(backtest) -> None:
+    result = backtest({"AAA": [SIGNAL, QUIET, (100, 101, 99, 97, 1)], "BBB": flat(6, 50)},
+                      settings=END).strategies[0]
+    trade = result.trades.row(0, named=True)
+    assert (trade["exit_date"], trade["exit_price"], trade["exit_reason"]) == (day(2), 97, "data_end")
+
+
+def test_close_at_end_takes_no_close_fill_on_the_last_session(backtest) -> None:
+    # Bought at the last close, the position would be sold in the same instant: not taken,
+    # not counted as a signal. Without close_at_end it is open, holding no bar yet.
+    bars = {"AAA": [QUIET, QUIET, SIGNAL]}
+    ended = backtest(bars, fill="close", settings=END).strategies[0]
+    assert ended.trades.is_empty() and ended.open_trades.is_empty()
+    assert ended.signals == 0
+    held = backtest(bars, fill="close").strategies[0]
+    assert held.open_trades.select("exit_reason", "bars_held").rows() == [("open", 0)]
+
+
+def test_close_at_end_with_a_close_fill_held_a_bar(backtest) -> None:
+    result = backtest({"AAA": [QUIET, SIGNAL, (100, 101, 99, 102, 1)]}, fill="close", settings=END).strategies[0]
+    trade = result.trades.row(0, named=True)
+    assert (trade["entry_date"], trade["exit_date"], trade["exit_price"], trade["exit_reason"],
+            trade["bars_held"]) == (day(1), day(2), 102, "end", 1)

@@ -33,12 +33,16 @@ def symbol_bars(draw: st.DrawFn, length: int) -> list[tuple[float, float, float,
 @given(bars=st.fixed_dictionaries({s: symbol_bars(length) for s, length in (("AAA", 30), ("BBB", 25), ("CCC", 30))}),
        exits=st.sampled_from(EXITS), sizing=st.sampled_from(SIZINGS), side=st.sampled_from(["long", "short"]),
        fill=st.sampled_from(["next_open", "close"]), slots=st.integers(1, 3),
-       costs=st.sampled_from(["", "\nslippage_bps: 10\ncommission_per_share: 0.01\ncommission_bps: 2"]))
-def test_the_books_balance_and_the_limits_hold(backtest, bars, exits, sizing, side, fill, slots, costs) -> None:
+       costs=st.sampled_from(["", "\nslippage_bps: 10\ncommission_per_share: 0.01\ncommission_bps: 2",
+                              "\nspread_bps: 30\ncommission_per_share: 0.005\ncommission_min_usd: 1"]),
+       close_at_end=st.booleans())
+def test_the_books_balance_and_the_limits_hold(backtest, bars, exits, sizing, side, fill, slots, costs,
+                                               close_at_end) -> None:
     if "risk_per_trade" in sizing and not any(line.startswith("stop:") for line in exits.splitlines()):
         sizing = "method: all_cash"       # kobe validate refuses risk_per_trade without a stop
     result = backtest(bars, exits=exits, sizing=sizing, side=side, fill=fill, rank="close",
-                      entry="volume >= 2", settings=f"initial_cash: 10000\nmax_open_positions: {slots}{costs}")
+                      entry="volume >= 2", settings=f"initial_cash: 10000\nmax_open_positions: {slots}{costs}"
+                                                    f"\nclose_at_end: {str(close_at_end).lower()}")
     account = result.strategies[0]
     trades = account.trades.vstack(account.open_trades)
     equity = account.equity
@@ -62,6 +66,9 @@ def test_the_books_balance_and_the_limits_hold(backtest, bars, exits, sizing, si
     assert set(account.open_trades["symbol"]) <= {s for s, n in last.items() if n == max(last.values())}
     assert (account.open_trades["exit_date"] == equity["date"][-1]).all()
     assert set(account.trades["exit_reason"]) <= {"stop", "trailing_stop", "target", "time_stop", "exit_rule",
-                                                  "data_end"}
+                                                  "data_end", *(["end"] if close_at_end else [])}
+    if close_at_end:        # everything is sold by the last close, at that close
+        assert account.open_trades.is_empty() and equity["positions"][-1] == 0
+        assert (account.trades.filter(pl.col("exit_reason") == "end")["exit_date"] == equity["date"][-1]).all()
     assert account.signals == account.trades.height + account.open_trades.height + sum(account.skipped.values())
     assert isinstance(equity, pl.DataFrame)

@@ -50,11 +50,11 @@ def bars(volumes: dict[str, list[float]], signal_at: int) -> pl.DataFrame:
 
 
 def run(tmp_path: Path, frame: pl.DataFrame, *, sizing: str = DOLLARS, per_order: float = 1000,
-        pct_adv: float = 1.0, gates: bool | None = None):
+        pct_adv: float = 1.0, gates: bool | None = None, settings: str = ""):
     (tmp_path / "universe").mkdir(exist_ok=True)
     (tmp_path / "universe" / "all.csv").write_text("symbol\n" + "\n".join(frame["symbol"].unique().sort()) + "\n")
     (tmp_path / "risk.yaml").write_text(RISK.format(per_order=per_order, pct_adv=pct_adv))
-    (tmp_path / "strategies.yaml").write_text(STRATEGY.format(sizing=sizing))
+    (tmp_path / "strategies.yaml").write_text(STRATEGY.format(sizing=sizing) + settings)
     project = load_project(tmp_path / "strategies.yaml")
     return run_backtest(project, frame, gates=gates).strategies[0]
 
@@ -95,6 +95,23 @@ def test_the_per_order_budget_caps_the_size_as_live_trading_does(tmp_path: Path)
     result = run(tmp_path, bars({"AAA": [1000] * 5}, 2), sizing="      method: percent_equity\n      percent: 10",
                  per_order=300, gates=True)
     assert result.trades["quantity"].to_list() == [3]
+
+
+# id, spread_bps of the backtest, (shares bought, blocked_liquidity): risk.yaml's
+# max_spread_pct is 0.5%, i.e. 50 bps; the $400 order pays the ask, 100 x (1 + half).
+SPREAD_CASES = [
+    pytest.param(0, (4, 0), id="no-spread-a-quote-of-zero-width"),
+    pytest.param(50, (3, 0), id="spread-at-the-limit-passes-and-the-ask-buys-three"),
+    pytest.param(60, (0, 1), id="spread-above-the-limit-blocks-as-live"),
+]
+
+
+@pytest.mark.parametrize(("spread", "expected"), SPREAD_CASES)
+def test_the_liquidity_gate_sees_the_modelled_spread(tmp_path: Path, spread, expected) -> None:
+    result = run(tmp_path, bars({"AAA": [1000] * 5}, 2), settings=f"  spread_bps: {spread}\n")
+    quantity, blocked = expected
+    assert result.trades["quantity"].to_list() == ([quantity] if quantity else [])
+    assert result.skipped["blocked_liquidity"] == blocked
 
 
 def test_the_daily_budget_starts_again_each_session(tmp_path: Path) -> None:

@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 from backtest_synthetic import day, flat
 
-from kobe.backtest.portfolio import Costs, shares
+from kobe.backtest.costs import BUY, SELL, Costs
 from kobe.config.model import Sizing
+from kobe.decide.sizing import shares
 
 SIGNAL = (100, 101, 99, 100, 2)
 QUIET = (100, 101, 99, 100, 1)
@@ -120,10 +121,85 @@ def test_shares(sizing, fill, stop, equity, cash, unit, expected) -> None:
 
 def test_costs_of_one_fill() -> None:
     costs = Costs(slippage_bps=10, commission_per_share=0.01, commission_bps=5)
-    assert costs.fill(100.0, buying=True) == pytest.approx(100.1)
-    assert costs.fill(100.0, buying=False) == pytest.approx(99.9)
+    assert costs.fill(100.0, BUY) == pytest.approx(100.1)
+    assert costs.fill(100.0, SELL) == pytest.approx(99.9)
     assert costs.commission(10, 100.1) == pytest.approx(10 * 0.01 + 10 * 100.1 * 0.0005)
     assert costs.unit_cost(100.1) == pytest.approx(100.1 * 1.0005 + 0.01)
+
+
+# id, costs, bar price, (buy fill, sell fill): the bar's price is the mid; a buy pays the
+# ask, a sell gets the bid (half the spread each), then the slippage beyond the quote.
+FILL_CASES = [
+    pytest.param(Costs(), 100.0, (100.0, 100.0), id="no-costs-fills-at-the-price"),
+    pytest.param(Costs(spread_bps=10), 100.0, (100.05, 99.95), id="spread-10bps-half-per-side"),
+    pytest.param(Costs(slippage_bps=10), 100.0, (100.1, 99.9), id="slippage-alone-as-before"),
+    pytest.param(Costs(spread_bps=10, slippage_bps=20), 100.0, (100.05 * 1.002, 99.95 * 0.998),
+                 id="slippage-beyond-the-quote"),
+    pytest.param(Costs(spread_bps=10, commission_bps=50, commission_per_share=1, commission_min_usd=5), 100.0,
+                 (100.05, 99.95), id="commissions-leave-the-price-alone"),
+]
+
+
+@pytest.mark.parametrize(("costs", "price", "expected"), FILL_CASES)
+def test_fill_prices(costs, price, expected) -> None:
+    assert (costs.fill(price, BUY), costs.fill(price, SELL)) == pytest.approx(expected, rel=1e-15)
+    bid, ask = costs.quote(price)
+    assert (bid, ask) == pytest.approx((price * (1 - costs.spread_bps / 20_000), price * (1 + costs.spread_bps / 20_000)))
+
+
+# id, costs, shares (signed: a sell is negative), fill, commission of the order
+IBKR = Costs(commission_per_share=0.005, commission_min_usd=1)
+COMMISSION_CASES = [
+    pytest.param(Costs(), 100, 50.0, 0.0, id="none"),
+    pytest.param(IBKR, 100, 50.0, 1.0, id="per-share-below-the-minimum-pays-the-minimum"),
+    pytest.param(IBKR, 300, 50.0, 1.5, id="per-share-above-the-minimum"),
+    pytest.param(IBKR, 200, 50.0, 1.0, id="per-share-at-the-minimum"),
+    pytest.param(IBKR, -300, 50.0, 1.5, id="a-sell-pays-by-its-size"),
+    pytest.param(IBKR, 0, 50.0, 0.0, id="no-shares-no-order-no-minimum"),
+    pytest.param(Costs(commission_bps=10, commission_min_usd=5), 10, 100.0, 5.0, id="bps-with-a-minimum"),
+    pytest.param(Costs(commission_bps=10, commission_min_usd=5), 100, 100.0, 10.0, id="bps-above-the-minimum"),
+    # The per-share and percentage parts add up first; the minimum applies to their sum.
+    pytest.param(Costs(commission_per_share=0.005, commission_bps=1, commission_min_usd=1), 100, 50.0,
+                 1.0, id="sum-0.5+0.5-is-the-minimum"),
+    pytest.param(Costs(commission_per_share=0.005, commission_bps=1, commission_min_usd=1), 300, 50.0,
+                 1.5 + 1.5, id="sum-1.5+1.5-above-the-minimum"),
+]
+
+
+@pytest.mark.parametrize(("costs", "quantity", "fill", "expected"), COMMISSION_CASES)
+def test_commission_of_one_order(costs, quantity, fill, expected) -> None:
+    assert costs.commission(quantity, fill) == pytest.approx(expected, abs=1e-12)
+
+
+# id, costs, cash, fill, whole shares the cash pays for, commission included
+AFFORDABLE_CASES = [
+    pytest.param(Costs(), 1_000.0, 100.0, 10, id="no-costs"),
+    pytest.param(IBKR, 1_000.0, 100.0, 9, id="per-share-leaves-too-little-for-ten"),
+    # 10 shares cost 1,000 plus a $1 minimum (not 10 x 0.005): 1,001 > 1,000.5.
+    pytest.param(IBKR, 1_000.5, 100.0, 9, id="the-minimum-binds"),
+    pytest.param(IBKR, 1_001.0, 100.0, 10, id="the-minimum-just-paid"),
+    pytest.param(IBKR, 0.5, 100.0, -1, id="not-even-the-minimum"),
+]
+
+
+@pytest.mark.parametrize(("costs", "cash", "fill", "expected"), AFFORDABLE_CASES)
+def test_affordable_shares(costs, cash, fill, expected) -> None:
+    most = costs.affordable(cash, fill)
+    assert most == expected
+    if most >= 1:       # those shares are paid for, one more is not
+        assert most * fill + costs.commission(most, fill) <= cash
+        assert (most + 1) * fill + costs.commission(most + 1, fill) > cash
+
+
+def test_the_spread_matches_the_stand_in_exchange_quotes() -> None:
+    """``spread_bps`` means what ``kobe exchange --spread-bps`` means: the full quoted
+    spread, half of it each side of the mid (the stand-in then rounds to the tick)."""
+    import datetime as dt
+
+    from kobe.broker.exchange.quotes import QuoteModel
+
+    quote = QuoteModel(spread_bps=10).quote("AAA", 100.0, 1e6, dt.datetime(2024, 1, 2, 15, tzinfo=dt.UTC))
+    assert (float(quote.bid), float(quote.ask)) == pytest.approx(Costs(spread_bps=10).quote(100.0))
 
 
 # ------------------------------------------------------------------ costs, cash, equity
@@ -150,6 +226,69 @@ def test_long_trade_costs_and_equity(backtest) -> None:
     assert equity[1] == pytest.approx(10_000 - quantity * entry - quantity * (0.01 + entry * 0.0005) + quantity * 100)
     assert equity[2] == equity[3] == pytest.approx(10_000 + trade["pnl"])
     assert result.equity["positions"].to_list() == [0, 1, 0, 0]
+
+
+def test_spread_buys_at_the_ask_and_sells_at_the_bid(backtest) -> None:
+    # 20 bps quoted: half, 0.1%, each side of the bar's price. Bought at bar 1's open
+    # (100 -> 100.1), sold at bar 2's close by the time stop (110 -> 109.89).
+    bars = {"AAA": [SIGNAL, QUIET, (110, 111, 109, 110, 1), (110, 111, 109, 110, 1)]}
+    result = backtest(bars, exits="time_stop_bars: 2", sizing="method: percent_equity\npercent: 50",
+                      settings="initial_cash: 10000\nspread_bps: 20").strategies[0]
+    trade = result.trades.row(0, named=True)
+    assert trade["quantity"] == 5000 // 100.1 == 49
+    assert (trade["entry_price"], trade["exit_price"]) == pytest.approx((100.1, 109.89), rel=1e-15)
+    assert trade["commission"] == 0
+    assert trade["pnl"] == pytest.approx(49 * (109.89 - 100.1))
+    # A position is marked at the close, the mid: bar 1 shows the half-spread paid in.
+    equity = result.equity["equity"].to_list()
+    assert equity[1] == pytest.approx(10_000 - 49 * 0.1)
+    assert equity[2] == pytest.approx(10_000 + trade["pnl"])
+
+
+def test_spread_and_slippage_are_charged_apart(backtest) -> None:
+    bars = {"AAA": [SIGNAL, QUIET, (110, 111, 109, 110, 1), (110, 111, 109, 110, 1)]}
+    result = backtest(bars, exits="time_stop_bars: 2", sizing="method: percent_equity\npercent: 50",
+                      settings="initial_cash: 10000\nspread_bps: 20\nslippage_bps: 10").strategies[0]
+    trade = result.trades.row(0, named=True)
+    assert trade["entry_price"] == pytest.approx(100 * 1.001 * 1.001, rel=1e-15)
+    assert trade["exit_price"] == pytest.approx(110 * 0.999 * 0.999, rel=1e-15)
+
+
+def test_a_short_sells_at_the_bid_and_covers_at_the_ask(backtest) -> None:
+    bars = {"AAA": [SIGNAL, (100, 101, 95, 96, 1), (90, 91, 89, 90, 1), QUIET]}
+    result = backtest(bars, side="short", exits="time_stop_bars: 2", sizing="method: percent_equity\npercent: 10",
+                      settings="initial_cash: 10000\nspread_bps: 20").strategies[0]
+    trade = result.trades.row(0, named=True)
+    assert (trade["entry_price"], trade["exit_price"]) == pytest.approx((99.9, 90.09), rel=1e-15)
+    assert trade["pnl"] == pytest.approx(trade["quantity"] * (99.9 - 90.09))
+
+
+def test_minimum_commission_per_order(backtest) -> None:
+    # IBKR's fixed plan: $0.005 a share, $1 at least per order. All the cash, 1,000.50, at
+    # 100: ten shares would cost 1,000 + a $1 minimum, so nine; each order pays $1.
+    bars = {"AAA": [SIGNAL, QUIET, QUIET]}
+    result = backtest(bars, exits="time_stop_bars: 1",
+                      settings="initial_cash: 1000.5\ncommission_per_share: 0.005\ncommission_min_usd: 1").strategies[0]
+    trade = result.trades.row(0, named=True)
+    assert (trade["quantity"], trade["commission"], trade["pnl"]) == (9, 2.0, -2.0)
+    assert result.equity["cash"][-1] == pytest.approx(1000.5 - 2)
+
+
+def test_per_share_commission_above_the_minimum(backtest) -> None:
+    # 30% of 100,000 at 100 is 300 shares: 300 x 0.005 = 1.50 per order, above the minimum.
+    bars = {"AAA": [SIGNAL, QUIET, QUIET]}
+    settings = "initial_cash: 100000\ncommission_per_share: 0.005\ncommission_min_usd: 1"
+    result = backtest(bars, exits="time_stop_bars: 1", sizing="method: percent_equity\npercent: 30",
+                      settings=settings).strategies[0]
+    trade = result.trades.row(0, named=True)
+    assert (trade["quantity"], trade["commission"]) == (300, pytest.approx(3.0))
+
+
+def test_an_order_that_cannot_pay_the_minimum_is_not_sent(backtest) -> None:
+    bars = {"AAA": [signal_at(10), *flat(3, 10)]}
+    result = backtest(bars, settings="initial_cash: 10.5\ncommission_min_usd: 1").strategies[0]
+    assert result.trades.is_empty() and result.open_trades.is_empty()
+    assert result.skipped["zero_shares"] == 1
 
 
 def test_short_is_collateralised_and_profits_when_the_price_falls(backtest) -> None:

@@ -61,6 +61,17 @@ def test_top_level_settings_with_a_strategy_override(load) -> None:
                                           max_open_positions=3)
 
 
+def test_spread_minimum_commission_and_close_at_end_merge_key_by_key(load) -> None:
+    text = BASE.replace("  - name: b\n", "  - name: b\n    backtest:\n      close_at_end: false\n      spread_bps: 4\n")
+    text += "backtest:\n  close_at_end: true\n  spread_bps: 10\n  commission_per_share: 0.005\n  commission_min_usd: 1\n"
+    a, b = load(text).strategies
+    assert a.backtest == BacktestSettings(close_at_end=True, spread_bps=10, commission_per_share=0.005,
+                                          commission_min_usd=1)
+    assert b.backtest == BacktestSettings(close_at_end=False, spread_bps=4, commission_per_share=0.005,
+                                          commission_min_usd=1)
+    assert BacktestSettings().close_at_end is False         # off unless asked (docs/backtest.md says why)
+
+
 # id, text appended to BASE, (location, message fragment)
 MISTAKES = [
     pytest.param("backtest:\n  slipage_bps: 5\n", ("strategies.yaml:17:3", "unknown key 'slipage_bps'"),
@@ -71,6 +82,14 @@ MISTAKES = [
                  id="no-cash"),
     pytest.param("backtest:\n  max_open_positions: 2.5\n", ("strategies.yaml:17:23", "expected an integer"),
                  id="fractional-slots"),
+    pytest.param("backtest:\n  spread_bps: -2\n", ("strategies.yaml:17:15", "must be at least 0"),
+                 id="negative-spread"),
+    pytest.param("backtest:\n  spread_bps: 10000\n", ("strategies.yaml:17:15", "must be less than 10000"),
+                 id="spread-of-the-whole-price"),
+    pytest.param("backtest:\n  commission_min_usd: -1\n", ("strategies.yaml:17:23", "must be at least 0"),
+                 id="negative-minimum-commission"),
+    pytest.param("backtest:\n  close_at_end: 1\n", ("strategies.yaml:17:17", "expected true or false"),
+                 id="close-at-end-not-a-boolean"),
 ]
 
 

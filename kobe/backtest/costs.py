@@ -1,0 +1,83 @@
+"""What a simulated fill costs: the spread, the slippage and the commission, in one place.
+
+Daily bars have one price per moment (the open, a stop level, the close), read as the
+**mid** of the quote. Every order pays, in this order (``docs/backtest.md``, "Costs"):
+
+1. **the half-spread**: a buy fills at the ask, ``price x (1 + spread_bps / 20,000)``, a
+   sell at the bid, ``price x (1 - spread_bps / 20,000)``. ``spread_bps`` is the full
+   quoted spread (ask - bid) in basis points of the mid, so each side pays half of it and
+   a round trip the whole of it. That is how ``kobe exchange --spread-bps`` quotes too;
+2. **the slippage**, beyond the quote: ``slippage_bps`` worse again (a buy at
+   ``ask x (1 + slippage_bps / 10,000)``, a sell at ``bid x (1 - slippage_bps / 10,000)``),
+   for the impact and the moves between the decision and the fill;
+3. **the commission**, per order: ``commission_per_share`` x shares plus
+   ``commission_bps`` of the filled value, and at least ``commission_min_usd``.
+
+An order's direction is signed: +1 buys (a long's entry, a short's cover), -1 sells (a
+long's exit, a short's entry); quantities may be signed too, the commission reads their
+size. With every setting at zero a fill is the bar's price itself.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from kobe.config.model import BacktestSettings
+
+BUY, SELL = 1, -1
+
+
+@dataclass(frozen=True)
+class Costs:
+    """The cost settings of one account (the module doc)."""
+
+    slippage_bps: float = 0.0
+    commission_per_share: float = 0.0
+    commission_bps: float = 0.0
+    spread_bps: float = 0.0
+    commission_min_usd: float = 0.0
+
+    @classmethod
+    def of(cls, settings: BacktestSettings) -> Costs:
+        return cls(settings.slippage_bps, settings.commission_per_share, settings.commission_bps,
+                   settings.spread_bps, settings.commission_min_usd)
+
+    def quote(self, price: float) -> tuple[float, float]:
+        """The bid and ask around a bar's ``price`` (the mid), before slippage."""
+        half = self.spread_bps / 20_000
+        return price * (1 - half), price * (1 + half)
+
+    def fill(self, price: float, direction: int) -> float:
+        """The price an order in ``direction`` (:data:`BUY` or :data:`SELL`) pays or
+        receives per share for a bar's ``price``: its side of the quote, then the slippage."""
+        half, slip = self.spread_bps / 20_000, self.slippage_bps / 1e4
+        # With no spread the factor is exactly 1.0: the fills of a spread-free account are
+        # bit for bit those of slippage alone.
+        return price * (1 + direction * half) * (1 + direction * slip)
+
+    def commission(self, quantity: float, fill: float) -> float:
+        """What one order of ``quantity`` shares (signed or not) at ``fill`` pays the
+        broker: per share plus a share of the value, at least the minimum; nothing for no
+        shares (no order was sent)."""
+        size = abs(quantity)
+        if size == 0:
+            return 0.0
+        fee = size * self.commission_per_share + size * fill * self.commission_bps / 1e4
+        return max(fee, self.commission_min_usd)
+
+    def unit_cost(self, fill: float) -> float:
+        """Cash one share ties up at ``fill``, its share of the commission included
+        (the minimum aside: see :meth:`affordable`)."""
+        return fill * (1 + self.commission_bps / 1e4) + self.commission_per_share
+
+    def affordable(self, cash: float, fill: float) -> float:
+        """The most whole shares whose cost at ``fill``, commission included, ``cash``
+        pays for: within ``cash // unit_cost`` and, where the order's commission would be
+        the minimum, within ``(cash - commission_min_usd) // fill``. 0 or less when none."""
+        if not math.isfinite(cash):
+            return math.inf
+        most = cash // self.unit_cost(fill)
+        if self.commission_min_usd > 0:
+            most = min(most, (cash - self.commission_min_usd) // fill)
+        return most

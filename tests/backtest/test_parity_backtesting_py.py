@@ -174,8 +174,8 @@ CASES = [
     # $100,000 orders at $100-$800: 19 of the 46 trades buy under 200 shares and pay the minimum.
     pytest.param(Case("commission_per_share: 0.005\ncommission_min_usd: 1", {"commission": _ibkr},
                       cash=1_000_000, amount=100_000, final=1_238_253.24), id="per-share-0.005-min-1usd"),
-    # The minimum applies to the sum: $10 (1 bp) + $0.005 a share is under $12 below 400
-    # shares, 42 of the 46 trades.
+    # The minimum applies to the sum: about $10 (1 bp) + $0.005 a share is under $12 below
+    # 400 shares; 42 entries and 32 exits of the 46 trades pay it.
     pytest.param(Case("commission_per_share: 0.005\ncommission_bps: 1\ncommission_min_usd: 12",
                       {"commission": _per_share_and_bps}, cash=1_000_000, amount=100_000, final=1_237_234.16),
                  id="per-share-plus-1bp-min-12usd"),

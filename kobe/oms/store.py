@@ -384,6 +384,15 @@ def check_values(path: Path, db: sqlite_utils.Database) -> None:
                 read(RowReader(path, table, row))
 
 
+def _identity(path: Path) -> tuple[int, int] | None:
+    """Which file is at ``path`` (device, inode); None when none is."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
 def _version(db: sqlite_utils.Database) -> int:
     return int(db.execute("PRAGMA user_version").fetchone()[0])
 
@@ -432,6 +441,7 @@ class OrderStore:
             if _version(self.db) < SCHEMA_VERSION or set(self.NEW_COLUMNS) - set(self.db.table("orders").columns_dict):
                 self._migrate()
             self._schema = _schema_version(self.db)
+            self._file = _identity(path)
         except BaseException as err:
             conn.close()
             if isinstance(err, sqlite3.DatabaseError):
@@ -459,6 +469,7 @@ class OrderStore:
         _create_tables(store.db, cls.NEW_COLUMNS)
         store.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         store._schema = _schema_version(store.db)
+        store._file = None
         return store
 
     def close(self) -> None:
@@ -501,7 +512,13 @@ class OrderStore:
     def _still_sound(self) -> None:
         """Look at the tables again when the schema changed since they were checked: a
         table dropped under a running process must stop it, not read as empty (and
-        sqlite-utils would create a missing table anew on the next insert)."""
+        sqlite-utils would create a missing table anew on the next insert). And the file
+        must still be the one opened: a store deleted or replaced under a running
+        process would otherwise be written to unseen (its inode lives on, unlinked)."""
+        if self._file is not None and _identity(self.path) != self._file:
+            if not os.path.lexists(self.path):
+                raise StoreCorrupt.missing(self.path, "this process had it open: it was deleted or moved while in use")
+            raise StoreCorrupt(self.path, "another file took its place while it was open (replaced or moved)")
         if _schema_version(self.db) != self._schema:
             self._check_tables(self.db)
             self._schema = _schema_version(self.db)

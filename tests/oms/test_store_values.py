@@ -7,6 +7,7 @@ never had one (kobe.oms.evidence); readers never create one."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -185,3 +186,34 @@ def test_a_store_of_nothing_reads_as_an_empty_book(tmp_path: Path) -> None:
     assert (store.orders(), store.fills(), store.positions(), store.audit_anchor(), store.spent(DAY)) == \
         ([], [], {}, None, 0)
     assert str(store.path) == ":memory:" and list(tmp_path.iterdir()) == []
+
+
+def delete(path: Path) -> None:
+    for name in path.parent.glob("orders.sqlite*"):
+        name.unlink()
+
+
+def replace_with_another(path: Path) -> None:
+    other = path.with_name("other.sqlite")
+    OrderStore(other, create="always").close()
+    os.replace(other, path)
+
+
+@pytest.mark.parametrize(("harm", "says"), [
+    pytest.param(delete, "the order store is missing but this process had it open: it was deleted or moved",
+                 id="deleted-under-it"),
+    pytest.param(replace_with_another, "the order store is damaged: another file took its place while it was open",
+                 id="replaced-under-it"),
+])
+def test_a_store_deleted_or_replaced_under_an_open_store_stops_its_next_use(
+        tmp_path: Path, harm: Callable[[Path], None], says: str) -> None:
+    """A running process would otherwise go on writing to a file no one can open again."""
+    path = tmp_path / "orders.sqlite"
+    store = stocked(path)
+    harm(path)
+    for name in ("orders", "positions", "audit_anchor"):
+        with pytest.raises(StoreCorrupt) as caught:
+            READS[name](store)
+        assert caught.value.diagnostics[0].message.startswith(says), name
+    with pytest.raises(StoreCorrupt):
+        store.add(OrderRecord(client_order_id("x", "KO", DAY, "buy"), "x", "KO", "buy", 1, 50.0, DAY))

@@ -7,6 +7,8 @@ the file line and column of the offending character.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import math
 import re
 from functools import lru_cache
@@ -27,12 +29,56 @@ from kobe.config.model import ExprSource
 from kobe.config.text import read_text
 from kobe.dsl import ast
 
+_OPTIONS: dict[str, object] = {"parser": "lalr", "lexer": "basic", "start": ["expr", "definition"],
+                               "propagate_positions": True, "maybe_placeholders": True}
+_STORED = "grammar.lark.pickle"
+"""The LALR parser built from ``grammar.lark``, stored in the package: building it takes
+40 to 100 ms, a noticeable part of every command (``kobe validate`` above all); loading it
+takes 2 ms. Regenerate it after editing the grammar: ``python -m kobe.dsl.parse``."""
+
+
+def _grammar_key(grammar: str) -> bytes:
+    """What the stored parser was built from: the grammar, the options and Lark's version
+    (its serialized form may change between versions)."""
+    from lark import __version__ as lark_version
+
+    text = "\n".join((grammar, repr(sorted(_OPTIONS.items())), lark_version))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest().encode("ascii")
+
+
+def _build(grammar: str) -> Lark:
+    return Lark(grammar, **_OPTIONS)  # type: ignore[arg-type]
+
 
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
-    grammar = resources.files("kobe.dsl").joinpath("grammar.lark").read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", lexer="basic", start=["expr", "definition"], propagate_positions=True,
-                maybe_placeholders=True)
+    """The stored parser when it was built from this very grammar with these options and
+    this Lark, else one built now (a grammar edited without regenerating the stored file
+    still parses right, only slower)."""
+    package = resources.files("kobe.dsl")
+    grammar = package.joinpath("grammar.lark").read_text(encoding="utf-8")
+    try:
+        stored = package.joinpath(_STORED).read_bytes()
+    except OSError:
+        return _build(grammar)
+    key, _, data = stored.partition(b"\n")
+    if key != _grammar_key(grammar):
+        return _build(grammar)
+    # A pickle, read only from Kobe's own package (as trusted as its code), never from a
+    # shared or temporary folder (which is why Lark's own ``cache=True`` is not used).
+    return Lark.load(io.BytesIO(data))
+
+
+def write_stored_parser() -> Path:
+    """Build the parser from ``grammar.lark`` and store it beside it (see ``_STORED``)."""
+    package = Path(__file__).parent
+    grammar = (package / "grammar.lark").read_text(encoding="utf-8")
+    out = io.BytesIO()
+    out.write(_grammar_key(grammar) + b"\n")
+    _build(grammar).save(out)
+    path = package / _STORED
+    path.write_bytes(out.getvalue())
+    return path
 
 
 def _span(meta) -> ast.Span:
@@ -259,3 +305,7 @@ def parse_rules_dir(folder: Path, display_root: Path | None = None) -> list[ast.
     if problems:
         raise KobeError(problems)
     return definitions
+
+
+if __name__ == "__main__":
+    print(f"wrote {write_stored_parser()}")

@@ -22,8 +22,14 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import functools
+import hashlib
+import importlib.util
+import itertools
+import json
+import os
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from kobe.config.errors import Diagnostic, KobeError
@@ -39,12 +45,13 @@ class _Schedule:
 
     exchange_calendars answers through pandas; one conversion to plain lists at load
     keeps each look-up a bisect instead of an index lookup (the stand-in exchange asks
-    several times per request).
+    several times per request). Opens and closes are kept as POSIX seconds and made
+    datetimes when asked for: most commands only ask which days are sessions.
     """
 
     days: tuple[dt.date, ...]
-    opens: tuple[dt.datetime, ...]
-    closes: tuple[dt.datetime, ...]
+    opens: tuple[int, ...]
+    closes: tuple[int, ...]
     index: dict[dt.date, int]
     first: dt.date
     last: dt.date
@@ -52,18 +59,86 @@ class _Schedule:
 
 @functools.lru_cache(maxsize=1)
 def _schedule() -> _Schedule:
+    last = dt.date.today().replace(month=12, day=31) + dt.timedelta(days=365 * YEARS_AHEAD)
+    path = _cache_path(last)
+    table = _read_cache(path) if path is not None else None
+    if table is None:
+        table = _build(last)
+        if path is not None:
+            _write_cache(path, table)
+    days = tuple(dt.date.fromordinal(d) for d in table[0])
+    return _Schedule(days, table[1], table[2], {d: i for i, d in enumerate(days)}, FIRST_DAY, last)
+
+
+_Table = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]
+"""Sessions as proleptic ordinals, their opens and closes as POSIX seconds."""
+
+
+def _build(last: dt.date) -> _Table:
     import exchange_calendars as xcals  # type: ignore[import-untyped]
 
-    last = dt.date.today().replace(month=12, day=31) + dt.timedelta(days=365 * YEARS_AHEAD)
     with warnings.catch_warnings():
         # exchange_calendars 4.13 reads Series.values, which pandas 3.1 deprecates; the
         # values it reads are unchanged, so the notice is noise for Kobe's users.
         warnings.filterwarnings("ignore", message="Series.values returning an ndarray")
         cal = xcals.get_calendar("XNYS", start=FIRST_DAY.isoformat(), end=last.isoformat())
-    days = tuple(ts.date() for ts in cal.sessions)
-    opens = tuple(ts.to_pydatetime().astimezone(dt.UTC) for ts in cal.opens)
-    closes = tuple(ts.to_pydatetime().astimezone(dt.UTC) for ts in cal.closes)
-    return _Schedule(days, opens, closes, {d: i for i, d in enumerate(days)}, FIRST_DAY, last)
+    return (tuple(ts.date().toordinal() for ts in cal.sessions),
+            tuple(int(ts.timestamp()) for ts in cal.opens),
+            tuple(int(ts.timestamp()) for ts in cal.closes))
+
+
+# The session table is cached on disk: building it imports pandas and exchange_calendars
+# and runs their holiday rules, about 0.4 s, more than a whole daily scan otherwise takes.
+# The cache is keyed by the range and by the installed exchange_calendars (its version
+# and its NYSE files), so an upgrade that adds a closure is picked up at once. A cache
+# that cannot be read or written is rebuilt or skipped, never an error.
+CACHE_ENV = "KOBE_CACHE_DIR"
+"""A folder for Kobe's caches; default ``$XDG_CACHE_HOME/kobe`` or ``~/.cache/kobe``."""
+
+
+def _cache_path(last: dt.date) -> Path | None:
+    folder = os.environ.get(CACHE_ENV)
+    if not folder:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        folder = os.path.join(base, "kobe")
+    spec = importlib.util.find_spec("exchange_calendars")
+    if spec is None or spec.origin is None:
+        return None
+    package = Path(spec.origin).parent
+    parts = sorted(p.name for p in package.parent.glob("exchange_calendars-*.dist-info"))
+    for name in ("__init__.py", "exchange_calendar_xnys.py", "us_holidays.py"):
+        try:
+            info = (package / name).stat()
+        except OSError:
+            continue
+        parts.append(f"{name}:{info.st_size}:{info.st_mtime_ns}")
+    key = hashlib.sha256("|".join(parts).encode("utf-8")).hexdigest()[:16]
+    return Path(folder) / f"xnys-{FIRST_DAY.isoformat()}-{last.isoformat()}-{key}.json"
+
+
+def _read_cache(path: Path) -> _Table | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        table = (tuple(data["days"]), tuple(data["opens"]), tuple(data["closes"]))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    days, opens, closes = table
+    sound = (len(days) == len(opens) == len(closes) > 0
+             and all(type(v) is int for column in table for v in column)
+             and all(a < b for a, b in itertools.pairwise(days))
+             and all(o < c for o, c in zip(opens, closes)))
+    return table if sound else None
+
+
+def _write_cache(path: Path, table: _Table) -> None:
+    from kobe.files import write_atomic
+
+    days, opens, closes = table
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, json.dumps({"days": days, "opens": opens, "closes": closes}))
+    except (OSError, KobeError):
+        pass  # a read-only home: every process builds the table, as before
 
 
 def _checked(day: dt.date) -> _Schedule:
@@ -117,7 +192,8 @@ def session_open_close(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
     if i is None:
         raise KobeError(Diagnostic(f"{day.isoformat()} is not an NYSE session",
                                    hint=f"the next session is {next_session(day).isoformat()}"))
-    return table.opens[i], table.closes[i]
+    return (dt.datetime.fromtimestamp(table.opens[i], dt.UTC),
+            dt.datetime.fromtimestamp(table.closes[i], dt.UTC))
 
 
 def trading_date(instant: dt.datetime) -> dt.date:

@@ -2,28 +2,73 @@
 
 Each command parses options, calls the library, prints. A :class:`KobeError` is printed
 with its locations and the command exits 2; anything else is a bug and keeps its
-traceback. Commands live in one module per area (``rules``, and later ``backtest``,
-``exchange``, ...) and are registered here.
+traceback. Commands live in one module per area (``rules``, ``backtest``, ``exchange``,
+...), each listing its commands in ``COMMANDS``, and are registered here.
 """
 
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
+
 import click
 
-from kobe.cli import audit, backtest, data, exchange, rules, run, trade
+MODULES = ("rules", "data", "exchange", "backtest", "audit", "trade", "run")
+"""The command modules, in the order their commands are registered."""
+
+_HOME = {
+    "validate": "rules", "pin": "rules", "scan": "rules", "explain": "rules", "plan": "rules",
+    "functions": "rules", "data": "data", "universe": "data", "exchange": "exchange",
+    "backtest": "backtest", "sweep": "backtest", "walkforward": "backtest", "montecarlo": "backtest",
+    "audit": "audit", "trade": "trade", "orders": "trade", "positions": "trade", "kill": "trade",
+    "resume": "trade", "reconcile": "trade", "run": "run", "preflight": "run", "status": "run", "shadow": "run",
+}
+"""Where each command lives: a hint that lets ``kobe validate`` import only its own module.
+A command missing here is still found (every module is then imported)."""
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyGroup(click.Group):
+    """Imports a command's module when the command is asked for. The modules import what
+    their commands need (the broker client, the order store, ...): tens of milliseconds a
+    command such as ``kobe validate`` should not wait for."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._loaded: set[str] = set()
+
+    def _load(self, name: str) -> None:
+        if name in self._loaded:
+            return
+        module: ModuleType = importlib.import_module(f"kobe.cli.{name}")
+        self._loaded.add(name)
+        for command in module.COMMANDS:
+            self.add_command(command)
+
+    def load_all(self) -> None:
+        """Every command, registered in ``MODULES`` order (a later module's command of
+        the same name wins, as when all were imported at once)."""
+        if len(self._loaded) < len(MODULES):
+            self._loaded.clear()
+            for name in MODULES:
+                self._load(name)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        home = _HOME.get(cmd_name)
+        if home is not None:
+            self._load(home)
+        if cmd_name not in self.commands or home is None:
+            self.load_all()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self.load_all()
+        return super().list_commands(ctx)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="kobe")
 def main() -> None:
     """Kobe: declarative trading rules for US equities.
 
     Edit strategies.yaml and risk.yaml, then `kobe validate`, `kobe scan`.
     """
-
-
-
-
-for _module in (rules, data, exchange, backtest, audit, trade, run):
-    for _command in _module.COMMANDS:
-        main.add_command(_command)

@@ -16,6 +16,11 @@ Polars; :meth:`CompiledStrategy.plan` adds, to a frame of bars, the strategy's c
     signal bar's close, the scan's estimate of the fill);
 ``exit_signal``
     the exit expression on that bar (false when the strategy has none).
+
+A ``side: both`` strategy adds its short half: ``short_entry``, ``short_stop``,
+``short_target``, ``short_trailing_stop``, ``short_exit_signal`` (its ``short_exits``)
+and ``short_signal``. ``signal`` and ``short_signal`` need the filters and the warm-up
+alike, and exclude each other: a bar where both entries hold is no signal.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from kobe.dsl.parse import parse_expr
 from kobe.dsl.types import Type
 
 EXIT_LEVELS = ("stop", "target", "trailing_stop")
+SHORT = "short_"      # the prefix of a both-sided strategy's short outputs
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,9 @@ class CheckedStrategy:
     levels: Mapping[str, CheckedExpr]          # stop / target / trailing_stop, when given
     exit: CheckedExpr | None
     warmup: int                                # bars before the first possible signal
+    short_entry: CheckedExpr | None = None     # side: both only, with its short exits
+    short_levels: Mapping[str, CheckedExpr] = field(default_factory=dict)
+    short_exit: CheckedExpr | None = None
 
     @property
     def name(self) -> str:
@@ -59,6 +68,11 @@ class CheckedStrategy:
         items += list(self.levels.items())
         if self.exit is not None:
             items.append(("exit_signal", self.exit))
+        if self.short_entry is not None:
+            items.append((SHORT + "entry", self.short_entry))
+        items += [(SHORT + name, level) for name, level in self.short_levels.items()]
+        if self.short_exit is not None:
+            items.append((SHORT + "exit_signal", self.short_exit))
         return items
 
 
@@ -95,13 +109,20 @@ def check_strategy(strategy: StrategyConfig, definitions: Mapping[str, ast.Defin
     rank = one(strategy.rank, Type.NUM, "rank")
     levels = {name: one(getattr(strategy.exits, name), Type.NUM, name, entry_price=True) for name in EXIT_LEVELS}
     exit_ = one(strategy.exits.exit, Type.BOOL, "exit")
+    short_exits = strategy.short_exits
+    short_entry = one(strategy.short_entry, Type.BOOL, "short_entry")
+    short_levels = {name: one(getattr(short_exits, name), Type.NUM, name, entry_price=True)
+                    for name in EXIT_LEVELS} if short_exits is not None else {}
+    short_exit = one(short_exits.exit, Type.BOOL, "exit") if short_exits is not None else None
     diagnostics.extend(checker.diagnostics)
     if len(diagnostics) > before or entry is None:
         return None
     present = {k: v for k, v in levels.items() if v is not None}
-    all_exprs = [entry, *filters, rank, exit_, *present.values()]
+    short_present = {k: v for k, v in short_levels.items() if v is not None}
+    all_exprs = [entry, *filters, rank, exit_, *present.values(), short_entry, short_exit, *short_present.values()]
     warmup = max(e.warmup for e in all_exprs if e is not None)
-    return CheckedStrategy(strategy, entry, tuple(f for f in filters if f is not None), rank, present, exit_, warmup)
+    return CheckedStrategy(strategy, entry, tuple(f for f in filters if f is not None), rank, present, exit_, warmup,
+                           short_entry, short_present, short_exit)
 
 
 def _clash(name: str, definitions: Mapping[str, ast.Definition]) -> str | None:
@@ -139,17 +160,25 @@ class CompiledStrategy:
         compiled with one shared :class:`Compiler` (a parameter sweep) add their outputs
         to one such frame, so each distinct indicator column is computed once."""
         filters = [name for name in self.outputs if name.startswith("filter_")]
+        booleans = ("entry", "exit_signal", SHORT + "entry", SHORT + "exit_signal")
         frame = frame.with_columns(
-            [expr.fill_null(False).alias(name) if name in ("entry", "exit_signal") or name.startswith("filter_")
+            [expr.fill_null(False).alias(name) if name in booleans or name.startswith("filter_")
              else expr.alias(name) for name, expr in self.outputs.items()]
         )
-        signal = pl.col("entry")
+        allowed = pl.col("bar_index") >= self.checked.warmup
         for name in filters:
-            signal = signal & pl.col(name)
-        signal = signal & (pl.col("bar_index") >= self.checked.warmup)
-        frame = frame.with_columns(signal.alias("signal"))
-        if "exit_signal" not in self.outputs:
-            frame = frame.with_columns(pl.lit(False).alias("exit_signal"))
+            allowed = allowed & pl.col(name)
+        if self.checked.short_entry is None:
+            frame = frame.with_columns((pl.col("entry") & allowed).alias("signal"))
+        else:
+            # Both entries on one bar say opposite things: neither is acted on.
+            long_, short = pl.col("entry"), pl.col(SHORT + "entry")
+            frame = frame.with_columns((long_ & ~short & allowed).alias("signal"),
+                                       (short & ~long_ & allowed).alias(SHORT + "signal"))
+        missing = [name for name in ("exit_signal", *((SHORT + "exit_signal",) if self.checked.short_entry else ()))
+                   if name not in self.outputs]
+        if missing:
+            frame = frame.with_columns([pl.lit(False).alias(name) for name in missing])
         return frame
 
     def describe(self, *, polars: bool = False) -> str:
@@ -184,3 +213,19 @@ def compile_expressions(exprs: Iterable[CheckedExpr]) -> tuple[Compiler, list[pl
     """Compile loose expressions (``kobe explain``) sharing one set of derived columns."""
     compiler = Compiler()
     return compiler, [compiler.compile(e.node) for e in exprs]
+
+
+def require_long_only(strategies: Iterable[StrategyConfig]) -> None:
+    """Refuse, with every offender named, strategies live trading cannot trade yet: a
+    ``short`` or ``both`` side. The live cycle only buys to open and sells to close, so
+    it would buy a short strategy's signals. The backtest simulates them; ``kobe trade``
+    and ``kobe run`` call this in their preflight (enabled strategies only)."""
+    offenders = [s for s in strategies if s.enabled and s.side != "long"]
+    if not offenders:
+        return
+    raise KobeError([
+        (s.location.diagnostic(f"strategy {s.name!r} has side: {s.side}; live trading only trades long strategies",
+                               hint="backtest it (kobe backtest), or disable it (enabled: false) to trade the others")
+         if s.location is not None else
+         Diagnostic(f"strategy {s.name!r} has side: {s.side}; live trading only trades long strategies"))
+        for s in offenders])

@@ -11,7 +11,10 @@ the exit search need, all known at the fill without hindsight:
   here and only here: the order is sent before the open, and the levels are attached
   to it once it fills;
 - the rank (higher first when slots are scarce);
-- the first bar, from the first bar held on, whose ``exit`` rule holds.
+- the first bar, from the first bar held on, whose ``exit`` rule holds;
+- the side: +1 long, -1 short. A ``side: both`` strategy's candidates are its long and
+  its short signals, each with its side's levels and exit rule, and the other side's
+  signal counts as an exit rule of the position (the reversal, ``docs/backtest.md``).
 
 Whether a candidate is taken depends on the account (cash, free slots, a position
 already held in the symbol) and is decided later, in :mod:`kobe.backtest.portfolio`.
@@ -26,7 +29,7 @@ import numpy as np
 import polars as pl
 
 from kobe.backtest.market import Market
-from kobe.strategy import CompiledStrategy, prepare_bars
+from kobe.strategy import SHORT, CompiledStrategy, prepare_bars
 
 # "No such bar": larger than any row or session, small enough to add to without overflow.
 NEVER = np.iinfo(np.int64).max // 4
@@ -51,6 +54,7 @@ class Candidates:
     target: np.ndarray
     trailing_stop: np.ndarray
     exit_rule_row: np.ndarray  # first row >= first_held where the exit rule holds; NEVER if none
+    side: np.ndarray           # +1 long, -1 short (int8)
 
     def __len__(self) -> int:
         return len(self.row)
@@ -90,17 +94,35 @@ def select_candidates(plan: pl.LazyFrame, compiled: CompiledStrategy, market: Ma
     """The candidate rows of a frame carrying ``compiled``'s output columns (its
     :meth:`~kobe.strategy.CompiledStrategy.plan`, or its outputs added to a frame of
     shared derived columns, as a sweep does), with ``entry_price`` the raw fill price."""
-    fill = compiled.checked.config.fill
+    config = compiled.checked.config
+    fill = config.fill
     present = compiled.outputs
+    both = compiled.checked.short_entry is not None
+    is_long = pl.col("signal")
 
-    def level(name: str) -> pl.Expr:
-        return (pl.col(name) if name in present else pl.lit(None)).cast(pl.Float64).alias(name)
+    def level(name: str, sided: bool = True) -> pl.Expr:
+        long_ = (pl.col(name) if name in present else pl.lit(None)).cast(pl.Float64)
+        if not (both and sided):
+            return long_.alias(name)
+        short = (pl.col(SHORT + name) if SHORT + name in present else pl.lit(None)).cast(pl.Float64)
+        return pl.when(is_long).then(long_).otherwise(short).alias(name)
 
-    # The first exit-rule bar at or after each row, then shifted so that a signal row reads
-    # it from its first bar held (row + 1) on.
-    exit_row = (pl.when(pl.col("exit_signal")).then(pl.col("_row")).backward_fill()
-                .shift(-1).over("symbol").fill_null(NEVER).alias("exit_rule_row"))
-    keep = pl.col("signal") & pl.col("entry_price").is_not_null()
+    def first_from_next(rule: pl.Expr) -> pl.Expr:
+        # The first bar at or after each row where ``rule`` holds, then shifted so that a
+        # signal row reads it from its first bar held (row + 1) on.
+        return pl.when(rule).then(pl.col("_row")).backward_fill().shift(-1).over("symbol").fill_null(NEVER)
+
+    if both:
+        # A position ends by its own exit rule or by a signal of the other side.
+        exit_row = pl.when(is_long).then(first_from_next(pl.col("exit_signal") | pl.col(SHORT + "signal"))).otherwise(
+            first_from_next(pl.col(SHORT + "exit_signal") | pl.col("signal")))
+        signalled = pl.col("signal") | pl.col(SHORT + "signal")
+        side = pl.when(is_long).then(1).otherwise(-1)
+    else:
+        exit_row = first_from_next(pl.col("exit_signal"))
+        signalled = pl.col("signal")
+        side = pl.lit(1 if config.side == "long" else -1)
+    keep = signalled & pl.col("entry_price").is_not_null()
     if fill != "next_open":
         # Bought at the close of a symbol's last bar, a position would have no bar to exit
         # on unless the backtest ends there too (then it is open, marked at that close).
@@ -108,10 +130,10 @@ def select_candidates(plan: pl.LazyFrame, compiled: CompiledStrategy, market: Ma
         keep = keep & (has_next | (pl.col("date") == market.sessions[-1]))
     if first_session > 0:
         keep = keep & (pl.col("date") >= market.sessions[first_session])
-    return (plan.with_columns(exit_row)
+    return (plan.with_columns(exit_row.alias("exit_rule_row"))
             .filter(keep)
-            .select("_row", "entry_price", level("rank_score"), level("stop"), level("target"),
-                    level("trailing_stop"), "exit_rule_row"))
+            .select("_row", "entry_price", level("rank_score", sided=False), level("stop"), level("target"),
+                    level("trailing_stop"), "exit_rule_row", side.cast(pl.Int8).alias("side")))
 
 
 def candidates_from(frame: pl.DataFrame, fill: str) -> Candidates:
@@ -127,6 +149,7 @@ def candidates_from(frame: pl.DataFrame, fill: str) -> Candidates:
         target=frame["target"].fill_null(np.nan).to_numpy(),
         trailing_stop=frame["trailing_stop"].fill_null(np.nan).to_numpy(),
         exit_rule_row=frame["exit_rule_row"].to_numpy().astype(np.int64),
+        side=frame["side"].to_numpy().astype(np.int8),
     )
 
 

@@ -32,7 +32,7 @@ from kobe.backtest.candidates import (
     candidates_from,
     find_candidates,
 )
-from kobe.backtest.exits import OPEN, REASONS, Exits, find_exits
+from kobe.backtest.exits import OPEN, REASONS, Exits, find_exits_by_side
 from kobe.backtest.market import Market, SimulatedPeriod, scoped_market
 from kobe.backtest.metrics import Number, compute_metrics, curve_metrics
 from kobe.backtest.parity import EntryGates, adv_by_row, entry_gates
@@ -142,7 +142,6 @@ def run_strategy(compiled: CompiledStrategy, market: Market, settings: BacktestS
     buy-and-hold curve of these arguments when already computed (a sweep's points share it).
     """
     config = compiled.checked.config
-    side = 1 if config.side == "long" else -1
     if settings.max_open_positions is None:
         raise ValueError("settings.max_open_positions must be resolved before running")
     if candidates is None:
@@ -151,11 +150,11 @@ def run_strategy(compiled: CompiledStrategy, market: Market, settings: BacktestS
         # Bought at the last session's close, a position would be sold in the same instant,
         # paying the costs twice for nothing: such a signal is not a trade.
         candidates = candidates.take(candidates.first_held <= market.last_row[candidates.row])
-    exits = find_exits(market, candidates, side=side, fill=config.fill, time_stop_bars=config.exits.time_stop_bars,
-                       close_at_end=settings.close_at_end)
-    book = simulate(market, candidates, exits, side=side, fill=config.fill, sizing=config.sizing,
+    exits = find_exits_by_side(market, candidates, fill=config.fill, close_at_end=settings.close_at_end,
+                               time_stop_bars={side: config.exits_of(side).time_stop_bars for side in config.sides})
+    book = simulate(market, candidates, exits, fill=config.fill, sizing=config.sizing,
                     settings=settings, max_open_positions=settings.max_open_positions, gates=gates)
-    trades = _trades(compiled.name, config.side, market, candidates, exits, book)
+    trades = _trades(compiled.name, market, candidates, exits, book)
     is_open = trades["exit_reason"] == REASONS[OPEN]
     universe = symbols if symbols is not None else market.symbols
     equity = pl.DataFrame({
@@ -170,23 +169,24 @@ def run_strategy(compiled: CompiledStrategy, market: Market, settings: BacktestS
                           len(candidates), book.skipped, gates is not None)
 
 
-def _trades(name: str, side_name: str, market: Market, candidates: Candidates, exits: Exits,
-            book: Book) -> pl.DataFrame:
+def _trades(name: str, market: Market, candidates: Candidates, exits: Exits, book: Book) -> pl.DataFrame:
     """The taken trades as a table, in a fixed order: entry date, then symbol."""
     taken = book.taken
-    side = 1 if side_name == "long" else -1
+    side = candidates.side[taken].astype(np.int64)
     sessions = np.array(market.sessions, dtype="datetime64[D]")
     exit_row = exits.row[taken]
     is_open = exits.reason[taken] == OPEN
     # An open trade is marked at the last close, without exit costs: it has not been sold.
     exit_price = np.where(is_open, exits.price[taken], book.exit_fill)
     quantity = book.quantity
-    pnl = side * quantity * (exit_price - book.entry_fill) - book.entry_commission - book.exit_commission
+    # A short's borrow fee is in its P&L (an open one's accrued to the last session).
+    pnl = (side * quantity * (exit_price - book.entry_fill) - book.entry_commission - book.exit_commission
+           - book.borrow)
     frame = pl.DataFrame({
         "strategy": pl.Series([name] * len(taken), dtype=pl.String),
         "symbol": pl.Series(np.array(market.symbols, dtype=object)[market.symbol[candidates.row[taken]]],
                             dtype=pl.String),
-        "side": pl.Series([side_name] * len(taken), dtype=pl.String),
+        "side": pl.Series(np.where(side > 0, "long", "short").astype(object), dtype=pl.String),
         "signal_date": sessions[market.session[candidates.row[taken]]],
         "signal_price": market.close[candidates.row[taken]],
         "entry_date": sessions[market.session[candidates.entry_row[taken]]],

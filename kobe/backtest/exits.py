@@ -85,6 +85,26 @@ def find_exits(market: Market, candidates: Candidates, *, side: int, fill: str,
     return Exits(row, price, moment, reason)
 
 
+def find_exits_by_side(market: Market, candidates: Candidates, *, time_stop_bars: dict[int, int | None], fill: str,
+                       close_at_end: bool = False) -> Exits:
+    """:func:`find_exits` of candidates of either side (``candidates.side``), each side
+    with its own time stop (``time_stop_bars[side]``)."""
+    sides = [int(s) for s in np.unique(candidates.side)]
+    if len(sides) <= 1:
+        side = sides[0] if sides else 1
+        return find_exits(market, candidates, side=side, fill=fill, time_stop_bars=time_stop_bars.get(side),
+                          close_at_end=close_at_end)
+    n = len(candidates)
+    out = Exits(np.full(n, -1, dtype=np.int64), np.full(n, np.nan), np.full(n, AT_CLOSE, dtype=np.int8),
+                np.full(n, OPEN, dtype=np.int8))
+    for side in sides:
+        mask = candidates.side == side
+        part = find_exits(market, candidates.take(mask), side=side, fill=fill, time_stop_bars=time_stop_bars[side],
+                          close_at_end=close_at_end)
+        out.row[mask], out.price[mask], out.moment[mask], out.reason[mask] = part.row, part.price, part.moment, part.reason
+    return out
+
+
 def _set(mask: np.ndarray, at_row: np.ndarray, prices: np.ndarray, when: int, why: int,
          row: np.ndarray, price: np.ndarray, moment: np.ndarray, reason: np.ndarray) -> None:
     rows = at_row[mask]

@@ -17,8 +17,13 @@ but those of a stop hit during the day only serve the close and later sessions.
 
 Entries compete for free slots (``max_open_positions``) by rank, higher first, ties by
 symbol (alphabetical). A signal on bar t is skipped when the strategy still holds that
-symbol at t's close, including a position its exit rule will sell at the next open. A
-size of zero shares (too little cash, or an amount below one share) skips it too.
+symbol at t's close, including a position its exit rule will sell at the next open,
+except the **reversal**: a position of the other side leaving at the open this signal
+fills at (a ``side: both`` strategy's signal is an exit rule of the opposite position)
+is covered or sold first, then the new position opens at the same open, sized from the
+cash that left (two orders, two trades: backtesting.py's ``position.close()`` then
+``buy()``/``sell()``). A size of zero shares (too little cash, or an amount below one
+share) skips it too.
 
 Sizing is :func:`kobe.decide.sizing.shares`, the function live trading uses: whole
 shares, capped by the cash left and, with the gates, by the per-order budget. The
@@ -32,7 +37,9 @@ bid (half of ``spread_bps`` each), ``slippage_bps`` worse again, and each order 
 commission (per share, in bps, at least ``commission_min_usd``). A size is also capped
 by what the cash pays for with that commission. A short is fully collateralised: opening
 it sets its value aside from the cash like a purchase, closing it returns that value
-plus the profit (no leverage, no borrow fee).
+plus the profit (no leverage). It pays ``borrow_bps_per_year`` of its entry value per
+calendar day held, over 360 (actual/360): charged at the cover, accrued in the equity
+each session (:func:`borrow_days`).
 """
 
 from __future__ import annotations
@@ -63,18 +70,30 @@ class Book:
     entry_commission: np.ndarray
     exit_fill: np.ndarray
     exit_commission: np.ndarray
+    borrow: np.ndarray        # a short's borrow fee to its exit (an open one's: to the last session)
     cash: np.ndarray
     equity: np.ndarray
     positions: np.ndarray
     skipped: dict[str, int]
 
 
-def simulate(market: Market, candidates: Candidates, exits: Exits, *, side: int, fill: str,
+def borrow_days(market: Market) -> np.ndarray:
+    """Per session, its calendar day number (days since 1970-01-01): a short held from
+    session a to session b pays for ``days[b] - days[a]`` days, weekends and holidays
+    included, as a stock loan does; entered and covered in one session, none."""
+    return np.array(market.sessions, dtype="datetime64[D]").astype(np.int64)
+
+
+def simulate(market: Market, candidates: Candidates, exits: Exits, *, fill: str,
              sizing: Sizing, settings: BacktestSettings, max_open_positions: int,
              gates: EntryGates | None = None) -> Book:
     """Run the account over every session of ``market`` (the module doc); with
-    ``gates``, only the entries live trading's risk gates would allow."""
+    ``gates``, only the entries live trading's risk gates would allow. Each candidate
+    trades its own ``side``."""
     costs = Costs.of(settings)
+    days = borrow_days(market)
+    # The borrow fee per share, per unit of entry price and per calendar day (actual/360).
+    borrow_rate = settings.borrow_bps_per_year / 1e4 / 360
     minimum = costs.commission_min_usd > 0
     n_sessions = len(market.sessions)
     entry_moment = AT_OPEN if fill == "next_open" else AT_CLOSE
@@ -97,6 +116,9 @@ def simulate(market: Market, candidates: Candidates, exits: Exits, *, side: int,
     c_price, c_stop = candidates.entry_price.tolist(), candidates.stop.tolist()
     c_exit, c_moment = exit_session.tolist(), exits.moment.tolist()
     c_exit_price = exits.price.tolist()
+    side = candidates.side.astype(np.int64)
+    c_side = side.tolist()
+    c_entry_session = entry_session.tolist()
 
     n = len(candidates)
     quantity = np.zeros(n)
@@ -104,18 +126,23 @@ def simulate(market: Market, candidates: Candidates, exits: Exits, *, side: int,
     entry_commission = np.zeros(n)
     exit_fill = np.full(n, np.nan)
     exit_commission = np.zeros(n)
+    borrow = np.zeros(n)
     taken: list[int] = []
     held: dict[int, None] = {}                # candidate indices of the open positions, in entry order
     leaving_at: dict[int, list[int]] = {}     # exit session -> the positions leaving then, in entry order
     busy_until = np.full(len(market.symbols), -1, dtype=np.int64)   # exit session of the symbol's last trade
+    # The side of the symbol's last trade, and the session it leaves at the open (else -1):
+    # a signal of the other side filling at that open is a reversal, not a symbol held.
+    busy_side = np.zeros(len(market.symbols), dtype=np.int64)
+    busy_open_exit = np.full(len(market.symbols), -1, dtype=np.int64)
     o_symbol, o_signal = symbol[order], signal_session[order]        # in the order candidates are tried
+    o_side, o_entry = side[order], entry_session[order]
+    c_open_exit = np.where(exits.moment == AT_OPEN, exit_session, -1).tolist()
     cash = settings.initial_cash
     cash_after = np.full(n_sessions, np.nan)
     skipped = {"symbol_held": 0, "no_free_slot": 0, "zero_shares": 0, **{k: 0 for k in BLOCKED.values()}}
     c_row = candidates.row.tolist()
     spent = [0.0, -1]                         # entries' dollars on session spent[1]: the daily budget
-    # The orders' directions: a long buys in and sells out, a short the other way round.
-    direction_in, direction_out = side, -side
 
     def settle(moments: tuple[int, ...], session: int) -> None:
         nonlocal cash
@@ -127,12 +154,13 @@ def simulate(market: Market, candidates: Candidates, exits: Exits, *, side: int,
             if c_moment[i] not in moments:
                 staying.append(i)
                 continue
-            fill_out = costs.fill(c_exit_price[i], direction_out)
+            # The orders' directions: a long buys in and sells out, a short the other way round.
+            fill_out = costs.fill(c_exit_price[i], -c_side[i])
             fee = costs.commission(quantity[i], fill_out)
             exit_fill[i], exit_commission[i] = fill_out, fee
-            # A long returns the sale; a short its collateral plus the profit.
-            back = fill_out if side > 0 else 2 * entry_fill[i] - fill_out
-            cash += quantity[i] * back - fee
+            # A long returns the sale; a short its collateral plus the profit, less its borrow.
+            back = fill_out if c_side[i] > 0 else 2 * entry_fill[i] - fill_out
+            cash += quantity[i] * back - fee - borrow[i]
             del held[i]
         if staying:
             leaving_at[session] = staying
@@ -142,17 +170,21 @@ def simulate(market: Market, candidates: Candidates, exits: Exits, *, side: int,
     def enter(session: int) -> None:
         nonlocal cash
         lo, hi = c_starts[session], c_starts[session + 1]
-        equity = (_equity(market, held, symbol, quantity, entry_fill, side, cash, session, entry_moment)
+        equity = (_equity(market, held, symbol, quantity, entry_fill, side, cash, session, entry_moment,
+                          borrow_rate * (days[max(session - 1, 0) if entry_moment == AT_OPEN else session] - days)
+                          [entry_session])
                   if equity_sized else 0.0)
         if len(held) >= max_open_positions:
             skipped["no_free_slot"] += hi - lo
             return
         # The symbols held at their signal's close, for the whole group at once: taking one
         # candidate never changes another's (a session has one candidate per symbol).
-        free = np.flatnonzero(busy_until[o_symbol[lo:hi]] <= o_signal[lo:hi]).tolist()
+        group = o_symbol[lo:hi]
+        reversal = (busy_side[group] != o_side[lo:hi]) & (busy_open_exit[group] == o_entry[lo:hi])
+        free = np.flatnonzero((busy_until[group] <= o_signal[lo:hi]) | reversal).tolist()
         for j, position in enumerate(free):
             i = c_order[lo + position]
-            fill_in = costs.fill(c_price[i], direction_in)
+            fill_in = costs.fill(c_price[i], c_side[i])
             unit = costs.unit_cost(fill_in)
             count = shares(sizing, price=c_price[i], fill=fill_in, stop=c_stop[i], equity=equity, cash=cash,
                            unit_cost=unit, cap_usd=gates.cap_usd if gates is not None else None)
@@ -173,10 +205,15 @@ def simulate(market: Market, candidates: Candidates, exits: Exits, *, side: int,
                 spent[0] += count * fill_in
             fee = costs.commission(count, fill_in)
             quantity[i], entry_fill[i], entry_commission[i] = count, fill_in, fee
+            if c_side[i] < 0 and borrow_rate:
+                # Known at the entry: the days to its exit (an open one: to the last session).
+                held_to = min(c_exit[i], n_sessions - 1)
+                borrow[i] = count * fill_in * borrow_rate * float(days[held_to] - days[c_entry_session[i]])
             cash -= count * fill_in + fee
             held[i] = None
             taken.append(i)
             busy_until[c_symbol[i]] = c_exit[i]
+            busy_side[c_symbol[i]], busy_open_exit[c_symbol[i]] = c_side[i], c_open_exit[i]
             if c_exit[i] != NEVER:            # an open trade never leaves
                 leaving_at.setdefault(c_exit[i], []).append(i)
             if len(held) >= max_open_positions:
@@ -202,19 +239,42 @@ def simulate(market: Market, candidates: Candidates, exits: Exits, *, side: int,
     chosen = np.array(taken, dtype=np.int64)
     equity, positions = _marked(market, chosen, symbol, entry_session, exit_session, quantity, entry_fill,
                                 side, cash_series)
+    if borrow_rate and chosen.size:
+        equity = equity - _accrued_borrow(chosen, side, entry_session, exit_session, quantity, entry_fill, days,
+                                          borrow_rate)
     return Book(chosen, quantity[chosen], entry_fill[chosen], entry_commission[chosen], exit_fill[chosen],
-                exit_commission[chosen], cash_series, equity, positions, skipped)
+                exit_commission[chosen], borrow[chosen], cash_series, equity, positions, skipped)
+
+
+def _accrued_borrow(taken: np.ndarray, side: np.ndarray, entry_session: np.ndarray, exit_session: np.ndarray,
+                    quantity: np.ndarray, entry_fill: np.ndarray, days: np.ndarray, rate: float) -> np.ndarray:
+    """Per session, the borrow fee the shorts held at its close owe so far: a short's
+    fee grows by its daily fee k per calendar day, k x (day - entry day), which sums over
+    the shorts held as (sum of k) x day - (sum of k x entry day)."""
+    shorts = taken[side[taken] < 0]
+    n_sessions = len(days)
+    k_sum, k_day = np.zeros(n_sessions + 1), np.zeros(n_sessions + 1)
+    start, stop = entry_session[shorts], np.minimum(exit_session[shorts], n_sessions)
+    k = quantity[shorts] * entry_fill[shorts] * rate
+    np.add.at(k_sum, start, k)
+    np.add.at(k_sum, stop, -k)
+    np.add.at(k_day, start, k * days[start])
+    np.add.at(k_day, stop, -k * days[start])
+    return (np.cumsum(k_sum)[:n_sessions] * days - np.cumsum(k_day)[:n_sessions])
 
 
 def _equity(market: Market, held: dict[int, None], symbol: np.ndarray, quantity: np.ndarray, entry_fill: np.ndarray,
-            side: int, cash: float, session: int, entry_moment: int) -> float:
-    """Cash plus the open positions marked at the last close before a fill in ``session``."""
+            side: np.ndarray, cash: float, session: int, entry_moment: int, borrow_per_value: np.ndarray) -> float:
+    """Cash plus the open positions marked at the last close before a fill in ``session``,
+    less the shorts' borrow owed by then (``borrow_per_value``: per candidate, the fee
+    per dollar of its entry value, should it be a short held by then)."""
     mark_session = session - 1 if entry_moment == AT_OPEN else session
     if not held or mark_session < 0:
         return cash
     index = np.fromiter(held, dtype=np.int64, count=len(held))
     close = market.closes[mark_session, symbol[index]]
-    worth = close if side > 0 else 2 * entry_fill[index] - close
+    short = side[index] < 0
+    worth = np.where(short, 2 * entry_fill[index] - close - entry_fill[index] * borrow_per_value[index], close)
     return cash + float((quantity[index] * worth).sum())
 
 
@@ -230,7 +290,7 @@ def _forward_fill(values: np.ndarray, first: float) -> np.ndarray:
 
 
 def _marked(market: Market, taken: np.ndarray, symbol: np.ndarray, entry_session: np.ndarray,
-            exit_session: np.ndarray, quantity: np.ndarray, entry_fill: np.ndarray, side: int,
+            exit_session: np.ndarray, quantity: np.ndarray, entry_fill: np.ndarray, side: np.ndarray,
             cash: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Equity and positions held at each session's close, from the taken trades.
 
@@ -244,16 +304,15 @@ def _marked(market: Market, taken: np.ndarray, symbol: np.ndarray, entry_session
     if taken.size:
         sym, start = symbol[taken], entry_session[taken]
         stop = np.minimum(exit_session[taken], n_sessions)
-        signed = side * quantity[taken]
+        signed = side[taken] * quantity[taken]
         np.add.at(held, (start, sym), signed)
         np.add.at(held, (stop, sym), -signed)
         np.add.at(count, start, 1)
         np.add.at(count, stop, -1)
-        if side < 0:
-            # A short is worth its collateral plus its profit: q * (2 * entry - close).
-            value = 2 * quantity[taken] * entry_fill[taken]
-            np.add.at(collateral, start, value)
-            np.add.at(collateral, stop, -value)
+        # A short is worth its collateral plus its profit: q * (2 * entry - close).
+        value = np.where(side[taken] < 0, 2 * quantity[taken] * entry_fill[taken], 0.0)
+        np.add.at(collateral, start, value)
+        np.add.at(collateral, stop, -value)
     held = np.cumsum(held, axis=0)[:n_sessions]
     equity = cash + (held * market.closes).sum(axis=1) + np.cumsum(collateral)[:n_sessions]
     return equity, np.cumsum(count)[:n_sessions]

@@ -201,6 +201,7 @@ def _read_strategies(path: Path, file: str, sink: DiagnosticSink
         sink.extend(_check_params(loaded, i, strategy))
         sink.extend(_check_time_stop(loaded, i, strategy))
         sink.extend(_check_risk_sizing(loaded, i, strategy))
+        sink.extend(_check_sides(loaded, i, strategy))
     if len(sink.items) > before:
         return loaded, None
     return loaded, tuple(_build_strategy(loaded, i, s) for i, s in _strategies(loaded))
@@ -238,12 +239,16 @@ def _check_universe(loaded: LoadedYaml, i: int, strategy: dict[str, Any], root: 
 
 
 def _check_time_stop(loaded: LoadedYaml, i: int, strategy: dict[str, Any]) -> list[Diagnostic]:
-    exits = strategy.get("exits")
+    return [d for key in ("exits", "short_exits") for d in _check_time_stop_of(loaded, i, strategy, key)]
+
+
+def _check_time_stop_of(loaded: LoadedYaml, i: int, strategy: dict[str, Any], key: str) -> list[Diagnostic]:
+    exits = strategy.get(key)
     name = exits.get("time_stop_bars") if isinstance(exits, dict) else None
     if not isinstance(name, str) or not re.fullmatch(_IDENTIFIER, name):
         return []
     params = strategy.get("params") if isinstance(strategy.get("params"), dict) else {}
-    where = ("strategies", i, "exits", "time_stop_bars")
+    where = ("strategies", i, key, "time_stop_bars")
     if name not in params:
         hint = _did_you_mean(name, list(params)) or "define it under params, or write a number of bars"
         return [loaded.at(where, f"time_stop_bars names param '{name}', which is not defined", hint=hint)]
@@ -255,6 +260,18 @@ def _check_time_stop(loaded: LoadedYaml, i: int, strategy: dict[str, Any]) -> li
                                      f"it must be a whole number from 1 to {MAX_BARS:,}",
                               hint=f"'{name}' is set at line {line}")]
     return []
+
+
+def _check_sides(loaded: LoadedYaml, i: int, strategy: dict[str, Any]) -> list[Diagnostic]:
+    # short_entry and short_exits are the short half of a both-sided strategy: anywhere
+    # else they would be silently ignored, or (side: both without one) no short is ever taken.
+    both = strategy.get("side") == "both"
+    if both and "short_entry" not in strategy:
+        return [loaded.at(("strategies", i, "side"), "side both needs short_entry",
+                          hint="short_entry: the rule on which it sells short (entry is the long one)")]
+    return [loaded.at(("strategies", i, key), f"{key} is only read with side: both", key=True,
+                      hint="write side: both, or remove it (side: short sells short on entry, exits by exits)")
+            for key in ("short_entry", "short_exits") if key in strategy and not both]
 
 
 # A sweep is run point by point: caps that keep a typo (a step of 0.001) from asking for
@@ -377,6 +394,7 @@ def _backtest_settings(top: Any, own: Any) -> BacktestSettings:
         spread_bps=float(merged.get("spread_bps", defaults.spread_bps)),
         commission_min_usd=float(merged.get("commission_min_usd", defaults.commission_min_usd)),
         close_at_end=bool(merged.get("close_at_end", defaults.close_at_end)),
+        borrow_bps_per_year=float(merged.get("borrow_bps_per_year", defaults.borrow_bps_per_year)),
     )
 
 
@@ -399,8 +417,21 @@ def _build_strategy(loaded: LoadedYaml, i: int, raw: dict[str, Any]) -> Strategy
     def expr(*path: str | int) -> ExprSource:
         return expr_source(loaded, base + path)
 
-    def exit_expr(key: str) -> ExprSource | None:
-        return expr("exits", key) if key in raw["exits"] else None
+    def exits_of(key: str) -> Exits | None:
+        if key not in raw:
+            return None
+        written = raw[key]
+
+        def level(name: str) -> ExprSource | None:
+            return expr(key, name) if name in written else None
+
+        time_stop = written.get("time_stop_bars")
+        time_stop_param = time_stop if isinstance(time_stop, str) else None
+        if time_stop_param is not None:
+            time_stop = params[time_stop_param]
+        return Exits(stop=level("stop"), time_stop_bars=int(time_stop) if time_stop is not None else None,
+                     target=level("target"), trailing_stop=level("trailing_stop"), exit=level("exit"),
+                     time_stop_param=time_stop_param)
 
     params: dict[str, float] = {}
     sweep: dict[str, tuple[float, ...]] = {}
@@ -408,10 +439,6 @@ def _build_strategy(loaded: LoadedYaml, i: int, raw: dict[str, Any]) -> Strategy
         values, params[name] = param_values(value)  # type: ignore[misc]  # checked: never None here
         if not _number(value):
             sweep[name] = tuple(values)
-    time_stop = raw["exits"].get("time_stop_bars")
-    time_stop_param = time_stop if isinstance(time_stop, str) else None
-    if time_stop_param is not None:
-        time_stop = params[time_stop_param]
     sizing = raw["sizing"]
     return StrategyConfig(
         name=raw["name"],
@@ -420,12 +447,8 @@ def _build_strategy(loaded: LoadedYaml, i: int, raw: dict[str, Any]) -> Strategy
         params=params,
         entry=expr("entry"),
         filters=tuple(expr("filters", j) for j in range(len(raw.get("filters", [])))),
-        exits=Exits(stop=exit_expr("stop"),
-                    time_stop_bars=int(time_stop) if time_stop is not None else None,
-                    target=exit_expr("target"),
-                    trailing_stop=exit_expr("trailing_stop"),
-                    exit=exit_expr("exit"),
-                    time_stop_param=time_stop_param),
+        # A both-sided strategy may leave exits out: its longs then end by a short signal.
+        exits=exits_of("exits") or Exits(),
         rank=expr("rank") if "rank" in raw else None,
         sizing=Sizing(method=sizing["method"],
                       amount_usd=float(sizing["amount_usd"]) if "amount_usd" in sizing else None,
@@ -436,6 +459,8 @@ def _build_strategy(loaded: LoadedYaml, i: int, raw: dict[str, Any]) -> Strategy
         param_locations={k: loaded.location(base + ("params", k)) for k in params},
         backtest=_backtest_settings(loaded.data.get("backtest"), raw.get("backtest")),
         sweep=sweep,
+        short_entry=expr("short_entry") if "short_entry" in raw else None,
+        short_exits=exits_of("short_exits"),
     )
 
 

@@ -114,6 +114,9 @@ class BacktestSettings:
     spread_bps: float = 0.0
     commission_min_usd: float = 0.0
     close_at_end: bool = False
+    # Stock-loan fee of a short, per year of its entry value, accrued per calendar day
+    # held (actual/360, the US brokers' day count): ``kobe.backtest.portfolio``.
+    borrow_bps_per_year: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,12 @@ class StrategyConfig:
     ``default``, else its first value. ``sweep`` holds, for each swept param (a list or a
     range in the YAML), every value in the order written; ``kobe sweep`` and ``kobe
     walkforward`` run the grid of their combinations (:meth:`grid`).
+
+    ``side``: ``long``, ``short``, or ``both``. A ``both`` strategy goes long on ``entry``
+    and short on ``short_entry`` (the filters hold for both); ``exits`` end its longs and
+    ``short_exits`` its shorts, and each side's signal ends a position of the other side
+    (the reversal, ``docs/backtest.md``). ``short_entry`` and ``short_exits`` exist only
+    with ``both``.
     """
 
     name: str
@@ -143,6 +152,20 @@ class StrategyConfig:
     # The file's top-level `backtest:` merged with the strategy's own, key by key.
     backtest: BacktestSettings = BacktestSettings()
     sweep: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    short_entry: ExprSource | None = None
+    short_exits: Exits | None = None
+
+    def exits_of(self, side: int) -> Exits:
+        """The exits of the positions of ``side`` (+1 long, -1 short): ``short_exits``
+        for the shorts of a ``both`` strategy (none written: no exit but the reversal)."""
+        if side < 0 and self.side == "both":
+            return self.short_exits if self.short_exits is not None else Exits()
+        return self.exits
+
+    @property
+    def sides(self) -> tuple[int, ...]:
+        """The sides the strategy trades: (1,), (-1,) or (1, -1)."""
+        return {"long": (1,), "short": (-1,)}.get(self.side, (1, -1))
 
     def grid(self) -> list[dict[str, float]]:
         """Every combination of the swept params' values, the first param written varying
@@ -153,10 +176,14 @@ class StrategyConfig:
     def with_params(self, values: Mapping[str, float]) -> StrategyConfig:
         """This strategy with some params set to ``values`` (one point of the grid), the
         time stop following its param; the result sweeps nothing."""
-        exits = self.exits
-        if exits.time_stop_param is not None and exits.time_stop_param in values:
-            exits = replace(exits, time_stop_bars=int(values[exits.time_stop_param]))
-        return replace(self, params={**self.params, **values}, exits=exits, sweep={})
+        def timed(exits: Exits) -> Exits:
+            if exits.time_stop_param is not None and exits.time_stop_param in values:
+                return replace(exits, time_stop_bars=int(values[exits.time_stop_param]))
+            return exits
+
+        short_exits = timed(self.short_exits) if self.short_exits is not None else None
+        return replace(self, params={**self.params, **values}, exits=timed(self.exits), short_exits=short_exits,
+                       sweep={})
 
 
 @dataclass(frozen=True)

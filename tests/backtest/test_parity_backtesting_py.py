@@ -14,6 +14,7 @@ spread, and ``close_at_end`` against ``finalize_trades=True``.
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import warnings
 from dataclasses import dataclass, field
@@ -307,3 +308,113 @@ def test_finalize_closes_at_the_last_open(tmp_path: Path) -> None:
     assert theirs["Size"].iloc[-1] == end["quantity"] and end["exit_reason"] == "end"
     moved = end["quantity"] * (last_bar["Close"] - last_bar["Open"])
     assert kobe.equity["equity"][-1] == pytest.approx(reference["Equity Final [$]"] + moved, rel=1e-12)
+
+
+# ------------------------------------------------------------------ long/short reversal
+
+REVERSAL = """\
+strategies:
+  - name: sma_reversal
+    universe: goog
+    side: both
+    fill: next_open
+    params:
+      fast: 10
+      slow: 20
+    entry: crosses_above(sma(close, fast), sma(close, slow))
+    short_entry: crosses_below(sma(close, fast), sma(close, slow))
+    sizing:
+      method: all_cash
+backtest:
+  initial_cash: 10000
+"""
+
+
+class LongShortSmaCross(SmaCross):
+    """The always-in reversal, as backtesting.py's docs write it: close, then open the other way."""
+
+    def next(self) -> None:
+        if crossover(self.sma_fast, self.sma_slow):
+            self.position.close()
+            self.buy()
+        elif crossover(self.sma_slow, self.sma_fast):
+            self.position.close()
+            self.sell()
+
+
+def _quoted_opens(frame: pd.DataFrame, half: float) -> pd.DataFrame:
+    """The opens backtesting.py gets for Kobe's ``spread_bps``: at each reversal both
+    orders go the same way (a cover and a buy, or a sale and a short sale), so at a broker
+    both fill at one side of the quote, the ask after a cross up, the bid after a cross
+    down. backtesting.py's ``spread`` cannot say that (its exits fill at the unadjusted
+    price, and a short's entry gets the spread with the opposite sign), so it runs with
+    ``spread=0`` on opens that are that side of the quote: open x (1 + half) on the bar
+    after a cross up, open x (1 - half) after a cross down. Crosses are found here from
+    pandas' own SMAs, independently of Kobe."""
+    fast, slow = frame["Close"].rolling(10).mean(), frame["Close"].rolling(20).mean()
+    up = (fast > slow) & (fast.shift(1) < slow.shift(1))
+    down = (fast < slow) & (fast.shift(1) > slow.shift(1))
+    direction = up.astype(int) - down.astype(int)
+    frame = frame.copy()
+    frame["Open"] = frame["Open"] * (1 + direction.shift(1).fillna(0) * half)
+    return frame
+
+
+REVERSAL_CASES = [
+    pytest.param(("", {}, 0.0, 93), id="reversal"),
+    pytest.param(("commission_bps: 20", {"commission": 0.002}, 0.0, 93), id="reversal-commission-20bps"),
+    pytest.param(("spread_bps: 10", {}, HALF, 93), id="reversal-spread-10bps"),
+    pytest.param(("close_at_end: true\ncommission_bps: 20", {"commission": 0.002, "finalize_trades": True}, 0.0, 94),
+                 id="reversal-finalize-commission-20bps"),
+]
+REVERSAL_IDS = [case.id for case in REVERSAL_CASES]
+# The final equities both engines reach, pinned (see docs/backtest.md).
+REVERSAL_FINAL = {"reversal": 81_812.37, "reversal-commission-20bps": 56_263.52, "reversal-spread-10bps": 74_448.93,
+                  "reversal-finalize-commission-20bps": 56_152.27}
+
+
+@pytest.fixture(scope="module", params=REVERSAL_CASES)
+def reversal(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Any, Any, int]:
+    settings, keywords, half, trades = request.param
+    finalize = keywords.get("finalize_trades", False)
+    frame = _quoted_opens(_frame(finalize), half)
+    bt = Backtest(frame, LongShortSmaCross, cash=10_000, trade_on_close=False, **keywords)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = bt.run()
+    root = tmp_path_factory.mktemp("reversal")
+    (root / "strategies.yaml").write_text(REVERSAL + "".join(f"  {line}\n" for line in settings.splitlines()))
+    shutil.copy(REPO / "risk.yaml", root / "risk.yaml")
+    (root / "universe").mkdir()
+    (root / "universe" / "goog.csv").write_text("symbol\nGOOG\n")
+    bars = read_bars(GOOG)
+    if finalize:
+        last = pl.col("date") == pl.col("date").max()
+        bars = bars.with_columns(pl.when(last).then(pl.col("close")).otherwise(pl.col("open")).alias("open"))
+    ours = run_backtest(load_project(root / "strategies.yaml"), bars, gates=False).strategies[0]
+    return REVERSAL_IDS[request.param_index], theirs, ours, trades
+
+
+def test_reversal_same_trades_and_final_equity(reversal) -> None:
+    case, theirs, ours, trades = reversal
+    assert len(theirs._trades) == ours.trades.height == trades
+    # backtesting.py signs its sizes: a short's is negative.
+    signed = pl.when(pl.col("side") == "short").then(-pl.col("quantity")).otherwise(pl.col("quantity"))
+    _same_trades(theirs._trades, ours.trades.with_columns(signed.alias("quantity")))
+    sides = ours.trades["side"].to_list()
+    assert sides == ["long" if size > 0 else "short" for size in theirs._trades["Size"]]
+    assert all(a != b for a, b in itertools.pairwise(sides))    # always in: each trade reverses the last
+    # Each reversal's two orders fill at one open: the covered trade's exit is the next one's entry.
+    assert ours.trades["exit_date"].head(-1).to_list() == ours.trades["entry_date"].tail(-1).to_list()
+    if not case.startswith("reversal-finalize"):
+        (still_open,) = theirs._strategy.trades
+        mine = ours.open_trades.row(0, named=True)
+        assert (mine["entry_date"], mine["quantity"] * (1 if mine["side"] == "long" else -1)) == (
+            still_open.entry_time.date(), still_open.size)
+    assert ours.equity["equity"][-1] == pytest.approx(theirs["Equity Final [$]"], rel=1e-12)
+    assert theirs["Equity Final [$]"] == pytest.approx(REVERSAL_FINAL[case], abs=0.01)
+
+
+def test_reversal_same_equity_curve(reversal) -> None:
+    _, theirs, ours, _ = reversal
+    assert ours.equity["equity"].to_numpy() == pytest.approx(theirs._equity_curve["Equity"].to_numpy(), rel=1e-12)

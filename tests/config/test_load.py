@@ -119,7 +119,7 @@ CASES = [
     pytest.param("strategies", "    sizing:\n      method: fixed_dollars\n      amount_usd: 75\n", "    sizing:\n",
                  [("strategies.yaml:11:12", "sizing: expected a mapping, got an empty value")], id="empty-value"),
     pytest.param("strategies", "    universe: default\n", "    universe: default\n    side: shrt\n",
-                 [("strategies.yaml:4:11", "side: expected one of long, short; got string 'shrt'",
+                 [("strategies.yaml:4:11", "side: expected one of long, short, both; got string 'shrt'",
                    "did you mean 'short'?")], id="enum-miss"),
     pytest.param("risk", "max_open_positions: 10", "max_open_positions: 0",
                  [("risk.yaml:7:21", "max_open_positions: must be at least 1, got 0")], id="minimum"),

@@ -25,9 +25,11 @@ def backtest(tmp_path: Path):
     def run(rows: dict[str, list[Bar]], *, exits: str = "time_stop_bars: 100", side: str = "long",
             fill: str = "next_open", rank: str | None = None, sizing: str = "method: all_cash",
             settings: str = "initial_cash: 10000", entry: str = "volume == 2",
-            start: dt.date | None = None) -> BacktestResult:
+            start: dt.date | None = None, short_entry: str | None = None) -> BacktestResult:
         lines = ["strategies:", "  - name: s", "    universe: all", f"    side: {side}", f"    fill: {fill}",
                  f"    entry: {entry}", "    exits:"]
+        if short_entry is not None:       # side: both; its shorts end by a long signal only
+            lines.insert(-1, f"    short_entry: {short_entry}")
         lines += [f"      {line}" for line in exits.splitlines()]
         lines += ["    sizing:"] + [f"      {line}" for line in sizing.splitlines()]
         if rank is not None:

@@ -61,6 +61,7 @@ from kobe.risk.advanced import (
 )
 from kobe.risk.killswitch import KillSwitch
 from kobe.scan import scan
+from kobe.strategy import require_long_only
 from kobe.trade.executor import DEFAULT_POLICY, ExecutionPolicy, Executor
 from kobe.trade.holdings import due_exit, exit_view, holdings
 from kobe.trade.protect import lift, protect, unsettled
@@ -127,6 +128,8 @@ def open_trader(project: Project, env: Mapping[str, str], *, paper: bool = True,
     (``pinned=False`` skips that check, for ``kobe reconcile``, which never sends)."""
     if pinned:
         require_pin(project.root, project.fingerprint())
+        # The cycle buys to open and sells to close: a short strategy's signals would be bought.
+        require_long_only(project.config.strategies)
     settings = BrokerSettings.from_env(env, paper=paper)
     switch = kill_switch_of(project.root, project.config.risk)
     broker = AlpacaBroker.connect(settings, switch, timeout=timeout, retry_wait=retry_wait, env=env,

@@ -152,3 +152,22 @@ def test_split_definitions_keeps_file_lines() -> None:
     chunks = split_definitions("# c\n\nx = 1\n  + 2\ny = 3\n", "f.kobe")
     assert [c.text for c in chunks] == ["x = 1\n  + 2", "y = 3"]
     assert [c.lines[0][0] for c in chunks] == [3, 5]
+
+
+def test_the_stored_parser_is_the_grammars() -> None:
+    """kobe/dsl/grammar.lark.pickle must be regenerated (`python -m kobe.dsl.parse`) when
+    the grammar, its options or Lark change; it then parses as a parser built now."""
+    import io
+    from importlib import resources
+
+    from lark import Lark
+
+    from kobe.dsl import parse
+
+    package = resources.files("kobe.dsl")
+    grammar = package.joinpath("grammar.lark").read_text(encoding="utf-8")
+    key, _, data = package.joinpath("grammar.lark.pickle").read_bytes().partition(b"\n")
+    assert key == parse._grammar_key(grammar), "stale grammar.lark.pickle: run `python -m kobe.dsl.parse`"
+    stored, built = Lark.load(io.BytesIO(data)), parse._build(grammar)
+    for text in ("close > highest(high, 20)[1] and not (ibs() > 0.8)", "-(a + b) * c / 2 >= x[3]"):
+        assert stored.parse(text, start="expr") == built.parse(text, start="expr")

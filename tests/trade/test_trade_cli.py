@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import polars as pl
+import pytest
 from click.testing import CliRunner
 from trade_desk import KEY_ID, SECRET, assert_books_agree
 
@@ -82,6 +83,26 @@ def test_trading_refuses_an_unpinned_or_changed_config(desk) -> None:
     unpinned = run(desk, "trade", "--paper", "--once")
     assert unpinned.exit_code == 2 and "not pinned" in unpinned.output
     assert desk.admin.requests() == []
+
+
+@pytest.mark.parametrize("side", [pytest.param("short", id="short"), pytest.param("both", id="both")])
+def test_trading_refuses_a_strategy_it_cannot_trade_yet(desk, side: str) -> None:
+    """The cycle buys to open: a short strategy's signals would be bought. Refused before
+    anything reaches the broker, the strategy named at its line."""
+    from kobe.config.pin import write_pin
+    from kobe.project import load_project
+
+    path = desk.root / "strategies.yaml"
+    text = path.read_text()
+    extra = "\n    short_entry: close < sma(close, 5)" if side == "both" else ""
+    path.write_text(text.replace("    side: long\n", f"    side: {side}{extra}\n", 1))
+    project = load_project(path)
+    write_pin(project.root, project.fingerprint())
+    refused = run(desk, "trade", "--paper", "--once")
+    assert refused.exit_code == 2, refused.output
+    assert f"strategy 'donchian_breakout' has side: {side}; live trading only trades long strategies" in refused.output
+    assert "strategies.yaml:" in refused.output
+    assert desk.posts() == []
 
 
 def test_trading_refuses_stale_bars(desk, tmp_path: Path) -> None:

@@ -27,8 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-
-import polars as pl
+from typing import TYPE_CHECKING
 
 from kobe.config.errors import Diagnostic, KobeError
 from kobe.config.model import ExprSource, StrategyConfig
@@ -39,6 +38,10 @@ from kobe.dsl.compile import Compiler, describe
 from kobe.dsl.functions import REGISTRY
 from kobe.dsl.parse import parse_expr
 from kobe.dsl.types import Type
+
+if TYPE_CHECKING:
+    # Imported where a plan is built: checking a strategy (kobe validate) needs no Polars.
+    import polars as pl
 
 EXIT_LEVELS = ("stop", "target", "trailing_stop")
 SHORT = "short_"      # the prefix of a both-sided strategy's short outputs
@@ -159,6 +162,8 @@ class CompiledStrategy:
         has its derived columns: :func:`prepare_bars` then ``compiler.apply``. Strategies
         compiled with one shared :class:`Compiler` (a parameter sweep) add their outputs
         to one such frame, so each distinct indicator column is computed once."""
+        import polars as pl
+
         filters = [name for name in self.outputs if name.startswith("filter_")]
         booleans = ("entry", "exit_signal", SHORT + "entry", SHORT + "exit_signal")
         frame = frame.with_columns(
@@ -194,6 +199,8 @@ def prepare_bars(bars: pl.LazyFrame, entry_price: pl.Expr | None = None, *, pres
     ``entry_price`` (default: the close): what every compiled plan starts from.
     ``presorted``: the caller guarantees the order already (a backtest's market), which
     saves the sort."""
+    import polars as pl
+
     return (bars if presorted else bars.sort("symbol", "date")).with_columns(
         pl.int_range(pl.len(), dtype=pl.Int64).over("symbol").alias("bar_index"),
         (entry_price if entry_price is not None else pl.col("close")).alias("entry_price"),

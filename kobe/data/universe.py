@@ -12,11 +12,14 @@ import datetime as dt
 import re
 from collections.abc import Iterator
 from pathlib import Path
-
-import polars as pl
+from typing import TYPE_CHECKING
 
 from kobe.config.errors import Diagnostic, KobeError
 from kobe.config.text import read_text
+
+if TYPE_CHECKING:
+    # build_universe imports it: loading a universe (kobe validate) needs no Polars.
+    import polars as pl
 
 # Upper-case letters and digits, optionally a class suffix after one dot (BRK.B, BF.B).
 TICKER = re.compile(r"^[A-Z][A-Z0-9]{0,5}(\.[A-Z]{1,2})?$")
@@ -89,6 +92,8 @@ def build_universe(bars: pl.LazyFrame | pl.DataFrame, *, min_price: float = 5.0,
     ``top`` keeps the first K. Symbols without a bar on the as-of date do not qualify
     (a delisted or stale name is not tradable).
     """
+    import polars as pl
+
     frame = bars.lazy()
     if as_of is not None:
         frame = frame.filter(pl.col("date") <= as_of)

@@ -10,18 +10,23 @@ own words. Columns are grouped in stages by dependency depth; each stage is one
 Time-series columns are computed ``.over("symbol")`` on bars sorted by (symbol, date),
 so a value on bar t reads only that symbol's bars up to t; cross-sectional ones
 ``.over("date")`` read only the same date. Nothing reads a later bar.
+
+Polars is imported when something is compiled, not with this module: ``kobe validate``
+imports it (through :mod:`kobe.strategy`) and never compiles.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-
-import polars as pl
+from typing import TYPE_CHECKING
 
 from kobe.dsl import ast
 from kobe.dsl.columns import BAR_COLUMNS, EXIT_COLUMNS
 from kobe.dsl.functions import REGISTRY, ParamKind
+
+if TYPE_CHECKING:
+    import polars as pl
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,8 @@ class Compiler:
     # Returns the expression and its stage: 0 for plain bar arithmetic, else the stage of
     # the deepest derived column it reads.
     def _compile(self, node: ast.Node) -> tuple[pl.Expr, int]:
+        import polars as pl
+
         if isinstance(node, ast.Number):
             return pl.lit(node.value, dtype=pl.Float64), 0
         if isinstance(node, ast.Bool):
@@ -82,7 +89,8 @@ class Compiler:
             return self._materialise(node, inner.shift(k), "symbol", stage)
         if isinstance(node, ast.Call):
             spec = REGISTRY[node.name]
-            kwargs, stage = {}, 0
+            kwargs: dict[str, object] = {}
+            stage = 0
             params = list(spec.params)
             series: list[pl.Expr] = []
             for i, arg in enumerate(node.args):
@@ -106,6 +114,8 @@ class Compiler:
         raise TypeError(f"cannot compile {node!r}")
 
     def _materialise(self, node: ast.Node, expr: pl.Expr, partition: str, inner_stage: int) -> tuple[pl.Expr, int]:
+        import polars as pl
+
         name = node.to_text()
         if name not in self.derived:
             self.derived[name] = Derived(name, expr.over(partition), inner_stage + 1, partition)
@@ -121,6 +131,8 @@ def _binary(op: str, left: pl.Expr, right: pl.Expr) -> pl.Expr:
     if op == "*":
         return left * right
     if op == "/":
+        import polars as pl
+
         # A zero denominator has no meaning in a rule: null (no signal), never inf.
         return pl.when(right != 0).then(left / right).otherwise(None)
     if op == ">":

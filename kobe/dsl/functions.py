@@ -18,6 +18,10 @@ an expression over ONE symbol's bars sorted by date; the compiler applies
 compiler materialises every nested call as its own column first. A variadic entry's
 ``impl`` also accepts the repeated arguments positionally: ``impl(a, b, *more)``.
 
+Polars is imported inside the implementations, never by this module: checking a rule
+(``kobe validate``) reads only the table's metadata, and importing Polars costs ~150 ms
+per process. Only compiling calls ``impl``.
+
 Nulls: a null input gives a null output on that bar (element-wise functions and rolling
 windows that contain it). The recursive averages (ema, atr, rsi) skip a null bar, both
 when counting the n values of their seed and afterwards, as if the bar did not exist.
@@ -30,10 +34,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
-
-import polars as pl
+from typing import TYPE_CHECKING
 
 from kobe.dsl.types import Type
+
+if TYPE_CHECKING:
+    import polars as pl
 
 
 class ParamKind(Enum):
@@ -105,8 +111,6 @@ _N = Param("n", ParamKind.WINDOW)
 _A = Param("a")
 _B = Param("b")
 
-_HIGH, _LOW, _CLOSE = pl.col("high"), pl.col("low"), pl.col("close")
-
 
 def _no_lookback(c: Constants) -> int:
     return 0
@@ -125,11 +129,15 @@ def _window_minus_one(c: Constants) -> int:
 
 
 def _bar_index() -> pl.Expr:
+    import polars as pl
+
     # Restarts at 0 for every symbol because the compiler wraps the result in .over().
     return pl.int_range(pl.len(), dtype=pl.Int64)
 
 
 def _null_if_any_null(result: pl.Expr, *inputs: pl.Expr) -> pl.Expr:
+    import polars as pl
+
     # max_horizontal skips nulls and Kleene logic makes False & null False: both would
     # answer from partial data where a rule must see "unknown".
     unknown = pl.any_horizontal(*(e.is_null() for e in inputs))
@@ -142,6 +150,8 @@ def _sma_seeded_ewm(x: pl.Expr, n: int, alpha: float) -> pl.Expr:
     Only non-null values count: the seed sits on the bar where the n-th one arrives,
     which keeps the warm-up additive when x has a warm-up of its own.
     """
+    import polars as pl
+
     x = x.cast(pl.Float64)
     seen = x.is_not_null().cum_sum()
     seed = x.fill_null(0.0).cum_sum() / n
@@ -161,6 +171,8 @@ def _wilder(x: pl.Expr, n: int) -> pl.Expr:
 
 
 def _wma(x: pl.Expr, n: int) -> pl.Expr:
+    import polars as pl
+
     x = x.cast(pl.Float64)
     # Polars' weighted rolling sum rejects nulls, so weigh zeros instead and blank the
     # windows that held a null: exactly where the unweighted rolling sum is null.
@@ -170,6 +182,8 @@ def _wma(x: pl.Expr, n: int) -> pl.Expr:
 
 
 def _extreme_age(x: pl.Expr, n: int, *, lowest: bool) -> pl.Expr:
+    import polars as pl
+
     # The key rank(x) * len + bar index orders bars by x, then by recency, so its rolling
     # max is the window's extreme with ties going to the latest bar. The ranks come from
     # the whole series but only their order inside the window matters: still causal.
@@ -180,14 +194,18 @@ def _extreme_age(x: pl.Expr, n: int, *, lowest: bool) -> pl.Expr:
 
 
 def _true_range() -> pl.Expr:
-    prev_close = _CLOSE.shift(1)
+    import polars as pl
+
+    high, low, prev_close = pl.col("high"), pl.col("low"), pl.col("close").shift(1)
     widest = pl.max_horizontal(
-        _HIGH - _LOW, (_HIGH - prev_close).abs(), (_LOW - prev_close).abs()
+        high - low, (high - prev_close).abs(), (low - prev_close).abs()
     )
-    return _null_if_any_null(widest, _HIGH, _LOW, prev_close)
+    return _null_if_any_null(widest, high, low, prev_close)
 
 
 def _rsi(x: pl.Expr, n: int) -> pl.Expr:
+    import polars as pl
+
     change = x.diff()
     gain = _wilder(change.clip(lower_bound=0), n)
     loss = _wilder((-change).clip(lower_bound=0), n)
@@ -196,12 +214,17 @@ def _rsi(x: pl.Expr, n: int) -> pl.Expr:
 
 
 def _ibs() -> pl.Expr:
+    import polars as pl
+
     # A bar with high == low has no range to place the close in: the strength is
     # undefined, so null (no signal) rather than a division by zero.
-    return pl.when(_HIGH == _LOW).then(None).otherwise((_CLOSE - _LOW) / (_HIGH - _LOW))
+    high, low, close = pl.col("high"), pl.col("low"), pl.col("close")
+    return pl.when(high == low).then(None).otherwise((close - low) / (high - low))
 
 
 def _roc(x: pl.Expr, n: int) -> pl.Expr:
+    import polars as pl
+
     past = x.shift(n)
     # TA-Lib answers 0 when the old value is 0; a rate of change from 0 is undefined,
     # and null keeps a rule from firing on it.
@@ -218,6 +241,8 @@ def _crosses(a: pl.Expr, b: pl.Expr, *, above: bool) -> pl.Expr:
 
 
 def _bars_since(cond: pl.Expr) -> pl.Expr:
+    import polars as pl
+
     index = _bar_index()
     last_true = pl.when(cond).then(index).forward_fill()
     # A null condition is unknown on its own bar; on later bars it counts as not true.
@@ -225,19 +250,27 @@ def _bars_since(cond: pl.Expr) -> pl.Expr:
 
 
 def _log(x: pl.Expr) -> pl.Expr:
+    import polars as pl
+
     # NaN and -inf would compare as numbers in a rule; null gives no signal.
     return pl.when(x > 0).then(x.log()).otherwise(None)
 
 
 def _elementwise_min(a: pl.Expr, b: pl.Expr, *more: pl.Expr) -> pl.Expr:
+    import polars as pl
+
     return _null_if_any_null(pl.min_horizontal(a, b, *more), a, b, *more)
 
 
 def _elementwise_max(a: pl.Expr, b: pl.Expr, *more: pl.Expr) -> pl.Expr:
+    import polars as pl
+
     return _null_if_any_null(pl.max_horizontal(a, b, *more), a, b, *more)
 
 
 def _zscore(x: pl.Expr, n: int) -> pl.Expr:
+    import polars as pl
+
     std = x.rolling_std(n, ddof=0)
     # A flat window has no spread to measure against. max == min detects it exactly,
     # where a float stdev could leave a rounding residue instead of 0.

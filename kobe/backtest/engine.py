@@ -154,7 +154,7 @@ def run_strategy(compiled: CompiledStrategy, market: Market, settings: BacktestS
                                time_stop_bars={side: config.exits_of(side).time_stop_bars for side in config.sides})
     book = simulate(market, candidates, exits, fill=config.fill, sizing=config.sizing,
                     settings=settings, max_open_positions=settings.max_open_positions, gates=gates)
-    trades = _trades(compiled.name, market, candidates, exits, book)
+    trades = _trades(compiled.name, market, candidates, book.exits, book)
     is_open = trades["exit_reason"] == REASONS[OPEN]
     universe = symbols if symbols is not None else market.symbols
     equity = pl.DataFrame({

@@ -25,6 +25,7 @@ from kobe.decide.exits import (  # noqa: F401 - re-exported: the backtest's read
     END,
     EXIT_RULE,
     INTRABAR,
+    MARGIN,
     OPEN,
     REASONS,
     STOP,

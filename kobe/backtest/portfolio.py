@@ -40,6 +40,15 @@ it sets its value aside from the cash like a purchase, closing it returns that v
 plus the profit (no leverage). It pays ``borrow_bps_per_year`` of its entry value per
 calendar day held, over 360 (actual/360): charged at the cover, accrued in the equity
 each session (:func:`borrow_days`).
+
+With ``margin`` (:class:`~kobe.config.model.Margin`) the account is a Reg-T margin
+account instead (docs/backtest.md, "Margin"): an entry is capped by the **buying power**
+(equity - initial x the held positions' value) / initial, not by the cash, which may go
+below zero (a margin loan, without interest); and after the session's last event, the
+equity at its close is checked against the maintenance requirement of the positions
+held (:func:`_called`). On a breach, positions are closed, largest requirement first,
+until the rest meets it, each at its symbol's next open (exit reason ``margin``, with
+its costs): 6. in the order above. The decision reads nothing after that close.
 """
 
 from __future__ import annotations
@@ -50,7 +59,7 @@ import numpy as np
 
 from kobe.backtest.candidates import NEVER, Candidates
 from kobe.backtest.costs import Costs
-from kobe.backtest.exits import AT_CLOSE, AT_OPEN, INTRABAR, OPEN, Exits
+from kobe.backtest.exits import AT_CLOSE, AT_OPEN, INTRABAR, MARGIN, OPEN, Exits
 from kobe.backtest.market import Market
 from kobe.backtest.parity import BLOCKED, EntryGates
 from kobe.config.model import BacktestSettings, Sizing
@@ -75,6 +84,7 @@ class Book:
     equity: np.ndarray
     positions: np.ndarray
     skipped: dict[str, int]
+    exits: Exits              # per candidate, how it ended: ``find_exits``' exits with the margin covers in
 
 
 def borrow_days(market: Market) -> np.ndarray:
@@ -109,6 +119,10 @@ def simulate(market: Market, candidates: Candidates, exits: Exits, *, fill: str,
     order = np.lexsort((symbol, rank_key, entry_session))
     starts = np.searchsorted(entry_session[order], np.arange(n_sessions + 1))
     equity_sized = needs_equity(sizing)
+    margin = settings.margin
+    # Copies: a margin call replaces the exits of the positions it closes.
+    ended = exits if margin is None else Exits(exits.row.copy(), exits.price.copy(), exits.moment.copy(),
+                                               exits.reason.copy())
 
     # Python lists: the loop reads single elements, which lists serve fastest.
     c_order, c_starts = order.tolist(), starts.tolist()
@@ -170,10 +184,14 @@ def simulate(market: Market, candidates: Candidates, exits: Exits, *, fill: str,
     def enter(session: int) -> None:
         nonlocal cash
         lo, hi = c_starts[session], c_starts[session + 1]
-        equity = (_equity(market, held, symbol, quantity, entry_fill, side, cash, session, entry_moment,
-                          borrow_rate * (days[max(session - 1, 0) if entry_moment == AT_OPEN else session] - days)
-                          [entry_session])
-                  if equity_sized else 0.0)
+        equity, gross = (_account(market, held, symbol, quantity, entry_fill, side, cash,
+                                  session - 1 if entry_moment == AT_OPEN else session,
+                                  borrow_rate * (days[max(session - 1, 0) if entry_moment == AT_OPEN else session]
+                                                 - days)[entry_session])
+                         if equity_sized or margin is not None else (0.0, 0.0))
+        # What the entries may spend, value plus commission: the cash, or on margin the
+        # buying power (the module doc; docs/backtest.md).
+        room = cash if margin is None else (equity - margin.initial_pct / 100 * gross) / (margin.initial_pct / 100)
         if len(held) >= max_open_positions:
             skipped["no_free_slot"] += hi - lo
             return
@@ -186,11 +204,11 @@ def simulate(market: Market, candidates: Candidates, exits: Exits, *, fill: str,
             i = c_order[lo + position]
             fill_in = costs.fill(c_price[i], c_side[i])
             unit = costs.unit_cost(fill_in)
-            count = shares(sizing, price=c_price[i], fill=fill_in, stop=c_stop[i], equity=equity, cash=cash,
+            count = shares(sizing, price=c_price[i], fill=fill_in, stop=c_stop[i], equity=equity, cash=room,
                            unit_cost=unit, cap_usd=gates.cap_usd if gates is not None else None)
             if minimum and count > 0:
-                # The sizing caps by cash // unit cost; a minimum commission may need more.
-                count = int(min(count, costs.affordable(cash, fill_in)))
+                # The sizing caps by room // unit cost; a minimum commission may need more.
+                count = int(min(count, costs.affordable(room, fill_in)))
             if count < 1:
                 skipped["zero_shares"] += 1
                 continue
@@ -210,6 +228,7 @@ def simulate(market: Market, candidates: Candidates, exits: Exits, *, fill: str,
                 held_to = min(c_exit[i], n_sessions - 1)
                 borrow[i] = count * fill_in * borrow_rate * float(days[held_to] - days[c_entry_session[i]])
             cash -= count * fill_in + fee
+            room -= count * fill_in + fee
             held[i] = None
             taken.append(i)
             busy_until[c_symbol[i]] = c_exit[i]
@@ -223,9 +242,38 @@ def simulate(market: Market, candidates: Candidates, exits: Exits, *, fill: str,
                 return
         skipped["symbol_held"] += hi - lo - len(free)
 
+    def cover(session: int) -> None:
+        """The margin call at ``session``'s close: the positions :func:`_called` picks
+        leave at their symbol's next open instead of by their own exit."""
+        index, worth, value = _marks(market, held, symbol, quantity, entry_fill, side, session,
+                                     borrow_rate * (days[session] - days)[entry_session])
+        assert margin is not None
+        rate = np.where(side[index] < 0, margin.maintenance_short_pct, margin.maintenance_long_pct) / 100
+        for i in _called(index, cash + float(worth.sum()), value * rate).tolist():
+            first = int(candidates.entry_row[i])
+            last = int(market.last_row[first])
+            row = first + int(np.searchsorted(market.session[first:last + 1], session, side="right"))
+            if row > last:
+                continue                      # no later bar to sell at (its own exit is at that close)
+            leave = int(market.session[row])
+            if c_exit[i] == leave and c_moment[i] == AT_OPEN:
+                continue                      # it leaves at that open anyway, by its own rule
+            if c_exit[i] != NEVER:
+                bucket = leaving_at[c_exit[i]]
+                bucket.remove(i)
+                if not bucket:
+                    del leaving_at[c_exit[i]]
+            leaving_at.setdefault(leave, []).append(i)
+            c_exit[i], c_moment[i], c_exit_price[i] = leave, AT_OPEN, float(market.open[row])
+            exit_session[i] = leave
+            ended.row[i], ended.price[i], ended.moment[i], ended.reason[i] = row, market.open[row], AT_OPEN, MARGIN
+            if c_side[i] < 0 and borrow_rate:
+                borrow[i] = quantity[i] * entry_fill[i] * borrow_rate * float(days[leave] - days[c_entry_session[i]])
+            busy_until[c_symbol[i]] = busy_open_exit[c_symbol[i]] = leave
+
     for session in range(n_sessions):
         entering = c_starts[session] < c_starts[session + 1]
-        if not entering and session not in leaving_at:
+        if not entering and session not in leaving_at and not (margin is not None and held):
             continue
         settle((AT_OPEN,), session)
         if entering and entry_moment == AT_OPEN:
@@ -234,6 +282,8 @@ def simulate(market: Market, candidates: Candidates, exits: Exits, *, fill: str,
         if entering and entry_moment == AT_CLOSE:
             enter(session)
         cash_after[session] = cash
+        if margin is not None and held and session + 1 < n_sessions:
+            cover(session)
 
     cash_series = _forward_fill(cash_after, settings.initial_cash)
     chosen = np.array(taken, dtype=np.int64)
@@ -243,7 +293,7 @@ def simulate(market: Market, candidates: Candidates, exits: Exits, *, fill: str,
         equity = equity - _accrued_borrow(chosen, side, entry_session, exit_session, quantity, entry_fill, days,
                                           borrow_rate)
     return Book(chosen, quantity[chosen], entry_fill[chosen], entry_commission[chosen], exit_fill[chosen],
-                exit_commission[chosen], borrow[chosen], cash_series, equity, positions, skipped)
+                exit_commission[chosen], borrow[chosen], cash_series, equity, positions, skipped, ended)
 
 
 def _accrued_borrow(taken: np.ndarray, side: np.ndarray, entry_session: np.ndarray, exit_session: np.ndarray,
@@ -263,19 +313,45 @@ def _accrued_borrow(taken: np.ndarray, side: np.ndarray, entry_session: np.ndarr
     return (np.cumsum(k_sum)[:n_sessions] * days - np.cumsum(k_day)[:n_sessions])
 
 
-def _equity(market: Market, held: dict[int, None], symbol: np.ndarray, quantity: np.ndarray, entry_fill: np.ndarray,
-            side: np.ndarray, cash: float, session: int, entry_moment: int, borrow_per_value: np.ndarray) -> float:
-    """Cash plus the open positions marked at the last close before a fill in ``session``,
-    less the shorts' borrow owed by then (``borrow_per_value``: per candidate, the fee
-    per dollar of its entry value, should it be a short held by then)."""
-    mark_session = session - 1 if entry_moment == AT_OPEN else session
+def _account(market: Market, held: dict[int, None], symbol: np.ndarray, quantity: np.ndarray,
+             entry_fill: np.ndarray, side: np.ndarray, cash: float, mark_session: int,
+             borrow_per_value: np.ndarray) -> tuple[float, float]:
+    """The equity (cash plus the open positions, :func:`_marks`) and the positions' gross
+    value, marked at ``mark_session``'s close (before the first session: the cash, none)."""
     if not held or mark_session < 0:
-        return cash
+        return cash, 0.0
+    _, worth, value = _marks(market, held, symbol, quantity, entry_fill, side, mark_session, borrow_per_value)
+    return cash + float(worth.sum()), float(value.sum())
+
+
+def _marks(market: Market, held: dict[int, None], symbol: np.ndarray, quantity: np.ndarray, entry_fill: np.ndarray,
+           side: np.ndarray, mark_session: int, borrow_per_value: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The held positions (candidate indices), what each adds to the equity at
+    ``mark_session``'s close (a long its value; a short its collateral plus its profit,
+    less the borrow owed by then: ``borrow_per_value`` is, per candidate, the fee per
+    dollar of its entry value, should it be a short held by then), and each one's market
+    value, shares x close, whichever its side."""
     index = np.fromiter(held, dtype=np.int64, count=len(held))
     close = market.closes[mark_session, symbol[index]]
     short = side[index] < 0
     worth = np.where(short, 2 * entry_fill[index] - close - entry_fill[index] * borrow_per_value[index], close)
-    return cash + float((quantity[index] * worth).sum())
+    return index, quantity[index] * worth, quantity[index] * close
+
+
+def _called(index: np.ndarray, equity: float, requirement: np.ndarray) -> np.ndarray:
+    """The positions (of ``index``, each with its maintenance ``requirement`` in dollars)
+    a margin call closes: none when ``equity`` covers the sum; else the largest
+    requirements first (ties in entry order) until the rest is covered, which is all of
+    them when the equity is not above zero. Closing at the marks leaves the equity as it
+    is and takes the position's requirement away, so this is the fewest positions."""
+    if equity >= requirement.sum():
+        return index[:0]
+    order = np.argsort(-requirement, kind="stable")
+    # rest[k]: the requirement of the positions after the first k + 1 closed.
+    rest = np.append(np.cumsum(requirement[order][::-1])[::-1][1:], 0.0)
+    met = np.flatnonzero(equity >= rest)
+    return index[order[:(int(met[0]) if met.size else len(order) - 1) + 1]]
 
 
 def _forward_fill(values: np.ndarray, first: float) -> np.ndarray:

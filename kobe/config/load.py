@@ -36,6 +36,7 @@ from kobe.config.model import (
     KellySettings,
     LimitPriceRule,
     Location,
+    Margin,
     MonitoringBounds,
     QualitySettings,
     RiskConfig,
@@ -395,6 +396,20 @@ def _backtest_settings(top: Any, own: Any) -> BacktestSettings:
         commission_min_usd=float(merged.get("commission_min_usd", defaults.commission_min_usd)),
         close_at_end=bool(merged.get("close_at_end", defaults.close_at_end)),
         borrow_bps_per_year=float(merged.get("borrow_bps_per_year", defaults.borrow_bps_per_year)),
+        margin=_margin(merged.get("margin")),
+    )
+
+
+def _margin(written: Any) -> Margin | None:
+    """The ``margin:`` of a backtest section (a strategy's replaces the file's whole),
+    each key absent taking Reg-T's value; absent, a cash account."""
+    if not isinstance(written, dict):
+        return None
+    defaults = Margin()
+    return Margin(
+        initial_pct=float(written.get("initial_pct", defaults.initial_pct)),
+        maintenance_long_pct=float(written.get("maintenance_long_pct", defaults.maintenance_long_pct)),
+        maintenance_short_pct=float(written.get("maintenance_short_pct", defaults.maintenance_short_pct)),
     )
 
 

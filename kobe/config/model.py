@@ -93,6 +93,20 @@ class Sizing:
 
 
 @dataclass(frozen=True)
+class Margin:
+    """A Reg-T margin account for the backtest (``docs/backtest.md``, "Margin"), in percent
+    of the positions' market value: ``initial_pct`` of a new position's value must be
+    equity (Reg-T's 50%: a long may use twice the equity, a short needs its proceeds plus
+    half its value); at each close the equity must cover ``maintenance_long_pct`` of the
+    longs' value plus ``maintenance_short_pct`` of the shorts' (FINRA 4210's 25%, and the
+    brokers' common 30% on shorts), else positions are closed at the next open."""
+
+    initial_pct: float = 50.0
+    maintenance_long_pct: float = 25.0
+    maintenance_short_pct: float = 30.0
+
+
+@dataclass(frozen=True)
 class BacktestSettings:
     """How ``kobe backtest`` simulates one strategy's account (``docs/backtest.md``).
 
@@ -117,6 +131,9 @@ class BacktestSettings:
     # Stock-loan fee of a short, per year of its entry value, accrued per calendar day
     # held (actual/360, the US brokers' day count): ``kobe.backtest.portfolio``.
     borrow_bps_per_year: float = 0.0
+    # None: a cash account, every position fully paid for (a short's whole value set
+    # aside), as before margin existed; a Margin: buying power and forced covers by it.
+    margin: Margin | None = None
 
 
 @dataclass(frozen=True)

@@ -35,8 +35,9 @@ import numpy as np
 AT_OPEN, INTRABAR, AT_CLOSE = 0, 1, 2
 
 # New reasons go last: the index of each existing one stays what it was.
-REASONS = ("stop", "trailing_stop", "target", "time_stop", "exit_rule", "data_end", "open", "end")
-STOP, TRAILING_STOP, TARGET, TIME_STOP, EXIT_RULE, DATA_END, OPEN, END = range(len(REASONS))
+# ``margin``: the backtest's forced cover of a maintenance call (kobe.backtest.portfolio).
+REASONS = ("stop", "trailing_stop", "target", "time_stop", "exit_rule", "data_end", "open", "end", "margin")
+STOP, TRAILING_STOP, TARGET, TIME_STOP, EXIT_RULE, DATA_END, OPEN, END, MARGIN = range(len(REASONS))
 
 
 def stop_in_force(side: int, stop: np.ndarray, trailing: np.ndarray, best: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ import pytest
 
 from kobe.config.errors import KobeError
 from kobe.config.load import load_config
-from kobe.config.model import BacktestSettings
+from kobe.config.model import BacktestSettings, Margin
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -72,6 +72,16 @@ def test_spread_minimum_commission_and_close_at_end_merge_key_by_key(load) -> No
     assert BacktestSettings().close_at_end is False         # off unless asked (docs/backtest.md says why)
 
 
+def test_margin_is_off_by_default_and_a_strategy_replaces_it_whole(load) -> None:
+    assert BacktestSettings().margin is None                # a cash account, as before margin existed
+    text = BASE.replace("  - name: b\n", "  - name: b\n    backtest:\n      margin:\n        maintenance_long_pct: 40\n")
+    text += "backtest:\n  margin:\n    initial_pct: 60\n"
+    a, b = load(text).strategies
+    assert a.backtest.margin == Margin(initial_pct=60)
+    assert b.backtest.margin == Margin(maintenance_long_pct=40)      # Reg-T's initial 50, not the file's 60
+    assert Margin() == Margin(initial_pct=50, maintenance_long_pct=25, maintenance_short_pct=30)
+
+
 # id, text appended to BASE, (location, message fragment)
 MISTAKES = [
     pytest.param("backtest:\n  slipage_bps: 5\n", ("strategies.yaml:17:3", "unknown key 'slipage_bps'"),
@@ -90,6 +100,16 @@ MISTAKES = [
                  id="negative-minimum-commission"),
     pytest.param("backtest:\n  close_at_end: 1\n", ("strategies.yaml:17:17", "expected true or false"),
                  id="close-at-end-not-a-boolean"),
+    pytest.param("backtest:\n  margin:\n    initial: 50\n", ("strategies.yaml:18:5", "unknown key 'initial'"),
+                 id="margin-unknown-key"),
+    pytest.param("backtest:\n  margin:\n    initial_pct: 0\n", ("strategies.yaml:18:18", "must be greater than 0"),
+                 id="margin-no-initial-requirement"),
+    pytest.param("backtest:\n  margin:\n    initial_pct: 150\n", ("strategies.yaml:18:18", "must be at most 100"),
+                 id="margin-initial-above-100pct"),
+    pytest.param("backtest:\n  margin:\n    maintenance_short_pct: -5\n",
+                 ("strategies.yaml:18:28", "must be at least 0"), id="margin-negative-maintenance"),
+    pytest.param("backtest:\n  margin: true\n", ("strategies.yaml:17:11", "expected a mapping"),
+                 id="margin-not-a-mapping"),
 ]
 
 

@@ -22,14 +22,15 @@ already held in the symbol) and is decided later, in :mod:`kobe.backtest.portfol
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
 import polars as pl
 
 from kobe.backtest.market import Market
-from kobe.strategy import SHORT, CompiledStrategy, prepare_bars
+from kobe.dsl.compile import Compiler
+from kobe.strategy import SHORT, CompiledStrategy, compile_strategy, prepare_bars
 
 # "No such bar": larger than any row or session, small enough to add to without overflow.
 NEVER = np.iinfo(np.int64).max // 4
@@ -78,6 +79,36 @@ def candidate_query(compiled: CompiledStrategy, market: Market, *, symbols: Sequ
     prepared = prepare_bars(market_bars(market, symbols), fill_price(fill), presorted=True)
     plan = compiled.add_outputs(compiled.compiler.apply(prepared))
     return select_candidates(plan, compiled, market, first_session)
+
+
+def shared_candidate_queries(compiled: Sequence[CompiledStrategy], market: Market,
+                             universes: Mapping[str, Sequence[str] | None], first_session: int = 0,
+                             ) -> list[pl.LazyFrame]:
+    """:func:`candidate_query` of each of ``compiled`` (its symbols ``universes[name]``),
+    in order, with their common work shared: strategies with the same fill and the same
+    symbols are compiled again into one :class:`~kobe.dsl.compile.Compiler`, so that
+    ``atr(14)``, ``sma(close, 200)``, ``bar_index`` and the fill price used by several of
+    them are one column of one plan, which ``pl.collect_all`` computes once. Each
+    strategy's rows and values are those of its own :func:`candidate_query`."""
+    groups: dict[tuple[str, frozenset[str] | None], list[int]] = {}
+    for i, c in enumerate(compiled):
+        symbols = universes.get(c.name)
+        key = None if symbols is None or set(symbols) >= set(market.symbols) else frozenset(symbols)
+        groups.setdefault((c.checked.config.fill, key), []).append(i)
+    queries: list[pl.LazyFrame | None] = [None] * len(compiled)
+    for (fill, key), members in groups.items():
+        if len(members) == 1:
+            c = compiled[members[0]]
+            queries[members[0]] = candidate_query(c, market, symbols=universes.get(c.name),
+                                                  first_session=first_session)
+            continue
+        compiler = Compiler()
+        recompiled = [compile_strategy(compiled[i].checked, compiler) for i in members]
+        symbols = sorted(key) if key is not None else None
+        base = compiler.apply(prepare_bars(market_bars(market, symbols), fill_price(fill), presorted=True))
+        for i, c in zip(members, recompiled):
+            queries[i] = select_candidates(c.add_outputs(base), c, market, first_session)
+    return [q for q in queries if q is not None]
 
 
 def market_bars(market: Market, symbols: Sequence[str] | None = None) -> pl.LazyFrame:

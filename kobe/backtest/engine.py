@@ -28,9 +28,9 @@ import polars as pl
 from kobe.backtest.benchmark import buy_and_hold
 from kobe.backtest.candidates import (
     Candidates,
-    candidate_query,
     candidates_from,
     find_candidates,
+    shared_candidate_queries,
 )
 from kobe.backtest.exits import OPEN, REASONS, Exits, find_exits_by_side
 from kobe.backtest.market import Market, SimulatedPeriod, scoped_market
@@ -226,9 +226,8 @@ def run_backtest(project: Project, bars: pl.LazyFrame | pl.DataFrame, *, strateg
         raise KobeError(Diagnostic(f"no session on or after {start}",
                                    hint=f"the data ends on {market.sessions[-1].isoformat()}"))
     compiled = [project.compiled(s.name) for s in chosen]
-    # One parallel query for every strategy's plan; the plans may share work too.
-    frames = pl.collect_all([candidate_query(c, market, symbols=universes[c.name], first_session=first)
-                             for c in compiled])
+    # One parallel query for every strategy's plan, sharing their common columns.
+    frames = pl.collect_all(shared_candidate_queries(compiled, market, universes, first))
     adv: dict[int, np.ndarray] = {}
     results = tuple(
         run_strategy(c, market, resolve_settings(project, c.name), symbols=universes[c.name],

@@ -73,6 +73,11 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
 @click.option("--request-timeout", type=float, default=None,
               help="Seconds a request may take to arrive in full (default 30); slower ones are cut off.")
 @click.option("--max-body", type=int, default=None, help="Largest request body in bytes (default 1 MiB); 413 beyond.")
+@click.option("--shorting", is_flag=True,
+              help="Let the account sell short: a sell with no shares held opens a short (shorting_enabled).")
+@click.option("--not-shortable", default=None, metavar="SYM[,SYM]", help="Assets served with shortable false.")
+@click.option("--hard-to-borrow", default=None, metavar="SYM[,SYM]",
+              help="Assets served with easy_to_borrow false (they cannot be opened short).")
 @click.option("--json", "as_json", is_flag=True, help="Print the startup line as JSON.")
 @fail_cleanly
 def exchange(host: str, port: int, data: str | None, date: str | None, state: Path, closed_speed: float | None,
@@ -80,7 +85,7 @@ def exchange(host: str, port: int, data: str | None, date: str | None, state: Pa
              depth: float, page_size: int | None, latency: float, error_rate: float, error_status: int,
              timeout_rate: float, drop_rate: float, fill_delay: float, reject_rate: float,
              rate_limit: int | None, seed: int, request_timeout: float | None, max_body: int | None,
-             as_json: bool) -> None:
+             shorting: bool, not_shortable: str | None, hard_to_borrow: str | None, as_json: bool) -> None:
     """Run the local stand-in for Alpaca and Polygon until Ctrl-C.
 
     Point alpaca-py (url_override) and massive (base) at the printed URL; any keys work
@@ -89,6 +94,7 @@ def exchange(host: str, port: int, data: str | None, date: str | None, state: Pa
     """
     from kobe.broker.exchange import ExchangeConfig, ExchangeServer, FaultPlan
     from kobe.broker.exchange.admin_api import clock_state
+    from kobe.broker.exchange.assets import symbols
 
     try:
         starting_cash = Decimal(cash)
@@ -105,7 +111,9 @@ def exchange(host: str, port: int, data: str | None, date: str | None, state: Pa
                             spread_bps=spread_bps, depth=depth, speed=speed, closed_speed=closed_speed,
                             page_size=page_size, faults=faults,
                             request_timeout=ExchangeConfig.request_timeout if request_timeout is None else request_timeout,
-                            max_body=ExchangeConfig.max_body if max_body is None else max_body)
+                            max_body=ExchangeConfig.max_body if max_body is None else max_body,
+                            shorting=shorting, not_shortable=symbols(not_shortable),
+                            hard_to_borrow=symbols(hard_to_borrow))
     server = ExchangeServer(config)
     clock = clock_state(server.exchange)
     if as_json:

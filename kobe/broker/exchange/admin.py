@@ -65,6 +65,12 @@ class ExchangeAdmin:
     def clear_faults(self) -> None:
         self._call("DELETE", "/admin/faults")
 
+    def set_asset(self, symbol: str, *, shortable: bool | None = None,
+                  easy_to_borrow: bool | None = None) -> dict[str, Any]:
+        """Change an asset's short-sale flags (``None``: keep); returns the asset."""
+        flags = {k: v for k, v in (("shortable", shortable), ("easy_to_borrow", easy_to_borrow)) if v is not None}
+        return self._call("POST", "/admin/assets", {"symbol": symbol, **flags})
+
     def requests(self) -> list[dict[str, Any]]:
         """The recent vendor requests, oldest first: method, path, query, status, fault."""
         return self._call("GET", "/admin/requests")

@@ -9,6 +9,10 @@ Not part of any vendor API and not authenticated (the exchange listens on loopba
   a finite number from 0 to 1,000,000, anything not a number, with 400.
 - ``GET /admin/faults``; ``POST /admin/faults`` with a whole :class:`FaultPlan` as JSON
   (it replaces the plan in force and reseeds it); ``DELETE /admin/faults`` clears it.
+- ``POST /admin/assets`` with ``{"symbol": "AAPL", "shortable": <bool>, "easy_to_borrow":
+  <bool>}`` (either flag may be left out: kept): the vendor's daily refresh of the
+  short-sale flags, answered with the asset as ``GET /v2/assets/{symbol}`` serves it.
+  Orders already working are left alone; shorts held are kept. 404 for an unknown symbol.
 - ``GET /admin/requests``: the recent vendor requests, oldest first, each
   ``{"method", "path", "status", "fault"}`` (``status`` is ``null`` when no answer was
   sent). Tests read it to see what a client really sent, retries included.
@@ -91,6 +95,16 @@ def delete_faults(ex: Exchange, req: Request) -> Reply:
     return Reply(status=204)
 
 
+def post_assets(ex: Exchange, req: Request) -> Reply:
+    body = req.body if isinstance(req.body, dict) else {}
+    symbol = body.get("symbol")
+    flags = {k: body[k] for k in ("shortable", "easy_to_borrow") if k in body}
+    if not isinstance(symbol, str) or not flags or set(body) - {"symbol", "shortable", "easy_to_borrow"} \
+            or any(not isinstance(v, bool) for v in flags.values()):
+        raise VendorError(400, 'give "symbol" and one or both of the booleans "shortable", "easy_to_borrow"')
+    return Reply(body=wire.asset(ex.venue.assets.set(symbol, **flags)))
+
+
 def get_requests(ex: Exchange, req: Request) -> Reply:
     return Reply(body=list(ex.log))
 
@@ -101,5 +115,6 @@ ROUTES = [
     Route("GET", r"/admin/faults", "admin", get_faults),
     Route("POST", r"/admin/faults", "admin", post_faults),
     Route("DELETE", r"/admin/faults", "admin", delete_faults),
+    Route("POST", r"/admin/assets", "admin", post_assets),
     Route("GET", r"/admin/requests", "admin", get_requests),
 ]

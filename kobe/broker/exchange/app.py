@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+from kobe.broker.exchange.assets import Assets, symbols
 from kobe.broker.exchange.clock import ExchangeClock, check_speed, clock_range
 from kobe.broker.exchange.faults import FaultPlan, Faults
 from kobe.broker.exchange.history import History, load_history
@@ -55,6 +56,8 @@ class ExchangeConfig:
     dropped request holds its connection before closing it unanswered.
     ``request_timeout``: seconds a request may take to arrive in full (and a write of
     its answer to drain); ``max_body``: the largest request body in bytes (413 beyond).
+    ``shorting`` lets a sell with no shares held open a short, in symbols that are
+    neither ``not_shortable`` nor ``hard_to_borrow`` (each a set of symbols of the bars).
     Out-of-range values (a NaN or infinite speed, a negative spread, ...) are a
     :class:`KobeError` here, before anything runs.
     """
@@ -77,8 +80,14 @@ class ExchangeConfig:
     faults: FaultPlan = field(default_factory=FaultPlan)
     request_timeout: float = REQUEST_TIMEOUT
     max_body: int = MAX_BODY
+    shorting: bool = False                      # the account may sell short (``shorting_enabled``)
+    not_shortable: frozenset[str] = frozenset()  # assets with ``shortable`` false
+    hard_to_borrow: frozenset[str] = frozenset()  # assets with ``easy_to_borrow`` false
 
     def __post_init__(self) -> None:
+        # "AAPL,msft" or any iterable of symbols, as upper-case sets.
+        for name in ("not_shortable", "hard_to_borrow"):
+            object.__setattr__(self, name, symbols(getattr(self, name)))
         checks: list[tuple[str, Callable[[], object]]] = [
             ("--port", lambda: integer(self.port, "port", 0, 65535)),
             ("--speed", lambda: check_speed(self.speed)),
@@ -157,7 +166,13 @@ class Exchange:
                 raise KobeError(Diagnostic(str(err), file=str(config.state),
                                            hint="delete the state file to start over")) from None
             faults = Faults(config.faults)
-            venue = Venue(history, clock, store, faults, QuoteModel(config.spread_bps, config.depth), config.cash)
+            unknown = sorted((config.not_shortable | config.hard_to_borrow) - history.symbols)
+            if unknown:
+                raise KobeError(Diagnostic(f"no bars for {', '.join(unknown)}",
+                                           hint="--not-shortable and --hard-to-borrow name symbols of the data"))
+            assets = Assets(history.symbols, config.not_shortable, config.hard_to_borrow)
+            venue = Venue(history, clock, store, faults, QuoteModel(config.spread_bps, config.depth), config.cash,
+                          assets, config.shorting)
         except BaseException:
             store.close()
             raise

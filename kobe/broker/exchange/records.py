@@ -76,6 +76,18 @@ class Order:
     replaces: str | None = None
     order_class: str = ""
     parent_id: str | None = None
+    # buy_to_open | buy_to_close | sell_to_open | sell_to_close, set when received; ""
+    # in a row from before shorts, whose orders were all buys to open or sells to close.
+    position_intent: str = ""
+
+    @property
+    def opens_short(self) -> bool:
+        """A sell that opens or extends a short: it holds buying power, as a buy does."""
+        return self.position_intent == "sell_to_open"
+
+    @property
+    def intent(self) -> str:
+        return self.position_intent or ("buy_to_open" if self.side == "buy" else "sell_to_close")
 
     @property
     def is_oco(self) -> bool:
@@ -132,8 +144,10 @@ class Order:
 
 @dataclass
 class Position:
-    """Shares held in one symbol (long only: the venue's account cannot short).
-    ``cost_basis`` is what the shares held cost; selling keeps the average price."""
+    """Shares held in one symbol: ``qty`` is negative for a short, and ``cost_basis``
+    then too (the proceeds of the shares sold short, as the vendor writes it), so the
+    average entry price is positive either way. A trade that adds to the position adds
+    its value to the basis; one that reduces it keeps the average price."""
 
     symbol: str
     qty: Decimal
@@ -144,12 +158,15 @@ class Position:
         return self.cost_basis / self.qty if self.qty else Decimal(0)
 
     def apply(self, side: str, qty: Decimal, price: Decimal) -> None:
-        if side == "buy":
-            self.qty += qty
-            self.cost_basis += qty * price
+        signed = qty if side == "buy" else -qty
+        if self.qty == 0 or (self.qty > 0) == (signed > 0):
+            self.cost_basis += signed * price
+            self.qty += signed
         else:
+            # Reducing (a sell of shares held, a buy covering a short); the venue never
+            # lets one order cross zero, as the vendor does not.
             average = self.avg_entry_price
-            self.qty -= qty
+            self.qty += signed
             self.cost_basis = average * self.qty
 
 

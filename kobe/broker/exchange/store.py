@@ -53,6 +53,8 @@ def _order_from_row(row: dict[str, Any]) -> Order:
             value = dt.datetime.fromisoformat(value)
         elif name == "reject":
             value = bool(value)
+        elif name == "position_intent":
+            value = value or ""       # a row from before shorts: Order.intent derives it
         elif name == "order_class":
             value = value or ""       # a row from before OCO orders: a simple order
         values[name] = value
@@ -91,7 +93,7 @@ class Store:
             self.db.table("orders").create_index(["client_order_id"], unique=True)
             self.db.table("orders").create_index(["status"])
         else:
-            # A state file written before stop orders, replaces and OCO orders existed
+            # A state file written before stop orders, replaces, OCO orders and shorts existed
             # gains their columns, empty: its orders have no stop, were never replaced
             # and are simple orders.
             present = self.db.table("orders").columns_dict

@@ -1,4 +1,4 @@
-"""Alpaca's trading API (v2 subset): account, clock, calendar, orders and positions.
+"""Alpaca's trading API (v2 subset): account, clock, calendar, assets, orders and positions.
 
 Request parsing follows what alpaca-py sends (broker-apis.md 1.2, 1.3, 6, 7): order
 bodies carry numbers where the vendor documents strings, so both are accepted; query
@@ -30,7 +30,7 @@ from kobe.broker.exchange.limits import (
     shown,
 )
 from kobe.broker.exchange.quotes import CENT, on_tick
-from kobe.broker.exchange.records import STOP_TYPES, Order
+from kobe.broker.exchange.records import STOP_TYPES, Order, asset_id
 from kobe.broker.exchange.routing import Reply, Request, Route
 from kobe.broker.exchange.venue import OrderRequest, ReplaceRequest
 from kobe.config.errors import KobeError
@@ -167,8 +167,8 @@ def parse_oco(body: dict[str, Any], symbol: str, side: str, kind: str, tif: str)
     if kind != "limit":
         raise unprocessable("oco orders must be of type limit (the take-profit)")
     if side != "sell":
-        raise unprocessable("buy oco orders (the exit of a short) are not supported by the stand-in exchange, "
-                            "which cannot short")
+        # A short's protective buy exits are not modelled yet: cover with a simple buy.
+        raise unprocessable("buy oco orders (the exit of a short) are not supported by the stand-in exchange")
     if tif not in ("day", "gtc"):
         raise unprocessable("time_in_force must be day or gtc for oco orders")
     for unsupported in ("notional", "trail_price", "trail_percent"):
@@ -345,11 +345,39 @@ def delete_position(ex: Exchange, req: Request) -> Reply:
     return Reply(body=wire.order(ex.venue.close_position(req.params["symbol"], amount, share)))
 
 
+def _asset(ex: Exchange, symbol_or_id: str) -> dict[str, Any]:
+    """An asset by symbol or by its UUID, as the vendor finds either."""
+    key = symbol_or_id.upper()
+    if key not in ex.venue.assets.listed:
+        key = next((s for s in ex.venue.assets.listed if asset_id(s) == symbol_or_id.lower()), key)
+    return wire.asset(ex.venue.assets.flags(key))
+
+
+def get_asset(ex: Exchange, req: Request) -> Reply:
+    return Reply(body=_asset(ex, req.params["symbol"]))
+
+
+def list_assets(ex: Exchange, req: Request) -> Reply:
+    """Every listed symbol; filters on ``status``, ``asset_class`` (the vendor's default
+    is ``us_equity``) and ``exchange`` (the stand-in's assets have none, so any gives
+    nothing) and ``attributes`` (none are set)."""
+    q = req.query
+    if q.get("status") not in (None, "active", "inactive"):
+        raise unprocessable(f"invalid status {q['status']!r}")
+    if q.get("status") == "inactive" or q.get("asset_class", "us_equity") != "us_equity" \
+            or q.get("exchange") or q.get("attributes"):
+        return Reply(body=[])
+    return Reply(body=[wire.asset(flags) for flags in ex.venue.assets.all()])
+
+
 ORDER_ID = r"(?P<order_id>[^/:]+)"
 ROUTES = [
     Route("GET", r"/v2/account", "alpaca", get_account),
     Route("GET", r"/v2/clock", "alpaca", get_clock),
     Route("GET", r"/v2/calendar", "alpaca", get_calendar),
+    Route("GET", r"/v2/assets", "alpaca", list_assets),
+    # Not URL-encoded by alpaca-py: "BRK/B" would arrive as two segments and 404, as at the vendor.
+    Route("GET", r"/v2/assets/(?P<symbol>[^/]+)", "alpaca", get_asset),
     Route("POST", r"/v2/orders", "alpaca", post_order),
     Route("GET", r"/v2/orders", "alpaca", list_orders),
     Route("GET", r"/v2/orders:by_client_order_id", "alpaca", get_order_by_client_id),

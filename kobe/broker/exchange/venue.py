@@ -13,10 +13,17 @@ close). So a submission is answered ``new`` (or ``accepted`` while the market is
 and its fill shows on the next request, as at the vendor where fills arrive
 asynchronously; and a clock advanced by a week plays the week out at once.
 
-The account is a cash account: no margin (buying power is cash less what open buy
-orders hold) and no shorting (a sell needs shares held and not already offered). A
-resting sell stop offers its shares as any open sell does: another sell of them is
-refused until the stop is canceled or replaced, as at the vendor.
+The account is a cash account: no margin. Buying power is cash less what open buy
+orders hold. A sell needs shares held and not already offered, unless the account may
+short (``shorting``, off by default): then a sell with no shares held opens a short, or
+adds to one, in a symbol that is shortable and easy to borrow
+(:mod:`~kobe.broker.exchange.assets`), and a buy covers it. One order never turns a long
+into a short or back, as at the vendor (broker-apis.md 11). A short is cash-secured:
+its proceeds go to cash, but it takes its market value from buying power, once for the
+proceeds and once as collateral. So it ties up as much as a long of the same value, and
+the account has no leverage. A resting sell stop offers its shares as any open sell
+does: another sell of them is refused until the stop is canceled or replaced, as at the
+vendor.
 
 An OCO order (:mod:`~kobe.broker.exchange.oco`) is a group: the parent (the take-profit
 limit) and its leg (the stop-loss stop, ``held``) offer the same shares once, are
@@ -34,6 +41,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 
 from kobe.broker.exchange import clock as clocks
+from kobe.broker.exchange.assets import Assets
 from kobe.broker.exchange.clock import ExchangeClock
 from kobe.broker.exchange.errors import (
     UNPROCESSABLE,
@@ -57,6 +65,8 @@ from kobe.data import calendar
 MARKET_BUY_COLLAR = Decimal("1.03")
 """A market buy holds buying power at 3% above the ask, as the vendor does (2.5-4%)."""
 AFTER = dt.timedelta(microseconds=1)
+MIN_SHORT_EQUITY = Decimal(2000)
+"""Below this equity the vendor allows no shorting (broker-apis.md 11, Alpaca's docs)."""
 
 
 @dataclass(frozen=True)
@@ -96,7 +106,7 @@ class PositionView:
     position: Position
     current_price: Decimal
     lastday_price: Decimal | None
-    qty_available: Decimal
+    qty_available: Decimal     # a short: negative, what open buys do not already cover
 
 
 @dataclass(frozen=True)
@@ -108,15 +118,20 @@ class AccountView:
     long_market_value: Decimal
     equity: Decimal
     created_at: dt.datetime
+    short_market_value: Decimal = Decimal(0)   # <= 0, as the vendor writes it
+    shorting_enabled: bool = False
 
 
 class Venue:
     """The account and its orders; every public method is safe across threads."""
 
     def __init__(self, history: History, clock: ExchangeClock, store: Store, faults: Faults,
-                 model: QuoteModel, starting_cash: Decimal) -> None:
+                 model: QuoteModel, starting_cash: Decimal, assets: Assets | None = None,
+                 shorting: bool = False) -> None:
         self.lock = threading.RLock()
         self.history, self.clock, self.store, self.faults, self.model = history, clock, store, faults, model
+        self.assets = assets if assets is not None else Assets(history.symbols)
+        self.shorting = shorting
         snapshot = store.load()
         self.orders: dict[str, Order] = {o.id: o for o in snapshot.orders}
         self.by_client: dict[str, Order] = {o.client_order_id: o for o in snapshot.orders}
@@ -481,7 +496,8 @@ class Venue:
         if not open_now and request.time_in_force in ("ioc", "fok"):
             raise unprocessable(f"market is closed: {request.time_in_force} orders need an open session "
                                 f"(next open {clocks.market_clock(now).next_open.isoformat()})")
-        reserve = self._check_funds(request, now, replacing)
+        intent = self._intent(request)
+        reserve = self._check_funds(request, now, replacing, intent)
         delay, reject = self.faults.order_fate()
         live_from = now if open_now else calendar.session_open_close(clocks.first_session_closing_after(now))[0]
         self._seq += 1
@@ -491,7 +507,7 @@ class Venue:
                      status=status_open if open_now else "accepted", filled_qty=Decimal(0), filled_avg_price=None,
                      created_at=now, updated_at=now, submitted_at=now,
                      live_from=live_from + dt.timedelta(seconds=delay), seq=self._seq, reject=reject,
-                     stop_price=request.stop_price, order_class=request.order_class)
+                     stop_price=request.stop_price, order_class=request.order_class, position_intent=intent)
 
     def _keep(self, order: Order) -> None:
         self.orders[order.id] = order
@@ -504,9 +520,35 @@ class Venue:
                     if o.is_open and o.side == "sell" and o.symbol == symbol and o is not excluding
                     and not o.is_leg), Decimal(0))
 
-    def _check_funds(self, request: OrderRequest, now: dt.datetime, replacing: Order | None = None) -> Decimal:
+    def _bidding(self, symbol: str, excluding: Order | None = None) -> Decimal:
+        """Shares of ``symbol`` that open buy orders already bid for."""
+        return sum((o.remaining for o in self.orders.values()
+                    if o.is_open and o.side == "buy" and o.symbol == symbol and o is not excluding), Decimal(0))
+
+    def _intent(self, request: OrderRequest) -> str:
+        """What ``request`` does to the position: a sell opens (or adds to) a short when
+        the account may short and holds no shares; an OCO is an exit and never opens."""
+        held = self.positions.get(request.symbol)
+        qty = held.qty if held is not None else Decimal(0)
+        if request.side == "buy":
+            return "buy_to_close" if qty < 0 else "buy_to_open"
+        opens = self.shorting and qty <= 0 and request.order_class != "oco"
+        return "sell_to_open" if opens else "sell_to_close"
+
+    def _check_funds(self, request: OrderRequest, now: dt.datetime, replacing: Order | None = None,
+                     intent: str = "") -> Decimal:
         """The price buying power is held at; 403 when the account cannot pay or deliver
         (``replacing``: an order about to give way, whose shares or money count as free)."""
+        if intent == "sell_to_open":
+            return self._check_short(request, now, replacing)
+        if intent == "buy_to_close":
+            # The vendor's no-flip rule (broker-apis.md 11), applied to covers as to sells
+            # of a long: a buy covers at most the short not already being covered.
+            short = self.positions[request.symbol]
+            available = -short.qty - self._bidding(request.symbol, replacing)
+            if request.qty > available:
+                raise forbidden(f"insufficient qty available for order (requested: {plain(request.qty)}, "
+                                f"available: {plain(available)})")
         if request.side == "sell":
             held = self.positions.get(request.symbol)
             available = (held.qty if held else Decimal(0)) - self._offered(request.symbol, replacing)
@@ -524,16 +566,54 @@ class Venue:
             # above it: hold the collar over the higher of the stop and the ask.
             touch = max(quote.ask, request.stop_price) if request.stop_price is not None else quote.ask
             price = (touch * MARKET_BUY_COLLAR).quantize(CENT, rounding=ROUND_CEILING)
-        cost = request.qty * price
+        self._afford(request.qty * price, replacing)
+        return price
+
+    def _afford(self, cost: Decimal, replacing: Order | None) -> None:
         power = self.buying_power(replacing)
         if cost > power:
             raise forbidden("insufficient buying power", buying_power=plain(power), cost_basis=plain(cost))
+
+    def _check_short(self, request: OrderRequest, now: dt.datetime, replacing: Order | None) -> Decimal:
+        """A sell to open or extend a short: the vendor's refusals (broker-apis.md 11, as
+        users report them), then its buying-power check at ``max(limit, ask x 1.03)``."""
+        if request.qty != request.qty.to_integral_value():
+            raise unprocessable("fractional orders cannot be sold short")
+        if not self.assets.flags(request.symbol).can_open_short:
+            raise unprocessable(f"asset {request.symbol} cannot be sold short")
+        if self._equity(now) < MIN_SHORT_EQUITY:
+            raise forbidden("account is not allowed to short")
+        quote = self.latest_quote(request.symbol, now)
+        if quote is None:
+            raise unprocessable(f"no price for {request.symbol} yet")
+        price = max(request.limit_price or request.stop_price or Decimal(0),
+                    (quote.ask * MARKET_BUY_COLLAR).quantize(CENT, rounding=ROUND_CEILING))
+        self._afford(request.qty * price, replacing)
         return price
 
+    def _market_values(self, now: dt.datetime) -> tuple[Decimal, Decimal]:
+        """The long and the short market value (the short's <= 0) at ``now``'s prices."""
+        long_value, short_value = Decimal(0), Decimal(0)
+        for p in self.positions.values():
+            value = (self.last_price(p.symbol, now) or p.avg_entry_price) * p.qty
+            if p.qty > 0:
+                long_value += value
+            else:
+                short_value += value
+        return long_value, short_value
+
+    def _equity(self, now: dt.datetime) -> Decimal:
+        return self.cash + sum(self._market_values(now), Decimal(0))
+
     def buying_power(self, excluding: Order | None = None) -> Decimal:
+        # Open buys and open sells to open a short both hold their reserve.
         held = sum((o.remaining * o.reserve_price for o in self.orders.values()
-                    if o.is_open and o.side == "buy" and o is not excluding), Decimal(0))
-        return self.cash - held
+                    if o.is_open and (o.side == "buy" or o.opens_short) and o is not excluding), Decimal(0))
+        short_value = self._market_values(self.clock.now())[1] if any(
+            p.qty < 0 for p in self.positions.values()) else Decimal(0)
+        # A short's proceeds sit in cash but are not free, and it needs as much again as
+        # collateral (no margin): twice its market value is not buying power.
+        return self.cash + 2 * short_value - held
 
     def get(self, order_id: str) -> Order:
         with self.lock:
@@ -613,31 +693,35 @@ class Venue:
     def _view(self, position: Position) -> PositionView:
         now = self.clock.now()
         price = self.last_price(position.symbol, now) or position.avg_entry_price
+        available = (position.qty + self._bidding(position.symbol) if position.qty < 0
+                     else position.qty - self._offered(position.symbol))
         return PositionView(dataclasses.replace(position), price, self.lastday_price(position.symbol, now),
-                            position.qty - self._offered(position.symbol))
+                            available)
 
     def close_position(self, symbol_or_asset_id: str, qty: Decimal | None = None,
                        percentage: Decimal | None = None) -> Order:
-        """Sell ``qty`` shares, ``percentage`` of the position, or all of it, at market."""
+        """Sell ``qty`` shares, ``percentage`` of the position, or all of it, at market; a
+        short is bought back the same way."""
         with self.lock:
             position = self._find_position(symbol_or_asset_id)
+            size = abs(position.qty)
             if qty is None and percentage is not None:
                 # To the vendor's fractional precision, down: never more than the share asked.
-                qty = (position.qty * percentage / 100).quantize(QTY_STEP, rounding=ROUND_DOWN)
+                qty = (size * percentage / 100).quantize(QTY_STEP, rounding=ROUND_DOWN)
                 if qty <= 0:
-                    raise unprocessable(f"{plain(percentage)}% of {plain(position.qty)} shares is less than "
+                    raise unprocessable(f"{plain(percentage)}% of {plain(size)} shares is less than "
                                         f"{plain(QTY_STEP)} share")
             elif qty is None:
-                qty = position.qty
-            return self.submit(OrderRequest(position.symbol, "sell", "market", "day", qty.normalize()))
+                qty = size
+            side = "buy" if position.qty < 0 else "sell"
+            return self.submit(OrderRequest(position.symbol, side, "market", "day", qty.normalize()))
 
     def account(self) -> AccountView:
         with self.lock:
-            now = self.clock.now()
-            long_value = sum(((self.last_price(p.symbol, now) or p.avg_entry_price) * p.qty
-                              for p in self.positions.values()), Decimal(0))
+            long_value, short_value = self._market_values(self.clock.now())
             return AccountView(self.account_id, "PA" + self.account_id.replace("-", "")[:10].upper(), self.cash,
-                               self.buying_power(), long_value, self.cash + long_value, self.created_at)
+                               self.buying_power(), long_value, self.cash + long_value + short_value,
+                               self.created_at, short_value, self.shorting)
 
 
 def _below_base(base: Decimal) -> VendorError:

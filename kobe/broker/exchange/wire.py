@@ -18,6 +18,7 @@ from kobe.broker.exchange.records import Order, asset_id
 from kobe.data.calendar import NEW_YORK
 
 if TYPE_CHECKING:
+    from kobe.broker.exchange.assets import AssetFlags
     from kobe.broker.exchange.venue import AccountView, PositionView
 
 UTC = dt.UTC
@@ -63,7 +64,7 @@ def order(o: Order, legs: list[Order] | None = None) -> dict[str, Any]:
         "qty": plain(o.qty), "filled_qty": plain(o.filled_qty),
         "filled_avg_price": plain(o.filled_avg_price.quantize(Decimal("0.0001"))) if o.filled_avg_price else None,
         "order_class": o.order_class, "order_type": o.type, "type": o.type, "side": o.side,
-        "position_intent": "buy_to_open" if o.side == "buy" else "sell_to_close",
+        "position_intent": o.intent,
         "time_in_force": o.time_in_force, "limit_price": plain(o.limit_price), "stop_price": plain(o.stop_price),
         "status": o.status, "extended_hours": False,
         "legs": [order(leg) for leg in legs] if legs is not None else None,
@@ -72,6 +73,8 @@ def order(o: Order, legs: list[Order] | None = None) -> dict[str, Any]:
 
 
 def position(view: PositionView) -> dict[str, Any]:
+    """A position; a short has negative ``qty``, ``market_value`` and ``cost_basis`` and
+    a positive ``avg_entry_price`` (broker-apis.md 11)."""
     p = view.position
     market_value = p.qty * view.current_price
     pl = market_value - p.cost_basis
@@ -81,9 +84,9 @@ def position(view: PositionView) -> dict[str, Any]:
         # "unknown", where a made-up NYSE or NASDAQ would be wrong half the time.
         "exchange": "", "asset_class": "us_equity", "asset_marginable": False,
         "avg_entry_price": plain(p.avg_entry_price.quantize(Decimal("0.0001"))), "qty": plain(p.qty),
-        "qty_available": plain(view.qty_available), "side": "long", "market_value": money(market_value),
+        "qty_available": plain(view.qty_available), "side": "short" if p.qty < 0 else "long", "market_value": money(market_value),
         "cost_basis": money(p.cost_basis), "unrealized_pl": money(pl),
-        "unrealized_plpc": plain((pl / p.cost_basis).quantize(Decimal("0.0000001"))) if p.cost_basis else "0",
+        "unrealized_plpc": plain((pl / abs(p.cost_basis)).quantize(Decimal("0.0000001"))) if p.cost_basis else "0",
         "current_price": plain(view.current_price),
     }
     if view.lastday_price is not None:
@@ -100,10 +103,20 @@ def account(view: AccountView) -> dict[str, Any]:
         "regt_buying_power": money(view.buying_power), "daytrading_buying_power": "0",
         "non_marginable_buying_power": money(view.buying_power), "portfolio_value": money(view.equity),
         "equity": money(view.equity), "long_market_value": money(view.long_market_value),
-        "short_market_value": "0", "multiplier": "1", "pattern_day_trader": False, "trading_blocked": False,
-        "transfers_blocked": False, "account_blocked": False, "shorting_enabled": False, "daytrade_count": 0,
+        "short_market_value": money(view.short_market_value), "multiplier": "1", "pattern_day_trader": False, "trading_blocked": False,
+        "transfers_blocked": False, "account_blocked": False, "shorting_enabled": view.shorting_enabled, "daytrade_count": 0,
         "created_at": timestamp(view.created_at),
     }
+
+
+def asset(flags: AssetFlags) -> dict[str, Any]:
+    """An asset as ``GET /v2/assets`` writes it (broker-apis.md 9): the key is ``class``,
+    and the listing exchange is "" (the bars do not say where a symbol is listed, as
+    for positions). Not ``marginable``: the stand-in's account is a cash account."""
+    return {"id": asset_id(flags.symbol), "class": "us_equity", "exchange": "", "symbol": flags.symbol,
+            "name": flags.symbol, "status": "active", "tradable": True, "marginable": False,
+            "shortable": flags.shortable, "easy_to_borrow": flags.easy_to_borrow, "fractionable": True,
+            "attributes": []}
 
 
 def clock(mc: MarketClock) -> dict[str, Any]:

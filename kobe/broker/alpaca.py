@@ -81,6 +81,7 @@ from alpaca.trading.requests import (
 )
 
 from kobe.broker.base import (
+    AssetFlags,
     BrokerOrder,
     BrokerPosition,
     BrokerUnavailable,
@@ -467,6 +468,25 @@ class AlpacaBroker:
             if len(page) < 500 or not new:
                 return list(seen.values())
             after = max(_utc(raw.submitted_at) for raw in page) - dt.timedelta(microseconds=1)
+
+    def asset(self, symbol: str) -> AssetFlags | None:
+        """The asset's short-sale flags (``GET /v2/assets/{symbol}``), or ``None`` for a
+        symbol the broker does not list (404); any other failure is a failed read.
+        alpaca-py puts the symbol into the path as is, so ``BRK/B`` would be read as two
+        segments: give ``BRK.B``."""
+        if "/" in symbol:
+            raise ValueError(f"asset symbol {symbol!r}: write a class share with a dot, as BRK.B")
+        try:
+            raw = self.trading.get_asset(symbol)
+        except APIError as err:
+            if err.status_code == 404:
+                return None
+            raise self._read_error(err) from None
+        except (requests.RequestException, ValueError) as err:
+            raise self._read_error(err) from None
+        return AssetFlags(symbol=raw.symbol, tradable=bool(raw.tradable), shortable=bool(raw.shortable),
+                          easy_to_borrow=bool(raw.easy_to_borrow), marginable=bool(raw.marginable),
+                          fractionable=bool(raw.fractionable), status=_word(raw.status) or "")
 
     def positions(self) -> list[BrokerPosition]:
         raw = self._read(self.trading.get_all_positions)

@@ -113,6 +113,29 @@ class BrokerPosition:
     avg_entry_price: float
 
 
+@dataclass(frozen=True)
+class AssetFlags:
+    """What the broker says of an asset before a short (Alpaca's ``Asset``): it may be
+    traded (``tradable``, and ``status`` active), sold short (``shortable``), and borrowed
+    without a locate (``easy_to_borrow``). Alpaca opens shorts only in names that are
+    both shortable and easy to borrow, and refreshes the flags each morning, so read
+    them on the day of the order."""
+
+    symbol: str
+    tradable: bool
+    shortable: bool
+    easy_to_borrow: bool
+    marginable: bool = False
+    fractionable: bool = False
+    status: str = "active"
+
+    @property
+    def can_open_short(self) -> bool:
+        """Whether a sell to open a short in it can be accepted today (the account's own
+        permission, ``shorting_enabled``, is another matter)."""
+        return self.status == "active" and self.tradable and self.shortable and self.easy_to_borrow
+
+
 class Broker(Protocol):
     """What the trading package asks of a broker. Every order leaves through
     :meth:`submit` or :meth:`replace`, the kill-switch-guarded choke point."""
@@ -151,3 +174,13 @@ class OcoBroker(Broker, Protocol):
                         limit_price: float | None = None, client_order_id: str | None = None) -> BrokerOrder: ...
 
     def order_with_legs(self, broker_order_id: str) -> BrokerOrder: ...
+
+
+class AssetBroker(Broker, Protocol):
+    """A broker that also answers for an asset's flags (the check before a short);
+    :class:`~kobe.broker.alpaca.AlpacaBroker` is one. Kept apart from :class:`Broker`, as
+    :class:`OcoBroker` is, so that the brokers the long-only cycle uses still fit it."""
+
+    def asset(self, symbol: str) -> AssetFlags | None:
+        """The asset's flags, or ``None`` when the broker lists no such asset."""
+        ...

@@ -29,11 +29,13 @@ from alpaca.trading.requests import (
     StopLossRequest,
     TakeProfitRequest,
 )
+from click.testing import CliRunner
 from stand_keys import SECRET
 
 from kobe.broker.alpaca import AlpacaBroker
 from kobe.broker.base import AssetFlags
 from kobe.broker.exchange import ExchangeConfig
+from kobe.cli import main
 from kobe.config.errors import KobeError
 from kobe.risk.killswitch import KillSwitch
 
@@ -105,6 +107,14 @@ def test_the_admin_api_refreshes_the_flags_as_the_vendor_does_each_morning(excha
 def test_flags_for_symbols_without_bars_are_refused_before_start(start_exchange) -> None:
     with pytest.raises(KobeError, match="no bars for ZZZZ"):
         start_exchange(hard_to_borrow="AAPL,ZZZZ")
+
+
+@pytest.mark.parametrize("option", ["--hard-to-borrow", "--not-shortable"])
+def test_the_cli_options_reach_the_exchange_and_unknown_symbols_stop_it(tmp_path, option) -> None:
+    result = CliRunner().invoke(main, ["exchange", "--port", "0", "--state", str(tmp_path / "s.sqlite"),
+                                       "--shorting", option, "aapl,ZZZZ"])
+    assert result.exit_code == 2
+    assert "no bars for ZZZZ" in result.output
 
 
 def test_the_flag_settings_take_text_or_sets() -> None:

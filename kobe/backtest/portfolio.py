@@ -151,6 +151,7 @@ def simulate(market: Market, candidates: Candidates, exits: Exits, *, fill: str,
     busy_open_exit = np.full(len(market.symbols), -1, dtype=np.int64)
     o_symbol, o_signal = symbol[order], signal_session[order]        # in the order candidates are tried
     o_side, o_entry = side[order], entry_session[order]
+    two_sided = bool(len(side)) and bool((side != side[0]).any())
     c_open_exit = np.where(exits.moment == AT_OPEN, exit_session, -1).tolist()
     cash = settings.initial_cash
     cash_after = np.full(n_sessions, np.nan)
@@ -198,8 +199,10 @@ def simulate(market: Market, candidates: Candidates, exits: Exits, *, fill: str,
         # The symbols held at their signal's close, for the whole group at once: taking one
         # candidate never changes another's (a session has one candidate per symbol).
         group = o_symbol[lo:hi]
-        reversal = (busy_side[group] != o_side[lo:hi]) & (busy_open_exit[group] == o_entry[lo:hi])
-        free = np.flatnonzero((busy_until[group] <= o_signal[lo:hi]) | reversal).tolist()
+        free_mask = busy_until[group] <= o_signal[lo:hi]
+        if two_sided:  # one side only: a held symbol is never reversed (a sweep's hot path)
+            free_mask |= (busy_side[group] != o_side[lo:hi]) & (busy_open_exit[group] == o_entry[lo:hi])
+        free = np.flatnonzero(free_mask).tolist()
         for j, position in enumerate(free):
             i = c_order[lo + position]
             fill_in = costs.fill(c_price[i], c_side[i])

@@ -408,16 +408,22 @@ class AlpacaBroker:
         parent = found if found.legs else self.order_with_legs(found.id)
         return fold_oco(parent)
 
-    def order_by_client_id(self, client_order_id: str) -> BrokerOrder | None:
-        """The broker's order with this id, or ``None`` when it has never seen it (404)."""
+    def _found(self, read: Callable[[], Any]) -> Any:
+        """What ``read`` returns, or ``None`` for the vendor's 404 (never seen, unknown
+        symbol); any other failure is a failed read (:meth:`_read_error`)."""
         try:
-            return self._folded(_order(self.trading.get_order_by_client_id(client_order_id)))
+            return read()
         except APIError as err:
             if err.status_code == 404:
                 return None
             raise self._read_error(err) from None
         except (requests.RequestException, ValueError) as err:
             raise self._read_error(err) from None
+
+    def order_by_client_id(self, client_order_id: str) -> BrokerOrder | None:
+        """The broker's order with this id, or ``None`` when it has never seen it (404)."""
+        found = self._found(lambda: self.trading.get_order_by_client_id(client_order_id))
+        return None if found is None else self._folded(_order(found))
 
     def order(self, broker_order_id: str) -> BrokerOrder:
         return self._folded(_order(self._read(lambda: self.trading.get_order_by_id(broker_order_id))))
@@ -476,14 +482,9 @@ class AlpacaBroker:
         segments: give ``BRK.B``."""
         if "/" in symbol:
             raise ValueError(f"asset symbol {symbol!r}: write a class share with a dot, as BRK.B")
-        try:
-            raw = self.trading.get_asset(symbol)
-        except APIError as err:
-            if err.status_code == 404:
-                return None
-            raise self._read_error(err) from None
-        except (requests.RequestException, ValueError) as err:
-            raise self._read_error(err) from None
+        raw = self._found(lambda: self.trading.get_asset(symbol))
+        if raw is None:
+            return None
         return AssetFlags(symbol=raw.symbol, tradable=bool(raw.tradable), shortable=bool(raw.shortable),
                           easy_to_borrow=bool(raw.easy_to_borrow), marginable=bool(raw.marginable),
                           fractionable=bool(raw.fractionable), status=_word(raw.status) or "")

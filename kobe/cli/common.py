@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -29,6 +30,32 @@ def exit_with(err: KobeError) -> None:
     count = len(err.diagnostics)
     click.echo(f"{count} error{'s' if count != 1 else ''}", err=True)
     sys.exit(err.exit_code)
+
+
+class FiniteRange(click.ParamType):
+    """A number from ``low`` (excluded with ``low_open``) to ``high``, and finite: click's
+    ``FloatRange`` lets ``nan`` through (no comparison with it is false), and ``1e400``
+    reads as infinity. ``what`` names the number in the message ("number of seconds")."""
+
+    name = "number"
+
+    def __init__(self, low: float, high: float, *, low_open: bool = False, what: str = "number") -> None:
+        self.low, self.high, self.low_open, self.what = low, high, low_open, what
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        try:
+            number = value if isinstance(value, float) else float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a {self.what}", param, ctx)
+        above = number > self.low if self.low_open else number >= self.low
+        if not (math.isfinite(number) and above and number <= self.high):
+            low = f"{self.low:g}" + (" (excluded)" if self.low_open else "")
+            self.fail(f"{value!r} is not a {self.what} from {low} to {self.high:g}", param, ctx)
+        return number
+
+
+# A broker call's timeout, for every command that calls the broker.
+CALL_SECONDS = FiniteRange(0, 600, low_open=True, what="number of seconds")
 
 
 config_option = click.option("--config", "strategies", type=click.Path(path_type=Path), default="strategies.yaml",

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
-from kobe.cli.common import fail_cleanly, parse_date
+from kobe.cli.common import FiniteRange, fail_cleanly, parse_date
 from kobe.config.limits import MAX_BARS
 
 if TYPE_CHECKING:
@@ -35,20 +34,7 @@ def parse_now(value: str | None) -> dt.datetime:
     return instant.astimezone(dt.UTC)
 
 
-class FiniteRange(click.FloatRange):
-    """A float within a range that is also a finite number: ``nan`` passes every
-    comparison of :class:`click.FloatRange`, and ``1e400`` reads as infinity."""
-
-    name = "finite float range"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
-        number = float(click.FLOAT.convert(value, param, ctx))
-        if not math.isfinite(number):
-            self.fail(f"{value!r} is not a finite number.", param, ctx)
-        return float(super().convert(number, param, ctx))
-
-
-JUMP_PCT = FiniteRange(min=0, min_open=True, max=10_000)
+JUMP_PCT = FiniteRange(0, 10_000, low_open=True)
 """A move of more than 100x is no threshold: beyond it the check would be off."""
 MAX_PRICE = 1e9
 """kobe.data.quality.PRICE_RANGE's top (not imported: it would load polars with the CLI)."""

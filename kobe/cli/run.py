@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import click
 
 from kobe.cli.common import (
+    CALL_SECONDS,
     config_option,
     config_options,
     fail_cleanly,
@@ -45,7 +46,8 @@ if TYPE_CHECKING:
 @click.option("--scan-times", default="09:35,15:55", show_default=True,
               help="New York times of the cycles, comma-separated.")
 @click.option("--health-port", type=int, default=8000, show_default=True, help="Health server port (0: any free).")
-@click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds per broker call.")
+@click.option("--timeout", type=CALL_SECONDS, default=10.0, show_default=True,
+              help="Seconds per broker call.")
 @click.option("--clock-poll", type=click.FloatRange(min=0.01), default=15.0, show_default=True,
               help="At most this many real seconds between readings of the broker's clock while waiting for a "
                    "scan time (a sped-up `kobe exchange` wants a fraction of a second).")

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import getpass
 import json
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from kobe.cli.common import (
+    CALL_SECONDS,
+    FiniteRange,
     cell,
     config_option,
     config_options,
@@ -36,34 +37,8 @@ if TYPE_CHECKING:
     from kobe.oms.store import OrderStore
 
 
-class Seconds(click.ParamType):
-    """A number of seconds from ``low`` (excluded unless ``low_ok``) to ``high``: finite,
-    so ``nan``, ``inf`` and ``1e309`` are refused with the option named (click's
-    ``FloatRange`` lets NaN through: no comparison with it is false)."""
-
-    name = "seconds"
-
-    def __init__(self, low: float, high: float, low_ok: bool = False) -> None:
-        self.low, self.high, self.low_ok = low, high, low_ok
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
-        if isinstance(value, float):
-            number = value
-        else:
-            try:
-                number = float(value)
-            except (TypeError, ValueError):
-                self.fail(f"{value!r} is not a number of seconds", param, ctx)
-        above = number >= self.low if self.low_ok else number > self.low
-        if not (math.isfinite(number) and above and number <= self.high):
-            low = f"{self.low:g}" + ("" if self.low_ok else " (excluded)")
-            self.fail(f"{value!r} is not a number of seconds from {low} to {self.high:g}", param, ctx)
-        return number
-
-
-CALL_SECONDS = Seconds(0, 600)
 """``--timeout``: seconds per broker call."""
-POLL_SECONDS = Seconds(0, 3600, low_ok=True)
+POLL_SECONDS = FiniteRange(0, 3600, what="number of seconds")
 """``--poll-timeout``: seconds an order may work before what is left is canceled."""
 
 

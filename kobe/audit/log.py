@@ -98,3 +98,21 @@ class AuditLog:
     def trade(self, kind: str, now: dt.datetime | None = None, **fields: Any) -> dict[str, Any]:
         """Record an execution (a fill, a cancel with its filled quantity)."""
         return self._write("trades", kind, fields, now)
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    """The audit events of ``path`` (for reports: a line that does not parse is skipped; the
+    chain, checked by `kobe audit verify`, is the proof)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:  # missing, or a folder in its place: nothing to report from
+        return []
+    out = []
+    for line in text.splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict):
+            out.append(event)
+    return out

@@ -161,10 +161,10 @@ def shadow(session: str, strategies: Path, risk_path: Path | None, data: str | N
     Writes logs/shadow/SESSION.json (the runner does the same after each session) and
     exits 1 when the report breaks its bounds (unexpected orders, missed IOCs, slippage).
     """
+    from kobe.audit.log import read_events
     from kobe.data import calendar
     from kobe.monitor.shadow import (
         ShadowBounds,
-        read_events,
         shadow_session,
         write_report,
     )

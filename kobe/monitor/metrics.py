@@ -10,27 +10,18 @@ after-session checks come from their last reports (``logs/shadow``, ``logs/drift
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from kobe.audit.log import read_events
 from kobe.oms.orders import OrderStatus
 from kobe.oms.store import OrderStore
 
 
 def _blocked_today(events: Path, today: dt.date) -> dict[str, int]:
     counts = {"liquidity": 0, "policy": 0}
-    if not events.exists():
-        return counts
-    # A damaged line is skipped: `kobe audit verify`, not this count, reports it.
-    for line in events.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(event, dict):
-            continue
+    for event in read_events(events):
         if event.get("kind") == "gate.blocked" and str(event.get("trading_date")) == today.isoformat():
             gate = event.get("gate")
             if gate in counts:

@@ -31,7 +31,7 @@ from typing import Any
 
 import polars as pl
 
-from kobe.audit.log import EVENTS, AuditLog
+from kobe.audit.log import EVENTS, AuditLog, read_events
 from kobe.files import write_atomic
 from kobe.monitor.alerts import Alerts
 from kobe.monitor.drift import (
@@ -46,7 +46,6 @@ from kobe.monitor.shadow import (
     ShadowBounds,
     ShadowReport,
     latest_report,
-    read_events,
     shadow_session,
     write_report,
 )

@@ -238,22 +238,6 @@ def read_session_log(events: Iterable[Mapping[str, Any]], session: dt.date) -> S
     return log
 
 
-def read_events(path: Path) -> list[dict[str, Any]]:
-    """The audit events of ``path`` (a line that does not parse is skipped: the chain,
-    not this report, is the proof)."""
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(event, dict):
-            out.append(event)
-    return out
-
-
 # -- the diff (pure) --------------------------------------------------------------------
 
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from kobe.audit.log import read_events
 from kobe.monitor.session import DRIFT_DIR, latest_drift
-from kobe.monitor.shadow import SHADOW_DIR, latest_report, read_events
+from kobe.monitor.shadow import SHADOW_DIR, latest_report
 
 GOOD = {"kind": "order.submitted", "symbol": "AAPL"}
 

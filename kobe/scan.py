@@ -1,9 +1,12 @@
-"""The daily scan: which symbols every enabled strategy would buy at the next open.
+"""The daily scan: which symbols every enabled strategy would buy, or sell short, at the
+next open.
 
 A pick is a symbol whose ``signal`` holds on the scan date (the latest bar, or the one
-asked for). Its ``stop`` is the strategy's stop level computed with the signal bar's
-close standing in for the not-yet-known fill price; ``rank_score`` orders picks when
-there are more than free slots (higher first).
+asked for). Its ``side`` is ``long`` (buy) or ``short`` (sell short): a ``side: short``
+strategy's signals are short picks, a ``side: both`` strategy's ``short_signal`` too,
+with its short levels. Its ``stop`` is the strategy's stop level computed with the
+signal bar's close standing in for the not-yet-known fill price (above it for a short);
+``rank_score`` orders picks when there are more than free slots (higher first).
 
 Before anything is evaluated the data-quality gate runs over the universe's bars as of
 the scan date: symbols it excludes get no picks, and a STOP verdict refuses the scan.
@@ -21,11 +24,12 @@ from kobe.config.errors import Diagnostic, KobeError
 from kobe.data.quality import QualityPolicy, QualityReport, check_bars
 from kobe.files import write_atomic
 from kobe.project import Project
+from kobe.strategy import SHORT
 
-PICK_COLUMNS = ("date", "strategy", "symbol", "close", "stop", "rank_score")
+PICK_COLUMNS = ("date", "strategy", "symbol", "side", "close", "stop", "rank_score")
 PICKS_FILE = Path("logs") / "daily_picks.csv"
-PICK_SCHEMA = {"date": pl.Date, "strategy": pl.String, "symbol": pl.String, "close": pl.Float64,
-               "stop": pl.Float64, "rank_score": pl.Float64}
+PICK_SCHEMA = {"date": pl.Date, "strategy": pl.String, "symbol": pl.String, "side": pl.String,
+               "close": pl.Float64, "stop": pl.Float64, "rank_score": pl.Float64}
 
 
 @dataclass(frozen=True)
@@ -71,19 +75,32 @@ def scan(project: Project, bars: pl.LazyFrame, date: dt.date | None = None,
         compiled = project.compiled(checked.name)
         universe = project.universe(checked.config)
         plan = compiled.plan(scoped.filter(pl.col("symbol").is_in(universe) & (pl.col("date") <= day)))
-        stop = pl.col("stop") if "stop" in compiled.outputs else pl.lit(None, dtype=pl.Float64)
-        rank = pl.col("rank_score") if "rank_score" in compiled.outputs else pl.lit(None, dtype=pl.Float64)
-        frames.append(
-            plan.filter((pl.col("date") == day) & pl.col("signal") & tradable)
-            .select(pl.col("date"), pl.lit(checked.name).alias("strategy"), pl.col("symbol"), pl.col("close"),
-                    stop.cast(pl.Float64).alias("stop"), rank.cast(pl.Float64).alias("rank_score"))
-        )
+        today = plan.filter((pl.col("date") == day) & tradable)
+        for side, signal, prefix in _sides(checked.config.side):
+            stop = (pl.col(prefix + "stop") if prefix + "stop" in compiled.outputs
+                    else pl.lit(None, dtype=pl.Float64))
+            rank = pl.col("rank_score") if "rank_score" in compiled.outputs else pl.lit(None, dtype=pl.Float64)
+            frames.append(
+                today.filter(pl.col(signal))
+                .select(pl.col("date"), pl.lit(checked.name).alias("strategy"), pl.col("symbol"),
+                        pl.lit(side).alias("side"), pl.col("close"), stop.cast(pl.Float64).alias("stop"),
+                        rank.cast(pl.Float64).alias("rank_score"))
+            )
     picks = pl.concat(frames).collect() if frames else pl.DataFrame(schema=PICK_SCHEMA)
     order = {s.name: i for i, s in enumerate(chosen)}
     picks = (picks.with_columns(pl.col("strategy").replace_strict(order, return_dtype=pl.Int64).alias("_order"))
              .sort(["_order", "rank_score", "symbol"], descending=[False, True, False], nulls_last=True)
              .drop("_order"))
     return ScanResult(day, tuple(s.name for s in chosen), picks, report)
+
+
+def _sides(side: str) -> list[tuple[str, str, str]]:
+    """(pick side, signal column, prefix of its level columns) for a strategy's ``side``."""
+    if side == "long":
+        return [("long", "signal", "")]
+    if side == "short":
+        return [("short", "signal", "")]
+    return [("long", "signal", ""), ("short", SHORT + "signal", SHORT)]
 
 
 def write_picks(result: ScanResult, path: Path) -> Path:
@@ -103,7 +120,10 @@ def _read_picks(path: Path) -> pl.DataFrame:
     try:
         if path.is_dir():
             raise IsADirectoryError(path)
-        return pl.read_csv(path, schema=PICK_SCHEMA)
+        found = pl.read_csv(path, schema_overrides=PICK_SCHEMA)
+        if "side" not in found.columns:    # written before short picks: every pick was a buy
+            found = found.with_columns(pl.lit("long").alias("side"))
+        return found.select(PICK_COLUMNS).cast(PICK_SCHEMA)
     except (OSError, pl.exceptions.PolarsError) as exc:
         raise KobeError(Diagnostic(f"cannot read the picks so far: {str(exc).splitlines()[0][:120]}",
                                    file=str(path),

@@ -129,7 +129,7 @@ def test_scan_writes_picks(project_dir: Path, monkeypatch: pytest.MonkeyPatch) -
     assert result.exit_code == 0, result.output
     assert "scan of 2018-01-26" in result.output
     picks = pl.read_csv(project_dir / "logs" / "daily_picks.csv", try_parse_dates=True)
-    assert picks.columns == ["date", "strategy", "symbol", "close", "stop", "rank_score"]
+    assert picks.columns == ["date", "strategy", "symbol", "side", "close", "stop", "rank_score"]
     assert picks.height > 0 and set(picks["date"]) == {dt.date(2018, 1, 26)}
     # Scanning the same day again replaces its rows instead of adding them.
     again = run(project_dir, "scan", "--date", "2018-01-26", monkeypatch=monkeypatch)

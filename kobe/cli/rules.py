@@ -100,8 +100,8 @@ def scan(strategies: Path, risk_path: Path | None, data: str | None, date: str |
     click.echo(f"scan of {result.date.isoformat()} ({', '.join(result.strategies)}): "
                f"{result.picks.height} pick{'s' if result.picks.height != 1 else ''}")
     if result.picks.height:
-        click.echo(table(result.picks.select("strategy", "symbol", "close", "stop", "rank_score").rows(),
-                          ("strategy", "symbol", "close", "stop", "rank")))
+        click.echo(table(result.picks.select("strategy", "symbol", "side", "close", "stop", "rank_score").rows(),
+                          ("strategy", "symbol", "side", "close", "stop", "rank")))
     click.echo(f"written to {shown(path)}")
 
 

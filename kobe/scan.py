@@ -28,8 +28,8 @@ from kobe.strategy import SHORT
 
 PICK_COLUMNS = ("date", "strategy", "symbol", "side", "close", "stop", "rank_score")
 PICKS_FILE = Path("logs") / "daily_picks.csv"
-PICK_SCHEMA = {"date": pl.Date, "strategy": pl.String, "symbol": pl.String, "side": pl.String,
-               "close": pl.Float64, "stop": pl.Float64, "rank_score": pl.Float64}
+PICK_SCHEMA = pl.Schema({"date": pl.Date, "strategy": pl.String, "symbol": pl.String, "side": pl.String,
+               "close": pl.Float64, "stop": pl.Float64, "rank_score": pl.Float64})
 
 
 @dataclass(frozen=True)

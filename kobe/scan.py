@@ -21,10 +21,18 @@ from pathlib import Path
 import polars as pl
 
 from kobe.config.errors import Diagnostic, KobeError
+from kobe.data.bars import in_order
 from kobe.data.quality import QualityPolicy, QualityReport, check_bars
+from kobe.dsl.compile import Compiler
 from kobe.files import write_atomic
 from kobe.project import Project
-from kobe.strategy import SHORT
+from kobe.strategy import (
+    SHORT,
+    CheckedStrategy,
+    CompiledStrategy,
+    compile_strategy,
+    prepare_bars,
+)
 
 PICK_COLUMNS = ("date", "strategy", "symbol", "side", "close", "stop", "rank_score")
 PICKS_FILE = Path("logs") / "daily_picks.csv"
@@ -50,44 +58,63 @@ def latest_date(bars: pl.LazyFrame) -> dt.date:
 def scan(project: Project, bars: pl.LazyFrame, date: dt.date | None = None,
          strategy: str | None = None, quality: QualityPolicy | None = None) -> ScanResult:
     """Evaluate the enabled strategies (or only ``strategy``) on ``date``, after the
-    data-quality gate."""
+    data-quality gate.
+
+    The gate reports the findings that can act on ``date`` (``check_bars(recent=True)``):
+    older ones only warn, and ``kobe data check`` lists them. Strategies with the same
+    universe share one plan, so an indicator several of them use is computed once."""
     chosen = [project.strategy(strategy)] if strategy else project.enabled()
     if not chosen:
         raise KobeError(Diagnostic("no enabled strategy to scan", file="strategies.yaml",
                                    hint="set `enabled: true` on a strategy"))
     symbols = sorted({sym for s in chosen for sym in project.universe(s.config)})
-    scoped = bars.filter(pl.col("symbol").is_in(symbols))
-    newest = latest_date(scoped)
+    # Read once: the gate and every plan below use these rows.
+    scoped = bars.lazy().filter(pl.col("symbol").is_in(symbols)).collect()
+    newest = latest_date(scoped.lazy())
     day = date or newest
     if date is not None:
-        has_day = scoped.filter(pl.col("date") == date).select(pl.len()).collect().item()
-        if not has_day:
+        if not scoped["date"].is_in([date]).any():
             raise KobeError(Diagnostic(f"no bars on {date.isoformat()}",
                                        hint=f"not a session in the data; the latest bar is {newest.isoformat()}"))
-    report = check_bars(scoped.filter(pl.col("date") <= day), quality or project.quality_policy(), as_of=day)
+        scoped = scoped.filter(pl.col("date") <= day)
+    if not in_order(scoped):
+        scoped = scoped.sort("symbol", "date")
+    report = check_bars(scoped, quality or project.quality_policy(), as_of=day, recent=True)
     if report.stop:
         stops = [f for f in report.findings if f.action == "stop"]
         raise KobeError([Diagnostic(f"data-quality gate: {f.rule} {f.symbol} {f.date}: {f.detail}",
                                     hint="`kobe data check` lists every finding") for f in stops])
     tradable = pl.col("symbol").is_in(sorted(report.excluded)).not_()
-    frames = []
+    # Strategies of one universe are compiled again into one Compiler, so that atr(14) or
+    # sma(close, 200) used by several of them is one column of one plan. The outputs are
+    # bar arithmetic over those columns, so they are computed on the scan date's rows only.
+    groups: dict[tuple[str, ...], list[CheckedStrategy]] = {}
     for checked in chosen:
-        compiled = project.compiled(checked.name)
-        universe = project.universe(checked.config)
-        plan = compiled.plan(scoped.filter(pl.col("symbol").is_in(universe) & (pl.col("date") <= day)))
-        today = plan.filter((pl.col("date") == day) & tradable)
-        for side, signal, prefix in _sides(checked.config.side):
-            stop = (pl.col(prefix + "stop") if prefix + "stop" in compiled.outputs
+        groups.setdefault(tuple(sorted(set(project.universe(checked.config)))), []).append(checked)
+    compiled: list[tuple[CompiledStrategy, int]] = []
+    queries: list[pl.LazyFrame] = []
+    for universe, members in groups.items():
+        compiler = Compiler()
+        compiled += [(compile_strategy(c, compiler), len(queries)) for c in members]
+        rows = scoped.lazy() if len(universe) == len(symbols) else \
+            scoped.lazy().filter(pl.col("symbol").is_in(list(universe)))
+        queries.append(compiler.apply(prepare_bars(rows, presorted=True)).filter((pl.col("date") == day) & tradable))
+    todays = pl.collect_all(queries)
+    order = {s.name: i for i, s in enumerate(chosen)}
+    frames = []
+    for c, group in sorted(compiled, key=lambda item: order[item[0].name]):
+        today = c.add_outputs(todays[group].lazy())
+        for side, signal, prefix in _sides(c.checked.config.side):
+            stop = (pl.col(prefix + "stop") if prefix + "stop" in c.outputs
                     else pl.lit(None, dtype=pl.Float64))
-            rank = pl.col("rank_score") if "rank_score" in compiled.outputs else pl.lit(None, dtype=pl.Float64)
+            rank = pl.col("rank_score") if "rank_score" in c.outputs else pl.lit(None, dtype=pl.Float64)
             frames.append(
                 today.filter(pl.col(signal))
-                .select(pl.col("date"), pl.lit(checked.name).alias("strategy"), pl.col("symbol"),
+                .select(pl.col("date"), pl.lit(c.name).alias("strategy"), pl.col("symbol").cast(pl.String),
                         pl.lit(side).alias("side"), pl.col("close"), stop.cast(pl.Float64).alias("stop"),
                         rank.cast(pl.Float64).alias("rank_score"))
             )
     picks = pl.concat(frames).collect() if frames else pl.DataFrame(schema=PICK_SCHEMA)
-    order = {s.name: i for i, s in enumerate(chosen)}
     picks = (picks.with_columns(pl.col("strategy").replace_strict(order, return_dtype=pl.Int64).alias("_order"))
              .sort(["_order", "rank_score", "symbol"], descending=[False, True, False], nulls_last=True)
              .drop("_order"))

@@ -219,17 +219,22 @@ def _row_findings(bars: pl.LazyFrame, jump: float) -> pl.DataFrame:
 
 
 def check_bars(bars: pl.LazyFrame | pl.DataFrame, policy: QualityPolicy | None = None, *,
-               sessions: Sequence[dt.date] | None = None, as_of: dt.date | None = None) -> QualityReport:
+               sessions: Sequence[dt.date] | None = None, as_of: dt.date | None = None,
+               recent: bool = False) -> QualityReport:
     """Run every rule over ``bars`` (symbol, date, OHLCV) as of ``as_of``.
 
     ``sessions`` are the exchange's trading sessions covering the data; by default the
     NYSE calendar's (:mod:`kobe.data.calendar`), or, for dates it does not cover, the
     union of the frame's dates. ``as_of`` defaults to the latest date in the frame.
+
+    ``recent``: report only the findings that can act, those dated within
+    ``lookback_sessions`` of ``as_of`` (and every ``stale_last_bar`` and ``feed_broken``);
+    older ones only warn, and are left out, so only the recent bars are checked (the
+    daily scan's gate). The verdict, the excluded symbols and every finding reported are
+    those of the full check.
     """
     policy = policy or QualityPolicy()
     unsorted = bars.lazy()
-    lazy = unsorted.sort("symbol", "date")
-    rows = _row_findings(lazy, policy.jump_pct / 100)
     spans = unsorted.group_by("symbol").agg(pl.col("date").min().alias("first"),
                                             pl.col("date").max().alias("last")).collect()
     if spans.height == 0:
@@ -239,36 +244,54 @@ def check_bars(bars: pl.LazyFrame | pl.DataFrame, policy: QualityPolicy | None =
     calendar = sorted(set(sessions) if sessions is not None else set(unsorted.select("date").collect()["date"]))
     as_of = as_of or max(spans["last"])
     latest = max((d for d in calendar if d <= as_of), default=as_of)
+    index = {d: i for i, d in enumerate(calendar)}
+    cutoff_index = max(0, index.get(latest, len(calendar) - 1) - policy.lookback_sessions)
+    cutoff = calendar[cutoff_index] if calendar else as_of
+
+    if recent:
+        from kobe.data.bars import in_order
+
+        # The bars from the cutoff on, and before each symbol's first of them its previous
+        # bar: the previous close the jump rule compares it with. In (symbol, date) order
+        # that bar is the row just above.
+        frame = bars.collect() if isinstance(bars, pl.LazyFrame) else bars
+        if not in_order(frame):
+            frame = frame.sort("symbol", "date")
+        on, of = pl.col("date"), pl.col("symbol")
+        needed = (on >= cutoff) | ((on.shift(-1) >= cutoff) & (of.shift(-1) == of)).fill_null(False)
+        rows = _row_findings(frame.filter(needed).lazy(), policy.jump_pct / 100).filter(on >= cutoff)
+        checked, first_session = frame.lazy().filter(on >= cutoff), cutoff_index
+    else:
+        rows = _row_findings(unsorted.sort("symbol", "date"), policy.jump_pct / 100)
+        checked, first_session = unsorted, 0
 
     found: list[tuple[str, str, dt.date | None, str]] = list(rows.iter_rows())
-    index = {d: i for i, d in enumerate(calendar)}
     # Only a symbol with fewer distinct session dates than sessions in its span can miss
     # one: the others' dates are never brought into Python (most of the gate's time on a
     # large universe).
-    held = (unsorted.join(pl.LazyFrame({"date": pl.Series(calendar, dtype=pl.Date)}), on="date", how="semi")
+    held = (checked.join(pl.LazyFrame({"date": pl.Series(calendar[first_session:], dtype=pl.Date)}), on="date",
+                         how="semi")
             .group_by("symbol").agg(pl.col("date").n_unique().alias("held")).collect())
     held_by_symbol = dict(held.iter_rows())
     short = [symbol for symbol, first, last in spans.iter_rows()
              if (lo := index.get(first)) is not None and (hi := index.get(last)) is not None
-             and held_by_symbol.get(symbol, 0) < hi - lo + 1]
+             and held_by_symbol.get(symbol, 0) < hi - max(lo, first_session) + 1]
     dates_of: dict[str, set[dt.date]] = {}
     if short:
-        listed = (unsorted.filter(pl.col("symbol").is_in(short)).group_by("symbol")
+        listed = (checked.filter(pl.col("symbol").is_in(short)).group_by("symbol")
                   .agg(pl.col("date").unique().alias("dates")).collect())
         dates_of = {symbol: set(dates) for symbol, dates in listed.iter_rows()}
     for symbol, first, last in spans.iter_rows():
-        have = dates_of.get(symbol)
         lo, hi = index.get(first), index.get(last)
-        if have is not None and lo is not None and hi is not None:
-            for day in calendar[lo:hi + 1]:
+        if symbol in short and lo is not None and hi is not None:
+            have = dates_of.get(symbol, set())
+            for day in calendar[max(lo, first_session):hi + 1]:
                 if day not in have:
                     found.append(("missing_session", symbol, day, "no bar on a trading session"))
         if last < latest:
             found.append(("stale_last_bar", symbol, last,
                           f"last bar {last.isoformat()}, latest session {latest.isoformat()}"))
 
-    cutoff_index = max(0, index.get(latest, len(calendar) - 1) - policy.lookback_sessions)
-    cutoff = calendar[cutoff_index] if calendar else as_of
     findings = []
     for rule, symbol, day, detail in found:
         action = policy.action(rule)
@@ -283,4 +306,3 @@ def check_bars(bars: pl.LazyFrame | pl.DataFrame, policy: QualityPolicy | None =
                                 f"{len(excluded)} of {spans.height} symbols excluded", policy.action("feed_broken")))
     findings.sort(key=lambda f: (f.symbol, f.date or dt.date.min, f.rule))
     return QualityReport(tuple(findings), spans.height, as_of)
-

@@ -42,9 +42,10 @@ class Order:
     triggered ``stop_limit`` then works as a limit order at ``limit_price``). A replace
     links two orders: the old one's ``replaced_by`` and the new one's ``replaces``.
 
-    An OCO order is two orders of ``order_class`` ``oco``: the parent, a sell limit (the
-    take-profit), and one leg, a sell stop (the stop-loss) whose ``parent_id`` is the
-    parent's id. The venue works them as one group (``docs/exchange.md``, OCO orders)."""
+    An OCO order is two orders of ``order_class`` ``oco`` and one side: the parent, a
+    limit (the take-profit), and one leg, a stop (the stop-loss) whose ``parent_id`` is
+    the parent's id; sells exit a long, buys a short (``buy_to_close``, the leg's intent
+    too). The venue works them as one group (``docs/exchange.md``, OCO orders)."""
 
     id: str
     client_order_id: str

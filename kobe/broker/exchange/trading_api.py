@@ -3,13 +3,13 @@
 Request parsing follows what alpaca-py sends (broker-apis.md 1.2, 1.3, 6, 7): order
 bodies carry numbers where the vendor documents strings, so both are accepted; query
 booleans come as ``True``/``False``; datetimes as ISO 8601 with an offset. Orders are
-market, limit, stop and stop-limit, and OCO exits (``order_class: "oco"``: a sell limit
+market, limit, stop and stop-limit, and OCO exits (``order_class: "oco"``: a limit
 whose ``take_profit.limit_price`` is the parent and whose ``stop_loss.stop_price`` is its
-one leg, a stop); ``PATCH /v2/orders/{id}`` replaces a working one, an OCO's leg
-included; ``nested=true`` writes an OCO's leg under its parent's ``legs``.
-Anything the stand-in does not trade (trailing stops, bracket/OTO orders, an OCO's
-stop-limit leg, buy OCOs, notional orders, extended hours, ``opg``/``cls``, stops other
-than DAY/GTC) is refused with 422 and a message saying so, rather than half-done.
+one leg, a stop; a sell exits a long, a buy a short); ``PATCH /v2/orders/{id}`` replaces
+a working one, an OCO's leg included; ``nested=true`` writes an OCO's leg under its
+parent's ``legs``. Anything the stand-in does not trade (trailing stops, bracket/OTO
+orders, an OCO's stop-limit leg, notional orders, extended hours, ``opg``/``cls``, stops
+other than DAY/GTC) is refused with 422 and a message saying so, rather than half-done.
 """
 
 from __future__ import annotations
@@ -163,12 +163,11 @@ def parse_oco(body: dict[str, Any], symbol: str, side: str, kind: str, tif: str)
     """An OCO exit (broker-apis.md 6.1, 6.2): ``type`` ``limit``, DAY or GTC, whole
     shares; the parent is the take-profit (``take_profit.limit_price``; a top-level
     ``limit_price``, which alpaca-py may leave out, must be the same), its leg the
-    stop-loss (``stop_loss.stop_price``), at least a cent below the take-profit."""
+    stop-loss (``stop_loss.stop_price``), on the losing side of the take-profit by at
+    least a cent: below it for a sell (the exit of a long), above it for a buy (the exit
+    of a short)."""
     if kind != "limit":
         raise unprocessable("oco orders must be of type limit (the take-profit)")
-    if side != "sell":
-        # A short's protective buy exits are not modelled yet: cover with a simple buy.
-        raise unprocessable("buy oco orders (the exit of a short) are not supported by the stand-in exchange")
     if tif not in ("day", "gtc"):
         raise unprocessable("time_in_force must be day or gtc for oco orders")
     for unsupported in ("notional", "trail_price", "trail_percent"):
@@ -193,8 +192,11 @@ def parse_oco(body: dict[str, Any], symbol: str, side: str, kind: str, tif: str)
     stop = price(stop_loss["stop_price"], "stop_loss.stop_price")
     if body.get("limit_price") is not None and price(body["limit_price"], "limit_price") != limit:
         raise unprocessable("limit_price must equal take_profit.limit_price on an oco order")
-    if stop > limit - CENT:
+    if side == "sell" and stop > limit - CENT:
         raise VendorError(422, "stop_loss.stop_price must be <= base_price - 0.01", UNPROCESSABLE,
+                          {"base_price": wire.plain(limit)})
+    if side == "buy" and stop < limit + CENT:
+        raise VendorError(422, "stop_loss.stop_price must be >= base_price + 0.01", UNPROCESSABLE,
                           {"base_price": wire.plain(limit)})
     return OrderRequest(symbol, side, "limit", tif, qty, limit, client_order_id(body), None, "oco", stop)
 

@@ -28,7 +28,10 @@ vendor.
 An OCO order (:mod:`~kobe.broker.exchange.oco`) is a group: the parent (the take-profit
 limit) and its leg (the stop-loss stop, ``held``) offer the same shares once, are
 matched together along the path by the parent, and end together (one fills, the other
-is canceled; both expire, or are canceled by a cancel of either).
+is canceled; both expire, or are canceled by a cancel of either). A sell OCO exits a
+long; a buy OCO exits a short (``buy_to_close``), covering the short's shares once as the
+sell offers the long's, and holds buying power once, as the buy stop at its stop-loss
+that it stands for would (:meth:`Venue._check_funds`).
 """
 
 from __future__ import annotations
@@ -370,14 +373,20 @@ class Venue:
         """An OCO exit: the parent (the take-profit limit) and its leg (the stop-loss),
         one group offering the position's shares once. The vendor's rule on the stop
         (broker-apis.md 6.2, Alpaca's orders page): at least a cent below the base price,
-        the lower of the take-profit and the market."""
+        the lower of the take-profit and the market, for a sell; mirrored for a buy (the
+        exit of a short): at least a cent above the higher of the two."""
         assert request.limit_price is not None and request.stop_loss is not None
         if request.symbol not in self.history.symbols:
             raise unprocessable(f'asset "{request.symbol}" not found')
         market = self.last_price(request.symbol, now)
-        base = min(request.limit_price, market) if market is not None else request.limit_price
-        if request.stop_loss > base - CENT:
-            raise _below_base(base)
+        if request.side == "sell":
+            base = min(request.limit_price, market) if market is not None else request.limit_price
+            if request.stop_loss > base - CENT:
+                raise _below_base(base)
+        else:
+            base = max(request.limit_price, market) if market is not None else request.limit_price
+            if request.stop_loss < base + CENT:
+                raise _above_base(base)
         parent = self._new_order(request, now, status_open="new")
         leg = self._new_leg(parent, request.stop_loss, None, now, parent.qty, parent.live_from)
         with self.store.transaction():
@@ -400,7 +409,7 @@ class Venue:
                      time_in_force=parent.time_in_force, qty=qty, limit_price=None, reserve_price=stop_price,
                      status="held", filled_qty=Decimal(0), filled_avg_price=None, created_at=now, updated_at=now,
                      submitted_at=now, live_from=live_from, seq=self._seq, stop_price=stop_price,
-                     order_class="oco", parent_id=parent.id)
+                     order_class="oco", parent_id=parent.id, position_intent=parent.position_intent)
 
     def replace(self, order_id: str, change: ReplaceRequest) -> Order:
         """Replace a working order as ``PATCH /v2/orders/{id}`` does: a new order (new id,
@@ -456,8 +465,16 @@ class Venue:
         open_now = clocks.session_at(now) is not None
         if old.is_leg:
             assert request.stop_price is not None and parent.limit_price is not None
-            if request.stop_price > parent.limit_price - CENT:
+            if parent.side == "sell" and request.stop_price > parent.limit_price - CENT:
                 raise _below_base(parent.limit_price)
+            if parent.side == "buy" and request.stop_price < parent.limit_price + CENT:
+                raise _above_base(parent.limit_price)
+            if parent.side == "buy":
+                # The group's buying power is held at its stop (on the parent): a moved stop
+                # holds anew, the old hold counting as free, as a replaced buy stop's does.
+                parent.reserve_price = self._check_funds(
+                    dataclasses.replace(request, type="limit", limit_price=parent.limit_price, stop_price=None,
+                                        stop_loss=request.stop_price), now, parent, parent.intent)
             live_from = now if open_now else calendar.session_open_close(clocks.first_session_closing_after(now))[0]
             new = self._new_leg(parent, request.stop_price, request.client_order_id, now, old.remaining, live_from)
             if parent.checked_until is not None:
@@ -468,9 +485,14 @@ class Venue:
         else:
             leg = self._leg(parent)
             assert request.limit_price is not None and leg.stop_price is not None
-            if request.limit_price < leg.stop_price + CENT:
+            if parent.side == "sell" and request.limit_price < leg.stop_price + CENT:
                 raise unprocessable(f"take_profit.limit_price must be >= stop_loss.stop_price + 0.01 "
                                     f"(stop_loss.stop_price {plain(leg.stop_price)})")
+            if parent.side == "buy" and request.limit_price > leg.stop_price - CENT:
+                raise unprocessable(f"take_profit.limit_price must be <= stop_loss.stop_price - 0.01 "
+                                    f"(stop_loss.stop_price {plain(leg.stop_price)})")
+            # The stop stays the leg's: the new parent's checks (a buy's buying power) need it.
+            request = dataclasses.replace(request, stop_loss=leg.stop_price)
             new = self._new_order(request, now, status_open="pending_new", replacing=old)
             leg.parent_id = new.id
             changed = [old, new, leg]
@@ -521,17 +543,20 @@ class Venue:
                     and not o.is_leg), Decimal(0))
 
     def _bidding(self, symbol: str, excluding: Order | None = None) -> Decimal:
-        """Shares of ``symbol`` that open buy orders already bid for."""
+        """Shares of ``symbol`` that open buy orders already bid for; a buy OCO's shares
+        count once, by its parent (its leg bids for the same shares)."""
         return sum((o.remaining for o in self.orders.values()
-                    if o.is_open and o.side == "buy" and o.symbol == symbol and o is not excluding), Decimal(0))
+                    if o.is_open and o.side == "buy" and o.symbol == symbol and o is not excluding
+                    and not o.is_leg), Decimal(0))
 
     def _intent(self, request: OrderRequest) -> str:
         """What ``request`` does to the position: a sell opens (or adds to) a short when
-        the account may short and holds no shares; an OCO is an exit and never opens."""
+        the account may short and holds no shares; an OCO is an exit and never opens (a
+        buy OCO with no short held is a cover of nothing, refused by the no-flip rule)."""
         held = self.positions.get(request.symbol)
         qty = held.qty if held is not None else Decimal(0)
         if request.side == "buy":
-            return "buy_to_close" if qty < 0 else "buy_to_open"
+            return "buy_to_close" if qty < 0 or request.order_class == "oco" else "buy_to_open"
         opens = self.shorting and qty <= 0 and request.order_class != "oco"
         return "sell_to_open" if opens else "sell_to_close"
 
@@ -543,9 +568,11 @@ class Venue:
             return self._check_short(request, now, replacing)
         if intent == "buy_to_close":
             # The vendor's no-flip rule (broker-apis.md 11), applied to covers as to sells
-            # of a long: a buy covers at most the short not already being covered.
-            short = self.positions[request.symbol]
-            available = -short.qty - self._bidding(request.symbol, replacing)
+            # of a long: a buy covers at most the short not already being covered. A buy
+            # OCO is a cover even with no short held (an exit never opens): of nothing.
+            held = self.positions.get(request.symbol)
+            short = max(-held.qty, Decimal(0)) if held is not None else Decimal(0)
+            available = max(short - self._bidding(request.symbol, replacing), Decimal(0))
             if request.qty > available:
                 raise forbidden(f"insufficient qty available for order (requested: {plain(request.qty)}, "
                                 f"available: {plain(available)})")
@@ -556,7 +583,11 @@ class Venue:
                 raise forbidden(f"insufficient qty available for order (requested: {plain(request.qty)}, "
                                 f"available: {plain(available)})")
             return request.limit_price or request.stop_price or Decimal(0)
-        if request.limit_price is not None:
+        # A buy OCO covers through its take-profit (below the price) or its stop-loss
+        # (above it): the costlier way out is the stop, so the group is checked, once, as
+        # the buy stop at its stop-loss that a cover would otherwise rest.
+        stop = request.stop_loss if request.order_class == "oco" else request.stop_price
+        if request.limit_price is not None and request.order_class != "oco":
             price = request.limit_price
         else:
             quote = self.latest_quote(request.symbol, now)
@@ -564,7 +595,7 @@ class Venue:
                 raise unprocessable(f"no price for {request.symbol} yet")
             # A buy stop fills at its stop or, on a gap or placed through the market,
             # above it: hold the collar over the higher of the stop and the ask.
-            touch = max(quote.ask, request.stop_price) if request.stop_price is not None else quote.ask
+            touch = max(quote.ask, stop) if stop is not None else quote.ask
             price = (touch * MARKET_BUY_COLLAR).quantize(CENT, rounding=ROUND_CEILING)
         self._afford(request.qty * price, replacing)
         return price
@@ -606,9 +637,11 @@ class Venue:
         return self.cash + sum(self._market_values(now), Decimal(0))
 
     def buying_power(self, excluding: Order | None = None) -> Decimal:
-        # Open buys and open sells to open a short both hold their reserve.
+        # Open buys and open sells to open a short both hold their reserve; an OCO holds
+        # once, by its parent (its leg trades the same shares).
         held = sum((o.remaining * o.reserve_price for o in self.orders.values()
-                    if o.is_open and (o.side == "buy" or o.opens_short) and o is not excluding), Decimal(0))
+                    if o.is_open and (o.side == "buy" or o.opens_short) and o is not excluding
+                    and not o.is_leg), Decimal(0))
         short_value = self._market_values(self.clock.now())[1] if any(
             p.qty < 0 for p in self.positions.values()) else Decimal(0)
         # A short's proceeds sit in cash but are not free, and it needs as much again as
@@ -722,6 +755,13 @@ class Venue:
             return AccountView(self.account_id, "PA" + self.account_id.replace("-", "")[:10].upper(), self.cash,
                                self.buying_power(), long_value, self.cash + long_value + short_value,
                                self.created_at, short_value, self.shorting)
+
+
+def _above_base(base: Decimal) -> VendorError:
+    """:func:`_below_base` mirrored for a buy OCO (the exit of a short), whose stop lies
+    above the price: the wording of the vendor's sell-side bracket refusal."""
+    return VendorError(422, "stop_loss.stop_price must be >= base_price + 0.01", UNPROCESSABLE,
+                       {"base_price": plain(base)})
 
 
 def _below_base(base: Decimal) -> VendorError:

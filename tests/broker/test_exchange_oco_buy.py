@@ -337,6 +337,27 @@ def test_a_buy_oco_is_refused_for_buying_power_exactly_when_its_buy_stop_is(star
             403, "insufficient buying power", cost, "1655.8")
 
 
+def test_a_refused_move_of_the_stop_leaves_the_groups_hold_as_it_was(start_exchange) -> None:
+    """In the 3200-cash account: a stop moved up to 161 needs 1658.30 (403); a stop moved
+    down to 154.80 under a client order id already taken is 422. Either way the group,
+    and what it holds (1596.50 at its 155 stop), stay as they were."""
+    _, trading = shorting(start_exchange, cash=Decimal(3200))
+    placed = trading.submit_order(buy_oco(150.00, 155.00))
+    held = Decimal("1655.80") - SHARES * Decimal("159.65")
+    assert Decimal(trading.get_account().buying_power) == held
+    before = nested(trading, placed.id)
+    leg = placed.legs[0].id
+    with pytest.raises(APIError) as refused:
+        trading.replace_order_by_id(leg, ReplaceOrderRequest(stop_price=161.00))
+    assert (refused.value.status_code, refused.value.message) == (403, "insufficient buying power")
+    with pytest.raises(APIError) as refused:
+        trading.replace_order_by_id(leg, ReplaceOrderRequest(stop_price=154.80,
+                                                             client_order_id=placed.client_order_id))
+    assert (refused.value.status_code, refused.value.message) == (422, "client_order_id must be unique")
+    assert nested(trading, placed.id) == before
+    assert Decimal(trading.get_account().buying_power) == held
+
+
 # -- replace and cancel -----------------------------------------------------------------
 
 

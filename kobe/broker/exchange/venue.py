@@ -469,17 +469,19 @@ class Venue:
                 raise _below_base(parent.limit_price)
             if parent.side == "buy" and request.stop_price < parent.limit_price + CENT:
                 raise _above_base(parent.limit_price)
+            reserve = parent.reserve_price
             if parent.side == "buy":
                 # The group's buying power is held at its stop (on the parent): a moved stop
                 # holds anew, the old hold counting as free, as a replaced buy stop's does.
-                parent.reserve_price = self._check_funds(
+                reserve = self._check_funds(
                     dataclasses.replace(request, type="limit", limit_price=parent.limit_price, stop_price=None,
                                         stop_loss=request.stop_price), now, parent, parent.intent)
             live_from = now if open_now else calendar.session_open_close(clocks.first_session_closing_after(now))[0]
             new = self._new_leg(parent, request.stop_price, request.client_order_id, now, old.remaining, live_from)
+            parent.reserve_price = reserve    # only once nothing can refuse the replace any more
             if parent.checked_until is not None:
                 # The group is looked at again from now, where the new stop arrives (a
-                # stop moved above the price is placed through the market).
+                # stop moved past the price is placed through the market).
                 parent.checked_until = min(parent.checked_until, now - AFTER)
             changed = [old, new, parent]
         else:

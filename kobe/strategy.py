@@ -87,7 +87,7 @@ def check_strategy(strategy: StrategyConfig, definitions: Mapping[str, ast.Defin
     first).
     """
     before = len(diagnostics)
-    for name, value in strategy.params.items():
+    for name in strategy.params:
         clash = _clash(name, definitions)
         if clash:
             where = strategy.param_locations.get(name)
@@ -189,7 +189,7 @@ class CompiledStrategy:
     def describe(self, *, polars: bool = False) -> str:
         """The compiled plan as text: derived columns by stage, then the outputs."""
         head = f"strategy {self.name} (warm-up {self.checked.warmup} bars)"
-        texts = dict((name, e.text) for name, e in self.checked.expressions())
+        texts = {name: e.text for name, e in self.checked.expressions()}
         outputs = [(name, texts[name], expr) for name, expr in self.outputs.items()]
         return head + "\n" + describe(self.compiler, outputs, polars=polars)
 
@@ -201,8 +201,13 @@ def prepare_bars(bars: pl.LazyFrame, entry_price: pl.Expr | None = None, *, pres
     saves the sort."""
     import polars as pl
 
-    return (bars if presorted else bars.sort("symbol", "date")).with_columns(
-        pl.int_range(pl.len(), dtype=pl.Int64).over("symbol").alias("bar_index"),
+    # In (symbol, date) order a symbol's bar_index is the row number less that of its first
+    # row: no window per symbol.
+    row = pl.int_range(pl.len(), dtype=pl.Int64)
+    first = (pl.col("symbol") != pl.col("symbol").shift(1)).fill_null(True)
+    # The sorted flag lets the windows that remain per symbol (.over) take its rows as slices.
+    return (bars if presorted else bars.sort("symbol", "date")).with_columns(pl.col("symbol").set_sorted()).with_columns(
+        (row - pl.when(first).then(row).forward_fill()).alias("bar_index"),
         (entry_price if entry_price is not None else pl.col("close")).alias("entry_price"),
     )
 

@@ -65,9 +65,16 @@ class Candidates:
         return Candidates(*(getattr(self, f.name)[keep] for f in fields(self)))
 
 
+def has_next() -> pl.Expr:
+    """Whether the bar has a next bar of its symbol, in rows sorted by symbol and date
+    (the next row, when it is of the same symbol): no window per symbol."""
+    return (pl.col("symbol").shift(-1) == pl.col("symbol")).fill_null(False)
+
+
 def fill_price(fill: str) -> pl.Expr:
-    """The raw price a signal of bar t fills at: t+1's open or t's close."""
-    return pl.col("open").shift(-1).over("symbol") if fill == "next_open" else pl.col("close")
+    """The raw price a signal of bar t fills at: t+1's open or t's close (rows sorted
+    by symbol and date)."""
+    return pl.when(has_next()).then(pl.col("open").shift(-1)) if fill == "next_open" else pl.col("close")
 
 
 def candidate_query(compiled: CompiledStrategy, market: Market, *, symbols: Sequence[str] | None = None,
@@ -138,10 +145,15 @@ def select_candidates(plan: pl.LazyFrame, compiled: CompiledStrategy, market: Ma
         short = (pl.col(SHORT + name) if SHORT + name in present else pl.lit(None)).cast(pl.Float64)
         return pl.when(is_long).then(long_).otherwise(short).alias(name)
 
+    # The last row of each row's symbol (rows sorted by symbol and date).
+    last_row = pl.when(~has_next()).then(pl.col("_row")).backward_fill()
+
     def first_from_next(rule: pl.Expr) -> pl.Expr:
-        # The first bar at or after each row where ``rule`` holds, then shifted so that a
-        # signal row reads it from its first bar held (row + 1) on.
-        return pl.when(rule).then(pl.col("_row")).backward_fill().shift(-1).over("symbol").fill_null(NEVER)
+        # The first bar after each row where ``rule`` holds: the signal row reads it from
+        # its first bar held (row + 1) on. Over the whole column, one past the symbol's
+        # last row is another symbol's: none.
+        found = pl.when(rule).then(pl.col("_row")).backward_fill().shift(-1)
+        return pl.when(found <= last_row).then(found).otherwise(NEVER)
 
     if both:
         # A position ends by its own exit rule or by a signal of the other side.
@@ -157,8 +169,7 @@ def select_candidates(plan: pl.LazyFrame, compiled: CompiledStrategy, market: Ma
     if fill != "next_open":
         # Bought at the close of a symbol's last bar, a position would have no bar to exit
         # on unless the backtest ends there too (then it is open, marked at that close).
-        has_next = pl.col("date").shift(-1).over("symbol").is_not_null()
-        keep = keep & (has_next | (pl.col("date") == market.sessions[-1]))
+        keep = keep & (has_next() | (pl.col("date") == market.sessions[-1]))
     if first_session > 0:
         keep = keep & (pl.col("date") >= market.sessions[first_session])
     return (plan.with_columns(exit_row.alias("exit_rule_row"))

@@ -9,7 +9,10 @@ own words. Columns are grouped in stages by dependency depth; each stage is one
 
 Time-series columns are computed ``.over("symbol")`` on bars sorted by (symbol, date),
 so a value on bar t reads only that symbol's bars up to t; cross-sectional ones
-``.over("date")`` read only the same date. Nothing reads a later bar.
+``.over("date")`` read only the same date. Nothing reads a later bar. A lag, and a
+function with a fixed ``reach`` (``highest``, ``lowest_age``, ``true_range``...), is
+computed over the whole sorted column instead, with each symbol's first ``reach`` bars
+(``bar_index`` below it) blanked: the same values, without a window per column.
 
 Polars is imported when something is compiled, not with this module: ``kobe validate``
 imports it (through :mod:`kobe.strategy`) and never compiles.
@@ -86,7 +89,7 @@ class Compiler:
         if isinstance(node, ast.Lag):
             inner, stage = self._compile(node.operand)
             k = int(node.index.value)  # type: ignore[union-attr]
-            return self._materialise(node, inner.shift(k), "symbol", stage)
+            return self._materialise(node, inner.shift(k), "symbol", stage, reach=k)
         if isinstance(node, ast.Call):
             spec = REGISTRY[node.name]
             kwargs: dict[str, object] = {}
@@ -107,18 +110,33 @@ class Compiler:
                     kwargs[param.name] = int(value) if param.kind is ParamKind.WINDOW else value
             if spec.variadic:
                 kwargs[params[-1].name] = series if len(series) > 1 else series[0]
+            for param_name, entry in spec.inputs:
+                expr, s = self._compile(ast.Call(entry))
+                stage = max(stage, s)
+                kwargs[param_name] = expr
             expr = spec.impl(**kwargs)
             if spec.partition is None:
                 return expr, stage
-            return self._materialise(node, expr, spec.partition, stage)
+            constants = {k: v for k, v in kwargs.items() if isinstance(v, int | float)}
+            reach = spec.reach(constants) if spec.reach is not None and spec.partition == "symbol" else None
+            return self._materialise(node, expr, spec.partition, stage, reach)
         raise TypeError(f"cannot compile {node!r}")
 
-    def _materialise(self, node: ast.Node, expr: pl.Expr, partition: str, inner_stage: int) -> tuple[pl.Expr, int]:
+    def _materialise(self, node: ast.Node, expr: pl.Expr, partition: str, inner_stage: int,
+                     reach: int | None = None) -> tuple[pl.Expr, int]:
         import polars as pl
 
         name = node.to_text()
         if name not in self.derived:
-            self.derived[name] = Derived(name, expr.over(partition), inner_stage + 1, partition)
+            if reach is None:
+                windowed = expr.over(partition)
+            elif reach > 0:
+                # Rows sorted by symbol and date: only a symbol's first ``reach`` bars read
+                # another symbol's, and over one symbol they would be null (warm-up) anyway.
+                windowed = pl.when(pl.col("bar_index") >= reach).then(expr)
+            else:
+                windowed = expr
+            self.derived[name] = Derived(name, windowed, inner_stage + 1, partition)
         derived = self.derived[name]
         return pl.col(name), derived.stage
 

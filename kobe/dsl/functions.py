@@ -76,6 +76,18 @@ class FunctionSpec:
     partition: str | None = "symbol"
     # True when the last parameter may repeat (min, max): f(a, b, c, ...).
     variadic: bool = False
+    # For a time-series function whose value on bar t is a pure function of bars
+    # t - reach .. t (no state carried from earlier bars, no rounding that depends on
+    # where a computation started): reach. The compiler then runs it over the whole
+    # column of bars sorted by symbol and date and blanks each symbol's first ``reach``
+    # bars, the only ones that would read another symbol's bars; the values are exactly
+    # those of ``.over("symbol")``, without a window per column. None: a partition is needed.
+    reach: Callable[[Constants], int] | None = None
+    # Inputs the compiler materialises first, as calls of other entries with no
+    # arguments, and passes to ``impl`` by keyword (param name, entry name): atr's true
+    # range is then one column, computed by that entry's faster path (its reach) and
+    # shared with any other use. ``impl`` computes them itself when they are not given.
+    inputs: tuple[tuple[str, str], ...] = ()
 
     def signature(self) -> str:
         parts = []
@@ -318,6 +330,7 @@ register(FunctionSpec(
     impl=lambda x, n: x.rolling_max(n),
     lookback=_window_minus_one,
     doc="Highest x of the last n bars, the current one included.",
+    reach=_window_minus_one,
 ))
 
 register(FunctionSpec(
@@ -327,6 +340,7 @@ register(FunctionSpec(
     impl=lambda x, n: x.rolling_min(n),
     lookback=_window_minus_one,
     doc="Lowest x of the last n bars, the current one included.",
+    reach=_window_minus_one,
 ))
 
 register(FunctionSpec(
@@ -363,15 +377,17 @@ register(FunctionSpec(
     impl=_true_range,
     lookback=_one_bar,
     doc="True range: the bar's high-low range stretched to include the previous close.",
+    reach=_one_bar,
 ))
 
 register(FunctionSpec(
     name="atr",
     params=(_N,),
     result=Type.NUM,
-    impl=lambda n: _wilder(_true_range(), n),
+    impl=lambda n, true_range=None: _wilder(true_range if true_range is not None else _true_range(), n),
     lookback=_window,
     doc="Average true range over n bars (Wilder's smoothing), a measure of volatility.",
+    inputs=(("true_range", "true_range"),),
 ))
 
 register(FunctionSpec(
@@ -400,6 +416,7 @@ register(FunctionSpec(
     impl=_roc,
     lookback=_window,
     doc="Rate of change of x over n bars, in percent.",
+    reach=_window,
 ))
 
 register(FunctionSpec(
@@ -409,6 +426,7 @@ register(FunctionSpec(
     impl=lambda a, b: _crosses(a, b, above=True),
     lookback=_one_bar,
     doc="True on the bar where a rises above b (a was at or below b on the bar before).",
+    reach=_one_bar,
 ))
 
 register(FunctionSpec(
@@ -418,6 +436,7 @@ register(FunctionSpec(
     impl=lambda a, b: _crosses(a, b, above=False),
     lookback=_one_bar,
     doc="True on the bar where a falls below b (a was at or above b on the bar before).",
+    reach=_one_bar,
 ))
 
 register(FunctionSpec(

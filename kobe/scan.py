@@ -85,6 +85,9 @@ def scan(project: Project, bars: pl.LazyFrame, date: dt.date | None = None,
         raise KobeError([Diagnostic(f"data-quality gate: {f.rule} {f.symbol} {f.date}: {f.detail}",
                                     hint="`kobe data check` lists every finding") for f in stops])
     tradable = pl.col("symbol").is_in(sorted(report.excluded)).not_()
+    # The symbol as an Enum of the sorted symbols: the same order, and the windows that
+    # remain per symbol group integers instead of text.
+    scoped = scoped.with_columns(pl.col("symbol").cast(pl.Enum(scoped["symbol"].unique(maintain_order=True))))
     # Strategies of one universe are compiled again into one Compiler, so that atr(14) or
     # sma(close, 200) used by several of them is one column of one plan. The outputs are
     # bar arithmetic over those columns, so they are computed on the scan date's rows only.

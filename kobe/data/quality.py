@@ -179,7 +179,7 @@ def _nyse_sessions(first: dt.date, last: dt.date) -> list[dt.date] | None:
 
 
 def _row_findings(bars: pl.LazyFrame, jump: float) -> pl.DataFrame:
-    """Every per-bar rule at once: (rule, symbol, date, detail)."""
+    """Every per-bar rule at once: (rule, symbol, date, detail), on bars sorted by symbol and date."""
     # The details are formatted only for the bars a rule flags: formatting them for every
     # bar was most of the gate's time on a large universe.
     prev_close = pl.col("_prev_close")
@@ -202,7 +202,9 @@ def _row_findings(bars: pl.LazyFrame, jump: float) -> pl.DataFrame:
         "suspicious_jump": pl.format("previous close {} -> open {}, close {}", prev_close.round(4),
                                      pl.col("open"), pl.col("close")),
     }
-    flagged = (bars.with_columns(pl.col("close").shift(1).over("symbol").alias("_prev_close"))
+    # Rows in (symbol, date) order: the previous row is the previous bar when it is of the same symbol.
+    same_symbol = pl.col("symbol").shift(1) == pl.col("symbol")
+    flagged = (bars.with_columns(pl.when(same_symbol).then(pl.col("close").shift(1)).alias("_prev_close"))
                .with_columns([checks[r].fill_null(False).alias(r) for r in checks])
                .filter(pl.any_horizontal(list(checks)))
                .collect())

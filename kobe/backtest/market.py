@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import polars as pl
@@ -47,6 +48,14 @@ class Market:
     @property
     def rows(self) -> int:
         return self.bars.height
+
+    @cached_property
+    def day_numbers(self) -> np.ndarray:
+        """Per session, its day number (days since 1970-01-01), int64. Kept: every
+        account of a sweep asks for it (read only)."""
+        days = np.array(self.sessions, dtype="datetime64[D]").astype(np.int64)
+        days.flags.writeable = False
+        return days
 
     def session_index(self, day: dt.date | None, *, after: bool = True) -> int:
         """The first session on or after ``day`` (``after``), or the last on or before it."""

@@ -57,6 +57,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kobe.backtest import loop
 from kobe.backtest.candidates import NEVER, Candidates
 from kobe.backtest.costs import Costs
 from kobe.backtest.exits import AT_CLOSE, AT_OPEN, INTRABAR, MARGIN, OPEN, Exits
@@ -91,7 +92,7 @@ def borrow_days(market: Market) -> np.ndarray:
     """Per session, its calendar day number (days since 1970-01-01): a short held from
     session a to session b pays for ``days[b] - days[a]`` days, weekends and holidays
     included, as a stock loan does; entered and covered in one session, none."""
-    return np.array(market.sessions, dtype="datetime64[D]").astype(np.int64)
+    return market.day_numbers
 
 
 def simulate(market: Market, candidates: Candidates, exits: Exits, *, fill: str,
@@ -124,15 +125,7 @@ def simulate(market: Market, candidates: Candidates, exits: Exits, *, fill: str,
     ended = exits if margin is None else Exits(exits.row.copy(), exits.price.copy(), exits.moment.copy(),
                                                exits.reason.copy())
 
-    # Python lists: the loop reads single elements, which lists serve fastest.
-    c_order, c_starts = order.tolist(), starts.tolist()
-    c_symbol = symbol.tolist()
-    c_price, c_stop = candidates.entry_price.tolist(), candidates.stop.tolist()
-    c_exit, c_moment = exit_session.tolist(), exits.moment.tolist()
-    c_exit_price = exits.price.tolist()
     side = candidates.side.astype(np.int64)
-    c_side = side.tolist()
-    c_entry_session = entry_session.tolist()
 
     n = len(candidates)
     quantity = np.zeros(n)
@@ -152,11 +145,43 @@ def simulate(market: Market, candidates: Candidates, exits: Exits, *, fill: str,
     o_symbol, o_signal = symbol[order], signal_session[order]        # in the order candidates are tried
     o_side, o_entry = side[order], entry_session[order]
     two_sided = bool(len(side)) and bool((side != side[0]).any())
-    c_open_exit = np.where(exits.moment == AT_OPEN, exit_session, -1).tolist()
+    open_exit = np.where(exits.moment == AT_OPEN, exit_session, -1)
     cash = settings.initial_cash
     cash_after = np.full(n_sessions, np.nan)
     skipped = {"symbol_held": 0, "no_free_slot": 0, "zero_shares": 0, **{k: 0 for k in BLOCKED.values()}}
-    c_row = candidates.row.tolist()
+    plan = None if equity_sized or margin is not None else loop.gate_plan(gates.chain if gates is not None else ())
+    if plan is not None:
+        # The compiled twin of the loop below (kobe.backtest.loop), for the accounts it covers.
+        counts = np.zeros(5, dtype=np.int64)
+        taken_all = np.zeros(n, dtype=np.int64)
+        n_taken = loop.account_kernel(
+            order.astype(np.int64), starts.astype(np.int64), symbol.astype(np.int64),
+            signal_session.astype(np.int64), entry_session.astype(np.int64), side, candidates.entry_price,
+            exit_session, exits.moment.astype(np.int64), exits.price, open_exit,
+            gates.adv[candidates.row].astype(np.float64) if gates is not None else np.zeros(0),
+            days, len(market.symbols), NEVER, costs.spread_bps / 20_000, costs.slippage_bps / 1e4,
+            float(costs.commission_per_share), float(costs.commission_bps), float(costs.commission_min_usd),
+            loop.FIXED_DOLLARS if sizing.method == "fixed_dollars" else loop.ALL_CASH, float(sizing.amount_usd or 0.0),
+            gates is not None and gates.cap_usd is not None,
+            float(gates.cap_usd) if gates is not None and gates.cap_usd is not None else 0.0,
+            gates is not None, plan.kinds, plan.per_order_usd, plan.daily_usd, plan.min_adv_usd,
+            plan.max_spread_pct, plan.max_order_pct_adv, float(settings.initial_cash), float(borrow_rate),
+            max_open_positions, entry_moment == AT_OPEN, two_sided, quantity, entry_fill, entry_commission,
+            exit_fill, exit_commission, borrow, taken_all, cash_after, counts)
+        taken = taken_all[:n_taken].tolist()
+        for key, value in zip(("symbol_held", "no_free_slot", "zero_shares", *BLOCKED.values()), counts.tolist()):
+            skipped[key] = value
+    else:
+        # Python lists: the loop reads single elements, which lists serve fastest.
+        c_order, c_starts = order.tolist(), starts.tolist()
+        c_symbol = symbol.tolist()
+        c_price, c_stop = candidates.entry_price.tolist(), candidates.stop.tolist()
+        c_exit, c_moment = exit_session.tolist(), exits.moment.tolist()
+        c_exit_price = exits.price.tolist()
+        c_side = side.tolist()
+        c_entry_session = entry_session.tolist()
+        c_open_exit = open_exit.tolist()
+        c_row = candidates.row.tolist()
     spent = [0.0, -1]                         # entries' dollars on session spent[1]: the daily budget
 
     def settle(moments: tuple[int, ...], session: int) -> None:
@@ -274,7 +299,7 @@ def simulate(market: Market, candidates: Candidates, exits: Exits, *, fill: str,
                 borrow[i] = quantity[i] * entry_fill[i] * borrow_rate * float(days[leave] - days[c_entry_session[i]])
             busy_until[c_symbol[i]] = busy_open_exit[c_symbol[i]] = leave
 
-    for session in range(n_sessions):
+    for session in range(n_sessions if plan is None else 0):
         entering = c_starts[session] < c_starts[session + 1]
         if not entering and session not in leaving_at and not (margin is not None and held):
             continue
@@ -377,21 +402,19 @@ def _marked(market: Market, taken: np.ndarray, symbol: np.ndarray, entry_session
     gone by the close of the session it exits in.
     """
     n_sessions, n_symbols = market.closes.shape
-    held = np.zeros((n_sessions + 1, n_symbols))
     collateral = np.zeros(n_sessions + 1)
     count = np.zeros(n_sessions + 1, dtype=np.int64)
+    held = loop.held_shares(n_sessions, n_symbols, symbol[taken].astype(np.int64),
+                            entry_session[taken].astype(np.int64), exit_session[taken].astype(np.int64),
+                            (side[taken] * quantity[taken]).astype(np.float64))
     if taken.size:
-        sym, start = symbol[taken], entry_session[taken]
+        start = entry_session[taken]
         stop = np.minimum(exit_session[taken], n_sessions)
-        signed = side[taken] * quantity[taken]
-        np.add.at(held, (start, sym), signed)
-        np.add.at(held, (stop, sym), -signed)
         np.add.at(count, start, 1)
         np.add.at(count, stop, -1)
         # A short is worth its collateral plus its profit: q * (2 * entry - close).
         value = np.where(side[taken] < 0, 2 * quantity[taken] * entry_fill[taken], 0.0)
         np.add.at(collateral, start, value)
         np.add.at(collateral, stop, -value)
-    held = np.cumsum(held, axis=0)[:n_sessions]
     equity = cash + (held * market.closes).sum(axis=1) + np.cumsum(collateral)[:n_sessions]
     return equity, np.cumsum(count)[:n_sessions]

@@ -1,0 +1,328 @@
+"""The account loop of :func:`kobe.backtest.portfolio.simulate`, compiled with numba.
+
+The loop walks the sessions one by one and each step reads a few array elements: in
+Python that costs about a microsecond per element, most of a sweep's time. Compiled,
+the same loop runs in well under a millisecond per account. It is the Python loop's
+twin, operation for operation (the same float expressions in the same order, so the
+books are bit for bit the same; ``tests/backtest/test_loop.py`` runs both on random
+accounts and compares), for the accounts it covers:
+
+- sized in dollars or by the cash (``fixed_dollars``, ``all_cash``): the other methods
+  mark the open positions before each entry, which the Python loop does;
+- a cash account (no ``margin``);
+- with no gates, or live trading's budget and liquidity gates (:func:`gate_plan`
+  recognises them and hands their limits over as numbers).
+
+:func:`kobe.backtest.portfolio.simulate` picks it when it applies; the module doc there
+is the account's specification. The sizing and the gates are
+:func:`kobe.decide.sizing.shares` and :mod:`kobe.decide.gates`, re-stated here as
+arithmetic; a test holds them to the originals on random inputs.
+
+The compiled code is cached on disk (``cache=True``): a fresh process loads it in
+milliseconds instead of compiling it again (a few seconds, once per installation).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from kobe.decide.gates import LiquidityGate, PolicyGate
+from kobe.decide.sizing import whole_shares
+
+AT_OPEN_CODE = 0      # kobe.decide.exits.AT_OPEN; checked against it in tests
+FIXED_DOLLARS, ALL_CASH = 0, 1
+POLICY, LIQUIDITY = 1, 2
+ALLOWED = 0
+# Indices of the ``skipped`` counts the kernel returns.
+SYMBOL_HELD, NO_FREE_SLOT, ZERO_SHARES, BLOCKED_POLICY, BLOCKED_LIQUIDITY = range(5)
+
+
+@dataclass(frozen=True)
+class GatePlan:
+    """The budget and liquidity gates as numbers: ``kinds`` in the chain's order
+    (:data:`POLICY`, :data:`LIQUIDITY`), and each one's limits."""
+
+    kinds: np.ndarray
+    per_order_usd: float = 0.0
+    daily_usd: float = 0.0
+    min_adv_usd: float = 0.0
+    max_spread_pct: float = 0.0
+    max_order_pct_adv: float = 0.0
+
+
+def gate_plan(chain: object) -> GatePlan | None:
+    """``chain`` (a sequence of gates) as a :class:`GatePlan`, or ``None`` when it holds
+    a gate this module does not know (the Python loop then asks it)."""
+    kinds: list[int] = []
+    limits: dict[str, float] = {}
+    for gate in chain:  # type: ignore[attr-defined]
+        # Exact types: a subclass may check something else.
+        if type(gate) is PolicyGate:
+            kinds.append(POLICY)
+            limits.update(per_order_usd=float(gate.per_order_usd), daily_usd=float(gate.daily_usd))
+        elif type(gate) is LiquidityGate:
+            kinds.append(LIQUIDITY)
+            limits.update(min_adv_usd=float(gate.min_adv_usd), max_spread_pct=float(gate.max_spread_pct),
+                          max_order_pct_adv=float(gate.max_order_pct_adv))
+        else:
+            return None
+    return GatePlan(np.array(kinds, dtype=np.int64), **limits)
+
+
+@numba.njit(cache=True)
+def _whole_shares(dollars: float, price: float) -> int:
+    """:func:`kobe.decide.sizing.whole_shares`; its exact decimal division near a whole
+    number is left to it."""
+    if not (math.isfinite(dollars) and math.isfinite(price)) or dollars <= 0 or price <= 0:
+        return 0
+    ratio = dollars / price
+    if abs(ratio - math.floor(ratio + 0.5)) > 1e-6:   # the distance to the nearest whole number
+        return int(ratio)
+    with numba.objmode(out="int64"):
+        out = whole_shares(dollars, price)
+    return out
+
+
+@numba.njit(cache=True)
+def _min(a: float, b: float) -> float:
+    """Python's ``min(a, b)``: ``a`` unless ``b`` is smaller (so a NaN ``a`` stays)."""
+    # Spelled out: numba's min() need not keep Python's answer when one side is NaN.
+    return b if b < a else a  # noqa: FURB136
+
+
+@numba.njit(cache=True)
+def shares_kernel(method: int, amount_usd: float, fill: float, cash: float, unit_cost: float,
+                  has_cap: bool, cap_usd: float) -> int:
+    """:func:`kobe.decide.sizing.shares` for ``fixed_dollars`` and ``all_cash``."""
+    if method == FIXED_DOLLARS:
+        wanted = amount_usd // fill
+    elif math.isfinite(cash):
+        wanted = cash // unit_cost
+    else:
+        wanted = (cap_usd if has_cap else 0.0) // unit_cost
+    affordable = cash // unit_cost if cash > 0 else 0.0
+    count = _min(wanted, affordable)
+    if has_cap and count * unit_cost > cap_usd:
+        count = _min(count, float(_whole_shares(cap_usd, unit_cost)))
+    if math.isnan(count) or count < 1:
+        return 0
+    return int(count)
+
+
+@numba.njit(cache=True)
+def gate_kernel(kinds: np.ndarray, per_order_usd: float, daily_usd: float, min_adv_usd: float,
+                max_spread_pct: float, max_order_pct_adv: float, order_usd: float, spent: float,
+                adv: float, bid: float, ask: float) -> int:
+    """The first of ``kinds`` that blocks (:class:`~kobe.decide.gates.PolicyGate`,
+    :class:`~kobe.decide.gates.LiquidityGate`), or :data:`ALLOWED`. ``adv`` NaN: none."""
+    for kind in kinds:
+        if kind == POLICY:
+            if not (math.isfinite(order_usd) and order_usd > 0):
+                return POLICY
+            if order_usd > per_order_usd + 1e-9:
+                return POLICY
+            if spent + order_usd > daily_usd + 1e-9:
+                return POLICY
+        else:
+            if not math.isfinite(adv):
+                return LIQUIDITY
+            if adv < min_adv_usd:
+                return LIQUIDITY
+            if not (bid > 0 and ask >= bid):
+                return LIQUIDITY
+            spread_pct = (ask - bid) / ((ask + bid) / 2) * 100
+            if spread_pct > max_spread_pct + 1e-12:
+                return LIQUIDITY
+            if order_usd > adv * max_order_pct_adv / 100 + 1e-9:
+                return LIQUIDITY
+    return ALLOWED
+
+
+@numba.njit(cache=True)
+def _fill(price: float, direction: int, half: float, slip: float) -> float:
+    """:meth:`kobe.backtest.costs.Costs.fill`."""
+    return price * (1 + direction * half) * (1 + direction * slip)
+
+
+@numba.njit(cache=True)
+def _commission(quantity: float, fill: float, per_share: float, bps: float, minimum: float) -> float:
+    """:meth:`kobe.backtest.costs.Costs.commission`."""
+    size = abs(quantity)
+    if size == 0:
+        return 0.0
+    fee = size * per_share + size * fill * bps / 1e4
+    return minimum if minimum > fee else fee  # noqa: FURB136 - Python's max(fee, minimum), spelled out for numba
+
+
+@numba.njit(cache=True)
+def _settle(first: int, at_open: bool, after: np.ndarray, moment: np.ndarray, side: np.ndarray,
+            exit_price: np.ndarray, quantity: np.ndarray, entry_fill: np.ndarray, borrow: np.ndarray,
+            exit_fill: np.ndarray, exit_commission: np.ndarray, half: float, slip: float, per_share: float,
+            bps: float, minimum: float, cash: float) -> tuple[float, int]:
+    """``settle`` of ``simulate``: the positions of one session's list (from ``first``,
+    in entry order) that leave at the open (``at_open``) or later that session; returns
+    the cash after and how many left."""
+    left = 0
+    i = first
+    while i >= 0:
+        if (moment[i] == AT_OPEN_CODE) == at_open:
+            # The orders' directions: a long buys in and sells out, a short the other way round.
+            fill_out = _fill(exit_price[i], -side[i], half, slip)
+            fee = _commission(quantity[i], fill_out, per_share, bps, minimum)
+            exit_fill[i], exit_commission[i] = fill_out, fee
+            back = fill_out if side[i] > 0 else 2 * entry_fill[i] - fill_out
+            cash += quantity[i] * back - fee - borrow[i]
+            left += 1
+        i = after[i]
+    return cash, left
+
+
+@numba.njit(cache=True)
+def _enter(lo: int, hi: int, session: int, order: np.ndarray, symbol: np.ndarray, signal_session: np.ndarray,
+           entry_session: np.ndarray, side: np.ndarray, price: np.ndarray, exit_session: np.ndarray,
+           open_exit: np.ndarray, adv: np.ndarray, days: np.ndarray, never: int,
+           half: float, slip: float, per_share: float, bps: float, minimum: float,
+           method: int, amount_usd: float, has_cap: bool, cap_usd: float,
+           gated: bool, kinds: np.ndarray, per_order_usd: float, daily_usd: float, min_adv_usd: float,
+           max_spread_pct: float, max_order_pct_adv: float, borrow_rate: float, max_open: int, two_sided: bool,
+           head: np.ndarray, tail: np.ndarray, after: np.ndarray, busy_until: np.ndarray, busy_side: np.ndarray,
+           busy_open_exit: np.ndarray, free: np.ndarray,
+           quantity: np.ndarray, entry_fill: np.ndarray, entry_commission: np.ndarray, borrow: np.ndarray,
+           taken: np.ndarray, skipped: np.ndarray, cash: float, held: int, count_taken: int
+           ) -> tuple[float, int, int]:
+    """``enter`` of ``simulate``: the candidates ``order[lo:hi]`` of one session, tried
+    in that order; returns the cash, the positions held and the trades taken after."""
+    if held >= max_open:
+        skipped[NO_FREE_SLOT] += hi - lo
+        return cash, held, count_taken
+    n_sessions = len(days)
+    # The symbols held at their signal's close, for the whole group first, as the Python loop.
+    for k in range(lo, hi):
+        c = order[k]
+        s = symbol[c]
+        free[k - lo] = busy_until[s] <= signal_session[c] or (
+            two_sided and busy_side[s] != side[c] and busy_open_exit[s] == entry_session[c])
+    room = cash
+    spent = 0.0                 # entries' dollars this session: the daily budget
+    not_free = 0
+    for k in range(lo, hi):
+        if not free[k - lo]:
+            not_free += 1
+            continue
+        c = order[k]
+        fill_in = _fill(price[c], side[c], half, slip)
+        unit = fill_in * (1 + bps / 1e4) + per_share
+        count = shares_kernel(method, amount_usd, fill_in, room, unit, has_cap, cap_usd)
+        if minimum > 0 and count > 0 and math.isfinite(room):
+            # Costs.affordable: a minimum commission may need more than the unit cost.
+            most = _min(room // unit, (room - minimum) // fill_in)
+            count = int(_min(float(count), most))
+        if count < 1:
+            skipped[ZERO_SHARES] += 1
+            continue
+        if gated:
+            blocked = gate_kernel(kinds, per_order_usd, daily_usd, min_adv_usd, max_spread_pct, max_order_pct_adv,
+                                  count * fill_in, spent, adv[c], price[c] * (1 - half), price[c] * (1 + half))
+            if blocked == POLICY:
+                skipped[BLOCKED_POLICY] += 1
+                continue
+            if blocked == LIQUIDITY:
+                skipped[BLOCKED_LIQUIDITY] += 1
+                continue
+            spent += count * fill_in
+        fee = _commission(float(count), fill_in, per_share, bps, minimum)
+        quantity[c], entry_fill[c], entry_commission[c] = count, fill_in, fee
+        if side[c] < 0 and borrow_rate:
+            held_to = min(exit_session[c], n_sessions - 1)
+            borrow[c] = count * fill_in * borrow_rate * float(days[held_to] - days[entry_session[c]])
+        cash -= count * fill_in + fee
+        room -= count * fill_in + fee
+        held += 1
+        taken[count_taken] = c
+        count_taken += 1
+        s = symbol[c]
+        busy_until[s] = exit_session[c]
+        busy_side[s], busy_open_exit[s] = side[c], open_exit[c]
+        e = exit_session[c]
+        if e != never:                            # an open trade never leaves
+            if head[e] < 0:
+                head[e] = c
+            else:
+                after[tail[e]] = c
+            tail[e] = c
+        if held >= max_open:
+            skipped[NO_FREE_SLOT] += hi - k - 1
+            skipped[SYMBOL_HELD] += not_free
+            return cash, held, count_taken
+    skipped[SYMBOL_HELD] += not_free
+    return cash, held, count_taken
+
+
+@numba.njit(cache=True)
+def account_kernel(order: np.ndarray, starts: np.ndarray, symbol: np.ndarray, signal_session: np.ndarray,
+                   entry_session: np.ndarray, side: np.ndarray, price: np.ndarray, exit_session: np.ndarray,
+                   moment: np.ndarray, exit_price: np.ndarray, open_exit: np.ndarray, adv: np.ndarray,
+                   days: np.ndarray, n_symbols: int, never: int,
+                   half: float, slip: float, per_share: float, bps: float, minimum: float,
+                   method: int, amount_usd: float, has_cap: bool, cap_usd: float,
+                   gated: bool, kinds: np.ndarray, per_order_usd: float, daily_usd: float, min_adv_usd: float,
+                   max_spread_pct: float, max_order_pct_adv: float,
+                   initial_cash: float, borrow_rate: float, max_open: int, at_open: bool, two_sided: bool,
+                   quantity: np.ndarray, entry_fill: np.ndarray, entry_commission: np.ndarray,
+                   exit_fill: np.ndarray, exit_commission: np.ndarray, borrow: np.ndarray,
+                   taken: np.ndarray, cash_after: np.ndarray, skipped: np.ndarray) -> int:
+    """The session loop of ``simulate`` (its Python twin there, step for step); fills
+    the output arrays and returns how many trades were taken (the first elements of
+    ``taken``). Per candidate: ``symbol`` .. ``adv``; ``order`` and ``starts`` group
+    them by entry session, in the order they are tried."""
+    n_sessions = len(starts) - 1
+    n = len(symbol)
+    # The positions leaving at each session, in entry order: a linked list per session.
+    head = np.full(n_sessions, -1, np.int64)
+    tail = np.full(n_sessions, -1, np.int64)
+    after = np.full(n, -1, np.int64)
+    busy_until = np.full(n_symbols, -1, np.int64)     # exit session of the symbol's last trade
+    busy_side = np.zeros(n_symbols, np.int64)
+    busy_open_exit = np.full(n_symbols, -1, np.int64)
+    free = np.zeros(max(n, 1), np.bool_)
+    cash = initial_cash
+    held = 0
+    count_taken = 0
+    for session in range(n_sessions):
+        lo, hi = starts[session], starts[session + 1]
+        entering = lo < hi
+        if not entering and head[session] < 0:
+            continue
+        for at_open_step in (True, False):
+            cash, left = _settle(head[session], at_open_step, after, moment, side, exit_price, quantity, entry_fill,
+                                 borrow, exit_fill, exit_commission, half, slip, per_share, bps, minimum, cash)
+            held -= left
+            if entering and at_open == at_open_step:
+                cash, held, count_taken = _enter(
+                    lo, hi, session, order, symbol, signal_session, entry_session, side, price, exit_session,
+                    open_exit, adv, days, never, half, slip, per_share, bps, minimum, method, amount_usd, has_cap,
+                    cap_usd, gated, kinds, per_order_usd, daily_usd, min_adv_usd, max_spread_pct,
+                    max_order_pct_adv, borrow_rate, max_open, two_sided, head, tail, after, busy_until, busy_side,
+                    busy_open_exit, free, quantity, entry_fill, entry_commission, borrow, taken, skipped, cash, held,
+                    count_taken)
+        cash_after[session] = cash
+    return count_taken
+
+
+@numba.njit(cache=True)
+def held_shares(n_sessions: int, n_symbols: int, symbol: np.ndarray, start: np.ndarray, stop: np.ndarray,
+                signed: np.ndarray) -> np.ndarray:
+    """Per session and symbol, the signed shares held at its close: each trade's
+    ``signed`` from session ``start`` to the one before ``stop``. Shares are whole
+    numbers, so the sums are exact in any order (the cumulative sum of +q at the start and
+    -q at the stop gives the same numbers), and a trade touches only its own cells."""
+    held = np.zeros((n_sessions, n_symbols))
+    for k in range(len(symbol)):
+        s = symbol[k]
+        for session in range(start[k], min(stop[k], n_sessions)):
+            held[session, s] += signed[k]
+    return held

@@ -263,7 +263,7 @@ def _capped(where: _Where, diagnostics: list[Diagnostic], total: int) -> list[Di
     return diagnostics
 
 
-def _converted(frame: pl.DataFrame, where: _Where) -> tuple[pl.DataFrame, list[str]]:
+def _converted(frame: pl.DataFrame, where: _Where) -> tuple[pl.LazyFrame, list[str]]:
     """The standard columns of ``frame`` in their types, and the columns that came as text
     (their original cells are kept as ``<name>_text`` to say what did not parse)."""
     if "symbol" not in frame.columns:
@@ -301,7 +301,7 @@ def _converted(frame: pl.DataFrame, where: _Where) -> tuple[pl.DataFrame, list[s
                                     CSV_HINT if where.lines is not None else PARQUET_HINT))
     if wrong:
         raise KobeError(wrong)
-    return frame.select(_ROW, *exprs), texts
+    return frame.lazy().select(_ROW, *exprs), texts
 
 
 def _checked(frame: pl.DataFrame, where: _Where) -> pl.DataFrame:
@@ -309,22 +309,31 @@ def _checked(frame: pl.DataFrame, where: _Where) -> pl.DataFrame:
     every problem's row."""
     if frame.height == 0 and where.lines is not None:
         raise KobeError(where.file("the file holds no bars, only its header", CSV_HINT))
-    typed, texts = _converted(frame, where)
-    problems = [_parse_failures(typed, name) for name in texts]
-    problems += [typed.filter(pl.col(name).is_null() & ~_failed(name, texts))
+    converted, texts = _converted(frame, where)
+    lazy = converted.lazy()
+    problems = [_parse_failures(lazy, name) for name in texts]
+    problems += [lazy.filter(pl.col(name).is_null() & ~_failed(name, texts))
                  .select(_ROW, pl.lit(name).alias("column"), pl.lit("missing").alias("kind"),
                          pl.lit("is missing").alias("fault"))
                  for name in ("symbol", "date")]
-    values = unusable_values(typed.select(_ROW, *BAR_SCHEMA))
+    values = unusable_values(lazy.select(_ROW, *BAR_SCHEMA))
     problems.append(values.select(_ROW, "column", pl.lit("unusable").alias("kind"), "fault"))
-    # Sorted, a row whose (symbol, date) is its predecessor's is a second bar; it points back at that one.
-    if not in_order(typed):
-        typed = typed.sort("symbol", "date", maintain_order=True, nulls_last=True)
-    same = (pl.col("symbol") == pl.col("symbol").shift(1)) & (pl.col("date") == pl.col("date").shift(1))
-    problems.append(typed.select(_ROW, pl.lit("date").alias("column"), pl.lit("duplicate").alias("kind"),
-                                 pl.col(_ROW).shift(1).cast(pl.String).alias("fault"), same.alias("_same"))
-                    .filter(pl.col("_same").fill_null(False)).drop("_same"))
-    found = pl.concat([p.with_columns(pl.col(_ROW).cast(pl.Int64)) for p in problems]).sort(_ROW, maintain_order=True)
+    # Rows strictly in (symbol, date) order (the usual file) need no sort and hold no second
+    # bar of a date. One parallel query for the columns and every check.
+    symbol, date = pl.col("symbol"), pl.col("date")
+    strictly = ((symbol > symbol.shift(1)) | ((symbol == symbol.shift(1)) & (date > date.shift(1)))).slice(1).all()
+    ordered = strictly & symbol.is_not_null().all() & date.is_not_null().all()
+    typed, order, *found_parts = pl.collect_all([lazy, lazy.select(ordered), *problems])
+    parts = list(found_parts)
+    if not order.item():
+        # Sorted, a row whose (symbol, date) is its predecessor's is a second bar; it points back at that one.
+        if not in_order(typed):
+            typed = typed.sort("symbol", "date", maintain_order=True, nulls_last=True)
+        same = (symbol == symbol.shift(1)) & (date == date.shift(1))
+        parts.append(typed.select(_ROW, pl.lit("date").alias("column"), pl.lit("duplicate").alias("kind"),
+                                  pl.col(_ROW).shift(1).cast(pl.String).alias("fault"), same.alias("_same"))
+                     .filter(pl.col("_same").fill_null(False)).drop("_same"))
+    found = pl.concat([p.with_columns(pl.col(_ROW).cast(pl.Int64)) for p in parts]).sort(_ROW, maintain_order=True)
     if found.height == 0:
         return typed.select(_ROW, *BAR_SCHEMA)
     # Dates as text, polars' own: a date beyond Python's years (a damaged file) has no Python value.
@@ -346,7 +355,7 @@ def _failed(name: str, texts: Sequence[str]) -> pl.Expr:
     return given & pl.col(name).is_null()
 
 
-def _parse_failures(typed: pl.DataFrame, name: str) -> pl.DataFrame:
+def _parse_failures(typed: pl.LazyFrame, name: str) -> pl.LazyFrame:
     kind = "date" if name == "date" else "number"
     fault = "is not a date (YYYY-MM-DD)" if name == "date" else "is not a number"
     return (typed.filter(_failed(name, [name]))

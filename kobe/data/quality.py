@@ -43,10 +43,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import polars as pl
 
 from kobe.config.model import QualitySettings
+
+FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 
 PRICES = ("open", "high", "low", "close")
 PRICE_RANGE = (0.0001, 1e9)
@@ -141,7 +144,7 @@ def not_positive(column: str) -> pl.Expr:
     return pl.col(column) <= 0
 
 
-def unusable_values(bars: pl.DataFrame) -> pl.DataFrame:
+def unusable_values(bars: FrameT) -> FrameT:
     """Every value of ``bars`` (the standard columns, and ``_row``, the row's place in its
     source) that makes its bar unusable: one row per value, ``_row``, ``column`` and
     ``fault`` (what is wrong, to follow the value in a message), by ``_row``.

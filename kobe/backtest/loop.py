@@ -18,8 +18,10 @@ is the account's specification. The sizing and the gates are
 :func:`kobe.decide.sizing.shares` and :mod:`kobe.decide.gates`, re-stated here as
 arithmetic; a test holds them to the originals on random inputs.
 
-The compiled code is cached on disk (``cache=True``): a fresh process loads it in
-milliseconds instead of compiling it again (a few seconds, once per installation).
+The compiled code is cached on disk (``cache=True``): a fresh process loads it instead
+of compiling it again (a few seconds, once per installation). Importing numba and
+loading the cache still cost ~0.6 s per process, which is why ``simulate`` only moves
+to this loop once a process runs enough accounts (``portfolio._Tier``).
 """
 
 from __future__ import annotations
@@ -312,17 +314,3 @@ def account_kernel(order: np.ndarray, starts: np.ndarray, symbol: np.ndarray, si
         cash_after[session] = cash
     return count_taken
 
-
-@numba.njit(cache=True)
-def held_shares(n_sessions: int, n_symbols: int, symbol: np.ndarray, start: np.ndarray, stop: np.ndarray,
-                signed: np.ndarray) -> np.ndarray:
-    """Per session and symbol, the signed shares held at its close: each trade's
-    ``signed`` from session ``start`` to the one before ``stop``. Shares are whole
-    numbers, so the sums are exact in any order (the cumulative sum of +q at the start and
-    -q at the stop gives the same numbers), and a trade touches only its own cells."""
-    held = np.zeros((n_sessions, n_symbols))
-    for k in range(len(symbol)):
-        s = symbol[k]
-        for session in range(start[k], min(stop[k], n_sessions)):
-            held[session, s] += signed[k]
-    return held

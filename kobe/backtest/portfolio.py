@@ -53,11 +53,12 @@ its costs): 6. in the order above. The decision reads nothing after that close.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 
-from kobe.backtest import loop
 from kobe.backtest.candidates import NEVER, Candidates
 from kobe.backtest.costs import Costs
 from kobe.backtest.exits import AT_CLOSE, AT_OPEN, INTRABAR, MARGIN, OPEN, Exits
@@ -93,6 +94,42 @@ def borrow_days(market: Market) -> np.ndarray:
     session a to session b pays for ``days[b] - days[a]`` days, weekends and holidays
     included, as a stock loan does; entered and covered in one session, none."""
     return market.day_numbers
+
+
+@dataclass
+class _Tier:
+    """Which account loop this process runs. The compiled one (:mod:`kobe.backtest.loop`)
+    is ~5x faster per account but costs a fixed ~0.6 s per process (importing numba and
+    loading its compiled code from the cache), where the Python loop takes 10-100 ms per
+    account: a one-off backtest stays in Python, and the process moves to the compiled
+    loop once its accounts have spent :data:`COMPILE_AFTER` seconds in the Python one, or
+    when a caller says many accounts follow (:func:`prefer_compiled`). The books are the
+    same either way."""
+
+    python_seconds: float = 0.0
+    compiled: bool = False
+
+
+_TIER = _Tier()
+COMPILE_AFTER = 0.5
+
+
+def prefer_compiled() -> None:
+    """Run this process's accounts with the compiled loop from now on (a sweep: many
+    accounts, each paying the Python loop's cost again)."""
+    _TIER.compiled = True
+
+
+def _compiled_loop() -> ModuleType | None:
+    """:mod:`kobe.backtest.loop` when this process should run it (:class:`_Tier`), else ``None``."""
+    if not _TIER.compiled and _TIER.python_seconds < COMPILE_AFTER:
+        return None
+    _TIER.compiled = True
+    from kobe.backtest import (
+        loop,  # numba's import and cache: paid only by processes that use it
+    )
+
+    return loop
 
 
 def simulate(market: Market, candidates: Candidates, exits: Exits, *, fill: str,
@@ -149,8 +186,10 @@ def simulate(market: Market, candidates: Candidates, exits: Exits, *, fill: str,
     cash = settings.initial_cash
     cash_after = np.full(n_sessions, np.nan)
     skipped = {"symbol_held": 0, "no_free_slot": 0, "zero_shares": 0, **{k: 0 for k in BLOCKED.values()}}
-    plan = None if equity_sized or margin is not None else loop.gate_plan(gates.chain if gates is not None else ())
-    if plan is not None:
+    loop = None if equity_sized or margin is not None else _compiled_loop()
+    plan = loop.gate_plan(gates.chain if gates is not None else ()) if loop is not None else None
+    started = time.perf_counter()
+    if loop is not None and plan is not None:
         # The compiled twin of the loop below (kobe.backtest.loop), for the accounts it covers.
         counts = np.zeros(5, dtype=np.int64)
         taken_all = np.zeros(n, dtype=np.int64)
@@ -313,6 +352,8 @@ def simulate(market: Market, candidates: Candidates, exits: Exits, *, fill: str,
         if margin is not None and held and session + 1 < n_sessions:
             cover(session)
 
+    if plan is None:
+        _TIER.python_seconds += time.perf_counter() - started
     cash_series = _forward_fill(cash_after, settings.initial_cash)
     chosen = np.array(taken, dtype=np.int64)
     equity, positions = _marked(market, chosen, symbol, entry_session, exit_session, quantity, entry_fill,
@@ -404,12 +445,18 @@ def _marked(market: Market, taken: np.ndarray, symbol: np.ndarray, entry_session
     n_sessions, n_symbols = market.closes.shape
     collateral = np.zeros(n_sessions + 1)
     count = np.zeros(n_sessions + 1, dtype=np.int64)
-    held = loop.held_shares(n_sessions, n_symbols, symbol[taken].astype(np.int64),
-                            entry_session[taken].astype(np.int64), exit_session[taken].astype(np.int64),
-                            (side[taken] * quantity[taken]).astype(np.float64))
+    held = np.zeros((n_sessions, n_symbols))
     if taken.size:
-        start = entry_session[taken]
+        sym, start = symbol[taken], entry_session[taken]
         stop = np.minimum(exit_session[taken], n_sessions)
+        signed = side[taken] * quantity[taken]
+        # Only the columns of the symbols traded: the rest stay 0. Whole shares, so the sums
+        # are exact, the numbers those of the full matrix.
+        columns, sym = np.unique(sym, return_inverse=True)
+        part = np.zeros((n_sessions + 1, len(columns)))
+        np.add.at(part, (start, sym), signed)
+        np.add.at(part, (stop, sym), -signed)
+        held[:, columns] = np.cumsum(part, axis=0)[:n_sessions]
         np.add.at(count, start, 1)
         np.add.at(count, stop, -1)
         # A short is worth its collateral plus its profit: q * (2 * entry - close).

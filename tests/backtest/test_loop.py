@@ -9,12 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from test_invariants import symbol_bars
 
-from kobe.backtest import loop
+from kobe.backtest import loop, portfolio
 from kobe.config.model import Sizing
 from kobe.decide.exits import AT_OPEN
 from kobe.decide.gates import (
@@ -73,24 +72,32 @@ def test_the_compiled_loop_keeps_the_books_of_the_python_loop(backtest, tmp_path
                         short_entry="volume == 1000" if side == "both" else None,
                         settings=f"initial_cash: 10000\nmax_open_positions: {slots}{costs}")
 
-    compiled = books(run())
     with monkeypatch.context() as patch:
-        patch.setattr(loop, "gate_plan", lambda chain: None)     # every account through the Python loop
+        patch.setattr(portfolio._TIER, "compiled", True)
+        compiled = books(run())
+    with monkeypatch.context() as patch:
+        patch.setattr(portfolio._TIER, "compiled", False)
+        patch.setattr(portfolio, "COMPILE_AFTER", math.inf)     # every account through the Python loop
         python = books(run())
     assert compiled[0].equals(python[0])
     assert compiled[1].equals(python[1])
     assert compiled[2] == python[2]
 
 
-def test_the_python_loop_is_what_the_differential_test_compares_against(backtest, monkeypatch) -> None:
-    """The patch above reaches the Python loop: without the kernel, it still trades."""
+def test_the_tiers_pick_the_loop(backtest, monkeypatch) -> None:
+    """The patches above reach each loop: a kernel that takes nothing leaves no trade in
+    the compiled tier only; the Python tier moves to it after COMPILE_AFTER seconds."""
     calls = []
     monkeypatch.setattr(loop, "account_kernel", lambda *a: calls.append(a) or 0)
     flat_signal = [(100.0, 101.0, 99.0, 100.0, 2), *[(100.0, 101.0, 99.0, 100.0, 1)] * 3]
-    assert books(backtest({"AAA": flat_signal}))[0].is_empty()        # all_cash, no gates: the kernel's
-    assert calls
-    monkeypatch.setattr(loop, "gate_plan", lambda chain: None)
-    assert books(backtest({"AAA": flat_signal}))[0].height == 1
+    monkeypatch.setattr(portfolio._TIER, "compiled", False)
+    monkeypatch.setattr(portfolio._TIER, "python_seconds", 0.0)
+    monkeypatch.setattr(portfolio, "COMPILE_AFTER", math.inf)
+    assert books(backtest({"AAA": flat_signal}))[0].height == 1 and not calls
+    assert portfolio._TIER.python_seconds > 0
+    monkeypatch.setattr(portfolio, "COMPILE_AFTER", 0.0)
+    assert books(backtest({"AAA": flat_signal}))[0].is_empty() and calls
+    assert portfolio._TIER.compiled          # and it stays there
 
 
 def test_the_kernel_reads_the_exit_moment_of_kobe_decide() -> None:
@@ -151,17 +158,3 @@ def test_the_kernel_gates_as_kobe_decide(order, spent, adv, price, spread, limit
     expected = loop.ALLOWED if decision.allowed else {"policy": loop.POLICY, "liquidity": loop.LIQUIDITY}[decision.gate]
     assert got == expected
 
-
-@pytest.mark.parametrize("seed", range(5))
-def test_held_shares_are_the_cumulative_sums(seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    n_sessions, n_symbols, n = 40, 7, 60
-    symbol = rng.integers(0, n_symbols, n)
-    start = rng.integers(0, n_sessions, n)
-    stop = np.where(rng.random(n) < 0.2, 2**60, start + rng.integers(0, 15, n))
-    signed = rng.integers(-500, 500, n).astype(float)
-    dense = np.zeros((n_sessions + 1, n_symbols))
-    np.add.at(dense, (start, symbol), signed)
-    np.add.at(dense, (np.minimum(stop, n_sessions), symbol), -signed)
-    expected = np.cumsum(dense, axis=0)[:n_sessions]
-    assert np.array_equal(loop.held_shares(n_sessions, n_symbols, symbol, start, stop, signed), expected)

@@ -22,6 +22,7 @@ already held in the symbol) and is decided later, in :mod:`kobe.backtest.portfol
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 
@@ -78,19 +79,20 @@ def fill_price(fill: str) -> pl.Expr:
 
 
 def candidate_query(compiled: CompiledStrategy, market: Market, *, symbols: Sequence[str] | None = None,
-                    first_session: int = 0) -> pl.LazyFrame:
+                    first_session: int = 0, rows: tuple[int, int] | None = None) -> pl.LazyFrame:
     """The Polars query behind :func:`find_candidates`, to collect together with others
-    (``pl.collect_all`` runs several strategies' plans in parallel)."""
+    (``pl.collect_all`` runs several strategies' plans in parallel). ``rows``: only the
+    market's rows ``start <= row < end``, whole symbols (see :func:`symbol_chunks`)."""
     fill = compiled.checked.config.fill
     # A market's bars are sorted by symbol and date already (filtering keeps the order).
-    prepared = prepare_bars(market_bars(market, symbols), fill_price(fill), presorted=True)
+    prepared = prepare_bars(market_bars(market, symbols, rows), fill_price(fill), presorted=True)
     plan = compiled.add_outputs(compiled.compiler.apply(prepared))
     return select_candidates(plan, compiled, market, first_session)
 
 
 def shared_candidate_queries(compiled: Sequence[CompiledStrategy], market: Market,
                              universes: Mapping[str, Sequence[str] | None], first_session: int = 0,
-                             ) -> list[pl.LazyFrame]:
+                             rows: tuple[int, int] | None = None) -> list[pl.LazyFrame]:
     """:func:`candidate_query` of each of ``compiled`` (its symbols ``universes[name]``),
     in order, with their common work shared: strategies with the same fill and the same
     symbols are compiled again into one :class:`~kobe.dsl.compile.Compiler`, so that
@@ -107,20 +109,57 @@ def shared_candidate_queries(compiled: Sequence[CompiledStrategy], market: Marke
         if len(members) == 1:
             c = compiled[members[0]]
             queries[members[0]] = candidate_query(c, market, symbols=universes.get(c.name),
-                                                  first_session=first_session)
+                                                  first_session=first_session, rows=rows)
             continue
         compiler = Compiler()
         recompiled = [compile_strategy(compiled[i].checked, compiler) for i in members]
         symbols = sorted(key) if key is not None else None
-        base = compiler.apply(prepare_bars(market_bars(market, symbols), fill_price(fill), presorted=True))
+        base = compiler.apply(prepare_bars(market_bars(market, symbols, rows), fill_price(fill), presorted=True))
         for i, c in zip(members, recompiled):
             queries[i] = select_candidates(c.add_outputs(base), c, market, first_session)
     return [q for q in queries if q is not None]
 
 
-def market_bars(market: Market, symbols: Sequence[str] | None = None) -> pl.LazyFrame:
-    """The market's bars (with ``_row``), only ``symbols`` when given."""
-    bars = market.bars.lazy()
+CHUNK_ROWS = 1 << 20
+"""Rows of bars a plan runs over at once when the strategies allow it: a plan holds a
+column per indicator over its rows, so a large market runs in chunks of whole symbols
+(the same values: every time-series column reads only its own symbol's bars)."""
+
+
+def symbol_chunks(market: Market, rows: int = CHUNK_ROWS) -> list[tuple[int, int]]:
+    """The market's rows as ranges ``(start, end)`` of whole symbols, each of about
+    ``rows`` rows (one symbol longer than that is a range of its own), in row order."""
+    starts = np.flatnonzero(np.r_[True, market.symbol[1:] != market.symbol[:-1]])
+    bounds = [0]
+    for start in starts[1:]:
+        if start - bounds[-1] >= rows:
+            bounds.append(int(start))
+    bounds.append(market.rows)
+    return list(itertools.pairwise(bounds))
+
+
+def shared_candidates(compiled: Sequence[CompiledStrategy], market: Market,
+                      universes: Mapping[str, Sequence[str] | None], first_session: int = 0,
+                      chunk_rows: int = CHUNK_ROWS) -> list[pl.DataFrame]:
+    """The collected :func:`shared_candidate_queries`, one frame per strategy of
+    ``compiled``, found a chunk of whole symbols at a time (:func:`symbol_chunks`) so
+    that the plans' columns are held for one chunk only. A strategy with a
+    cross-sectional column (``rank``) needs every symbol of a date at once: then the
+    market is one chunk."""
+    across = any(d.partition != "symbol" for c in compiled for d in c.compiler.derived.values())
+    chunks = [(0, market.rows)] if across else symbol_chunks(market, chunk_rows)
+    if len(chunks) == 1:
+        return pl.collect_all(shared_candidate_queries(compiled, market, universes, first_session))
+    found = [pl.collect_all(shared_candidate_queries(compiled, market, universes, first_session, rows))
+             for rows in chunks]
+    return [pl.concat([frames[i] for frames in found]) for i in range(len(compiled))]
+
+
+def market_bars(market: Market, symbols: Sequence[str] | None = None,
+                rows: tuple[int, int] | None = None) -> pl.LazyFrame:
+    """The market's bars (with ``_row``), only ``symbols`` when given, and only the rows
+    ``start <= row < end`` of ``rows`` when given."""
+    bars = (market.bars if rows is None else market.bars.slice(rows[0], rows[1] - rows[0])).lazy()
     if symbols is not None and set(symbols) != set(market.symbols):
         known = set(market.symbols)     # the Enum column holds only these: drop names without bars
         bars = bars.filter(pl.col("symbol").is_in([s for s in symbols if s in known]))

@@ -30,7 +30,7 @@ from kobe.backtest.candidates import (
     Candidates,
     candidates_from,
     find_candidates,
-    shared_candidate_queries,
+    shared_candidates,
 )
 from kobe.backtest.exits import OPEN, REASONS, Exits, find_exits_by_side
 from kobe.backtest.market import Market, SimulatedPeriod, scoped_market
@@ -227,7 +227,7 @@ def run_backtest(project: Project, bars: pl.LazyFrame | pl.DataFrame, *, strateg
                                    hint=f"the data ends on {market.sessions[-1].isoformat()}"))
     compiled = [project.compiled(s.name) for s in chosen]
     # One parallel query for every strategy's plan, sharing their common columns.
-    frames = pl.collect_all(shared_candidate_queries(compiled, market, universes, first))
+    frames = shared_candidates(compiled, market, universes, first)
     adv: dict[int, np.ndarray] = {}
     results = tuple(
         run_strategy(c, market, resolve_settings(project, c.name), symbols=universes[c.name],

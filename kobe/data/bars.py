@@ -104,7 +104,7 @@ def read_bars(source: str | Path | None = None, *, symbols: Sequence[str] | None
     if end is not None:
         bars = bars.filter(pl.col("date") <= end)
     # _checked sorted the rows (symbol and date are never null, never twice): filters keep the order.
-    return bars.drop(_ROW).lazy()
+    return bars.lazy()
 
 
 def in_order(frame: pl.DataFrame) -> bool:
@@ -305,8 +305,8 @@ def _converted(frame: pl.DataFrame, where: _Where) -> tuple[pl.LazyFrame, list[s
 
 
 def _checked(frame: pl.DataFrame, where: _Where) -> pl.DataFrame:
-    """``frame`` in the standard shape (with ``_row``), or a :class:`KobeError` naming
-    every problem's row."""
+    """``frame`` in the standard shape, sorted, or a :class:`KobeError` naming every
+    problem's row."""
     if frame.height == 0 and where.lines is not None:
         raise KobeError(where.file("the file holds no bars, only its header", CSV_HINT))
     converted, texts = _converted(frame, where)
@@ -323,10 +323,16 @@ def _checked(frame: pl.DataFrame, where: _Where) -> pl.DataFrame:
     symbol, date = pl.col("symbol"), pl.col("date")
     strictly = ((symbol > symbol.shift(1)) | ((symbol == symbol.shift(1)) & (date > date.shift(1)))).slice(1).all()
     ordered = strictly & symbol.is_not_null().all() & date.is_not_null().all()
-    typed, order, *found_parts = pl.collect_all([lazy, lazy.select(ordered), *problems])
+    # Only the standard columns are kept: the row numbers and the cells as text are read
+    # again on the rare paths that need them (a sort, a message).
+    bars, order, *found_parts = pl.collect_all([lazy.select(*BAR_SCHEMA), lazy.select(ordered), *problems])
     parts = list(found_parts)
-    if not order.item():
+    if order.item():
+        if not any(p.height for p in parts):
+            return bars
+    else:
         # Sorted, a row whose (symbol, date) is its predecessor's is a second bar; it points back at that one.
+        typed = lazy.collect()
         if not in_order(typed):
             typed = typed.sort("symbol", "date", maintain_order=True, nulls_last=True)
         same = (symbol == symbol.shift(1)) & (date == date.shift(1))
@@ -335,7 +341,8 @@ def _checked(frame: pl.DataFrame, where: _Where) -> pl.DataFrame:
                      .filter(pl.col("_same").fill_null(False)).drop("_same"))
     found = pl.concat([p.with_columns(pl.col(_ROW).cast(pl.Int64)) for p in parts]).sort(_ROW, maintain_order=True)
     if found.height == 0:
-        return typed.select(_ROW, *BAR_SCHEMA)
+        return typed.select(*BAR_SCHEMA)
+    typed = lazy.collect() if order.item() else typed
     # Dates as text, polars' own: a date beyond Python's years (a damaged file) has no Python value.
     day = pl.col("date")
     readable = pl.when(day.dt.year().is_between(1, 9999)).then(day).otherwise(None).cast(pl.String)

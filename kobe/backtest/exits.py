@@ -18,6 +18,7 @@ import numpy as np
 
 from kobe.backtest.candidates import NEVER, Candidates
 from kobe.backtest.market import Market
+from kobe.backtest.tier import compiled_tier
 from kobe.decide.exits import (  # noqa: F401 - re-exported: the backtest's readers name them from here
     AT_CLOSE,
     AT_OPEN,
@@ -120,13 +121,23 @@ def _search_levels(market: Market, c: Candidates, side: int, bound: np.ndarray, 
     """Step 1 of the module doc, in lockstep over the bars held."""
     has_level = np.isfinite(c.stop) | np.isfinite(c.target) | np.isfinite(c.trailing_stop)
     active = np.flatnonzero(has_level & (c.first_held <= bound))
+    if compiled_tier():
+        from kobe.backtest import (
+            loop,  # numba: only in a process that runs the compiled tier
+        )
+
+        loop.search_levels(side, active, c.first_held, bound, c.entry_price, c.stop, c.target, c.trailing_stop,
+                           market.open, market.high, market.low, row, price, moment, reason, INTRABAR, STOP,
+                           TRAILING_STOP, TARGET)
+        return
+    # The searching candidates' own values, compressed along with them as they finish,
+    # rather than gathered from the full arrays again at every bar.
+    at, limit = c.first_held[active], bound[active]
+    stop, target, trailing = c.stop[active], c.target[active], c.trailing_stop[active]
     best = c.entry_price[active]          # best price since entry, before the current bar
-    k = 0
     while active.size:
-        at = c.first_held[active] + k
         opened, high, low = market.open[at], market.high[at], market.low[at]
-        found = level_exits(side, opened, high, low, c.stop[active], c.target[active], c.trailing_stop[active],
-                            best)
+        found = level_exits(side, opened, high, low, stop, target, trailing, best)
         done = found.done
         if done.any():
             hit = active[done]
@@ -135,6 +146,8 @@ def _search_levels(market: Market, c: Candidates, side: int, bound: np.ndarray, 
             moment[hit] = INTRABAR
             reason[hit] = found.reason[done]
         best = advance_best(side, best, high, low)
-        keep = ~done & (at < bound[active])
-        active, best = active[keep], best[keep]
-        k += 1
+        keep = ~done & (at < limit)
+        if not keep.all():
+            active, best, at, limit = active[keep], best[keep], at[keep], limit[keep]
+            stop, target, trailing = stop[keep], target[keep], trailing[keep]
+        at = at + 1

@@ -184,7 +184,8 @@ def _settle(first: int, at_open: bool, after: np.ndarray, moment: np.ndarray, si
 
 
 @numba.njit(cache=True)
-def _enter(lo: int, hi: int, session: int, order: np.ndarray, symbol: np.ndarray, signal_session: np.ndarray,
+def _enter(lo: int, hi: int, session: int, order: np.ndarray, rank_key: np.ndarray, sort_groups: bool,
+           symbol: np.ndarray, signal_session: np.ndarray,
            entry_session: np.ndarray, side: np.ndarray, price: np.ndarray, exit_session: np.ndarray,
            open_exit: np.ndarray, adv: np.ndarray, days: np.ndarray, never: int,
            half: float, slip: float, per_share: float, bps: float, minimum: float,
@@ -202,6 +203,11 @@ def _enter(lo: int, hi: int, session: int, order: np.ndarray, symbol: np.ndarray
         skipped[NO_FREE_SLOT] += hi - lo
         return cash, held, count_taken
     n_sessions = len(days)
+    if sort_groups and hi - lo > 1:
+        # By rank within the session, ties in candidate order (which is symbol order): sorted
+        # only for the sessions that have a free slot, most of a sweep's have none.
+        group = order[lo:hi].copy()
+        order[lo:hi] = group[np.argsort(rank_key[group], kind="mergesort")]
     # The symbols held at their signal's close, for the whole group first, as the Python loop.
     for k in range(lo, hi):
         c = order[k]
@@ -265,7 +271,8 @@ def _enter(lo: int, hi: int, session: int, order: np.ndarray, symbol: np.ndarray
 
 
 @numba.njit(cache=True)
-def account_kernel(order: np.ndarray, starts: np.ndarray, symbol: np.ndarray, signal_session: np.ndarray,
+def account_kernel(order: np.ndarray, rank_key: np.ndarray, sort_groups: bool, starts: np.ndarray,
+                   symbol: np.ndarray, signal_session: np.ndarray,
                    entry_session: np.ndarray, side: np.ndarray, price: np.ndarray, exit_session: np.ndarray,
                    moment: np.ndarray, exit_price: np.ndarray, open_exit: np.ndarray, adv: np.ndarray,
                    days: np.ndarray, n_symbols: int, never: int,
@@ -279,8 +286,10 @@ def account_kernel(order: np.ndarray, starts: np.ndarray, symbol: np.ndarray, si
                    taken: np.ndarray, cash_after: np.ndarray, skipped: np.ndarray) -> int:
     """The session loop of ``simulate`` (its Python twin there, step for step); fills
     the output arrays and returns how many trades were taken (the first elements of
-    ``taken``). Per candidate: ``symbol`` .. ``adv``; ``order`` and ``starts`` group
-    them by entry session, in the order they are tried."""
+    ``taken``). Per candidate: ``rank_key`` and ``symbol`` .. ``adv``; ``order`` and
+    ``starts`` group them by entry session, in the order they are tried, or with
+    ``sort_groups`` in candidate order, each group then sorted by ``rank_key`` when it
+    is tried (``order`` is sorted in place)."""
     n_sessions = len(starts) - 1
     n = len(symbol)
     # The positions leaving at each session, in entry order: a linked list per session.
@@ -305,7 +314,7 @@ def account_kernel(order: np.ndarray, starts: np.ndarray, symbol: np.ndarray, si
             held -= left
             if entering and at_open == at_open_step:
                 cash, held, count_taken = _enter(
-                    lo, hi, session, order, symbol, signal_session, entry_session, side, price, exit_session,
+                    lo, hi, session, order, rank_key, sort_groups, symbol, signal_session, entry_session, side, price, exit_session,
                     open_exit, adv, days, never, half, slip, per_share, bps, minimum, method, amount_usd, has_cap,
                     cap_usd, gated, kinds, per_order_usd, daily_usd, min_adv_usd, max_spread_pct,
                     max_order_pct_adv, borrow_rate, max_open, two_sided, head, tail, after, busy_until, busy_side,
@@ -314,3 +323,72 @@ def account_kernel(order: np.ndarray, starts: np.ndarray, symbol: np.ndarray, si
         cash_after[session] = cash
     return count_taken
 
+
+
+@numba.njit(cache=True)
+def _fmax(a: float, b: float) -> float:
+    """``np.fmax``: the larger, ignoring a NaN (numpy's own expression)."""
+    return a if (a >= b or math.isnan(b)) else b
+
+
+@numba.njit(cache=True)
+def _fmin(a: float, b: float) -> float:
+    """``np.fmin``: the smaller, ignoring a NaN."""
+    return a if (a <= b or math.isnan(b)) else b
+
+
+@numba.njit(cache=True)
+def search_levels(side: int, active: np.ndarray, first_held: np.ndarray, bound: np.ndarray, entry_price: np.ndarray,
+                  stop: np.ndarray, target: np.ndarray, trailing: np.ndarray, opened: np.ndarray,
+                  high: np.ndarray, low: np.ndarray, row: np.ndarray, price: np.ndarray, moment: np.ndarray,
+                  reason: np.ndarray, intrabar: int, stop_reason: int, trailing_reason: int,
+                  target_reason: int) -> None:
+    """``kobe.backtest.exits._search_levels``, one candidate at a time instead of in
+    lockstep (each one's search reads only its own bars): the bars from ``first_held``
+    to ``bound`` of each of ``active`` through :func:`kobe.decide.exits.level_exits`,
+    re-stated per bar, and ``advance_best`` after each bar."""
+    for c in active:
+        best = entry_price[c]
+        s, t, trail = stop[c], target[c], trailing[c]
+        at = first_held[c]
+        while True:
+            o, h, lo = opened[at], high[at], low[at]
+            trail_level = best - side * trail
+            level = _fmax(s, trail_level) if side > 0 else _fmin(s, trail_level)
+            if side > 0:
+                gap_stop, gap_target = o <= level, o >= t
+                hit_stop, hit_target = lo <= level, h >= t
+            else:
+                gap_stop, gap_target = o >= level, o <= t
+                hit_stop, hit_target = h >= level, lo <= t
+            # The open comes first; within the bar, the stop before the target.
+            stopped = gap_stop or (not gap_target and hit_stop)
+            if stopped or gap_target or hit_target:
+                row[c] = at
+                price[c] = o if (gap_stop or gap_target) else (level if stopped else t)
+                moment[c] = intrabar
+                if stopped:
+                    binds = math.isfinite(trail_level) and not (side * (trail_level - s) <= 0)
+                    reason[c] = trailing_reason if binds else stop_reason
+                else:
+                    reason[c] = target_reason
+                break
+            best = _fmax(best, h) if side > 0 else _fmin(best, lo)
+            if at >= bound[c]:
+                break
+            at += 1
+
+
+@numba.njit(cache=True)
+def held_shares(n_sessions: int, n_symbols: int, symbol: np.ndarray, start: np.ndarray, stop: np.ndarray,
+                signed: np.ndarray) -> np.ndarray:
+    """Per session and symbol, the signed shares held at its close: each trade's
+    ``signed`` from session ``start`` to the one before ``stop``. Shares are whole
+    numbers, so the sums are exact in any order: the numbers of the cumulative sum of +q
+    at the start and -q at the stop, with each trade touching only its own cells."""
+    held = np.zeros((n_sessions, n_symbols))
+    for k in range(len(symbol)):
+        s = symbol[k]
+        for session in range(start[k], min(stop[k], n_sessions)):
+            held[session, s] += signed[k]
+    return held

@@ -64,6 +64,7 @@ from kobe.backtest.costs import Costs
 from kobe.backtest.exits import AT_CLOSE, AT_OPEN, INTRABAR, MARGIN, OPEN, Exits
 from kobe.backtest.market import Market
 from kobe.backtest.parity import BLOCKED, EntryGates
+from kobe.backtest.tier import compiled_tier, spent_in_python
 from kobe.config.model import BacktestSettings, Sizing
 from kobe.decide.sizing import needs_equity, shares
 
@@ -96,35 +97,11 @@ def borrow_days(market: Market) -> np.ndarray:
     return market.day_numbers
 
 
-@dataclass
-class _Tier:
-    """Which account loop this process runs. The compiled one (:mod:`kobe.backtest.loop`)
-    is ~5x faster per account but costs a fixed ~0.6 s per process (importing numba and
-    loading its compiled code from the cache), where the Python loop takes 10-100 ms per
-    account: a one-off backtest stays in Python, and the process moves to the compiled
-    loop once its accounts have spent :data:`COMPILE_AFTER` seconds in the Python one, or
-    when a caller says many accounts follow (:func:`prefer_compiled`). The books are the
-    same either way."""
-
-    python_seconds: float = 0.0
-    compiled: bool = False
-
-
-_TIER = _Tier()
-COMPILE_AFTER = 0.5
-
-
-def prefer_compiled() -> None:
-    """Run this process's accounts with the compiled loop from now on (a sweep: many
-    accounts, each paying the Python loop's cost again)."""
-    _TIER.compiled = True
-
-
 def _compiled_loop() -> ModuleType | None:
-    """:mod:`kobe.backtest.loop` when this process should run it (:class:`_Tier`), else ``None``."""
-    if not _TIER.compiled and _TIER.python_seconds < COMPILE_AFTER:
+    """:mod:`kobe.backtest.loop` when this process runs the compiled tier
+    (:mod:`kobe.backtest.tier`), else ``None``."""
+    if not compiled_tier():
         return None
-    _TIER.compiled = True
     from kobe.backtest import (
         loop,  # numba's import and cache: paid only by processes that use it
     )
@@ -154,10 +131,17 @@ def simulate(market: Market, candidates: Candidates, exits: Exits, *, fill: str,
 
     # Candidates by entry session, then rank (higher first, none last), then symbol.
     rank_key = np.where(np.isnan(candidates.rank), np.inf, -candidates.rank)
-    order = np.lexsort((symbol, rank_key, entry_session))
-    starts = np.searchsorted(entry_session[order], np.arange(n_sessions + 1))
     equity_sized = needs_equity(sizing)
     margin = settings.margin
+    loop = None if equity_sized or margin is not None else _compiled_loop()
+    plan = loop.gate_plan(gates.chain if gates is not None else ()) if loop is not None else None
+    # The compiled loop sorts each session's group by rank only when it is tried: the
+    # candidates come in row order, symbol first, so a stable sort by session leaves each
+    # group in symbol order (the full sort is most of an account's time outside the loop).
+    sort_groups = plan is not None and bool((symbol[1:] >= symbol[:-1]).all())
+    order = (np.argsort(entry_session, kind="stable") if sort_groups
+             else np.lexsort((symbol, rank_key, entry_session)))
+    starts = np.searchsorted(entry_session[order], np.arange(n_sessions + 1))
     # Copies: a margin call replaces the exits of the positions it closes.
     ended = exits if margin is None else Exits(exits.row.copy(), exits.price.copy(), exits.moment.copy(),
                                                exits.reason.copy())
@@ -179,22 +163,18 @@ def simulate(market: Market, candidates: Candidates, exits: Exits, *, fill: str,
     # a signal of the other side filling at that open is a reversal, not a symbol held.
     busy_side = np.zeros(len(market.symbols), dtype=np.int64)
     busy_open_exit = np.full(len(market.symbols), -1, dtype=np.int64)
-    o_symbol, o_signal = symbol[order], signal_session[order]        # in the order candidates are tried
-    o_side, o_entry = side[order], entry_session[order]
     two_sided = bool(len(side)) and bool((side != side[0]).any())
     open_exit = np.where(exits.moment == AT_OPEN, exit_session, -1)
     cash = settings.initial_cash
     cash_after = np.full(n_sessions, np.nan)
     skipped = {"symbol_held": 0, "no_free_slot": 0, "zero_shares": 0, **{k: 0 for k in BLOCKED.values()}}
-    loop = None if equity_sized or margin is not None else _compiled_loop()
-    plan = loop.gate_plan(gates.chain if gates is not None else ()) if loop is not None else None
     started = time.perf_counter()
     if loop is not None and plan is not None:
         # The compiled twin of the loop below (kobe.backtest.loop), for the accounts it covers.
         counts = np.zeros(5, dtype=np.int64)
         taken_all = np.zeros(n, dtype=np.int64)
         n_taken = loop.account_kernel(
-            order.astype(np.int64), starts.astype(np.int64), symbol.astype(np.int64),
+            order.astype(np.int64), rank_key, sort_groups, starts.astype(np.int64), symbol.astype(np.int64),
             signal_session.astype(np.int64), entry_session.astype(np.int64), side, candidates.entry_price,
             exit_session, exits.moment.astype(np.int64), exits.price, open_exit,
             gates.adv[candidates.row].astype(np.float64) if gates is not None else np.zeros(0),
@@ -221,6 +201,8 @@ def simulate(market: Market, candidates: Candidates, exits: Exits, *, fill: str,
         c_entry_session = entry_session.tolist()
         c_open_exit = open_exit.tolist()
         c_row = candidates.row.tolist()
+        o_symbol, o_signal = symbol[order], signal_session[order]        # in the order candidates are tried
+        o_side, o_entry = side[order], entry_session[order]
     spent = [0.0, -1]                         # entries' dollars on session spent[1]: the daily budget
 
     def settle(moments: tuple[int, ...], session: int) -> None:
@@ -353,7 +335,7 @@ def simulate(market: Market, candidates: Candidates, exits: Exits, *, fill: str,
             cover(session)
 
     if plan is None:
-        _TIER.python_seconds += time.perf_counter() - started
+        spent_in_python(time.perf_counter() - started)
     cash_series = _forward_fill(cash_after, settings.initial_cash)
     chosen = np.array(taken, dtype=np.int64)
     equity, positions = _marked(market, chosen, symbol, entry_session, exit_session, quantity, entry_fill,
@@ -445,23 +427,24 @@ def _marked(market: Market, taken: np.ndarray, symbol: np.ndarray, entry_session
     n_sessions, n_symbols = market.closes.shape
     collateral = np.zeros(n_sessions + 1)
     count = np.zeros(n_sessions + 1, dtype=np.int64)
-    held = np.zeros((n_sessions, n_symbols))
+    loop = _compiled_loop()
+    held = (loop.held_shares(n_sessions, n_symbols, symbol[taken].astype(np.int64), entry_session[taken].astype(np.int64),
+                             exit_session[taken].astype(np.int64), (side[taken] * quantity[taken]).astype(np.float64))
+            if loop is not None else np.zeros((n_sessions + 1, n_symbols)))
     if taken.size:
         sym, start = symbol[taken], entry_session[taken]
         stop = np.minimum(exit_session[taken], n_sessions)
-        signed = side[taken] * quantity[taken]
-        # Only the columns of the symbols traded: the rest stay 0. Whole shares, so the sums
-        # are exact, the numbers those of the full matrix.
-        columns, sym = np.unique(sym, return_inverse=True)
-        part = np.zeros((n_sessions + 1, len(columns)))
-        np.add.at(part, (start, sym), signed)
-        np.add.at(part, (stop, sym), -signed)
-        held[:, columns] = np.cumsum(part, axis=0)[:n_sessions]
+        if loop is None:
+            signed = side[taken] * quantity[taken]
+            np.add.at(held, (start, sym), signed)
+            np.add.at(held, (stop, sym), -signed)
         np.add.at(count, start, 1)
         np.add.at(count, stop, -1)
         # A short is worth its collateral plus its profit: q * (2 * entry - close).
         value = np.where(side[taken] < 0, 2 * quantity[taken] * entry_fill[taken], 0.0)
         np.add.at(collateral, start, value)
         np.add.at(collateral, stop, -value)
+    if loop is None:
+        held = np.cumsum(held, axis=0)[:n_sessions]
     equity = cash + (held * market.closes).sum(axis=1) + np.cumsum(collateral)[:n_sessions]
     return equity, np.cumsum(count)[:n_sessions]

@@ -46,7 +46,7 @@ from kobe.backtest.engine import (
 from kobe.backtest.market import Market, SimulatedPeriod, scoped_market
 from kobe.backtest.metrics import Number
 from kobe.backtest.parity import EntryGates
-from kobe.backtest.portfolio import prefer_compiled
+from kobe.backtest.tier import prefer_compiled
 from kobe.config.errors import Diagnostic, KobeError
 from kobe.config.model import BacktestSettings
 from kobe.dsl.compile import Compiler
@@ -255,7 +255,7 @@ def run_sweep(project: Project, bars: pl.LazyFrame | pl.DataFrame, name: str, *,
     results = run_grid(grid, market, settings, symbols=symbols, first_session=first, gates=entry,
                        step=counter(progress, len(grid)))
     metrics = [r.metrics() for r in results]
-    rows = []
+    rows: list[dict[str, object]] = []
     for rank, k in enumerate(ranking(metrics, metric), start=1):
         rows.append({"rank": rank, "point": k, **grid.points[k], **metrics[k], "signals": results[k].signals,
                      "skipped": dict(results[k].skipped)})

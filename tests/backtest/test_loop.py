@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from test_invariants import symbol_bars
 
-from kobe.backtest import loop, portfolio
+from kobe.backtest import loop, tier
+from kobe.backtest.exits import _search_levels
 from kobe.config.model import Sizing
-from kobe.decide.exits import AT_OPEN
+from kobe.decide.exits import AT_CLOSE, AT_OPEN, OPEN
 from kobe.decide.gates import (
     EntryContext,
     LiquidityGate,
@@ -73,11 +76,11 @@ def test_the_compiled_loop_keeps_the_books_of_the_python_loop(backtest, tmp_path
                         settings=f"initial_cash: 10000\nmax_open_positions: {slots}{costs}")
 
     with monkeypatch.context() as patch:
-        patch.setattr(portfolio._TIER, "compiled", True)
+        patch.setattr(tier.TIER, "compiled", True)
         compiled = books(run())
     with monkeypatch.context() as patch:
-        patch.setattr(portfolio._TIER, "compiled", False)
-        patch.setattr(portfolio, "COMPILE_AFTER", math.inf)     # every account through the Python loop
+        patch.setattr(tier.TIER, "compiled", False)
+        patch.setattr(tier, "COMPILE_AFTER", math.inf)     # every account through the Python loop
         python = books(run())
     assert compiled[0].equals(python[0])
     assert compiled[1].equals(python[1])
@@ -90,14 +93,14 @@ def test_the_tiers_pick_the_loop(backtest, monkeypatch) -> None:
     calls = []
     monkeypatch.setattr(loop, "account_kernel", lambda *a: calls.append(a) or 0)
     flat_signal = [(100.0, 101.0, 99.0, 100.0, 2), *[(100.0, 101.0, 99.0, 100.0, 1)] * 3]
-    monkeypatch.setattr(portfolio._TIER, "compiled", False)
-    monkeypatch.setattr(portfolio._TIER, "python_seconds", 0.0)
-    monkeypatch.setattr(portfolio, "COMPILE_AFTER", math.inf)
+    monkeypatch.setattr(tier.TIER, "compiled", False)
+    monkeypatch.setattr(tier.TIER, "python_seconds", 0.0)
+    monkeypatch.setattr(tier, "COMPILE_AFTER", math.inf)
     assert books(backtest({"AAA": flat_signal}))[0].height == 1 and not calls
-    assert portfolio._TIER.python_seconds > 0
-    monkeypatch.setattr(portfolio, "COMPILE_AFTER", 0.0)
+    assert tier.TIER.python_seconds > 0
+    monkeypatch.setattr(tier, "COMPILE_AFTER", 0.0)
     assert books(backtest({"AAA": flat_signal}))[0].is_empty() and calls
-    assert portfolio._TIER.compiled          # and it stays there
+    assert tier.TIER.compiled          # and it stays there
 
 
 def test_the_kernel_reads_the_exit_moment_of_kobe_decide() -> None:
@@ -158,3 +161,52 @@ def test_the_kernel_gates_as_kobe_decide(order, spent, adv, price, spread, limit
     expected = loop.ALLOWED if decision.allowed else {"policy": loop.POLICY, "liquidity": loop.LIQUIDITY}[decision.gate]
     assert got == expected
 
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1), side=st.sampled_from([1, -1]))
+def test_the_compiled_level_search_finds_the_lockstep_exits(monkeypatch, seed, side) -> None:
+    """loop.search_levels against exits._search_levels in numpy, on random bars and levels
+    (gaps, stops, targets and trailing stops, some missing)."""
+    rng = np.random.default_rng(seed)
+    n_rows, n = 200, 60
+    close = 50 * np.exp(np.cumsum(rng.normal(0, 0.03, n_rows)))
+    opened = close * (1 + rng.normal(0, 0.02, n_rows))
+    high = np.maximum(opened, close) * (1 + rng.uniform(0, 0.03, n_rows))
+    low = np.minimum(opened, close) * (1 - rng.uniform(0, 0.03, n_rows))
+    market = SimpleNamespace(open=opened, high=high, low=low)
+    first = rng.integers(1, n_rows - 1, n)
+    entry = opened[first]
+
+    def levels(scale: float) -> np.ndarray:
+        return np.where(rng.random(n) < 0.4, np.nan, entry * (1 + scale * rng.uniform(0.01, 0.08, n)))
+
+    candidates = SimpleNamespace(first_held=first, entry_price=entry, stop=levels(-side), target=levels(side),
+                                 trailing_stop=np.where(rng.random(n) < 0.5, np.nan, rng.uniform(0.5, 4, n)))
+    bound = np.minimum(first + rng.integers(0, 30, n), n_rows - 1)
+
+    def search(compiled: bool) -> tuple[np.ndarray, ...]:
+        out = (np.full(n, -1, dtype=np.int64), np.full(n, np.nan), np.full(n, AT_CLOSE, dtype=np.int8),
+               np.full(n, OPEN, dtype=np.int8))
+        monkeypatch.setattr(tier.TIER, "compiled", compiled)
+        monkeypatch.setattr(tier, "COMPILE_AFTER", math.inf)
+        _search_levels(market, candidates, side, bound, *out)
+        return out
+
+    for got, expected in zip(search(True), search(False)):
+        assert np.array_equal(got, expected, equal_nan=True)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_held_shares_are_the_cumulative_sums(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n_sessions, n_symbols, n = 40, 7, 60
+    symbol = rng.integers(0, n_symbols, n)
+    start = rng.integers(0, n_sessions, n)
+    stop = np.where(rng.random(n) < 0.2, 2**60, start + rng.integers(0, 15, n))
+    signed = rng.integers(-500, 500, n).astype(float)
+    dense = np.zeros((n_sessions + 1, n_symbols))
+    np.add.at(dense, (start, symbol), signed)
+    np.add.at(dense, (np.minimum(stop, n_sessions), symbol), -signed)
+    expected = np.cumsum(dense, axis=0)[:n_sessions]
+    assert np.array_equal(loop.held_shares(n_sessions, n_symbols, symbol, start, stop, signed), expected)

@@ -37,6 +37,7 @@ from kobe.backtest.market import Market, SimulatedPeriod, scoped_market
 from kobe.backtest.metrics import Number, compute_metrics, curve_metrics
 from kobe.backtest.parity import EntryGates, adv_by_row, entry_gates
 from kobe.backtest.portfolio import Book, simulate
+from kobe.backtest.receipt import start_data_sha256
 from kobe.config.errors import Diagnostic, KobeError
 from kobe.config.model import BacktestSettings, Sizing
 from kobe.project import Project
@@ -228,14 +229,22 @@ def run_backtest(project: Project, bars: pl.LazyFrame | pl.DataFrame, *, strateg
     compiled = [project.compiled(s.name) for s in chosen]
     # One parallel query for every strategy's plan, sharing their common columns.
     frames = shared_candidates(compiled, market, universes, first)
+    # The receipt's hash of these bars runs beside the simulation.
+    start_data_sha256(market.bars)
     adv: dict[int, np.ndarray] = {}
-    results = tuple(
-        run_strategy(c, market, resolve_settings(project, c.name), symbols=universes[c.name],
-                     first_session=first, candidates=candidates_from(frame, c.checked.config.fill),
-                     gates=strategy_gates(project, c.name, market, gates, adv))
-        for c, frame in zip(compiled, frames)
-    )
-    return BacktestResult(market, first, results, _combined(market, first, results, symbols))
+    benchmarks: dict[tuple[tuple[str, ...], float], np.ndarray] = {}
+    results = []
+    for c, frame in zip(compiled, frames):
+        settings = resolve_settings(project, c.name)
+        # Strategies of one universe and one starting cash share one buy-and-hold curve.
+        key = (tuple(universes[c.name]), settings.initial_cash)
+        if key not in benchmarks:
+            benchmarks[key] = buy_and_hold(market, universes[c.name], settings.initial_cash, first)
+        results.append(run_strategy(c, market, settings, symbols=universes[c.name], first_session=first,
+                                    candidates=candidates_from(frame, c.checked.config.fill),
+                                    gates=strategy_gates(project, c.name, market, gates, adv),
+                                    benchmark=benchmarks[key]))
+    return BacktestResult(market, first, tuple(results), _combined(market, first, results, symbols))
 
 
 def _combined(market: Market, first: int, results: Sequence[StrategyResult], symbols: Sequence[str]) -> StrategyResult:

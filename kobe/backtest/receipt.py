@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import platform
+import threading
+import weakref
 from dataclasses import asdict, dataclass
 from importlib import metadata
 
@@ -40,7 +42,34 @@ class Receipt:
         return asdict(self)
 
 
+# The hash of the latest frame given to start_data_sha256: (the frame, weakly; its thread; its hash).
+_started: dict[int, tuple[weakref.ref[pl.DataFrame], threading.Thread, list[str]]] = {}
+
+
+def start_data_sha256(bars: pl.DataFrame) -> None:
+    """Start hashing ``bars`` in the background: :func:`data_sha256` of the same frame
+    then waits for that hash instead of computing it. A backtest starts it on its
+    market's bars, so the hash runs beside the simulation (hashlib releases the GIL),
+    not after it. The thread holds the frame only while it hashes."""
+    result: list[str] = []
+    thread = threading.Thread(target=lambda: result.append(_data_sha256(bars)), daemon=True)
+    _started.clear()
+    _started[id(bars)] = (weakref.ref(bars), thread, result)
+    thread.start()
+
+
 def data_sha256(bars: pl.DataFrame) -> str:
+    """SHA256 of a bars frame in a canonical form independent of the file it came from
+    (:func:`_data_sha256`), or the one :func:`start_data_sha256` computed for it."""
+    started = _started.pop(id(bars), None)
+    if started is not None and started[0]() is bars:
+        started[1].join()
+        if started[2]:
+            return started[2][0]
+    return _data_sha256(bars)
+
+
+def _data_sha256(bars: pl.DataFrame) -> str:
     """SHA256 of a bars frame in a canonical form independent of the file it came from.
 
     Rows sorted by (symbol, date); hashed: each symbol with its row count, then the dates

@@ -122,9 +122,8 @@ def _search_levels(market: Market, c: Candidates, side: int, bound: np.ndarray, 
     has_level = np.isfinite(c.stop) | np.isfinite(c.target) | np.isfinite(c.trailing_stop)
     active = np.flatnonzero(has_level & (c.first_held <= bound))
     if compiled_tier():
-        from kobe.backtest import (
-            loop,  # numba: only in a process that runs the compiled tier
-        )
+        # Here, not at the top: numba only in a process that runs the compiled tier.
+        from kobe.backtest import loop
 
         loop.search_levels(side, active, c.first_held, bound, c.entry_price, c.stop, c.target, c.trailing_stop,
                            market.open, market.high, market.low, row, price, moment, reason, INTRABAR, STOP,

@@ -49,6 +49,11 @@ equity at its close is checked against the maintenance requirement of the positi
 held (:func:`_called`). On a breach, positions are closed, largest requirement first,
 until the rest meets it, each at its symbol's next open (exit reason ``margin``, with
 its costs): 6. in the order above. The decision reads nothing after that close.
+
+The loop is written here in Python; :mod:`kobe.backtest.loop` is its compiled twin for
+the cash accounts sized in dollars or by the cash, which a process runs once it has
+enough accounts to pay numba's fixed cost (:mod:`kobe.backtest.tier`). The books are
+the same, bit for bit.
 """
 
 from __future__ import annotations
@@ -102,9 +107,8 @@ def _compiled_loop() -> ModuleType | None:
     (:mod:`kobe.backtest.tier`), else ``None``."""
     if not compiled_tier():
         return None
-    from kobe.backtest import (
-        loop,  # numba's import and cache: paid only by processes that use it
-    )
+    # Here, not at the top: numba's import and cache are paid only by processes that use it.
+    from kobe.backtest import loop
 
     return loop
 

@@ -27,10 +27,12 @@ import polars as pl
 
 from kobe.backtest.benchmark import buy_and_hold
 from kobe.backtest.candidates import (
+    CHUNK_ROWS,
     Candidates,
     candidates_from,
     find_candidates,
     shared_candidates,
+    symbol_chunks,
 )
 from kobe.backtest.exits import OPEN, REASONS, Exits, find_exits_by_side
 from kobe.backtest.market import Market, SimulatedPeriod, scoped_market
@@ -40,6 +42,7 @@ from kobe.backtest.portfolio import Book, simulate
 from kobe.backtest.receipt import start_data_sha256
 from kobe.config.errors import Diagnostic, KobeError
 from kobe.config.model import BacktestSettings, Sizing
+from kobe.decide import adv as advs
 from kobe.project import Project
 from kobe.strategy import CompiledStrategy
 
@@ -116,8 +119,19 @@ def strategy_gates(project: Project, name: str, market: Market, gates: bool | No
     risk = project.config.risk
     cache = cache if cache is not None else {}
     if risk.adv_window_days not in cache:
-        cache[risk.adv_window_days] = adv_by_row(market, risk.adv_window_days)
+        cache[risk.adv_window_days] = _adv_by_row(market, risk.adv_window_days)
     return entry_gates(risk, market, adv=cache[risk.adv_window_days])
+
+
+def _adv_by_row(market: Market, window: int, chunk_rows: int = CHUNK_ROWS) -> np.ndarray:
+    """:func:`~kobe.backtest.parity.adv_by_row`, a chunk of whole symbols at a time on a
+    large market (:func:`~kobe.backtest.candidates.symbol_chunks`): each symbol's ADV is
+    its own bars' mean, so the values are the same, and only one chunk's intermediate
+    columns are held at once."""
+    chunks = symbol_chunks(market, chunk_rows)
+    if len(chunks) == 1:
+        return adv_by_row(market, window)
+    return np.concatenate([advs.adv_by_row(market.bars.slice(start, end - start), window) for start, end in chunks])
 
 
 def resolve_settings(project: Project, name: str) -> BacktestSettings:

@@ -85,13 +85,12 @@ def load_market(bars: pl.LazyFrame | pl.DataFrame) -> Market:
     """
     frame = bars.collect() if isinstance(bars, pl.LazyFrame) else bars
     frame = frame.select(list(BAR_SCHEMA))
-    if not _sorted(frame):        # files and the lake are usually sorted already: checking is cheaper
-        frame = frame.sort("symbol", "date")
     if frame.is_empty():
         raise KobeError(Diagnostic("no bars to backtest", hint="check the data file, the universe and --start/--end"))
-    # Sorted by symbol, so runs of one symbol get consecutive ids in alphabetical order.
-    symbol = frame["symbol"].rle_id().cast(pl.Int32).to_numpy()
-    days = frame["date"].cast(pl.Int32).to_numpy()
+    symbol, days = _ids(frame)
+    if not _sorted(frame, symbol, days):   # files and the lake are usually sorted already: checking is cheaper
+        frame = frame.sort("symbol", "date")
+        symbol, days = _ids(frame)
     same = (symbol[1:] == symbol[:-1]) & (days[1:] == days[:-1])
     if same.any():
         first = frame.row(int(np.argmax(same)), named=True)
@@ -110,7 +109,7 @@ def load_market(bars: pl.LazyFrame | pl.DataFrame) -> Market:
     sessions = pl.Series(unique_days.astype(np.int32)).cast(pl.Date).to_list()
     close = frame["close"].to_numpy()
     closes = _forward_filled(session, symbol, close, len(sessions), len(symbols))
-    return Market(
+    market = Market(
         # The symbol as an Enum of the sorted symbols: the same order and values as the
         # text, and the per-symbol windows of the plans group integers instead of strings.
         bars=frame.with_columns(pl.col("symbol").cast(pl.String).cast(pl.Enum(symbols)),
@@ -119,28 +118,49 @@ def load_market(bars: pl.LazyFrame | pl.DataFrame) -> Market:
         open=frame["open"].to_numpy(), high=frame["high"].to_numpy(), low=frame["low"].to_numpy(),
         close=close, last_row=last_row, closes=closes,
     )
+    # Market.day_numbers from the numbers at hand, rather than from the dates again.
+    day_numbers = unique_days.astype(np.int64)
+    day_numbers.flags.writeable = False
+    market.__dict__["day_numbers"] = day_numbers
+    return market
 
 
-def _sorted(frame: pl.DataFrame) -> bool:
-    """Whether the rows are in (symbol, date) order."""
+def _ids(frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the id of its run of one symbol (int32; once sorted by symbol, the runs
+    get consecutive ids in alphabetical order) and its date's day number (int32)."""
+    return frame["symbol"].rle_id().cast(pl.Int32).to_numpy(), frame["date"].cast(pl.Int32).to_numpy()
+
+
+def _sorted(frame: pl.DataFrame, symbol: np.ndarray | None = None, days: np.ndarray | None = None) -> bool:
+    """Whether the rows are in (symbol, date) order; ``symbol`` and ``days``: :func:`_ids`
+    when already computed."""
     if frame.height < 2:
         return True
-    symbol, date = pl.col("symbol"), pl.col("date")
-    later = (symbol > symbol.shift(1)) | ((symbol == symbol.shift(1)) & (date >= date.shift(1)))
+    if frame["symbol"].dtype == pl.String and frame["date"].dtype == pl.Date and frame["symbol"].null_count() == 0:
+        if symbol is None or days is None:
+            symbol, days = _ids(frame)
+        # The text in order, then the dates within each run of one symbol: faster than
+        # comparing every row's text with the one before.
+        return frame["symbol"].is_sorted() and bool(((days[1:] >= days[:-1]) | (symbol[1:] != symbol[:-1])).all())
+    name, date = pl.col("symbol"), pl.col("date")
+    later = (name > name.shift(1)) | ((name == name.shift(1)) & (date >= date.shift(1)))
     return bool(frame.select(later.slice(1).all()).item())
 
 
 def _forward_filled(session: np.ndarray, symbol: np.ndarray, values: np.ndarray,
                     n_sessions: int, n_symbols: int) -> np.ndarray:
-    """A sessions x symbols matrix of ``values``, each gap holding the last value before it."""
-    dense = np.full((n_sessions, n_symbols), np.nan)
-    dense[session, symbol] = values
-    have = ~np.isnan(dense)
-    # For each cell, the latest session at or before it that has a value.
-    latest = np.where(have, np.arange(n_sessions)[:, None], 0)
-    np.maximum.accumulate(latest, axis=0, out=latest)
-    filled = dense[latest, np.arange(n_symbols)[None, :]]
-    return np.nan_to_num(filled, nan=0.0)
+    """A sessions x symbols matrix of ``values``, each gap holding the last value before it
+    (a NaN value is a gap too; 0 before a symbol's first value, and an infinite value
+    the largest finite one, as ``np.nan_to_num``)."""
+    # Per symbol and session, 1 + the latest row at or before it (0: none). The rows are
+    # sorted by symbol, then session, so the latest row is the largest; symbols by rows,
+    # the running maximum runs along contiguous memory.
+    latest = np.zeros((n_symbols, n_sessions), dtype=np.int64)
+    have = ~np.isnan(values)
+    latest[symbol[have], session[have]] = np.flatnonzero(have) + 1
+    np.maximum.accumulate(latest, axis=1, out=latest)
+    filled = np.where(latest > 0, np.nan_to_num(values, nan=0.0)[latest - 1], 0.0)
+    return np.ascontiguousarray(filled.T)
 
 
 class SimulatedPeriod:

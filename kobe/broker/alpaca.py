@@ -29,11 +29,12 @@ the moment the market reaches it, as in the backtest, and not only when a cycle 
 request goes through the same guarded :meth:`AlpacaBroker._post` as every order. How the
 OMS tracks the two orders it becomes:
 
-- The **parent** is the take-profit (a sell limit at ``limit_price``) and carries Kobe's
+- The **parent** is the take-profit (a limit at ``limit_price``: a sell above a long, a
+  buy below a short) and carries Kobe's
   ``client_order_id``: record the OCO as one :class:`~kobe.oms.orders.OrderRecord`
   (``order_type="oco"``, ``limit_price`` the target, ``stop_price`` the stop,
   ``time_in_force="gtc"``), whose ``broker_order_id`` is the parent's id.
-- The **leg** is the stop-loss (a sell stop, status ``held``); the broker makes up its id
+- The **leg** is the stop-loss (a stop on the same side, status ``held``); the broker makes up its id
   and ``client_order_id``. Keep the leg's id from ``BrokerOrder.legs[0].id`` of the
   submission's answer; when that answer was lost (:class:`OutcomeUnknown`), find the
   parent by ``client_order_id`` and read the leg with :meth:`AlpacaBroker.order_with_legs`.
@@ -495,3 +496,6 @@ class AlpacaBroker:
 
     def equity(self) -> float:
         return float(self._read(self.trading.get_account).equity or 0.0)
+
+    def shorting_enabled(self) -> bool:
+        return bool(self._read(self.trading.get_account).shorting_enabled)

@@ -74,10 +74,11 @@ class BrokerOrder:
     """An order as the broker reports it (Alpaca's status words, e.g. ``canceled``).
 
     An OCO exit (``order_class`` ``oco``) is two broker orders: the parent, the
-    take-profit sell limit, which carries Kobe's ``client_order_id``; and one leg, the
-    stop-loss sell stop, with a broker-made id and ``client_order_id``, status ``held``
-    while the group works. The parent's ``legs`` holds the leg when the broker wrote it
-    (the answer to the submission, ``nested`` reads); it is ``()`` otherwise and for
+    take-profit limit (a sell above a long, a buy below a short), which carries Kobe's
+    ``client_order_id``; and one leg, the stop-loss stop on the same side, with a
+    broker-made id and ``client_order_id``, status ``held`` while the group works. The
+    parent's ``legs`` holds the leg when the broker wrote it (the answer to the
+    submission, ``nested`` reads); it is ``()`` otherwise and for
     every simple order. A flat listing shows the leg as an order of its own.
     """
 
@@ -179,8 +180,13 @@ class OcoBroker(Broker, Protocol):
 class AssetBroker(Broker, Protocol):
     """A broker that also answers for an asset's flags (the check before a short);
     :class:`~kobe.broker.alpaca.AlpacaBroker` is one. Kept apart from :class:`Broker`, as
-    :class:`OcoBroker` is, so that the brokers the long-only cycle uses still fit it."""
+    :class:`OcoBroker` is, so that a broker without them still fits :class:`Broker` (the
+    cycle then skips every short pick, saying why)."""
 
     def asset(self, symbol: str) -> AssetFlags | None:
         """The asset's flags, or ``None`` when the broker lists no such asset."""
+        ...
+
+    def shorting_enabled(self) -> bool:
+        """Whether the account may sell short at all (Alpaca's ``shorting_enabled``)."""
         ...

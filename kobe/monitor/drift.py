@@ -32,6 +32,7 @@ import numpy as np
 from scipy import stats
 
 from kobe.config.model import MonitoringBounds
+from kobe.risk.ledger import Ledger
 
 
 @dataclass(frozen=True)
@@ -130,15 +131,18 @@ def check_drift(strategy: str, backtest_returns: Sequence[float], live_returns: 
 
 @dataclass(frozen=True)
 class RoundTrip:
-    """One live trade: a position in ``symbol`` opened from flat by ``strategy``'s buy and
-    closed when flat again. ``cost`` is what the buys paid, ``proceeds`` what the sells
-    brought; ``closed_at`` is the time of the last sell (UTC, ISO 8601)."""
+    """One live trade: a position in ``symbol`` opened from flat by ``strategy``'s entry
+    and closed when flat again (or past it). ``cost`` is what its buys paid, ``proceeds``
+    what its sells brought (a short sells first); ``closed_at`` is the time of the last
+    closing fill (UTC, ISO 8601); ``side`` +1 long, -1 short. Its return is on the
+    entry's dollars, as the backtest's is."""
 
     strategy: str
     symbol: str
     cost: float
     proceeds: float
     closed_at: str
+    side: int = 1
 
     @property
     def pnl(self) -> float:
@@ -146,33 +150,34 @@ class RoundTrip:
 
     @property
     def ret(self) -> float:
-        return self.pnl / self.cost if self.cost else 0.0
+        entered = self.cost if self.side > 0 else self.proceeds
+        return self.pnl / entered if entered else 0.0
 
 
 def round_trips(fills: Iterable[Mapping[str, Any]], strategy_of: Mapping[str, str]) -> list[RoundTrip]:
     """The closed trades in ``fills`` (rows of the order store's ``fills`` table, in the
-    order they happened), each attributed to the strategy of the order that opened it
-    (``strategy_of``: client_order_id -> strategy; an adjustment fill of
-    ``kobe reconcile --adopt`` that opens a position makes it ``adopted``). Positions
-    still open are not trades yet; a sell with nothing held is ignored."""
-    open_: dict[str, list[Any]] = {}          # symbol -> [strategy, qty, cost, proceeds]
+    order they happened; booked by :class:`kobe.risk.ledger.Ledger`), each attributed to
+    the strategy of the order that opened it (``strategy_of``: client_order_id ->
+    strategy; an adjustment fill of ``kobe reconcile --adopt`` that opens a position
+    makes it ``adopted``). Positions still open are not trades yet."""
+    open_: dict[str, list[Any]] = {}          # symbol -> [strategy, side, bought, sold]
     closed: list[RoundTrip] = []
-    for fill in fills:
-        symbol, qty, price = str(fill["symbol"]), float(fill["qty"]), float(fill["price"])
-        position = open_.get(symbol)
-        if fill["side"] == "buy":
-            if position is None:
-                position = open_[symbol] = [strategy_of.get(str(fill["client_order_id"]), "adopted"), 0.0, 0.0, 0.0]
-            position[1] += qty
-            position[2] += qty * price
-            continue
-        if position is None:
-            continue
-        position[1] -= qty
-        position[3] += qty * price
-        if position[1] < 1e-9:
-            closed.append(RoundTrip(position[0], symbol, position[2], position[3], str(fill["at"])))
-            del open_[symbol]
+    ledger = Ledger()
+    for fill, shut, opened in ledger.walk(fills):
+        symbol, price = str(fill["symbol"]), float(fill["price"])
+        buy = fill["side"] == "buy"
+        if shut is not None:
+            trip = open_.pop(symbol)
+            trip[2 if buy else 3] += shut.shares * price
+            if ledger.books[symbol].qty == 0 or opened:
+                closed.append(RoundTrip(trip[0], symbol, trip[2], trip[3], str(fill["at"]), trip[1]))
+            else:
+                open_[symbol] = trip
+        if opened:
+            new = float(fill["qty"]) - (shut.shares if shut is not None else 0.0)
+            trip = open_.setdefault(symbol, [strategy_of.get(str(fill["client_order_id"]), "adopted"),
+                                             1 if buy else -1, 0.0, 0.0])
+            trip[2 if buy else 3] += new * price
     return closed
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from kobe.audit.log import read_events
 from kobe.oms.orders import OrderStatus
 from kobe.oms.store import OrderStore
+from kobe.risk.ledger import Ledger
 
 
 def _blocked_today(events: Path, today: dt.date) -> dict[str, int]:
@@ -30,23 +31,15 @@ def _blocked_today(events: Path, today: dt.date) -> dict[str, int]:
 
 
 def _round_trips(store: OrderStore) -> tuple[int, int, float | None]:
-    """Wins and losses of closing sells against the average cost, and the last fill time."""
+    """Wins and losses of closing fills against the average cost (longs and shorts, by
+    :class:`kobe.risk.ledger.Ledger`), and the last fill time."""
     wins = losses = 0
-    qty: dict[str, float] = {}
-    cost: dict[str, float] = {}
     last: str | None = None
-    for fill in store.fills():
-        symbol, q, p = fill["symbol"], float(fill["qty"]), float(fill["price"])
-        last = fill["at"]
-        held, avg = qty.get(symbol, 0.0), cost.get(symbol, 0.0)
-        if fill["side"] == "buy":
-            cost[symbol] = (held * avg + q * p) / (held + q)
-            qty[symbol] = held + q
-        else:
-            pnl = q * (p - avg)
-            wins += pnl > 0
-            losses += pnl < 0
-            qty[symbol] = held - q
+    for fill, shut, _ in Ledger().walk(store.fills()):
+        last = str(fill["at"])
+        if shut is not None:
+            wins += shut.pnl > 0
+            losses += shut.pnl < 0
     stamp = dt.datetime.fromisoformat(last).timestamp() if last else None
     return wins, losses, stamp
 

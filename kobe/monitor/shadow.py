@@ -265,8 +265,9 @@ def _order_row(order: OrderRecord, expected: Expected | None, opens: Mapping[str
         price = order.filled_avg_price
         return ShadowRow(**base, outcome="filled" if order.filled_qty >= order.qty else "partial",
                          fill_price=price,
-                         slippage_limit_bps=slippage_bps(price, order.limit_price) if order.limit_price else None,
-                         slippage_backtest_bps=slippage_bps(price, expected.fill) if expected else None,
+                         slippage_limit_bps=(slippage_bps(price, order.limit_price, order.side)
+                                             if order.limit_price else None),
+                         slippage_backtest_bps=slippage_bps(price, expected.fill, order.side) if expected else None,
                          reason=note or f"filled {order.filled_qty:g} of {order.qty}")
     if not order.status.terminal:
         return ShadowRow(**base, outcome="in_doubt", reason=f"still {order.status.value}: the next cycle looks it up")
@@ -284,10 +285,10 @@ def _order_row(order: OrderRecord, expected: Expected | None, opens: Mapping[str
 def diff_session(session: dt.date, signal_date: dt.date, expected: Sequence[Expected],
                  orders: Sequence[OrderRecord], log: SessionLog, opens: Mapping[str, float],
                  scanned: Scanned | None = None) -> tuple[ShadowRow, ...]:
-    """Lay the backtest's entries beside the session's buy orders. Expected rows come
+    """Lay the backtest's entries beside the session's entry orders (buys, sells short). Expected rows come
     first in the backtest's order, then the orders it did not expect in the order sent.
     ``scanned`` (the live scan) explains expected picks the audit trail says nothing of."""
-    buys = {(o.strategy, o.symbol): o for o in orders if o.side == "buy" and o.trading_date == session}
+    buys = {(o.strategy, o.symbol): o for o in orders if o.opens and o.trading_date == session}
     rows: list[ShadowRow] = []
     for entry in expected:
         key = (entry.strategy, entry.symbol)
@@ -354,7 +355,7 @@ def shadow_session(project: Project, bars: pl.LazyFrame | pl.DataFrame, orders: 
 
     expected, receipt, opens = expected_entries(project, bars, session, data_source)
     log = read_session_log(events, session)
-    explained = {(o.strategy, o.symbol) for o in orders if o.side == "buy" and o.trading_date == session}
+    explained = {(o.strategy, o.symbol) for o in orders if o.opens and o.trading_date == session}
     explained |= set(log.picks)
     unexplained = [e for e in expected if (e.strategy, e.symbol) not in explained]
     scanned = live_scan(project, bars, session) if unexplained else None

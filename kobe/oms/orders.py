@@ -65,10 +65,28 @@ ID_PREFIX = "kb-"
 """Every id Kobe makes starts so; an order at the broker without it is a person's."""
 
 
-def client_order_id(strategy: str, symbol: str, trading_date: dt.date, side: str) -> str:
-    """The deterministic id of the order for this pick: readable, unique, ≤ 48 chars."""
-    digest = hashlib.sha256(f"{strategy}|{symbol}|{trading_date.isoformat()}|{side}".encode()).hexdigest()[:12]
-    return f"{ID_PREFIX}{trading_date:%Y%m%d}-{side[0]}-{symbol[:10]}-{digest}"
+ACTIONS = {"buy": "b", "sell": "s", "short": "o", "cover": "c"}
+"""What an order of Kobe's does, and the letter its id carries for it: ``buy`` opens a
+long, ``sell`` closes one, ``short`` opens a short (a sell to open), ``cover`` closes
+one (a buy to close). Protective orders (``stop``, ``stop-2``...) read ``s``."""
+OPENING = frozenset({ACTIONS["buy"], ACTIONS["short"]})
+
+
+def client_order_id(strategy: str, symbol: str, trading_date: dt.date, action: str) -> str:
+    """The deterministic id of the order for this pick: readable, unique, ≤ 48 chars.
+    ``action`` is one of :data:`ACTIONS` or a protective order's word (``stop``)."""
+    digest = hashlib.sha256(f"{strategy}|{symbol}|{trading_date.isoformat()}|{action}".encode()).hexdigest()[:12]
+    return f"{ID_PREFIX}{trading_date:%Y%m%d}-{ACTIONS.get(action, action[0])}-{symbol[:10]}-{digest}"
+
+
+def id_action(cid: str) -> str | None:
+    """The action letter written in one of Kobe's ids (:data:`ACTIONS`), or None for an id
+    not made by :func:`client_order_id`."""
+    at = len(ID_PREFIX) + 8
+    if not cid.startswith(ID_PREFIX) or cid[at:at + 1] != "-" or cid[at + 2:at + 3] != "-":
+        return None
+    letter = cid[at + 1]
+    return letter if letter in ACTIONS.values() else None
 
 
 def id_trading_date(cid: str) -> dt.date | None:
@@ -98,6 +116,15 @@ class OrderRecord:
     order_type: str = "limit"     # limit (IOC entries and exits) | stop (the resting protective stop)
     stop_price: float | None = None
     time_in_force: str = "ioc"    # ioc | gtc
+
+    @property
+    def opens(self) -> bool:
+        """An entry: a buy that opens a long or a sell that opens a short (its id says
+        which; an order not of Kobe's ids counts as an entry when it buys, as before shorts)."""
+        action = id_action(self.client_order_id)
+        if action is None:
+            return self.side == "buy" and not self.resting
+        return action in OPENING
 
     @property
     def resting(self) -> bool:

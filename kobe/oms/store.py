@@ -55,6 +55,7 @@ import sqlite_utils
 from kobe.config.errors import Diagnostic, KobeError
 from kobe.oms.evidence import prior_use
 from kobe.oms.orders import OrderRecord, OrderStatus
+from kobe.risk.ledger import Ledger
 
 FILL_ORDER = "at, rowid"
 """Fills in the broker's time order (``at`` is the broker's execution time, UTC ISO 8601);
@@ -162,9 +163,9 @@ def guarded(method: Callable[Concatenate[OrderStore, P], R]) -> Callable[Concate
 @dataclass(frozen=True)
 class Position:
     symbol: str
-    qty: float
-    avg_cost: float          # average cost of the shares held
-    realized_pnl: float      # from sells, against the average cost
+    qty: float               # signed: a short is negative
+    avg_cost: float          # average price of the shares held (sold, for a short)
+    realized_pnl: float      # from closing fills, against the average cost
 
 
 @dataclass(frozen=True)
@@ -683,27 +684,16 @@ class OrderStore:
 
     @guarded
     def spent(self, trading_date: dt.date) -> float:
-        """Dollars committed on ``trading_date`` by buy orders (see ``OrderRecord.committed``)."""
-        return sum(o.committed for o in self.orders(trading_date) if o.side == "buy")
+        """Dollars committed on ``trading_date`` by entries, longs and shorts alike (a short's
+        notional is exposure as a long's is; see ``OrderRecord.committed``)."""
+        return sum(o.committed for o in self.orders(trading_date) if o.opens)
 
     @guarded
     def positions(self) -> dict[str, Position]:
-        """Positions from fills, in fill order; average-cost accounting for realized P&L."""
-        book: dict[str, list[float]] = {}   # symbol -> [qty, avg_cost, realized]
-        for fill in self.fills():
-            symbol = str(fill["symbol"])
-            qty, cost, realized = book.get(symbol, [0.0, 0.0, 0.0])
-            q, p = float(fill["qty"]), float(fill["price"])  # type: ignore[arg-type]  # read by RowReader
-            if fill["side"] == "buy":
-                cost = (qty * cost + q * p) / (qty + q) if qty + q else 0.0
-                qty += q
-            else:
-                realized += q * (p - cost)
-                qty -= q
-                if abs(qty) < 1e-9:
-                    qty, cost = 0.0, 0.0
-            book[symbol] = [qty, cost, realized]
-        return {s: Position(s, q, c, r) for s, (q, c, r) in sorted(book.items())}
+        """Positions from fills, in fill order: signed quantities (a short is negative) at
+        average cost, with the realized P&L (:class:`kobe.risk.ledger.Ledger`)."""
+        books = Ledger.of(self.fills()).books
+        return {s: Position(s, b.qty, b.cost, b.realized) for s, b in sorted(books.items())}
 
     @guarded
     def anchor_audit(self, seq: int, digest: str) -> None:

@@ -6,18 +6,22 @@ What ``kobe trade --paper --once`` runs (and the runner will schedule):
    market is open; the machine's clock plays no part.
 2. **Recovery**: every order of the store whose fate is not known (a crash, a timeout)
    is looked up and driven to a known state before anything new is decided.
-3. **Exits**: holdings whose stop, target, time stop or exit rule is due are sold
-   (:mod:`kobe.trade.holdings`), through the same executor and choke point as entries.
+3. **Exits**: holdings whose stop, target, time stop or exit rule is due are closed
+   (:mod:`kobe.trade.holdings`): a long sold, a short bought back, through the same
+   executor and choke point as entries.
 4. **Entries**: the scan of the last completed session (which must be the session
-   before today: stale bars refuse the cycle), best rank first. For each pick not yet
+   before today: stale bars refuse the cycle), best rank first. A long pick is bought,
+   a short pick sold short, after the broker says the asset is **shortable and easy to
+   borrow** that day (Alpaca's flags; a hard-to-borrow name is skipped: its borrow fee
+   and recall are unknown in advance). For each pick not yet
    decided today: the position limits, the latest quote, the limit (``risk.yaml``
    ``limit_price``, on the tick), the share count (``floor(budget / limit)``, the budget
    being the per-order budget or the strategy's sizing if smaller, and the Kelly cap if
    configured), then the PolicyGate (what was sent today, from the store), the
    LiquidityGate (ADV from the bars) and, when ``risk.yaml`` has them under
    ``advanced:``, the correlation limit (checked before the quote) and the VaR limit of
-   the book with the new position. An order that passes is recorded and sent by the
-   executor.
+   the book with the new position. The budgets and the gates read a short's notional
+   as they read a long's. An order that passes is recorded and sent by the executor.
 5. ``state/positions.json`` is rewritten (atomically) from the store.
 
 Nothing leaves while the kill switch is set: the cycle skips exits and entries, and
@@ -33,13 +37,20 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 
 from kobe.audit.log import AuditLog
 from kobe.broker.alpaca import AlpacaBroker, BrokerSettings
-from kobe.broker.base import Broker, BrokerUnavailable, Checkpoint, MarketClock, Quote
+from kobe.broker.base import (
+    AssetBroker,
+    Broker,
+    BrokerUnavailable,
+    Checkpoint,
+    MarketClock,
+    Quote,
+)
 from kobe.broker.pricing import limit_price
 from kobe.config.errors import Diagnostic, KobeError
 from kobe.config.model import RiskConfig
@@ -61,19 +72,20 @@ from kobe.risk.advanced import (
 )
 from kobe.risk.killswitch import KillSwitch
 from kobe.scan import scan
-from kobe.strategy import require_long_only
 from kobe.trade.executor import DEFAULT_POLICY, ExecutionPolicy, Executor
 from kobe.trade.holdings import due_exit, exit_view, holdings
-from kobe.trade.protect import lift, protect, unsettled
+from kobe.trade.protect import WORKING, lift, protect, resting_stop, unsettled
 
 ORDERS_FILE = Path("state") / "orders.sqlite"
 CLOSING = dt.timedelta(minutes=30)
 LOGS = Path("logs")
+LEVELS = ("stop", "trailing_stop", "target")    # the exits a resting protective order holds
 
 
 @dataclass(frozen=True)
 class Pick:
-    """A scan pick: buy ``symbol`` for ``strategy`` on the session after ``signal_date``."""
+    """A scan pick: buy (``side`` long) or sell short (``side`` short) ``symbol`` for
+    ``strategy`` on the session after ``signal_date``."""
 
     strategy: str
     symbol: str
@@ -81,11 +93,17 @@ class Pick:
     close: float
     stop: float | None = None
     rank_score: float | None = None
+    side: str = "long"
+
+    @property
+    def action(self) -> str:
+        """The entry's action (:data:`kobe.oms.orders.ACTIONS`): buy, or short."""
+        return "buy" if self.side == "long" else "short"
 
 
 def picks_of(frame: pl.DataFrame) -> list[Pick]:
     """The rows of a scan's picks frame, in its order (best rank first per strategy)."""
-    return [Pick(r["strategy"], r["symbol"], r["date"], r["close"], r["stop"], r["rank_score"])
+    return [Pick(r["strategy"], r["symbol"], r["date"], r["close"], r["stop"], r["rank_score"], r["side"])
             for r in frame.iter_rows(named=True)]
 
 
@@ -128,8 +146,6 @@ def open_trader(project: Project, env: Mapping[str, str], *, paper: bool = True,
     (``pinned=False`` skips that check, for ``kobe reconcile``, which never sends)."""
     if pinned:
         require_pin(project.root, project.fingerprint())
-        # The cycle buys to open and sells to close: a short strategy's signals would be bought.
-        require_long_only(project.config.strategies)
     settings = BrokerSettings.from_env(env, paper=paper)
     switch = kill_switch_of(project.root, project.config.risk)
     broker = AlpacaBroker.connect(settings, switch, timeout=timeout, retry_wait=retry_wait, env=env,
@@ -184,6 +200,7 @@ class Cycle:
                                  market_open=clock.is_open, policy=trader.policy, sleep=trader.sleep,
                                  checkpoint=trader.checkpoint)
         self._equity: float | None = None
+        self._may_short: bool | None = None     # the account's permission, asked once a cycle
         # Symbols whose lake file a refresh set aside (damaged): nothing is decided on them.
         self.untrusted = untrusted(trader.project)
 
@@ -235,14 +252,16 @@ class Cycle:
         return quote
 
     def exits(self) -> None:
-        """Sell what is due (:func:`~kobe.trade.holdings.due_exit`), lifting the resting
-        stop first; every other holding keeps (or gets) its stop at the broker."""
+        """Close what is due (:func:`~kobe.trade.holdings.due_exit`), lifting the resting
+        stop first: sell a long at the bid, buy back a short at the ask. Every other
+        holding keeps (or gets) its stop at the broker."""
         for holding in holdings(self.t.store):
             strategy = holding.strategy or "adopted"
             if self.halted(strategy, holding.symbol):
                 return
-            cid = client_order_id(strategy, holding.symbol, self.today, "sell")
-            if self.t.store.get(cid) is not None or int(holding.qty) < 1:
+            action, side = ("sell", "sell") if holding.side > 0 else ("cover", "buy")
+            cid = client_order_id(strategy, holding.symbol, self.today, action)
+            if self.t.store.get(cid) is not None or holding.shares < 1:
                 continue
             if holding.symbol in self.untrusted:     # its resting stop stays where it is
                 self.skip(strategy, holding.symbol, f"bars not trusted: {self.untrusted[holding.symbol]}")
@@ -251,8 +270,14 @@ class Cycle:
             if view is None:
                 continue
             quote = self.quote(strategy, holding.symbol)
-            due = due_exit(view, quote.bid if quote else None, self.closing)
+            meets = (quote.bid if side == "sell" else quote.ask) if quote else None
+            due = due_exit(view, meets, self.closing)
             if due is None or quote is None:
+                continue
+            if view.hit is None and due.reason in LEVELS and self._rests(holding.symbol, holding.closing_side):
+                # The quote is at a level the broker's resting order holds: it fills there, at
+                # the level (or the open on a gap), as the backtest does; closing now would pay
+                # the half-spread the resting order does not.
                 continue
             if self.halted(strategy, holding.symbol):
                 return                    # the switch set meanwhile: the stop stays where it rests
@@ -261,19 +286,24 @@ class Cycle:
                 self.skip(strategy, holding.symbol, f"exit ({due.reason}) waits: {wait}")
                 continue
             left = next((h for h in holdings(self.t.store) if h.symbol == holding.symbol), None)
-            if left is None or int(left.qty) < 1:
-                continue                  # the stop sold it before the cancel arrived
-            limit = limit_price("sell", quote.bid, quote.ask, self.t.risk.limit_price)
-            order = OrderRecord(cid, strategy, holding.symbol, "sell", int(left.qty), float(limit), self.today,
+            if left is None or left.side != holding.side or left.shares < 1:
+                continue                  # the stop closed it before the cancel arrived
+            limit = limit_price(side, quote.bid, quote.ask, self.t.risk.limit_price)
+            order = OrderRecord(cid, strategy, holding.symbol, side, left.shares, float(limit), self.today,
                                 reason=f"exit: {due.reason} ({due.detail})")
-            sold = self.executor.execute(order)
-            self.report.exits.append(sold)
-            if sold.status.terminal and sold.filled_qty < left.qty and self.t.kill_switch.active():
+            closed = self.executor.execute(order)
+            self.report.exits.append(closed)
+            if closed.status.terminal and closed.filled_qty < left.shares and self.t.kill_switch.active():
                 # Lifted, then stopped at the choke point: nothing may leave to protect it again.
                 self.t.audit.event("position.unprotected", symbol=holding.symbol, strategy=strategy,
                                    reason="the kill switch stopped the exit after its stop was lifted")
                 self.skip(strategy, holding.symbol, "UNPROTECTED: the kill switch stopped the exit after its stop "
                                                     "was lifted; resume or protect it by hand")
+
+    def _rests(self, symbol: str, side: str) -> bool:
+        """Whether a protective order of ``side`` is working at the broker for ``symbol``."""
+        resting = resting_stop(self.t.store, symbol)
+        return resting is not None and resting.side == side and resting.status in WORKING
 
     def protect(self, day: dt.date | None = None) -> None:
         """Every holding a strategy owns rests with its stop at the broker
@@ -312,35 +342,50 @@ class Cycle:
         # Held at the signal's close: what is held now, and what was sold today. The backtest
         # skips such a signal (the strategy still held the symbol when it fired), so a
         # position sold by today's time stop is not bought back by the same cycle.
-        sold_today = {o.symbol for o in store.orders(self.today) if o.side == "sell" and o.filled_qty > 0}
+        exits_today = [o for o in store.orders(self.today) if not o.opens and not o.resting and o.filled_qty > 0]
+        sold_today = {o.symbol for o in exits_today}
         # A stop that filled today (at the broker, between cycles) frees its slot for the
         # next open, not for today's: in the backtest a stop exits within the bar, after
         # the open's entries. So it still counts as held for today's entries.
         stop_orders = {o.client_order_id: o.symbol for o in store.orders() if o.resting}
         stopped_today = {stop_orders[str(f["client_order_id"])] for f in store.fills()
-                         if f["side"] == "sell" and str(f["client_order_id"]) in stop_orders
+                         if str(f["client_order_id"]) in stop_orders
                          and calendar.trading_date(dt.datetime.fromisoformat(str(f["at"]))) == self.today}
         sold_today |= stopped_today
+        # The reversal (docs/backtest.md): a both-sided strategy's signal closes its position of
+        # the other side at this open, then opens its own; so that pick was not "held at the
+        # signal's close", even when the resting stop closed the position at the open first
+        # (the backtest's exit rule at the open comes before its stop). What closed a long
+        # sold; a short pick sells too.
+        reversals = {(o.strategy, o.symbol, o.side) for o in exits_today} | {
+            (o.strategy, o.symbol, o.side) for o in store.orders() if o.resting and o.symbol in stopped_today}
         for pick in picks:
             if self.halted(pick.strategy, pick.symbol):
                 return
-            cid = client_order_id(pick.strategy, pick.symbol, self.today, "buy")
+            cid = client_order_id(pick.strategy, pick.symbol, self.today, pick.action)
             if store.get(cid) is not None:
                 continue                                  # decided already today: never twice
             if pick.symbol in self.untrusted:
                 self.skip(pick.strategy, pick.symbol, f"bars not trusted: {self.untrusted[pick.symbol]}")
                 continue
-            if pick.symbol in sold_today:
+            side = "buy" if pick.side == "long" else "sell"
+            reversal = (pick.strategy, pick.symbol, side) in reversals
+            if pick.symbol in sold_today and not reversal:
                 self.skip(pick.strategy, pick.symbol, f"{pick.symbol} was held at the signal's close "
-                                                      f"(sold on {self.today.isoformat()})")
+                                                      f"(closed on {self.today.isoformat()})")
                 continue
             if self.t.entry_cap is not None and self.t.entries_sent >= self.t.entry_cap:
                 self.skip(pick.strategy, pick.symbol, f"the run's cap of {self.t.entry_cap} orders is reached")
                 continue
+            if pick.side == "short":
+                refused = self.unshortable(pick.symbol)
+                if refused is not None:
+                    self.skip(pick.strategy, pick.symbol, refused)
+                    continue
             quote = self.quote(pick.strategy, pick.symbol)
             if quote is None:
                 continue
-            limit = limit_price("buy", quote.bid, quote.ask, risk.limit_price)
+            limit = limit_price(side, quote.bid, quote.ask, risk.limit_price)
             sizing = self.t.project.strategy(pick.strategy).config.sizing
             try:
                 equity = self.equity() if needs_equity(sizing) or kelly else 0.0
@@ -362,8 +407,8 @@ class Cycle:
             book = holdings(store)
             context = EntryContext(
                 pick.symbol, order_usd, store.spent(self.today), adv.get(pick.symbol), quote.bid, quote.ask,
-                held=frozenset(h.symbol for h in book) | frozenset(stopped_today),
-                pending=frozenset(o.symbol for o in unsettled(store) if o.side == "buy"),
+                held=frozenset(h.symbol for h in book) | frozenset(stopped_today - ({pick.symbol} if reversal else set())),
+                pending=frozenset(o.symbol for o in unsettled(store) if o.opens),
                 returns=returns,
                 # The book at the last close (at cost when there is none): what it could lose tomorrow.
                 book_usd={h.symbol: h.qty * closes.get(h.symbol, h.avg_cost) for h in book})
@@ -371,10 +416,36 @@ class Cycle:
             if not decision.allowed:
                 self.skip(pick.strategy, pick.symbol, decision.reason, decision)
                 continue
-            order = OrderRecord(cid, pick.strategy, pick.symbol, "buy", qty, float(limit), self.today,
-                                reason=f"entry: signal of {pick.signal_date.isoformat()}")
+            order = OrderRecord(cid, pick.strategy, pick.symbol, side, qty, float(limit), self.today,
+                                reason=f"entry{' (short)' if side == 'sell' else ''}: signal of "
+                                       f"{pick.signal_date.isoformat()}")
             self.t.entries_sent += 1  # counted before the send: a crash mid-send still used the slot
             self.report.entries.append(self.executor.execute(order))
+
+    def unshortable(self, symbol: str) -> str | None:
+        """Why ``symbol`` may not be sold short today, or None: the broker must list it
+        as active, tradable, shortable and easy to borrow (Alpaca's flags, refreshed each
+        morning, so read on the day of the order)."""
+        if not hasattr(self.t.broker, "asset"):
+            return "the broker cannot say whether it may be sold short"
+        broker = cast(AssetBroker, self.t.broker)
+        try:
+            if self._may_short is None:
+                self._may_short = broker.shorting_enabled()
+            if not self._may_short:
+                return "the account may not sell short (shorting is not enabled at the broker)"
+            flags = broker.asset(symbol)
+        except BrokerUnavailable as err:
+            return f"no word from the broker on a short: {err}"
+        if flags is None:
+            return f"the broker lists no asset {symbol}"
+        if not (flags.status == "active" and flags.tradable):
+            return f"{symbol} is not tradable at the broker"
+        if not flags.shortable:
+            return f"{symbol} is not shortable at the broker"
+        if not flags.easy_to_borrow:
+            return f"{symbol} is hard to borrow today: a short is not opened"
+        return None
 
     def scan_picks(self) -> list[Pick]:
         before = self.bars.filter(pl.col("date") < self.today)

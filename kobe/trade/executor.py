@@ -314,7 +314,9 @@ class Executor:
         others = [o for o in self.store.active() if o.symbol == order.symbol and o.side == order.side and o.resting
                   and o.client_order_id != order.client_order_id and o.status in (S.SUBMITTED, S.PARTIALLY_FILLED)]
         held = self.store.positions().get(order.symbol)
-        if others or held is None or held.qty + 1e-9 < order.qty:
+        # A sell protects a long, a buy a short: the position must still be of that side and cover it.
+        covered = (held.qty if order.side == "sell" else -held.qty) if held is not None else 0.0
+        if others or covered + 1e-9 < order.qty:
             why = "another protective sell rests" if others else "the position no longer covers it"
             return self._to(order, S.CANCELED, f"never reached the broker, not re-sent: {why}",
                             reason=f"{order.reason}; never reached the broker")

@@ -1,7 +1,9 @@
-"""What Kobe holds, and when a holding should be sold: the live side of a strategy's exits.
+"""What Kobe holds, and when a holding should be closed: the live side of a strategy's exits.
 
-A :class:`Holding` is a position of the order store with the entry that opened it (the
-latest buy with fills): its strategy and the trading date it was bought. Its exit levels
+A :class:`Holding` is a position of the order store, long or short, with the entry that
+opened it (the latest entry of its side with fills: a buy for a long, a sell short for a
+short): its strategy and the trading date it was entered. A short's levels stand above
+the price, and are met by the ask (what covering pays), a long's by the bid. Its exit levels
 come from the strategy's own compiled plan (:mod:`kobe.strategy`), evaluated on the
 signal bar (the session before the entry) with ``entry_price`` set to the real average
 cost, so live stops are the backtest's stops computed from the real fill.
@@ -35,17 +37,33 @@ from kobe.data import calendar
 from kobe.decide import exits as rules
 from kobe.oms.store import OrderStore
 from kobe.project import Project
+from kobe.strategy import SHORT as SHORT_PREFIX
 
-LONG = 1
+LONG, SHORT = 1, -1
 
 
 @dataclass(frozen=True)
 class Holding:
     symbol: str
-    qty: float
+    qty: float                    # signed: a short is negative
     avg_cost: float
     strategy: str | None          # None: not opened by one of Kobe's entries
-    entry_date: dt.date | None    # trading date of the buy that opened it
+    entry_date: dt.date | None    # trading date of the entry that opened it
+
+    @property
+    def side(self) -> int:
+        """+1 long, -1 short (the sign :mod:`kobe.decide.exits` reads)."""
+        return LONG if self.qty > 0 else SHORT
+
+    @property
+    def shares(self) -> int:
+        """Whole shares held, long or short."""
+        return int(abs(self.qty))
+
+    @property
+    def closing_side(self) -> str:
+        """The order side that closes it: sell a long, buy back a short."""
+        return "sell" if self.side == LONG else "buy"
 
 
 @dataclass(frozen=True)
@@ -56,15 +74,15 @@ class ExitDue:
 
 
 def holdings(store: OrderStore) -> list[Holding]:
-    """Every position with shares, with the entry that opened it."""
-    buys: dict[str, tuple[dt.date, str]] = {}
-    for order in store.orders():          # oldest first: the latest buy wins
-        if order.side == "buy" and order.filled_qty > 0:
-            buys[order.symbol] = (order.trading_date, order.strategy)
+    """Every position with shares, long or short, with the entry that opened it."""
+    entries: dict[tuple[str, str], tuple[dt.date, str]] = {}
+    for order in store.orders():          # oldest first: the latest entry of a side wins
+        if order.opens and order.filled_qty > 0:
+            entries[(order.symbol, order.side)] = (order.trading_date, order.strategy)
     out = []
     for symbol, position in store.positions().items():
-        if position.qty > 1e-9:
-            entry = buys.get(symbol)
+        if abs(position.qty) > 1e-9:
+            entry = entries.get((symbol, "buy" if position.qty > 0 else "sell"))
             out.append(Holding(symbol, position.qty, position.avg_cost, entry[1] if entry else None,
                                entry[0] if entry else None))
     return out
@@ -93,12 +111,13 @@ class ExitView:
     @property
     def level(self) -> float | None:
         """The protective level for today's bar, as the broker's stop should rest."""
-        value = rules.stop_in_force(LONG, np.array([self.stop]), np.array([self.trailing]), np.array([self.best]))[0]
+        value = rules.stop_in_force(self.holding.side, np.array([self.stop]), np.array([self.trailing]),
+                                    np.array([self.best]))[0]
         return float(value) if math.isfinite(value) else None
 
     @property
     def trailing_binds(self) -> bool:
-        return bool(rules.trailing_binds(LONG, np.array([self.stop]), np.array([self.trailing]),
+        return bool(rules.trailing_binds(self.holding.side, np.array([self.stop]), np.array([self.trailing]),
                                          np.array([self.best]))[0])
 
 
@@ -124,47 +143,62 @@ def exit_view(holding: Holding, project: Project, bars: pl.LazyFrame, today: dt.
     signal = frame.filter(pl.col("date") == calendar.previous_session(holding.entry_date))
     held = frame.filter(pl.col("date") >= holding.entry_date)
 
+    # A both-sided strategy's short holding reads its short levels and exit rule.
+    prefix = SHORT_PREFIX if holding.side == SHORT and strategy.short_entry is not None else ""
+
     def level(name: str) -> float:
+        name = prefix + name
         return _num(signal[name].item()) if name in frame.columns and signal.height else math.nan
 
     stop, target, trailing = level("stop"), level("target"), level("trailing_stop")
     best = np.array([holding.avg_cost])
     hit = None
+    side = holding.side
     for bar in held.iter_rows(named=True):
-        found = rules.level_exits(LONG, np.array([bar["open"]]), np.array([bar["high"]]), np.array([bar["low"]]),
+        found = rules.level_exits(side, np.array([bar["open"]]), np.array([bar["high"]]), np.array([bar["low"]]),
                                   np.array([stop]), np.array([target]), np.array([trailing]), best)
         if found.done[0]:
             reason = rules.REASONS[int(found.reason[0])]
             hit = ExitDue(holding, reason, f"the bar of {bar['date']} reached the {reason.replace('_', ' ')} "
                                            f"{float(found.price[0]):.4f}")
             break
-        best = rules.advance_best(LONG, best, np.array([bar["high"]]), np.array([bar["low"]]))
-    exit_rule = bool(held["exit_signal"][-1]) if held.height and "exit_signal" in held.columns else False
+        best = rules.advance_best(side, best, np.array([bar["high"]]), np.array([bar["low"]]))
+    # A both-sided position also ends on a signal of the other side (the backtest's reversal).
+    rule = [prefix + "exit_signal"]
+    if strategy.short_entry is not None:
+        rule.append(SHORT_PREFIX + "signal" if side == LONG else "signal")
+    last = held.tail(1)
+    exit_rule = bool(held.height) and any(bool(last[name].item()) for name in rule if name in held.columns)
     return ExitView(holding, stop, target, trailing, float(best[0]), held.height, hit, exit_rule,
-                    held["date"][-1] if held.height else None, strategy.config.exits.time_stop_bars)
+                    held["date"][-1] if held.height else None,
+                    strategy.config.exits_of(side).time_stop_bars)
 
 
-def due_exit(view: ExitView, bid: float | None, closing: bool) -> ExitDue | None:
+def due_exit(view: ExitView, price: float | None, closing: bool) -> ExitDue | None:
     """The exit due now for the holding of ``view`` (the module doc), or None.
 
-    ``bid`` is the current quote; ``closing`` whether this is the session's last cycle,
-    the one that sells what the backtest sells at today's close.
+    ``price`` is what closing it would meet now: the bid for a long, the ask for a short;
+    ``closing`` whether this is the session's last cycle, the one that closes what the
+    backtest closes at today's close.
     """
     holding = view.holding
     if view.hit is not None:
         return view.hit
-    level = view.level
-    if level is not None and bid is not None and bid <= level:
+    level, side = view.level, holding.side
+    quote = "bid" if side == LONG else "ask"
+    if level is not None and price is not None and side * (price - level) <= 0:
         reason = "trailing_stop" if view.trailing_binds else "stop"
-        return ExitDue(holding, reason, f"bid {bid:.4f} at or below the {reason.replace('_', ' ')} {level:.4f}")
-    if math.isfinite(view.target) and bid is not None and bid >= view.target:
-        return ExitDue(holding, "target", f"bid {bid:.4f} at or above the target {view.target:.4f}")
+        where = "at or below" if side == LONG else "at or above"
+        return ExitDue(holding, reason, f"{quote} {price:.4f} {where} the {reason.replace('_', ' ')} {level:.4f}")
+    if math.isfinite(view.target) and price is not None and side * (price - view.target) >= 0:
+        where = "at or above" if side == LONG else "at or below"
+        return ExitDue(holding, "target", f"{quote} {price:.4f} {where} the target {view.target:.4f}")
     limit = view.time_stop_bars
     if rules.time_stop_due(view.bars_held, limit):
         return ExitDue(holding, "time_stop", f"{view.bars_held} bars held, the time stop is {limit}")
     if closing and rules.time_stop_due(view.bars_held + 1, limit):
         return ExitDue(holding, "time_stop", f"today's bar is the {view.bars_held + 1}th held: the time stop "
-                                            f"sells at this close")
+                                            f"closes it at this close")
     if view.exit_rule:
         return ExitDue(holding, "exit_rule", f"the exit rule held on {view.last_bar}")
     return None

@@ -43,6 +43,7 @@ from kobe.broker.base import Broker, BrokerOrder, BrokerUnavailable
 from kobe.config.errors import Diagnostic, KobeError
 from kobe.data.calendar import trading_date
 from kobe.oms.orders import (
+    ACTIONS,
     ID_PREFIX,
     OrderRecord,
     OrderStatus,
@@ -132,20 +133,20 @@ def position_differences(store: OrderStore, broker: Broker) -> list[Difference]:
 
 def stop_differences(store: OrderStore, broker: Broker, protected: Collection[str]) -> list[Difference]:
     """A position of ``protected`` (a strategy of Kobe's with a stop or a target owns it)
-    without one protective sell resting at the broker for its shares (a GTC stop, an OCO
-    of target and stop, or a GTC limit at the target), or with more than one."""
-    resting: dict[str, list[BrokerOrder]] = {}
+    without one protective order resting at the broker for its shares on the side that
+    closes it (a sell below a long, a buy above a short: a GTC stop, an OCO of target and
+    stop, or a GTC limit at the target), or with more than one."""
+    resting: dict[tuple[str, str], list[BrokerOrder]] = {}
     for order in _open_orders(broker):
-        if order.side == "sell" and (order.order_type in ("stop", "stop_limit") or order.order_class == "oco"
-                                     or order.time_in_force == "gtc"):
-            resting.setdefault(order.symbol, []).append(order)
+        if order.order_type in ("stop", "stop_limit") or order.order_class == "oco" or order.time_in_force == "gtc":
+            resting.setdefault((order.symbol, order.side), []).append(order)
     out = []
     for symbol, position in sorted(store.positions().items()):
-        if symbol not in protected or position.qty < 1:
+        if symbol not in protected or abs(position.qty) < 1:
             continue
-        stops = resting.get(symbol, [])
+        stops = resting.get((symbol, "sell" if position.qty > 0 else "buy"), [])
         covered = sum(o.qty - o.filled_qty for o in stops)
-        if len(stops) != 1 or abs(covered - position.qty) > QTY_TOLERANCE:
+        if len(stops) != 1 or abs(covered - abs(position.qty)) > QTY_TOLERANCE:
             out.append(Difference("position_without_stop", symbol, f"{position.qty:g} held",
                                   f"{len(stops)} resting stop(s) for {covered:g} shares"))
     return out
@@ -187,22 +188,35 @@ def adopt(store: OrderStore, broker: Broker, audit: AuditLog, executor: Executor
         other = theirs.get(difference.symbol)
         have, cost = (mine.qty, mine.avg_cost) if mine else (0.0, 0.0)
         want, their_cost = (other.qty, other.avg_entry_price) if other else (0.0, 0.0)
-        if want > have:
-            # bought at the price that makes Kobe's average cost the broker's
-            side, qty, price = "buy", want - have, (want * their_cost - have * cost) / (want - have)
-        else:
-            side, qty, price = "sell", have - want, cost
-        fill_id = f"adopt:{difference.symbol}:{now}"
-        store.add_adjustment(fill_id, difference.symbol, side, qty, price, now)
-        changes.append(f"{difference.symbol}: {side} {qty:g} @ {price:.4f} booked to match the broker")
-        booked.append({"fill_id": fill_id, "symbol": difference.symbol, "side": side, "qty": qty, "price": price,
-                       "at": now})
+        for n, (side, qty, price) in enumerate(_adjustments(have, cost, want, their_cost)):
+            fill_id = f"adopt:{difference.symbol}:{now}" + (f":{n + 1}" if n else "")
+            store.add_adjustment(fill_id, difference.symbol, side, qty, price, now)
+            changes.append(f"{difference.symbol}: {side} {qty:g} @ {price:.4f} booked to match the broker")
+            booked.append({"fill_id": fill_id, "symbol": difference.symbol, "side": side, "qty": qty,
+                           "price": price, "at": now})
     adjusted = len(changes) - len(booked)
     for n, change in enumerate(changes):
         # An adjustment's fill, whole: `kobe reconcile --rebuild` books it again from here.
         fill: dict[str, Any] = {"fill": booked[n - adjusted]} if n >= adjusted else {}
         audit.event("reconcile.adopted", change=change, **fill)
     return changes
+
+
+def _adjustments(have: float, cost: float, want: float, their_cost: float) -> list[tuple[str, float, float]]:
+    """The fills (side, shares, price) that take a position of ``have`` shares (signed) at
+    ``cost`` to the broker's ``want`` at ``their_cost``: shares closed at Kobe's own cost
+    (no profit or loss is made up), shares added at the price that makes the average
+    cost the broker's; a position on the other side is closed first, then opened."""
+    steps: list[tuple[str, float, float]] = []
+    if abs(have) > QTY_TOLERANCE and (abs(want) <= QTY_TOLERANCE or (want > 0) != (have > 0)):
+        steps.append(("sell" if have > 0 else "buy", abs(have), cost))
+        have, cost = 0.0, 0.0
+    if abs(want) > abs(have):
+        grow = abs(want) - abs(have)
+        steps.append(("buy" if want > 0 else "sell", grow, (abs(want) * their_cost - abs(have) * cost) / grow))
+    elif abs(want) < abs(have):
+        steps.append(("sell" if have > 0 else "buy", abs(have) - abs(want), cost))
+    return steps
 
 
 @dataclass(frozen=True)
@@ -302,7 +316,7 @@ def read_trail(records: Iterable[dict[str, Any]]) -> tuple[dict[str, Told], list
 
 def strategy_of(cid: str, symbol: str, day: dt.date, strategies: Collection[str]) -> str | None:
     """The strategy whose deterministic id ``cid`` is (for an order the audit trail lost)."""
-    words = ("buy", "sell", "stop", *(f"stop-{n}" for n in range(2, MAX_STOPS_A_DAY + 1)))
+    words = (*ACTIONS, "stop", *(f"stop-{n}" for n in range(2, MAX_STOPS_A_DAY + 1)))
     for name in (*strategies, "adopted"):
         for word in words:
             if client_order_id(name, symbol, day, word) == cid:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from kobe.monitor.calibration import brier_over_time, brier_score, reliability
-from kobe.monitor.drift import check_drift, cusum_lower
+from kobe.monitor.drift import check_drift, cusum_lower, round_trips
 
 
 def test_cusum_by_hand() -> None:
@@ -94,6 +94,23 @@ def test_round_trips_by_hand() -> None:
     assert returns.keys() == {"s1", "s2", "adopted"}
     assert returns["s1"] == pytest.approx([-20 / 220]) and returns["s2"] == pytest.approx([0.2])
     assert returns["adopted"] == pytest.approx([0.1])
+
+
+def test_round_trips_of_shorts_return_on_the_sale_as_the_backtest() -> None:
+    fills = [
+        {"client_order_id": "o1", "symbol": "AAA", "side": "sell", "qty": 10, "price": 50.0, "at": "t01"},
+        {"client_order_id": "c1", "symbol": "AAA", "side": "buy", "qty": 10, "price": 45.0, "at": "t02"},
+        # A long of 2 at 10, then a sell of 5 at 12: the long closes (+4), a short of 3 at 12 opens ...
+        {"client_order_id": "b1", "symbol": "BBB", "side": "buy", "qty": 2, "price": 10.0, "at": "t03"},
+        {"client_order_id": "x1", "symbol": "BBB", "side": "sell", "qty": 5, "price": 12.0, "at": "t04"},
+        # ... and is covered at 13: -3 on 36.
+        {"client_order_id": "c2", "symbol": "BBB", "side": "buy", "qty": 3, "price": 13.0, "at": "t05"},
+    ]
+    owners = {"o1": "s", "c1": "s", "b1": "s", "x1": "s", "c2": "s"}
+    trips = round_trips(fills, owners)
+    assert [(t.symbol, t.side, t.cost, t.proceeds, t.closed_at) for t in trips] == [
+        ("AAA", -1, 450.0, 500.0, "t02"), ("BBB", 1, 20.0, 24.0, "t04"), ("BBB", -1, 39.0, 36.0, "t05")]
+    assert [t.ret for t in trips] == pytest.approx([50 / 500, 4 / 20, -3 / 36])
 
 
 def test_the_drift_report_reads_as_a_verdict() -> None:

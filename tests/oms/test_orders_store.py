@@ -14,6 +14,7 @@ from kobe.oms.orders import (
     OrderRecord,
     OrderStatus,
     client_order_id,
+    id_action,
 )
 from kobe.oms.store import OrderStore
 
@@ -99,6 +100,23 @@ def test_positions_from_fills_with_average_cost(tmp_path: Path) -> None:
     assert (pos.qty, pos.avg_cost, pos.realized_pnl) == (1, 12.0, 9.0)
 
 
+@pytest.mark.parametrize(("fills", "expected"), [
+    # sold short 4 at an average 12 (10 and 14); bought back 3 at 9: realized 3 x (12 - 9) = 9; short 1 at 12.
+    pytest.param([("sell", 2, 10.0), ("sell", 2, 14.0), ("buy", 3, 9.0)], (-1, 12.0, 9.0), id="short-covered-in-part"),
+    pytest.param([("sell", 2, 10.0), ("buy", 2, 11.0)], (0, 0.0, -2.0), id="short-covered-at-a-loss"),
+    # long 2 at 10, sold 5 at 12: +4 on the long, then short 3 at 12 (the rest opened there).
+    pytest.param([("buy", 2, 10.0), ("sell", 5, 12.0)], (-3, 12.0, 4.0), id="past-zero-opens-a-short"),
+    pytest.param([("sell", 2, 10.0), ("buy", 5, 8.0), ("sell", 3, 9.0)], (0, 0.0, 4.0 + 3.0),
+                 id="short-to-long-and-flat"),
+])
+def test_positions_are_signed_with_a_shorts_cost_and_pnl_inverted(tmp_path: Path, fills, expected) -> None:
+    store = OrderStore(tmp_path / "orders.sqlite")
+    for n, (side, qty, price) in enumerate(fills):
+        store.add_fill(f"f{n}", order("AAPL", side=side), qty, price, at=f"2026-11-24T15:0{n}:00")
+    (pos,) = store.positions().values()
+    assert (pos.qty, pos.avg_cost, pos.realized_pnl) == pytest.approx(expected)
+
+
 def _add_same(path: str, results) -> None:
     results.put(OrderStore(Path(path)).add(order()))
 
@@ -129,3 +147,35 @@ def test_a_stale_writer_cannot_overwrite_a_newer_state(tmp_path: Path) -> None:
     assert not store.record(stale.to(S.UNKNOWN), "process B: timed out", expected=S.NEW)
     assert store.get(o.client_order_id) == filled
     assert store.transitions(o.client_order_id) == [(None, "new"), ("new", "filled")]
+
+
+@pytest.mark.parametrize(("action", "side", "opens"), [
+    pytest.param("buy", "buy", True, id="buy-opens-a-long"),
+    pytest.param("sell", "sell", False, id="sell-closes-a-long"),
+    pytest.param("short", "sell", True, id="short-opens-a-short"),
+    pytest.param("cover", "buy", False, id="cover-closes-a-short"),
+    pytest.param("stop", "buy", False, id="a-shorts-protective-buy"),
+])
+def test_an_ids_action_says_whether_the_order_opens(action: str, side: str, opens: bool) -> None:
+    cid = client_order_id("s", "AAPL", DAY, action)
+    assert id_action(cid) == {"buy": "b", "sell": "s", "short": "o", "cover": "c", "stop": "s"}[action]
+    assert OrderRecord(cid, "s", "AAPL", side, 1, 1.0, DAY).opens is opens
+
+
+@pytest.mark.parametrize(("cid", "side", "opens"), [
+    pytest.param("kb-20170606-01", "buy", True, id="not-our-format-buy"),
+    pytest.param("kb-20170606-01", "sell", False, id="not-our-format-sell"),
+    pytest.param("someone-elses", "buy", True, id="a-persons-buy"),
+])
+def test_an_id_not_of_kobes_format_reads_by_its_side(cid: str, side: str, opens: bool) -> None:
+    assert id_action(cid) is None
+    assert OrderRecord(cid, "s", "AAPL", side, 1, 1.0, DAY).opens is opens
+
+
+def test_a_short_sale_counts_against_the_days_budget_and_a_cover_does_not(tmp_path: Path) -> None:
+    store = OrderStore(tmp_path / "orders.sqlite")
+    short = OrderRecord(client_order_id("s", "A", DAY, "short"), "s", "A", "sell", 3, 20.0, DAY)
+    cover = OrderRecord(client_order_id("s", "A", DAY, "cover"), "s", "A", "buy", 3, 19.0, DAY)
+    for o in (short, cover):
+        store.add(o)
+    assert store.spent(DAY) == pytest.approx(60.0)

@@ -101,6 +101,19 @@ def test_closed_trade_returns_by_hand() -> None:
     assert returns["s2"] == [pytest.approx(0.10)]
 
 
+def test_closed_trade_returns_of_shorts_by_hand() -> None:
+    fills = [
+        fill("o1", "A", "sell", 10, 100.0), fill("c1", "A", "buy", 10, 90.0),   # short at 100, covered at 90: +10%
+        fill("o2", "B", "sell", 4, 50.0), fill("c2", "B", "buy", 2, 55.0),      # covered at 55: -10% ...
+        fill("c2", "B", "buy", 2, 55.0),                                        # ... one trade of two fills
+        fill("o3", "C", "buy", 2, 10.0), fill("c3", "C", "sell", 5, 11.0),      # long +10%, past zero: short 3 at 11
+        fill("c4", "C", "buy", 3, 9.9),                                         # covered: +10%
+    ]
+    strategies = {cid: "s" for cid in ("o1", "c1", "o2", "c2", "o3", "c3", "c4")}
+    assert closed_trade_returns(fills, strategies)["s"] == [pytest.approx(0.10), pytest.approx(-0.10),
+                                                             pytest.approx(0.10), pytest.approx(0.10)]
+
+
 WINS_AND_LOSSES = [0.02] * 12 + [-0.02] * 8            # p = 0.6, b = 1: full Kelly 0.2
 
 

@@ -3,7 +3,7 @@
 The backtest of one strategy over one symbol, and a run of sessions traded live against
 the stand-in exchange (:func:`replay`: the runner's cycle times, 09:35 and 15:55 New
 York, the picks of each session being the backtest's entries of that session), are
-both reduced to the same thing: per session, the set of ``(symbol, side, qty)`` that
+both reduced to the same thing: per session, the ``(symbol, side, qty)`` that
 filled (:func:`backtest_fills`, :func:`live_fills`). Each live fill carries the order
 it belongs to, so the exit's reason and price can be compared too.
 """
@@ -45,22 +45,33 @@ class Backtest:
     def all(self) -> pl.DataFrame:
         return pl.concat([self.closed, self.held])
 
-    def fills(self) -> dict[dt.date, set[Fill]]:
-        """Per session, the entries and exits that filled."""
-        out: dict[dt.date, set[Fill]] = defaultdict(set)
+    def fills(self) -> dict[dt.date, list[Fill]]:
+        """Per session, the entries and exits that filled (a long buys then sells, a short
+        sells then buys back), sorted: a multiset, so that a reversal's exit and entry of
+        the same side and size count twice."""
+        out: dict[dt.date, list[Fill]] = defaultdict(list)
         for row in self.all.iter_rows(named=True):
-            out[row["entry_date"]].add((row["symbol"], "buy", row["quantity"]))
+            out[row["entry_date"]].append((row["symbol"], entry_side(row["side"]), row["quantity"]))
         for row in self.closed.iter_rows(named=True):
-            out[row["exit_date"]].add((row["symbol"], "sell", row["quantity"]))
-        return dict(out)
+            out[row["exit_date"]].append((row["symbol"], exit_side(row["side"]), row["quantity"]))
+        return {day: sorted(fills) for day, fills in out.items()}
 
     def picks(self) -> dict[dt.date, list[Pick]]:
         """Per session, the picks live trading gets: the backtest's entries of that session."""
         out: dict[dt.date, list[Pick]] = defaultdict(list)
         for row in self.all.iter_rows(named=True):
             out[row["entry_date"]].append(Pick(row["strategy"], row["symbol"], row["signal_date"],
-                                               row["signal_price"]))
+                                               row["signal_price"], side=row["side"]))
         return dict(out)
+
+
+def entry_side(side: str) -> str:
+    """The order side of a ``long`` or ``short`` trade's entry."""
+    return "buy" if side == "long" else "sell"
+
+
+def exit_side(side: str) -> str:
+    return "sell" if side == "long" else "buy"
 
 
 def backtest(root: Path, bars: pl.LazyFrame, symbol: str, first: dt.date, last: dt.date) -> Backtest:
@@ -100,16 +111,16 @@ def live_fills(store: OrderStore) -> list[LiveFill]:
     return out
 
 
-def by_session(fills: Iterable[LiveFill]) -> dict[dt.date, set[Fill]]:
-    """Per session, the set of ``(symbol, side, qty)`` filled (an order filled in parts is
-    counted once, with its whole quantity of the session)."""
+def by_session(fills: Iterable[LiveFill]) -> dict[dt.date, list[Fill]]:
+    """Per session, the sorted ``(symbol, side, qty)`` filled, one per order (an order
+    filled in parts is counted once, with its whole quantity of the session)."""
     qty: dict[tuple[dt.date, str, str, str], int] = defaultdict(int)
     for f in fills:
         qty[(f.session, f.client_order_id, f.symbol, f.side)] += f.qty
-    out: dict[dt.date, set[Fill]] = defaultdict(set)
+    out: dict[dt.date, list[Fill]] = defaultdict(list)
     for (session, _, symbol, side), q in qty.items():
-        out[session].add((symbol, side, q))
-    return dict(out)
+        out[session].append((symbol, side, q))
+    return {day: sorted(fills) for day, fills in out.items()}
 
 
 def replay(trader_of: Callable[[], Trader], admin: ExchangeAdmin, bars: pl.LazyFrame, sessions: Sequence[dt.date],

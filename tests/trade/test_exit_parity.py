@@ -41,7 +41,16 @@ from dataclasses import dataclass
 
 import polars as pl
 import pytest
-from parity_replay import Backtest, LiveFill, backtest, by_session, live_fills, replay
+from parity_replay import (
+    Backtest,
+    LiveFill,
+    backtest,
+    by_session,
+    entry_side,
+    exit_side,
+    live_fills,
+    replay,
+)
 
 from kobe.data import calendar
 from kobe.data.bars import read_bars
@@ -65,6 +74,34 @@ EXITS: dict[str, dict[str, str]] = {
     "exit_rule": {STOP_AND_TIME: "exit: close < sma(close, 3)"},
 }
 
+# The same strategy turned short: a 20-bar breakdown under a falling 200-bar average,
+# with each exit's level on the short's side (above the price; a target below it).
+SHORT = {"name: donchian_breakout\n    enabled: true\n    universe: default\n    side: long":
+             "name: donchian_breakout\n    enabled: true\n    universe: default\n    side: short",
+         "entry: close > donchian_high(channel_bars)": "entry: close < donchian_low(channel_bars)",
+         "      - close > sma(close, trend_bars)\n    exits:": "      - close < sma(close, trend_bars)\n    exits:",
+         "rank: (close - donchian_high(channel_bars))": "rank: (donchian_low(channel_bars) - close)"}
+SHORT_EXITS: dict[str, dict[str, str]] = {
+    "stop": {STOP: "stop: high"},                                   # the signal bar's high
+    "stop_from_entry": {STOP: "stop: entry_price * 1.01"},
+    "trailing_stop": {STOP: 'trailing_stop: "1"'},                  # $1 above the best (lowest) price held
+    "target": {STOP: "target: close * 0.99"},                       # 1 % below the signal's close
+    "time_stop_1": EXITS["time_stop_1"],
+    "time_stop_2": EXITS["time_stop_2"],
+    "time_stop_5": EXITS["time_stop_5"],
+    "exit_rule": {STOP_AND_TIME: "exit: close > sma(close, 3)"},
+    "stop_and_target": {STOP: "stop: high\n      target: close * 0.99"},   # a buy OCO at the broker
+}
+
+# Both sides, always in: long on a 3/8 average cross up, short on a cross down; each
+# signal of one side closes the other (the reversal), no other exit.
+BOTH = {"name: donchian_breakout\n    enabled: true\n    universe: default\n    side: long":
+        "name: donchian_breakout\n    enabled: true\n    universe: default\n    side: both",
+        "entry: close > donchian_high(channel_bars)": "entry: crosses_above(sma(close, 3), sma(close, 8))\n"
+                                                      "    short_entry: crosses_below(sma(close, 3), sma(close, 8))",
+        "      - close > sma(close, trend_bars)\n    exits:": "      - volume > 0\n    exits:"}
+BOTH_EXITS = {"reversal": {STOP_AND_TIME: "time_stop_bars: 100"}}
+
 SHARES = 5
 LIMIT_ROOM = 1.004     # the live limit (ask at 09:35 x 1.001) stays within 0.4 % of the open
 HALF_TICK = 0.005 + 1e-9
@@ -79,6 +116,7 @@ class Case:
     exit: dt.date       # and exits on
     reason: str         # the backtest's exit reason
     price: str = ""     # stops: "exact" (to the tick), "scaled" (by the live entry over the backtest's)
+    side: str = "long"
 
     def __str__(self) -> str:
         return self.id
@@ -115,6 +153,29 @@ CASES = [
     Case("exit-rule-on-the-entry-bar", "exit_rule", "C", D(2017, 3, 2), D(2017, 3, 3), "exit_rule"),
     Case("exit-rule-4th-bar", "exit_rule", "AAPL", D(2017, 3, 2), D(2017, 3, 7), "exit_rule"),
     Case("exit-rule-13th-bar", "exit_rule", "JNJ", D(2017, 3, 2), D(2017, 3, 20), "exit_rule"),
+    # The same rules on shorts: a buy stop resting above the price, covers at the ask.
+    Case("short-stop-entry-bar", "stop", "WMT", D(2017, 1, 4), D(2017, 1, 4), "stop", "exact", "short"),
+    Case("short-stop-3rd-bar", "stop", "WMT", D(2017, 1, 13), D(2017, 1, 17), "stop", "exact", "short"),
+    Case("short-stop-from-entry-price", "stop_from_entry", "KO", D(2017, 1, 11), D(2017, 1, 17), "stop", "scaled",
+         "short"),
+    Case("short-trailing-2nd-bar", "trailing_stop", "XOM", D(2017, 1, 10), D(2017, 1, 11), "trailing_stop", "exact",
+         "short"),
+    Case("short-target-on-the-entry-bar", "target", "XOM", D(2017, 1, 10), D(2017, 1, 10), "target", "", "short"),
+    Case("short-target-3rd-bar", "target", "PFE", D(2017, 1, 20), D(2017, 1, 24), "target", "", "short"),
+    Case("short-time-stop-1-bar", "time_stop_1", "KO", D(2017, 1, 11), D(2017, 1, 11), "time_stop", "", "short"),
+    Case("short-time-stop-2-bars", "time_stop_2", "PFE", D(2017, 1, 20), D(2017, 1, 23), "time_stop", "", "short"),
+    Case("short-time-stop-5-bars", "time_stop_5", "XOM", D(2017, 1, 10), D(2017, 1, 17), "time_stop", "", "short"),
+    Case("short-exit-rule-2nd-bar", "exit_rule", "WMT", D(2017, 1, 4), D(2017, 1, 5), "exit_rule", "", "short"),
+    Case("short-exit-rule-6th-bar", "exit_rule", "PFE", D(2017, 1, 20), D(2017, 1, 27), "exit_rule", "", "short"),
+    Case("short-oco-stop-2nd-bar", "stop_and_target", "XOM", D(2017, 1, 11), D(2017, 1, 12), "stop", "exact",
+         "short"),
+    Case("short-oco-target-on-the-entry-bar", "stop_and_target", "WMT", D(2017, 1, 13), D(2017, 1, 13), "target", "",
+         "short"),
+    Case("short-oco-lifted-for-the-time-stop", "stop_and_target", "KO", D(2017, 1, 11), D(2017, 1, 18), "time_stop",
+         "", "short"),
+    # The reversal: the cycle at the open sells the long, then sells short (and back).
+    Case("both-long-reversed-to-short", "reversal", "KO", D(2017, 2, 7), D(2017, 2, 13), "exit_rule", "", "both"),
+    Case("both-short-reversed-to-long", "reversal", "KO", D(2017, 2, 13), D(2017, 2, 22), "exit_rule", "", "both"),
 ]
 
 
@@ -137,9 +198,9 @@ def describes(fill: LiveFill, reason: str) -> bool:
     return fill.reason.startswith(f"exit: {reason} (")
 
 
-def differences(expected: dict[dt.date, set], got: dict[dt.date, set]) -> list[str]:
-    return [f"{day}: backtest {sorted(expected.get(day, set()))}, live {sorted(got.get(day, set()))}"
-            for day in sorted(set(expected) | set(got)) if expected.get(day, set()) != got.get(day, set())]
+def differences(expected: dict[dt.date, list], got: dict[dt.date, list]) -> list[str]:
+    return [f"{day}: backtest {expected.get(day, [])}, live {got.get(day, [])}"
+            for day in sorted(set(expected) | set(got)) if expected.get(day, []) != got.get(day, [])]
 
 
 def the_trade(bt: Backtest, case: Case) -> dict:
@@ -155,9 +216,12 @@ def the_trade(bt: Backtest, case: Case) -> dict:
 def test_live_exits_fill_where_the_backtest_exits(open_desk, case: Case) -> None:
     bars = read_bars()
     amount = amount_for(bars, case.symbol, case.entry)
-    edits = {**EXITS[case.exits], "slippage_bps: 5": "slippage_bps: 0"}
+    exits = {"long": EXITS, "short": SHORT_EXITS, "both": BOTH_EXITS}[case.side]
+    edits = {**{"long": {}, "short": SHORT, "both": BOTH}[case.side], **exits[case.exits],
+             "slippage_bps: 5": "slippage_bps: 0"}
     desk = open_desk(project={"per_order": amount, "amount": amount, "daily": 100_000, "edits": edits},
-                     start=dt.datetime.combine(case.entry, dt.time(9, 0), tzinfo=NEW_YORK))
+                     start=dt.datetime.combine(case.entry, dt.time(9, 0), tzinfo=NEW_YORK),
+                     shorting=case.side != "long")
     last = calendar.next_session(case.exit)
     bt = backtest(desk.root, bars, case.symbol, case.entry, last)
     trade = the_trade(bt, case)
@@ -169,13 +233,17 @@ def test_live_exits_fill_where_the_backtest_exits(open_desk, case: Case) -> None
     # Session by session, the same entries and exits, share for share.
     assert not differences(bt.fills(), by_session(fills)), "\n".join(differences(bt.fills(), by_session(fills)))
     # Every exit for the backtest's reason.
+    entered, left = entry_side(trade["side"]), exit_side(trade["side"])
     for closed in bt.closed.iter_rows(named=True):
-        (sold,) = [f for f in fills if (f.session, f.symbol, f.side) == (closed["exit_date"], closed["symbol"], "sell")]
+        # (A reversal's session also has the entry of the other side, on the same side of the book.)
+        (sold,) = [f for f in fills if (f.session, f.symbol, f.side) == (closed["exit_date"], closed["symbol"],
+                                                                         exit_side(closed["side"]))
+                   and not f.reason.startswith("entry")]
         assert describes(sold, closed["exit_reason"]), \
-            f"the backtest exits by {closed['exit_reason']} on {closed['exit_date']}; live sold: {sold.reason}"
+            f"the backtest exits by {closed['exit_reason']} on {closed['exit_date']}; live closed: {sold.reason}"
     # A stop fills at the backtest's price: its level, or the open on a gap.
-    sold = next(f for f in fills if (f.session, f.side) == (case.exit, "sell"))
-    bought = next(f for f in fills if (f.session, f.side) == (case.entry, "buy"))
+    sold = next(f for f in fills if (f.session, f.side) == (case.exit, left) and not f.reason.startswith("entry"))
+    bought = next(f for f in fills if (f.session, f.side) == (case.entry, entered) and f.reason.startswith("entry"))
     if case.price == "exact":
         assert abs(sold.price - trade["exit_price"]) <= HALF_TICK, \
             f"live sold at {sold.price} ({sold.reason}), the backtest at {trade['exit_price']:.4f}"

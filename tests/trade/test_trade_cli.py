@@ -86,9 +86,10 @@ def test_trading_refuses_an_unpinned_or_changed_config(desk) -> None:
 
 
 @pytest.mark.parametrize("side", [pytest.param("short", id="short"), pytest.param("both", id="both")])
-def test_trading_refuses_a_strategy_it_cannot_trade_yet(desk, side: str) -> None:
-    """The cycle buys to open: a short strategy's signals would be bought. Refused before
-    anything reaches the broker, the strategy named at its line."""
+def test_an_account_that_may_not_short_sends_no_short(desk, side: str) -> None:
+    """A short pick needs the account's permission (``shorting_enabled``, off at this
+    exchange): each is skipped with that reason, nothing is sent for it, and a both-sided
+    strategy's long picks still trade."""
     from kobe.config.pin import write_pin
     from kobe.project import load_project
 
@@ -98,11 +99,14 @@ def test_trading_refuses_a_strategy_it_cannot_trade_yet(desk, side: str) -> None
     path.write_text(text.replace("    side: long\n", f"    side: {side}{extra}\n", 1))
     project = load_project(path)
     write_pin(project.root, project.fingerprint())
-    refused = run(desk, "trade", "--paper", "--once")
-    assert refused.exit_code == 2, refused.output
-    assert f"strategy 'donchian_breakout' has side: {side}; live trading only trades long strategies" in refused.output
-    assert "strategies.yaml:" in refused.output
-    assert desk.posts() == []
+    result = run(desk, "trade", "--paper", "--once", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    refused = [s for s in report["skipped"] if "may not sell short" in s["reason"]]
+    assert refused, report["skipped"]
+    assert all(o["side"] == "buy" for o in report["entries"])
+    assert all(o.side.value == "buy" for o in desk.exchange_orders())
+    assert (side == "both") == bool(report["entries"]), report["entries"]
 
 
 def test_trading_refuses_stale_bars(desk, tmp_path: Path) -> None:

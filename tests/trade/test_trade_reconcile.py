@@ -111,3 +111,34 @@ def test_a_resting_order_kobe_did_not_make_is_reported_and_left_alone(desk) -> N
     assert code == 1 and kinds(adopted, "left") == [("order_missing_in_kobe", "KO")]
     (order,) = desk.exchange_orders()
     assert order.status.value == "new"                              # not canceled by Kobe
+
+
+@pytest.mark.parametrize(("have", "cost", "want", "their", "steps"), [
+    pytest.param(0, 0, 5, 10, [("buy", 5, 10)], id="adopt-a-long"),
+    pytest.param(0, 0, -5, 10, [("sell", 5, 10)], id="adopt-a-short"),
+    # 2 short at 10, the broker has 5 short at 12: 3 more sold at (5 x 12 - 2 x 10) / 3.
+    pytest.param(-2, 10, -5, 12, [("sell", 3, 40 / 3)], id="a-larger-short"),
+    pytest.param(-5, 10, -2, 10, [("buy", 3, 10)], id="a-smaller-short-closed-at-cost"),
+    pytest.param(4, 10, -3, 12, [("sell", 4, 10), ("sell", 3, 12)], id="long-to-short-closed-then-opened"),
+    pytest.param(-3, 12, 0, 0, [("buy", 3, 12)], id="flat"),
+])
+def test_adopting_the_brokers_position_books_fills_that_make_it_kobes(tmp_path, have, cost, want, their,
+                                                                       steps) -> None:
+    from kobe.oms.orders import OrderRecord, client_order_id
+    from kobe.oms.store import OrderStore
+    from kobe.trade.reconcile import _adjustments
+
+    got = _adjustments(have, cost, want, their)
+    assert [(s, q, pytest.approx(p)) for s, q, p in got] == steps
+    # Booked after a position of ``have`` at ``cost``, they leave the broker's position and average price.
+    store = OrderStore(tmp_path / "orders.sqlite")
+    if have:
+        side = "buy" if have > 0 else "sell"
+        entry = OrderRecord(client_order_id("s", "A", DAY, side), "s", "A", side, abs(have), cost, DAY)
+        store.add_fill("seed", entry, abs(have), cost, at="2017-06-05T14:00:00+00:00")
+    for n, (side, qty, price) in enumerate(got):
+        store.add_adjustment(f"adj{n}", "A", side, qty, price, f"2017-06-05T15:0{n}:00+00:00")
+    position = store.positions().get("A")
+    assert (position.qty if position else 0) == want
+    if want:
+        assert position is not None and position.avg_cost == pytest.approx(their)

@@ -109,11 +109,12 @@ class Desk:
         return [o for o in every if (o.time_in_force.value == "gtc") == stops]
 
     def resting_stops(self) -> dict[str, list[Any]]:
-        """Per symbol, the protective sells working at the exchange (an OCO counts once)."""
+        """Per symbol, the protective orders working at the exchange (an OCO counts once):
+        sells below longs, buys above shorts."""
         out: dict[str, list[Any]] = {}
         for order in self.client().get_orders(GetOrdersRequest(status=QueryOrderStatus.OPEN, limit=500,
                                                                nested=True)):
-            if order.side.value == "sell" and order.time_in_force.value == "gtc":
+            if order.time_in_force.value == "gtc":
                 out.setdefault(order.symbol, []).append(order)
         return out
 
@@ -166,10 +167,11 @@ def assert_books_agree(desk: Desk, store: Any) -> None:
         assert ours[cid].status.value in ("canceled", "rejected") and ours[cid].filled_qty == 0, ours[cid]
     mine_positions = {s: p.qty for s, p in store.positions().items() if p.qty}
     assert mine_positions == {s: q for s, (q, _) in desk.exchange_positions().items()}
-    # Every position rests with exactly one stop for all its shares (the shipped strategies have a stop).
+    # Every position rests with exactly one stop for all its shares (the shipped strategies have a stop),
+    # on the side that closes it.
     resting = desk.resting_stops()
-    assert {s: [float(o.qty) for o in orders] for s, orders in resting.items()} == \
-        {s: [q] for s, q in mine_positions.items()}
+    assert {s: [float(o.qty) * (1 if o.side.value == "sell" else -1) for o in orders]
+            for s, orders in resting.items()} == {s: [q] for s, q in mine_positions.items()}
 
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kobe.config.model import KellySettings
+from kobe.risk.ledger import Ledger
 
 
 def kelly_fraction(win_rate: float, payoff: float) -> float:
@@ -66,35 +67,29 @@ class KellySizer:
 
 
 def closed_trade_returns(fills: Iterable[Mapping[str, Any]], strategy_of: Mapping[str, str]) -> dict[str, list[float]]:
-    """Per strategy, the return of each sell against the average cost of the shares it sold.
+    """Per strategy, the return of each closing order against the average cost of the
+    shares it closed: a sell of a long ``proceeds / cost - 1``, a buy back of a short
+    ``1 - paid / proceeds of the short``.
 
     ``fills`` are the order store's rows in the order they happened (``client_order_id``,
     ``symbol``, ``side``, ``qty``, ``price``); ``strategy_of`` maps a client order id to its
-    strategy. The average cost is the store's (all buys of the symbol, whichever
-    strategy), so the returns agree with its realized P&L. A sell order filled in parts
-    is one trade (its fills weighted by quantity); fills of no known order (broker
-    adjustments) move the position but are no strategy's trade.
+    strategy. The average cost is the store's (all entries of the symbol, whichever
+    strategy; :class:`kobe.risk.ledger.Ledger`, as the order store's), so the returns agree with its
+    realized P&L. An order filled in parts is one trade (its fills weighted by
+    quantity); fills of no known order (broker adjustments) move the position but are no
+    strategy's trade.
     """
-    qty: dict[str, float] = {}
-    cost: dict[str, float] = {}
-    sold: dict[str, list[float]] = {}      # sell order -> [shares, dollars, cost of those shares]
-    for fill in fills:
-        symbol, q, price = str(fill["symbol"]), float(fill["qty"]), float(fill["price"])
-        held, avg = qty.get(symbol, 0.0), cost.get(symbol, 0.0)
-        if fill["side"] == "buy":
-            cost[symbol] = (held * avg + q * price) / (held + q) if held + q else 0.0
-            qty[symbol] = held + q
-            continue
-        qty[symbol] = held - q
+    closed: dict[str, list[float]] = {}    # closing order -> [side closed, dollars, cost of those shares]
+    for fill, shut, _ in Ledger().walk(fills):
         cid = fill.get("client_order_id")
-        if cid is not None and avg > 0:
-            trade = sold.setdefault(str(cid), [0.0, 0.0, 0.0])
-            trade[0], trade[1], trade[2] = trade[0] + q, trade[1] + q * price, trade[2] + q * avg
+        if shut is not None and cid is not None and shut.cost > 0:
+            trade = closed.setdefault(str(cid), [float(shut.side), 0.0, 0.0])
+            trade[1], trade[2] = trade[1] + shut.shares * shut.price, trade[2] + shut.shares * shut.cost
     out: dict[str, list[float]] = {}
-    for cid, (_, dollars, basis) in sold.items():
+    for cid, (side, dollars, basis) in closed.items():
         strategy = strategy_of.get(cid)
         if strategy is not None:
-            out.setdefault(strategy, []).append(dollars / basis - 1.0)
+            out.setdefault(strategy, []).append(side * (dollars / basis - 1.0))
     return out
 
 
@@ -107,7 +102,7 @@ class KellyCap:
     min_trades: int = 20
 
     @classmethod
-    def from_config(cls, settings: KellySettings) -> "KellyCap":
+    def from_config(cls, settings: KellySettings) -> KellyCap:
         return cls(KellySizer(settings.fraction, settings.cap_pct / 100), settings.min_trades)
 
     def estimate(self, returns: Sequence[float]) -> tuple[float, float] | None:

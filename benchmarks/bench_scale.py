@@ -5,12 +5,15 @@ Needs ../shared/data for part 1. Prints the machine and a table per part.
 
 1. The 170-symbol US set, 1990-2017 (about 1.2M bars): both seed strategies over every
    symbol, the engine in process and the whole `kobe backtest` command.
-2. Synthetic universes (kobe.data.synth.synth_bars) of 10 years at 1x, 4x and 16x the
-   bars: 56, 225 and 900 symbols, so 16x is the 900-symbol x 10-year universe (about
-   2.3M bars). Each size runs in a fresh process that reads the Parquet file and runs
-   the engine, so its peak memory is that run's alone (imports included: the first
-   line shows what an empty run costs). Target: cost growing linearly in the bars
-   (seconds per million bars roughly flat), peak memory under 2 GB at 900 x 10 years.
+2. Synthetic universes (kobe.data.synth.synth_bars) of 10 years at 1x, 4x, 16x and 64x
+   the bars: 56, 225, 900 and 3,600 symbols, so 16x is the 900-symbol x 10-year universe
+   (about 2.3M bars) and 64x about 9.4M bars. Each size runs in a fresh process that
+   reads the Parquet file and runs the engine, so its peak memory is that run's alone
+   (imports included: the first line shows what an empty run costs). Targets: cost
+   growing linearly in the bars (seconds per million bars roughly flat), peak memory
+   under 2 GB at 900 x 10 years, and at most 150 bytes per bar (issue 12): printed as
+   the peak over the bars at each size and as the marginal bytes per bar between the
+   two largest sizes (the slope, without the fixed cost of the imports).
 
 The seed strategies size $75 orders with risk.yaml's gates on, as shipped.
 """
@@ -26,10 +29,19 @@ from pathlib import Path
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, US170, best_process, kobe_command, machine, need, run_process, timed  # noqa: E402
-from _peak import report_at_exit, vm_hwm_mb  # noqa: E402
+from _common import (
+    REPO,
+    US170,
+    best_process,
+    kobe_command,
+    machine,
+    need,
+    run_process,
+    timed,
+)
+from _peak import report_at_exit, vm_hwm_mb
 
-SCALES = ((1, 56), (4, 225), (16, 900))   # x bars, symbols (10 years each)
+SCALES = ((1, 56), (4, 225), (16, 900), (64, 3600))   # x bars, symbols (10 years each)
 
 
 def child(path: str) -> None:
@@ -85,7 +97,8 @@ def main() -> None:
     print("\n2. synthetic 10-year universes (kobe.data.synth), both seed strategies")
     from kobe.data.synth import synth_bars
 
-    header = f"   {'scale':>5}  {'symbols':>7}  {'bars':>10}  {'engine s':>8}  {'s / M bars':>10}  {'peak MB':>7}"
+    header = (f"   {'scale':>5}  {'symbols':>7}  {'bars':>10}  {'engine s':>8}  {'s / M bars':>10}  {'peak MB':>7}"
+              f"  {'B / bar':>7}")
     print(header)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -95,11 +108,18 @@ def main() -> None:
             data = measure(path)
             rows.append((scale, data))
             print(f"   {scale:>4}x  {symbols:>7}  {data['bars']:>10,}  {data['engine_s']:>8.2f}  "
-                  f"{data['engine_s'] / data['bars'] * 1e6:>10.3f}  {data['process_peak_mb']:>7.0f}")
-    (s1, d1), (s16, d16) = rows[0], rows[-1]
-    growth = d16["engine_s"] / d1["engine_s"]
-    print(f"   {s16}x the bars cost {growth:.1f}x the engine time (linear: {s16 / s1:.0f}x); "
-          f"peak memory at 900 x 10 years: {d16['process_peak_mb']:.0f} MB (target: under 2,048 MB)")
+                  f"{data['engine_s'] / data['bars'] * 1e6:>10.3f}  {data['process_peak_mb']:>7.0f}"
+                  f"  {data['process_peak_mb'] * 2**20 / data['bars']:>7.0f}")
+    (s1, d1), (s_big, d_big) = rows[0], rows[-1]
+    d900 = next(d for _, d in rows if d["symbols"] == 900)
+    growth = d_big["engine_s"] / d1["engine_s"]
+    print(f"   {s_big}x the bars cost {growth:.1f}x the engine time (linear: {s_big / s1:.0f}x); "
+          f"peak memory at 900 x 10 years: {d900['process_peak_mb']:.0f} MB (target: under 2,048 MB)")
+    (_, d_a), (_, d_b) = rows[-2], rows[-1]
+    marginal = (d_b["process_peak_mb"] - d_a["process_peak_mb"]) * 2**20 / (d_b["bars"] - d_a["bars"])
+    print(f"   peak memory per bar at {d_b['bars']:,} bars: {d_b['process_peak_mb'] * 2**20 / d_b['bars']:.0f} B "
+          f"(imports included); marginal {d_a['bars']:,} -> {d_b['bars']:,} bars: {marginal:.0f} B/bar "
+          f"(goal: at most 150)")
 
 
 if __name__ == "__main__":

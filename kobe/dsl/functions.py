@@ -14,7 +14,8 @@ depends only on bars up to t.
 Implementation contract: ``impl`` receives keyword arguments named as the parameters:
 ``pl.Expr`` for SERIES parameters and Python numbers for WINDOW/CONST ones. It returns
 an expression over ONE symbol's bars sorted by date; the compiler applies
-``.over(partition)`` to it. Series arguments are plain column references, because the
+``.over(partition)`` to it, or, for an entry with a ``reach``, runs it over the whole
+sorted column and blanks each symbol's first ``reach`` bars (the same values). Series arguments are plain column references, because the
 compiler materialises every nested call as its own column first. A variadic entry's
 ``impl`` also accepts the repeated arguments positionally: ``impl(a, b, *more)``.
 

@@ -47,6 +47,10 @@ class Compiler:
     """Compiles many resolved expressions that share one set of derived columns."""
 
     derived: dict[str, Derived] = field(default_factory=dict)
+    # Inputs of built-ins that the compiler materialises for them (FunctionSpec.inputs,
+    # e.g. atr's true range), by column name: computed before the first stage, as
+    # bar_index is, and not listed in the plan (the trader did not write them).
+    inputs: dict[str, pl.Expr] = field(default_factory=dict)
 
     def compile(self, node: ast.Node) -> pl.Expr:
         """The Polars expression of ``node``, reading derived columns by name."""
@@ -63,6 +67,8 @@ class Compiler:
 
     def apply(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         """Add every derived column to ``frame`` (bars sorted by symbol, date)."""
+        if self.inputs:
+            frame = frame.with_columns([expr.alias(name) for name, expr in sorted(self.inputs.items())])
         for stage in self.stages():
             frame = frame.with_columns([d.expr.alias(d.name) for d in stage])
         return frame
@@ -111,9 +117,7 @@ class Compiler:
             if spec.variadic:
                 kwargs[params[-1].name] = series if len(series) > 1 else series[0]
             for param_name, entry in spec.inputs:
-                expr, s = self._compile(ast.Call(entry))
-                stage = max(stage, s)
-                kwargs[param_name] = expr
+                kwargs[param_name] = self._input(entry)
             expr = spec.impl(**kwargs)
             if spec.partition is None:
                 return expr, stage
@@ -121,6 +125,19 @@ class Compiler:
             reach = spec.reach(constants) if spec.reach is not None and spec.partition == "symbol" else None
             return self._materialise(node, expr, spec.partition, stage, reach)
         raise TypeError(f"cannot compile {node!r}")
+
+    def _input(self, entry: str) -> pl.Expr:
+        """The column of built-in ``entry`` called with no arguments, as an input of
+        another built-in (computed before the first stage; see ``inputs``)."""
+        import polars as pl
+
+        name = f"{entry}() (input)"
+        if name not in self.inputs:
+            compiler = Compiler()
+            compiler.compile(ast.Call(entry))
+            (column,) = compiler.derived.values()    # a time-series entry of bar columns: one stage-1 column
+            self.inputs[name] = column.expr
+        return pl.col(name)
 
     def _materialise(self, node: ast.Node, expr: pl.Expr, partition: str, inner_stage: int,
                      reach: int | None = None) -> tuple[pl.Expr, int]:

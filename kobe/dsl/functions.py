@@ -84,10 +84,11 @@ class FunctionSpec:
     # bars, the only ones that would read another symbol's bars; the values are exactly
     # those of ``.over("symbol")``, without a window per column. None: a partition is needed.
     reach: Callable[[Constants], int] | None = None
-    # Inputs the compiler materialises first, as calls of other entries with no
-    # arguments, and passes to ``impl`` by keyword (param name, entry name): atr's true
-    # range is then one column, computed by that entry's faster path (its reach) and
-    # shared with any other use. ``impl`` computes them itself when they are not given.
+    # Inputs the compiler materialises first, as calls of other time-series entries of
+    # the bar columns with no arguments, and passes to ``impl`` by keyword (param name,
+    # entry name): atr's true range is then a column of its own, computed by that
+    # entry's faster path (its reach) and shared by every atr. ``impl`` computes them
+    # itself when they are not given.
     inputs: tuple[tuple[str, str], ...] = ()
 
     def signature(self) -> str:

@@ -105,8 +105,10 @@ def test_atr_reads_the_materialised_true_range() -> None:
     node = checker.check(source, parse_expr(source), Type.NUM)
     assert node is not None
     compiler.compile(node.node)
-    assert set(compiler.derived) == {"true_range()", "atr(14)"}
-    assert compiler.derived["atr(14)"].stage == 2
+    compiler.compile(parse_expr(ExprSource.inline("atr(3)")))
+    # One input column for both, not listed among the derived ones (the trader wrote atr).
+    assert set(compiler.derived) == {"atr(14)", "atr(3)"} and list(compiler.inputs) == ["true_range() (input)"]
+    assert compiler.derived["atr(14)"].stage == 1
     # atr's impl alone (its own true range inline) gives the same values.
     inline = (prepare_bars(MARKET.lazy()).select(REGISTRY["atr"].impl(n=14).over("symbol").alias("x"))
               .collect().to_series())

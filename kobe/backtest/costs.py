@@ -16,6 +16,11 @@ Daily bars have one price per moment (the open, a stop level, the close), read a
 An order's direction is signed: +1 buys (a long's entry, a short's cover), -1 sells (a
 long's exit, a short's entry); quantities may be signed too, the commission reads their
 size. With every setting at zero a fill is the bar's price itself.
+
+The arithmetic is in plain scalar functions (:func:`fill_price`, :func:`commission_fee`,
+:func:`affordable_shares`) that :class:`Costs` calls and the compiled account loop
+(:mod:`kobe.backtest.loop`) compiles as they are: one rule for both loops. They use only
+what numba compiles (floats, ``math``, no objects), and this module never imports numba.
 """
 
 from __future__ import annotations
@@ -26,6 +31,35 @@ from dataclasses import dataclass
 from kobe.config.model import BacktestSettings
 
 BUY, SELL = 1, -1
+
+
+def fill_price(price: float, direction: int, half: float, slip: float) -> float:
+    """:meth:`Costs.fill` with its settings as rates: ``half`` the half-spread,
+    ``slip`` the slippage, both fractions of the price."""
+    # With no spread the factor is exactly 1.0: the fills of a spread-free account are
+    # bit for bit those of slippage alone.
+    return price * (1 + direction * half) * (1 + direction * slip)
+
+
+def commission_fee(quantity: float, fill: float, per_share: float, bps: float, minimum: float) -> float:
+    """:meth:`Costs.commission` with its settings as numbers."""
+    size = abs(quantity)
+    if size == 0:
+        return 0.0
+    fee = size * per_share + size * fill * bps / 1e4
+    # Python's max(fee, minimum) spelled out (numba's max need not keep a NaN fee the same way).
+    return minimum if minimum > fee else fee  # noqa: FURB136
+
+
+def affordable_shares(cash: float, fill: float, unit_cost: float, minimum: float) -> float:
+    """:meth:`Costs.affordable` with its settings as numbers (``unit_cost`` of ``fill``)."""
+    if not math.isfinite(cash):
+        return math.inf
+    most = cash // unit_cost
+    if minimum > 0:
+        within = (cash - minimum) // fill
+        most = within if within < most else most  # noqa: FURB136 - Python's min(most, within), spelled out for numba
+    return most
 
 
 @dataclass(frozen=True)
@@ -51,20 +85,14 @@ class Costs:
     def fill(self, price: float, direction: int) -> float:
         """The price an order in ``direction`` (:data:`BUY` or :data:`SELL`) pays or
         receives per share for a bar's ``price``: its side of the quote, then the slippage."""
-        half, slip = self.spread_bps / 20_000, self.slippage_bps / 1e4
-        # With no spread the factor is exactly 1.0: the fills of a spread-free account are
-        # bit for bit those of slippage alone.
-        return price * (1 + direction * half) * (1 + direction * slip)
+        return fill_price(price, direction, self.spread_bps / 20_000, self.slippage_bps / 1e4)
 
     def commission(self, quantity: float, fill: float) -> float:
         """What one order of ``quantity`` shares (signed or not) at ``fill`` pays the
         broker: per share plus a share of the value, at least the minimum; nothing for no
         shares (no order was sent)."""
-        size = abs(quantity)
-        if size == 0:
-            return 0.0
-        fee = size * self.commission_per_share + size * fill * self.commission_bps / 1e4
-        return max(fee, self.commission_min_usd)
+        return commission_fee(quantity, fill, self.commission_per_share, self.commission_bps,
+                              self.commission_min_usd)
 
     def unit_cost(self, fill: float) -> float:
         """Cash one share ties up at ``fill``, its share of the commission included
@@ -75,9 +103,4 @@ class Costs:
         """The most whole shares whose cost at ``fill``, commission included, ``cash``
         pays for: within ``cash // unit_cost`` and, where the order's commission would be
         the minimum, within ``(cash - commission_min_usd) // fill``. 0 or less when none."""
-        if not math.isfinite(cash):
-            return math.inf
-        most = cash // self.unit_cost(fill)
-        if self.commission_min_usd > 0:
-            most = min(most, (cash - self.commission_min_usd) // fill)
-        return most
+        return affordable_shares(cash, fill, self.unit_cost(fill), self.commission_min_usd)

@@ -17,9 +17,32 @@ accounts and compares), for the accounts it covers:
   recognises them and hands their limits over as numbers).
 
 :func:`kobe.backtest.portfolio.simulate` picks it when it applies; the module doc there
-is the account's specification. The sizing and the gates are
-:func:`kobe.decide.sizing.shares` and :mod:`kobe.decide.gates`, re-stated here as
-arithmetic; a test holds them to the originals on random inputs.
+is the account's specification.
+
+The rules are not re-stated here: each is a plain scalar function in its home module,
+which the Python API there calls, and which this module compiles as it is written
+(:func:`_compiled`): the costs (:func:`kobe.backtest.costs.fill_price`,
+``commission_fee``, ``affordable_shares``), the sizing
+(:func:`kobe.decide.sizing.floor_shares`, ``sized_count``, ``all_cash_wanted``), the
+numeric tests of the budget and liquidity gates
+(:func:`kobe.decide.gates.policy_block`, ``liquidity_block``) and the exit levels
+(:func:`kobe.decide.exits.stop_in_force`, ``level_touches``, ``trailing_binds``,
+``advance_best``). A home function that calls another shared function is compiled with
+that call bound to the compiled twin (same code, other globals). What is still spelled
+out here, and why:
+
+- the exact decimal division of :func:`kobe.decide.sizing.whole_shares` near a whole
+  number: numba has no decimals, so :func:`_whole_shares` runs the shared float division
+  and calls ``whole_shares`` itself back (object mode) in that case only;
+- ``fixed_dollars``' wanted shares, ``amount_usd // fill`` (one floor division; the
+  Python :func:`~kobe.decide.sizing.shares` also reads a ``Sizing`` object, which numba
+  cannot);
+- the price and reason :func:`kobe.decide.exits.level_exits` picks with ``np.where``
+  once ``level_touches`` says a level ended the position (the open on a gap, else the
+  stop or the target; trailing when ``trailing_binds``): ``np.where`` on scalars
+  allocates an array in numba, per bar held, so the choice is an ``if`` here;
+- the chain walk of :func:`kobe.decide.gates.first_block` over the gates' codes
+  (:func:`gate_kernel`), which turns the first block into the skipped count's index.
 
 The compiled code is cached on disk (``cache=True``): a fresh process loads it instead
 of compiling it again (a few seconds, once per installation). Importing numba and
@@ -30,13 +53,19 @@ to this loop once a process runs enough accounts (:mod:`kobe.backtest.tier`).
 from __future__ import annotations
 
 import math
+import types
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numba
 import numpy as np
 
+from kobe.backtest import costs as cost_rules
+from kobe.decide import exits as exit_rules
+from kobe.decide import gates as gate_rules
+from kobe.decide import sizing as sizing_rules
 from kobe.decide.gates import LiquidityGate, PolicyGate
-from kobe.decide.sizing import whole_shares
 
 AT_OPEN_CODE = 0      # kobe.decide.exits.AT_OPEN; checked against it in tests
 FIXED_DOLLARS, ALL_CASH = 0, 1
@@ -78,18 +107,45 @@ def gate_plan(chain: object) -> GatePlan | None:
     return GatePlan(np.array(kinds, dtype=np.int64), **limits)
 
 
+def _compiled(func: Callable[..., Any], **callees: Any) -> Any:
+    """``func`` of a home module compiled as written there; ``callees`` names the shared
+    functions it calls and their compiled twins (numba cannot call a Python function)."""
+    if callees:
+        # The same code object with those names bound to the compiled twins: the rule is
+        # still written once, in its home module, whose file numba's cache keys on.
+        bound = types.FunctionType(func.__code__, {**func.__globals__, **callees}, func.__name__,
+                                   func.__defaults__, func.__closure__)
+        bound.__qualname__, bound.__module__, bound.__doc__ = func.__qualname__, func.__module__, func.__doc__
+        func = bound
+    return numba.njit(cache=True)(func)
+
+
+_floor_shares = _compiled(sizing_rules.floor_shares)
+
+
 @numba.njit(cache=True)
 def _whole_shares(dollars: float, price: float) -> int:
-    """:func:`kobe.decide.sizing.whole_shares`; its exact decimal division near a whole
-    number is left to it."""
-    if not (math.isfinite(dollars) and math.isfinite(price)) or dollars <= 0 or price <= 0:
-        return 0
-    ratio = dollars / price
-    if abs(ratio - math.floor(ratio + 0.5)) > 1e-6:   # the distance to the nearest whole number
-        return int(ratio)
+    """:func:`kobe.decide.sizing.whole_shares`: the shared float division, and the exact
+    decimal one (Python's, called back) when it cannot tell."""
+    count = _floor_shares(dollars, price)
+    if count != sizing_rules.NEAR_WHOLE:
+        return count
     with numba.objmode(out="int64"):
-        out = whole_shares(dollars, price)
+        out = sizing_rules.whole_shares(dollars, price)
     return out
+
+
+_sized_count = _compiled(sizing_rules.sized_count, whole_shares=_whole_shares)
+_all_cash_wanted = _compiled(sizing_rules.all_cash_wanted)
+_policy_block = _compiled(gate_rules.policy_block)
+_liquidity_block = _compiled(gate_rules.liquidity_block, spread_pct=_compiled(gate_rules.spread_pct))
+_fill = _compiled(cost_rules.fill_price)
+_commission = _compiled(cost_rules.commission_fee)
+_affordable = _compiled(cost_rules.affordable_shares)
+_stop_in_force = _compiled(exit_rules.stop_in_force)
+_level_touches = _compiled(exit_rules.level_touches)
+_trailing_binds = _compiled(exit_rules.trailing_binds)
+_advance_best = _compiled(exit_rules.advance_best)
 
 
 @numba.njit(cache=True)
@@ -105,14 +161,9 @@ def shares_kernel(method: int, amount_usd: float, fill: float, cash: float, unit
     """:func:`kobe.decide.sizing.shares` for ``fixed_dollars`` and ``all_cash``."""
     if method == FIXED_DOLLARS:
         wanted = amount_usd // fill
-    elif math.isfinite(cash):
-        wanted = cash // unit_cost
     else:
-        wanted = (cap_usd if has_cap else 0.0) // unit_cost
-    affordable = cash // unit_cost if cash > 0 else 0.0
-    count = _min(wanted, affordable)
-    if has_cap and count * unit_cost > cap_usd:
-        count = _min(count, float(_whole_shares(cap_usd, unit_cost)))
+        wanted = _all_cash_wanted(cash, unit_cost, has_cap, cap_usd)
+    count = _sized_count(wanted, cash, unit_cost, has_cap, cap_usd)
     if math.isnan(count) or count < 1:
         return 0
     return int(count)
@@ -126,41 +177,12 @@ def gate_kernel(kinds: np.ndarray, per_order_usd: float, daily_usd: float, min_a
     :class:`~kobe.decide.gates.LiquidityGate`), or :data:`ALLOWED`. ``adv`` NaN: none."""
     for kind in kinds:
         if kind == POLICY:
-            if not (math.isfinite(order_usd) and order_usd > 0):
+            if _policy_block(order_usd, spent, per_order_usd, daily_usd) != gate_rules.ALLOWED:
                 return POLICY
-            if order_usd > per_order_usd + 1e-9:
-                return POLICY
-            if spent + order_usd > daily_usd + 1e-9:
-                return POLICY
-        else:
-            if not math.isfinite(adv):
-                return LIQUIDITY
-            if adv < min_adv_usd:
-                return LIQUIDITY
-            if not (bid > 0 and ask >= bid):
-                return LIQUIDITY
-            spread_pct = (ask - bid) / ((ask + bid) / 2) * 100
-            if spread_pct > max_spread_pct + 1e-12:
-                return LIQUIDITY
-            if order_usd > adv * max_order_pct_adv / 100 + 1e-9:
-                return LIQUIDITY
+        elif _liquidity_block(adv, bid, ask, order_usd, min_adv_usd, max_spread_pct,
+                              max_order_pct_adv) != gate_rules.ALLOWED:
+            return LIQUIDITY
     return ALLOWED
-
-
-@numba.njit(cache=True)
-def _fill(price: float, direction: int, half: float, slip: float) -> float:
-    """:meth:`kobe.backtest.costs.Costs.fill`."""
-    return price * (1 + direction * half) * (1 + direction * slip)
-
-
-@numba.njit(cache=True)
-def _commission(quantity: float, fill: float, per_share: float, bps: float, minimum: float) -> float:
-    """:meth:`kobe.backtest.costs.Costs.commission`."""
-    size = abs(quantity)
-    if size == 0:
-        return 0.0
-    fee = size * per_share + size * fill * bps / 1e4
-    return minimum if minimum > fee else fee  # noqa: FURB136 - Python's max(fee, minimum), spelled out for numba
 
 
 @numba.njit(cache=True)
@@ -228,10 +250,9 @@ def _enter(lo: int, hi: int, session: int, order: np.ndarray, rank_key: np.ndarr
         fill_in = _fill(price[c], side[c], half, slip)
         unit = fill_in * (1 + bps / 1e4) + per_share
         count = shares_kernel(method, amount_usd, fill_in, room, unit, has_cap, cap_usd)
-        if minimum > 0 and count > 0 and math.isfinite(room):
+        if minimum > 0 and count > 0:
             # Costs.affordable: a minimum commission may need more than the unit cost.
-            most = _min(room // unit, (room - minimum) // fill_in)
-            count = int(_min(float(count), most))
+            count = int(_min(float(count), _affordable(room, fill_in, unit, minimum)))
         if count < 1:
             skipped[ZERO_SHARES] += 1
             continue
@@ -329,18 +350,6 @@ def account_kernel(order: np.ndarray, rank_key: np.ndarray, sort_groups: bool, s
 
 
 @numba.njit(cache=True)
-def _fmax(a: float, b: float) -> float:
-    """``np.fmax``: the larger, ignoring a NaN (numpy's own expression)."""
-    return a if (a >= b or math.isnan(b)) else b
-
-
-@numba.njit(cache=True)
-def _fmin(a: float, b: float) -> float:
-    """``np.fmin``: the smaller, ignoring a NaN."""
-    return a if (a <= b or math.isnan(b)) else b
-
-
-@numba.njit(cache=True)
 def search_levels(side: int, active: np.ndarray, first_held: np.ndarray, bound: np.ndarray, entry_price: np.ndarray,
                   stop: np.ndarray, target: np.ndarray, trailing: np.ndarray, opened: np.ndarray,
                   high: np.ndarray, low: np.ndarray, row: np.ndarray, price: np.ndarray, moment: np.ndarray,
@@ -348,35 +357,27 @@ def search_levels(side: int, active: np.ndarray, first_held: np.ndarray, bound: 
                   target_reason: int) -> None:
     """``kobe.backtest.exits._search_levels``, one candidate at a time instead of in
     lockstep (each one's search reads only its own bars): the bars from ``first_held``
-    to ``bound`` of each of ``active`` through :func:`kobe.decide.exits.level_exits`,
-    re-stated per bar, and ``advance_best`` after each bar."""
+    to ``bound`` of each of ``active`` through :func:`kobe.decide.exits.level_exits`'
+    shared functions, and ``advance_best`` after each bar."""
     for c in active:
         best = entry_price[c]
         s, t, trail = stop[c], target[c], trailing[c]
         at = first_held[c]
         while True:
             o, h, lo = opened[at], high[at], low[at]
-            trail_level = best - side * trail
-            level = _fmax(s, trail_level) if side > 0 else _fmin(s, trail_level)
-            if side > 0:
-                gap_stop, gap_target = o <= level, o >= t
-                hit_stop, hit_target = lo <= level, h >= t
-            else:
-                gap_stop, gap_target = o >= level, o <= t
-                hit_stop, hit_target = h >= level, lo <= t
-            # The open comes first; within the bar, the stop before the target.
-            stopped = gap_stop or (not gap_target and hit_stop)
-            if stopped or gap_target or hit_target:
+            level = _stop_in_force(side, s, trail, best)
+            stopped, gapped, done = _level_touches(side, o, h, lo, level, t)
+            if done:
+                # level_exits' np.where, as an if (the module doc).
                 row[c] = at
-                price[c] = o if (gap_stop or gap_target) else (level if stopped else t)
+                price[c] = o if gapped else (level if stopped else t)
                 moment[c] = intrabar
                 if stopped:
-                    binds = math.isfinite(trail_level) and not (side * (trail_level - s) <= 0)
-                    reason[c] = trailing_reason if binds else stop_reason
+                    reason[c] = trailing_reason if _trailing_binds(side, s, trail, best) else stop_reason
                 else:
                     reason[c] = target_reason
                 break
-            best = _fmax(best, h) if side > 0 else _fmin(best, lo)
+            best = _advance_best(side, best, h, lo)
             if at >= bound[c]:
                 break
             at += 1

@@ -22,7 +22,12 @@ A position is checked bar by bar from the first bar held, in this order:
 
 Every function takes numpy arrays (one element per position), so the backtest runs them
 over every candidate at once, in lockstep over the bars held, and the live cycle over a
-single holding; the rule cannot differ between the two.
+single holding; the rule cannot differ between the two. The compiled account loop
+(:mod:`kobe.backtest.loop`) walks one position at a time and compiles the same functions
+(:func:`stop_in_force`, :func:`level_touches`, :func:`trailing_binds`,
+:func:`advance_best`) for scalars: they use only operators and numpy ufuncs, which numba
+compiles for a scalar as for an array (``~`` of a bool is its negation there, as it is
+for numpy's bool arrays). This module never imports numba.
 """
 
 from __future__ import annotations
@@ -58,6 +63,22 @@ def advance_best(side: int, best: np.ndarray, high: np.ndarray, low: np.ndarray)
     return np.fmax(best, high) if side > 0 else np.fmin(best, low)
 
 
+def level_touches(side: int, opened: np.ndarray, high: np.ndarray, low: np.ndarray, level: np.ndarray,
+                  target: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which of one bar's levels end each position: ``stopped`` (the stop in force,
+    ``level``, before the target), ``gapped`` (the bar opened beyond the level that ends
+    it, so it fills at the open) and ``done`` (either level). Arrays or, compiled, scalars."""
+    if side > 0:
+        gap_stop, gap_target = opened <= level, opened >= target
+        hit_stop, hit_target = low <= level, high >= target
+    else:
+        gap_stop, gap_target = opened >= level, opened <= target
+        hit_stop, hit_target = high >= level, low <= target
+    # The open comes first; within the bar, the stop before the target.
+    stopped = gap_stop | (~gap_target & hit_stop)
+    return stopped, gap_stop | gap_target, stopped | gap_target | hit_target
+
+
 @dataclass(frozen=True)
 class BarExits:
     """What one bar did to each position: ``done`` where a level ended it, at ``price``
@@ -73,16 +94,7 @@ def level_exits(side: int, opened: np.ndarray, high: np.ndarray, low: np.ndarray
                 target: np.ndarray, trailing: np.ndarray, best: np.ndarray) -> BarExits:
     """Rule 1 of the module doc on one bar per position."""
     level = stop_in_force(side, stop, trailing, best)
-    if side > 0:
-        gap_stop, gap_target = opened <= level, opened >= target
-        hit_stop, hit_target = low <= level, high >= target
-    else:
-        gap_stop, gap_target = opened >= level, opened <= target
-        hit_stop, hit_target = high >= level, low <= target
-    # The open comes first; within the bar, the stop before the target.
-    stopped = gap_stop | (~gap_target & hit_stop)
-    done = stopped | gap_target | hit_target
-    gapped = gap_stop | gap_target
+    stopped, gapped, done = level_touches(side, opened, high, low, level, target)
     price = np.where(gapped, opened, np.where(stopped, level, target))
     trailing_hit = trailing_binds(side, stop, trailing, best)
     reason = np.where(stopped, np.where(trailing_hit, TRAILING_STOP, STOP), TARGET)

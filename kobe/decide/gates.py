@@ -16,6 +16,12 @@ The chain, in order (cheapest and most fundamental first; the first block wins):
 
 The backtest asks the same chain, minus the gates its daily bars cannot feed
 (:data:`BACKTEST_OMITS`, with the reason for each).
+
+The numeric tests of the budget and liquidity gates are plain scalar functions,
+:func:`policy_block` and :func:`liquidity_block`, returning which test blocks (a code, 0
+when none): the gates turn the code into their :class:`Decision` and its reason, and the
+compiled account loop (:mod:`kobe.backtest.loop`) compiles the same functions. This module
+never imports numba.
 """
 
 from __future__ import annotations
@@ -56,6 +62,47 @@ class EntryContext:
     pending: frozenset[str] = frozenset()
     returns: pl.DataFrame | None = None
     book_usd: Mapping[str, float] | None = None
+
+
+ALLOWED = 0
+# policy_block's codes
+NOT_POSITIVE, OVER_PER_ORDER, OVER_DAILY = 1, 2, 3
+# liquidity_block's codes
+NO_ADV, LOW_ADV, NO_QUOTE, WIDE_SPREAD, OVER_ADV_SHARE = 1, 2, 3, 4, 5
+
+
+def policy_block(order_usd: float, spent: float, per_order_usd: float, daily_usd: float) -> int:
+    """Which test of :class:`PolicyGate` blocks an order of ``order_usd`` after ``spent``
+    today, or :data:`ALLOWED`."""
+    if not (math.isfinite(order_usd) and order_usd > 0):
+        return NOT_POSITIVE
+    if order_usd > per_order_usd + 1e-9:
+        return OVER_PER_ORDER
+    if spent + order_usd > daily_usd + 1e-9:
+        return OVER_DAILY
+    return ALLOWED
+
+
+def spread_pct(bid: float, ask: float) -> float:
+    """The quoted spread in percent of the mid."""
+    return (ask - bid) / ((ask + bid) / 2) * 100
+
+
+def liquidity_block(adv: float, bid: float, ask: float, order_usd: float, min_adv_usd: float,
+                    max_spread_pct: float, max_order_pct_adv: float) -> int:
+    """Which test of :class:`LiquidityGate` blocks, or :data:`ALLOWED`; a missing ``adv``,
+    ``bid`` or ``ask`` is NaN."""
+    if not math.isfinite(adv):
+        return NO_ADV
+    if adv < min_adv_usd:
+        return LOW_ADV
+    if not (bid > 0 and ask >= bid):
+        return NO_QUOTE
+    if spread_pct(bid, ask) > max_spread_pct + 1e-12:
+        return WIDE_SPREAD
+    if order_usd > adv * max_order_pct_adv / 100 + 1e-9:
+        return OVER_ADV_SHARE
+    return ALLOWED
 
 
 class Gate(Protocol):
@@ -103,15 +150,16 @@ class PolicyGate:
 
     def check(self, ctx: EntryContext) -> Decision:
         order_usd, spent = ctx.order_usd, ctx.spent_today_usd
-        if not (math.isfinite(order_usd) and order_usd > 0):
+        code = policy_block(order_usd, spent, self.per_order_usd, self.daily_usd)
+        if code == ALLOWED:
+            return Decision.allow(self.name)
+        if code == NOT_POSITIVE:
             return Decision.block(self.name, f"order value {order_usd} is not a positive amount")
-        if order_usd > self.per_order_usd + 1e-9:
+        if code == OVER_PER_ORDER:
             return Decision.block(self.name, f"order ${order_usd:,.2f} exceeds the per-order budget "
                                              f"${self.per_order_usd:,.2f}")
-        if spent + order_usd > self.daily_usd + 1e-9:
-            return Decision.block(self.name, f"${spent:,.2f} sent today + ${order_usd:,.2f} exceeds the "
-                                             f"daily budget ${self.daily_usd:,.2f}")
-        return Decision.allow(self.name)
+        return Decision.block(self.name, f"${spent:,.2f} sent today + ${order_usd:,.2f} exceeds the "
+                                         f"daily budget ${self.daily_usd:,.2f}")
 
 
 @dataclass(frozen=True)
@@ -129,19 +177,22 @@ class LiquidityGate:
 
     def check(self, ctx: EntryContext) -> Decision:
         adv, bid, ask, order_usd = ctx.adv_usd, ctx.bid, ctx.ask, ctx.order_usd
-        if adv is None or not math.isfinite(adv):
+        # A missing number is NaN to the shared test, which blocks on it as on any unusable one.
+        quote_bid, quote_ask = math.nan if bid is None else bid, math.nan if ask is None else ask
+        code = liquidity_block(math.nan if adv is None else adv, quote_bid, quote_ask, order_usd, self.min_adv_usd,
+                               self.max_spread_pct, self.max_order_pct_adv)
+        if code == ALLOWED:
+            return Decision.allow(self.name)
+        if code == NO_ADV:
             return Decision.block(self.name, "no average daily dollar volume for the symbol")
-        if adv < self.min_adv_usd:
+        if code == LOW_ADV:
             return Decision.block(self.name, f"ADV ${adv:,.0f} is below the minimum ${self.min_adv_usd:,.0f}")
-        if bid is None or ask is None or not (bid > 0 and ask >= bid):
+        if code == NO_QUOTE:
             return Decision.block(self.name, f"no usable quote (bid {bid}, ask {ask})")
-        spread_pct = (ask - bid) / ((ask + bid) / 2) * 100
-        if spread_pct > self.max_spread_pct + 1e-12:
-            return Decision.block(self.name, f"spread {spread_pct:.3f}% exceeds {self.max_spread_pct}%")
-        if order_usd > adv * self.max_order_pct_adv / 100 + 1e-9:
-            return Decision.block(self.name, f"order ${order_usd:,.2f} exceeds {self.max_order_pct_adv}% of ADV "
-                                             f"${adv:,.0f}")
-        return Decision.allow(self.name)
+        if code == WIDE_SPREAD:
+            return Decision.block(self.name, f"spread {spread_pct(quote_bid, quote_ask):.3f}% exceeds {self.max_spread_pct}%")
+        return Decision.block(self.name, f"order ${order_usd:,.2f} exceeds {self.max_order_pct_adv}% of ADV "
+                                         f"${adv:,.0f}")
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,7 @@ def scan(project: Project, bars: pl.LazyFrame, date: dt.date | None = None,
         scoped = scoped.filter(pl.col("date") <= day)
     if not in_order(scoped):
         scoped = scoped.sort("symbol", "date")
-    report = check_bars(scoped, quality or project.quality_policy(), as_of=day, recent=True)
+    report = check_bars(scoped, quality or project.quality_policy(), as_of=day, recent=True, presorted=True)
     if report.stop:
         stops = [f for f in report.findings if f.action == "stop"]
         raise KobeError([Diagnostic(f"data-quality gate: {f.rule} {f.symbol} {f.date}: {f.detail}",

@@ -225,7 +225,7 @@ def _row_findings(bars: pl.LazyFrame, jump: float) -> pl.DataFrame:
 
 def check_bars(bars: pl.LazyFrame | pl.DataFrame, policy: QualityPolicy | None = None, *,
                sessions: Sequence[dt.date] | None = None, as_of: dt.date | None = None,
-               recent: bool = False) -> QualityReport:
+               recent: bool = False, presorted: bool = False) -> QualityReport:
     """Run every rule over ``bars`` (symbol, date, OHLCV) as of ``as_of``.
 
     ``sessions`` are the exchange's trading sessions covering the data; by default the
@@ -236,7 +236,8 @@ def check_bars(bars: pl.LazyFrame | pl.DataFrame, policy: QualityPolicy | None =
     ``lookback_sessions`` of ``as_of`` (and every ``stale_last_bar`` and ``feed_broken``);
     older ones only warn, and are left out, so only the recent bars are checked (the
     daily scan's gate). The verdict, the excluded symbols and every finding reported are
-    those of the full check.
+    those of the full check. ``presorted``: the caller guarantees the rows are in
+    (symbol, date) order (the scan checked it), which saves checking again.
     """
     policy = policy or QualityPolicy()
     unsorted = bars.lazy()
@@ -260,7 +261,7 @@ def check_bars(bars: pl.LazyFrame | pl.DataFrame, policy: QualityPolicy | None =
         # bar: the previous close the jump rule compares it with. In (symbol, date) order
         # that bar is the row just above.
         frame = bars.collect() if isinstance(bars, pl.LazyFrame) else bars
-        if not in_order(frame):
+        if not (presorted or in_order(frame)):
             frame = frame.sort("symbol", "date")
         on, of = pl.col("date"), pl.col("symbol")
         needed = (on >= cutoff) | ((on.shift(-1) >= cutoff) & (of.shift(-1) == of)).fill_null(False)

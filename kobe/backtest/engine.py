@@ -37,7 +37,7 @@ from kobe.backtest.candidates import (
 from kobe.backtest.exits import OPEN, REASONS, Exits, find_exits_by_side
 from kobe.backtest.market import Market, SimulatedPeriod, scoped_market
 from kobe.backtest.metrics import Number, compute_metrics, curve_metrics
-from kobe.backtest.parity import EntryGates, adv_by_row, entry_gates
+from kobe.backtest.parity import EntryGates, entry_gates
 from kobe.backtest.portfolio import Book, simulate
 from kobe.backtest.receipt import start_data_sha256
 from kobe.config.errors import Diagnostic, KobeError
@@ -128,10 +128,12 @@ def _adv_by_row(market: Market, window: int, chunk_rows: int = CHUNK_ROWS) -> np
     large market (:func:`~kobe.backtest.candidates.symbol_chunks`): each symbol's ADV is
     its own bars' mean, so the values are the same, and only one chunk's intermediate
     columns are held at once."""
+    # A market's rows are sorted by symbol: flagged so, the window per symbol takes them as slices.
+    bars = market.bars.with_columns(pl.col("symbol").set_sorted())
     chunks = symbol_chunks(market, chunk_rows)
     if len(chunks) == 1:
-        return adv_by_row(market, window)
-    return np.concatenate([advs.adv_by_row(market.bars.slice(start, end - start), window) for start, end in chunks])
+        return advs.adv_by_row(bars, window)
+    return np.concatenate([advs.adv_by_row(bars.slice(start, end - start), window) for start, end in chunks])
 
 
 def resolve_settings(project: Project, name: str) -> BacktestSettings:

@@ -17,8 +17,8 @@ An order's direction is signed: +1 buys (a long's entry, a short's cover), -1 se
 long's exit, a short's entry); quantities may be signed too, the commission reads their
 size. With every setting at zero a fill is the bar's price itself.
 
-The arithmetic is in plain scalar functions (:func:`fill_price`, :func:`commission_fee`,
-:func:`affordable_shares`) that :class:`Costs` calls and the compiled account loop
+The arithmetic is in plain scalar functions (:func:`quote_prices`, :func:`fill_price`,
+:func:`commission_fee`, :func:`unit_cost_of`, :func:`affordable_shares`) that :class:`Costs` calls and the compiled account loop
 (:mod:`kobe.backtest.loop`) compiles as they are: one rule for both loops. They use only
 what numba compiles (floats, ``math``, no objects), and this module never imports numba.
 """
@@ -31,6 +31,16 @@ from dataclasses import dataclass
 from kobe.config.model import BacktestSettings
 
 BUY, SELL = 1, -1
+
+
+def quote_prices(price: float, half: float) -> tuple[float, float]:
+    """:meth:`Costs.quote` with the half-spread as a rate."""
+    return price * (1 - half), price * (1 + half)
+
+
+def unit_cost_of(fill: float, per_share: float, bps: float) -> float:
+    """:meth:`Costs.unit_cost` with its settings as numbers."""
+    return fill * (1 + bps / 1e4) + per_share
 
 
 def fill_price(price: float, direction: int, half: float, slip: float) -> float:
@@ -79,8 +89,7 @@ class Costs:
 
     def quote(self, price: float) -> tuple[float, float]:
         """The bid and ask around a bar's ``price`` (the mid), before slippage."""
-        half = self.spread_bps / 20_000
-        return price * (1 - half), price * (1 + half)
+        return quote_prices(price, self.spread_bps / 20_000)
 
     def fill(self, price: float, direction: int) -> float:
         """The price an order in ``direction`` (:data:`BUY` or :data:`SELL`) pays or
@@ -97,7 +106,7 @@ class Costs:
     def unit_cost(self, fill: float) -> float:
         """Cash one share ties up at ``fill``, its share of the commission included
         (the minimum aside: see :meth:`affordable`)."""
-        return fill * (1 + self.commission_bps / 1e4) + self.commission_per_share
+        return unit_cost_of(fill, self.commission_per_share, self.commission_bps)
 
     def affordable(self, cash: float, fill: float) -> float:
         """The most whole shares whose cost at ``fill``, commission included, ``cash``

@@ -21,8 +21,8 @@ is the account's specification.
 
 The rules are not re-stated here: each is a plain scalar function in its home module,
 which the Python API there calls, and which this module compiles as it is written
-(:func:`_compiled`): the costs (:func:`kobe.backtest.costs.fill_price`,
-``commission_fee``, ``affordable_shares``), the sizing
+(:func:`_compiled`): the costs (:func:`kobe.backtest.costs.quote_prices`,
+``fill_price``, ``commission_fee``, ``unit_cost_of``, ``affordable_shares``), the sizing
 (:func:`kobe.decide.sizing.floor_shares`, ``sized_count``, ``all_cash_wanted``), the
 numeric tests of the budget and liquidity gates
 (:func:`kobe.decide.gates.policy_block`, ``liquidity_block``) and the exit levels
@@ -43,6 +43,9 @@ out here, and why:
   allocates an array in numba, per bar held, so the choice is an ``if`` here;
 - the chain walk of :func:`kobe.decide.gates.first_block` over the gates' codes
   (:func:`gate_kernel`), which turns the first block into the skipped count's index.
+
+The account's own steps (settling, entering, the borrow fee, the slots) are the loop
+itself, twinned with ``simulate``'s Python loop by design (the first paragraph).
 
 The compiled code is cached on disk (``cache=True``): a fresh process loads it instead
 of compiling it again (a few seconds, once per installation). Importing numba and
@@ -142,6 +145,8 @@ _liquidity_block = _compiled(gate_rules.liquidity_block, spread_pct=_compiled(ga
 _fill = _compiled(cost_rules.fill_price)
 _commission = _compiled(cost_rules.commission_fee)
 _affordable = _compiled(cost_rules.affordable_shares)
+_unit_cost = _compiled(cost_rules.unit_cost_of)
+_quote = _compiled(cost_rules.quote_prices)
 _stop_in_force = _compiled(exit_rules.stop_in_force)
 _level_touches = _compiled(exit_rules.level_touches)
 _trailing_binds = _compiled(exit_rules.trailing_binds)
@@ -248,7 +253,7 @@ def _enter(lo: int, hi: int, session: int, order: np.ndarray, rank_key: np.ndarr
             continue
         c = order[k]
         fill_in = _fill(price[c], side[c], half, slip)
-        unit = fill_in * (1 + bps / 1e4) + per_share
+        unit = _unit_cost(fill_in, per_share, bps)
         count = shares_kernel(method, amount_usd, fill_in, room, unit, has_cap, cap_usd)
         if minimum > 0 and count > 0:
             # Costs.affordable: a minimum commission may need more than the unit cost.
@@ -257,8 +262,9 @@ def _enter(lo: int, hi: int, session: int, order: np.ndarray, rank_key: np.ndarr
             skipped[ZERO_SHARES] += 1
             continue
         if gated:
+            bid, ask = _quote(price[c], half)
             blocked = gate_kernel(kinds, per_order_usd, daily_usd, min_adv_usd, max_spread_pct, max_order_pct_adv,
-                                  count * fill_in, spent, adv[c], price[c] * (1 - half), price[c] * (1 + half))
+                                  count * fill_in, spent, adv[c], bid, ask)
             if blocked == POLICY:
                 skipped[BLOCKED_POLICY] += 1
                 continue

@@ -1,6 +1,7 @@
 """The compiled account loop (kobe.backtest.loop) against its Python twin in
-kobe.backtest.portfolio.simulate: the same books, bit for bit, on random accounts; and
-its re-stated sizing and gates against kobe.decide's on random inputs."""
+kobe.backtest.portfolio.simulate: the same books, bit for bit, on random accounts; its
+rules compiled from their home modules' functions (not re-stated); and its sizing, gates
+and costs against kobe.decide's and kobe.backtest.costs' Python API on random inputs."""
 
 from __future__ import annotations
 
@@ -15,9 +16,12 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from test_invariants import symbol_bars
 
-from kobe.backtest import loop, tier
+from kobe.backtest import costs, loop, tier
 from kobe.backtest.exits import _search_levels
 from kobe.config.model import Sizing
+from kobe.decide import exits as exit_rules
+from kobe.decide import gates as gate_rules
+from kobe.decide import sizing as sizing_rules
 from kobe.decide.exits import AT_CLOSE, AT_OPEN, OPEN
 from kobe.decide.gates import (
     EntryContext,
@@ -26,7 +30,7 @@ from kobe.decide.gates import (
     PositionLimits,
     first_block,
 )
-from kobe.decide.sizing import shares
+from kobe.decide.sizing import shares, whole_shares
 
 RISK = """\
 per_order_budget_usd: {order}
@@ -121,8 +125,58 @@ def test_gate_plan_knows_the_backtest_chain_and_refuses_other_gates() -> None:
     assert loop.gate_plan([Stricter(75, 1000)]) is None
 
 
+@pytest.mark.parametrize(("compiled", "home"), [
+    (loop._floor_shares, sizing_rules.floor_shares), (loop._sized_count, sizing_rules.sized_count),
+    (loop._all_cash_wanted, sizing_rules.all_cash_wanted), (loop._policy_block, gate_rules.policy_block),
+    (loop._liquidity_block, gate_rules.liquidity_block), (loop._fill, costs.fill_price),
+    (loop._commission, costs.commission_fee), (loop._affordable, costs.affordable_shares),
+    (loop._unit_cost, costs.unit_cost_of), (loop._quote, costs.quote_prices),
+    (loop._stop_in_force, exit_rules.stop_in_force), (loop._level_touches, exit_rules.level_touches),
+    (loop._trailing_binds, exit_rules.trailing_binds), (loop._advance_best, exit_rules.advance_best)])
+def test_the_loop_compiles_the_home_modules_rules(compiled, home) -> None:
+    """One rule, one place: the compiled rules are the home modules' own code, not a copy."""
+    assert compiled.py_func.__code__ is home.__code__
+
+
 prices = st.floats(0.01, 5000, allow_nan=False)
 dollars = st.one_of(st.floats(-10, 1e7, allow_nan=False), st.just(math.inf), st.just(math.nan))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(dollars=dollars, price=prices, whole=st.booleans(), cents=st.booleans())
+def test_the_compiled_whole_shares_are_python_s(dollars, price, whole, cents) -> None:
+    """Bit for bit, near a whole number too: there the compiled loop calls the exact
+    decimal division back (0.3 / 0.1 is 2.999... in floats, 3 shares)."""
+    if cents:
+        price = round(price, 2)
+        assume(price > 0)
+    if whole and math.isfinite(dollars):
+        dollars = float(round(dollars / price)) * price
+    assert loop._whole_shares(dollars, price) == whole_shares(dollars, price)
+
+
+def test_the_compiled_whole_shares_divide_exactly() -> None:
+    for dollars, price, expected in [(0.3, 0.1, 3), (75.0, 25.0, 3), (75.0, 25.01, 2), (0.7, 0.1, 7)]:
+        assert loop._floor_shares(dollars, price) in (sizing_rules.NEAR_WHOLE, expected)
+        assert loop._whole_shares(dollars, price) == whole_shares(dollars, price) == expected
+
+
+@settings(max_examples=500, deadline=None)
+@given(price=prices, direction=st.sampled_from([costs.BUY, costs.SELL]), quantity=st.floats(-1e5, 1e5),
+       setting=st.tuples(st.floats(0, 50), st.floats(0, 0.05), st.floats(0, 20), st.floats(0, 100), st.floats(0, 5)),
+       cash=dollars)
+def test_the_compiled_costs_are_python_s(price, direction, quantity, setting, cash) -> None:
+    cost = costs.Costs(*setting)
+    half, slip = cost.spread_bps / 20_000, cost.slippage_bps / 1e4
+    fill = cost.fill(price, direction)
+    assert loop._fill(price, direction, half, slip) == fill
+    assert loop._commission(quantity, fill, cost.commission_per_share, cost.commission_bps,
+                            cost.commission_min_usd) == cost.commission(quantity, fill)
+    assert loop._quote(price, half) == cost.quote(price)
+    assert loop._unit_cost(fill, cost.commission_per_share, cost.commission_bps) == cost.unit_cost(fill)
+    expected = cost.affordable(cash, fill)
+    got = loop._affordable(cash, fill, cost.unit_cost(fill), cost.commission_min_usd)
+    assert got == expected or (math.isnan(got) and math.isnan(expected))
 
 
 @settings(max_examples=500, deadline=None)

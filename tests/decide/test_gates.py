@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from kobe.config.model import AdvancedRisk, CorrelationSettings, VaRSettings
+from kobe.decide import gates
 from kobe.decide.gates import (
     BACKTEST_OMITS,
     EntryContext,
@@ -94,3 +95,22 @@ def test_first_block_names_the_first_gate_that_blocks(risk_config) -> None:
     assert held.gate == "positions"
     passed = first_block(chain, EntryContext("AAPL", 50.0, adv_usd=1e9, bid=99.9, ask=100.1))
     assert passed.allowed
+
+
+@pytest.mark.parametrize(("order", "spent", "code"), [
+    (75.0, 0.0, gates.ALLOWED), (75.01, 0.0, gates.OVER_PER_ORDER), (50.01, 950.0, gates.OVER_DAILY),
+    (0.0, 0.0, gates.NOT_POSITIVE), (float("nan"), 0.0, gates.NOT_POSITIVE), (float("inf"), 0.0, gates.NOT_POSITIVE)])
+def test_policy_block_codes_the_test_that_blocks(order: float, spent: float, code: int) -> None:
+    """The numeric test shared with the compiled loop; PolicyGate words its code."""
+    assert gates.policy_block(order, spent, 75, 1000) == code
+
+
+@pytest.mark.parametrize(("order", "adv", "bid", "ask", "code"), [
+    (75, 1e6, 99.9, 100.1, gates.ALLOWED), (75, 99_999, 99.9, 100.1, gates.LOW_ADV),
+    (75, 1e6, 99.0, 100.0, gates.WIDE_SPREAD), (1_500, 100_000, 99.9, 100.1, gates.OVER_ADV_SHARE),
+    (75, float("nan"), 99.9, 100.1, gates.NO_ADV), (75, float("inf"), 99.9, 100.1, gates.NO_ADV),
+    (75, 1e6, float("nan"), 100.1, gates.NO_QUOTE), (75, 1e6, 100.2, 100.1, gates.NO_QUOTE)])
+def test_liquidity_block_codes_the_test_that_blocks(order: float, adv: float, bid: float, ask: float,
+                                                   code: int) -> None:
+    """A missing ADV or quote is NaN to the shared test (None to the gate)."""
+    assert gates.liquidity_block(adv, bid, ask, order, 100_000, 0.5, 1.0) == code

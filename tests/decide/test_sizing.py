@@ -8,7 +8,13 @@ import math
 import pytest
 
 from kobe.config.model import Sizing
-from kobe.decide.sizing import shares, whole_shares
+from kobe.decide.sizing import (
+    NEAR_WHOLE,
+    floor_shares,
+    shares,
+    sized_count,
+    whole_shares,
+)
 
 # sizing, cap $, stop, shares at $50 with $10,000 of equity (cash unbounded, as live)
 LIVE = [
@@ -40,3 +46,25 @@ def test_the_cash_bounds_the_backtest() -> None:
 def test_whole_shares_divides_exactly(dollars: float, price: float, expected: int) -> None:
     """0.3 / 0.1 is 2.9999... in floats: the cap divides in decimals."""
     assert whole_shares(dollars, price) == expected
+
+
+@pytest.mark.parametrize(("dollars", "price", "expected"), [
+    (75, 25.0, NEAR_WHOLE), (0.3, 0.1, NEAR_WHOLE), (75, 25.01, 2), (75, 76.0, 0), (float("nan"), 1.0, 0),
+    (10, 0.0, 0), (-5, 1.0, 0), (float("inf"), 1.0, 0)])
+def test_floor_shares_defers_near_whole_numbers_to_the_exact_division(dollars: float, price: float,
+                                                                      expected: int) -> None:
+    """The float division shared with the compiled loop says NEAR_WHOLE where only decimals can tell."""
+    assert floor_shares(dollars, price) == expected
+
+
+@pytest.mark.parametrize(("wanted", "cash", "unit", "cap", "expected"), [
+    (10.0, 120.0, 50.0, None, 2.0),              # the cash bounds
+    (1.0, 120.0, 50.0, None, 1.0),               # the wanted shares bound
+    (10.0, 1e6, 25.0, 75.0, 3),                  # the cap, divided exactly
+    (10.0, 0.0, 25.0, None, 0.0),                # no cash
+    (float("nan"), 1e6, 25.0, None, float("nan")),   # a NaN wanted (a null stop) stays NaN
+])
+def test_sized_count_bounds_by_cash_then_cap(wanted: float, cash: float, unit: float, cap: float | None,
+                                             expected: float) -> None:
+    got = sized_count(wanted, cash, unit, cap is not None, cap or 0.0)
+    assert got == expected or (math.isnan(got) and math.isnan(expected))

@@ -225,19 +225,3 @@ def compile_expressions(exprs: Iterable[CheckedExpr]) -> tuple[Compiler, list[pl
     """Compile loose expressions (``kobe explain``) sharing one set of derived columns."""
     compiler = Compiler()
     return compiler, [compiler.compile(e.node) for e in exprs]
-
-
-def require_long_only(strategies: Iterable[StrategyConfig]) -> None:
-    """Refuse, with every offender named, strategies live trading cannot trade yet: a
-    ``short`` or ``both`` side. The live cycle only buys to open and sells to close, so
-    it would buy a short strategy's signals. The backtest simulates them; ``kobe trade``
-    and ``kobe run`` call this in their preflight (enabled strategies only)."""
-    offenders = [s for s in strategies if s.enabled and s.side != "long"]
-    if not offenders:
-        return
-    raise KobeError([
-        (s.location.diagnostic(f"strategy {s.name!r} has side: {s.side}; live trading only trades long strategies",
-                               hint="backtest it (kobe backtest), or disable it (enabled: false) to trade the others")
-         if s.location is not None else
-         Diagnostic(f"strategy {s.name!r} has side: {s.side}; live trading only trades long strategies"))
-        for s in offenders])

@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 
 from kobe.config.errors import KobeError
 from kobe.project import load_project
-from kobe.strategy import require_long_only
 
 SIGNAL = (100, 101, 99, 100, 2)      # a long signal (volume 2) in the synthetic strategy
 SHORT = (100, 101, 99, 100, 3)       # a short signal (volume 3) with short_entry: volume == 3
@@ -89,21 +88,6 @@ def _load(tmp_path: Path, lines: str):
 def test_the_short_half_is_only_for_both(tmp_path: Path, lines: str, message: str) -> None:
     with pytest.raises(KobeError, match=message):
         _load(tmp_path, lines)
-
-
-@pytest.mark.parametrize(("lines", "refused"), [
-    pytest.param("", None, id="long-trades"),
-    pytest.param("    side: short\n", "short", id="short-refused"),
-    pytest.param("    side: both\n    short_entry: close < open\n", "both", id="both-refused"),
-    pytest.param("    enabled: false\n    side: short\n", None, id="disabled-short-ignored"),
-])
-def test_live_trading_refuses_short_and_both(tmp_path: Path, lines: str, refused: str | None) -> None:
-    strategies = _load(tmp_path, lines).config.strategies
-    if refused is None:
-        require_long_only(strategies)
-    else:
-        with pytest.raises(KobeError, match=f"side: {refused}; live trading only trades long strategies"):
-            require_long_only(strategies)
 
 
 # ------------------------------------------------------------------ no lookahead

@@ -48,17 +48,21 @@ The account's own steps (settling, entering, the borrow fee, the slots) are the 
 itself, twinned with ``simulate``'s Python loop by design (the first paragraph).
 
 The compiled code is cached on disk (``cache=True``): a fresh process loads it instead
-of compiling it again (a few seconds, once per installation). Importing numba and
+of compiling it again (a few seconds, once per installation, and again after an edit
+of this file or of a home module: :func:`_stamp_caches_with_the_rules`). Importing numba and
 loading the cache still cost ~0.6 s per process, which is why ``simulate`` only moves
 to this loop once a process runs enough accounts (:mod:`kobe.backtest.tier`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+import sys
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numba
@@ -120,7 +124,12 @@ def _compiled(func: Callable[..., Any], **callees: Any) -> Any:
                                    func.__defaults__, func.__closure__)
         bound.__qualname__, bound.__module__, bound.__doc__ = func.__qualname__, func.__module__, func.__doc__
         func = bound
-    return numba.njit(cache=True)(func)
+    compiled = numba.njit(cache=True)(func)
+    _SHARED.append(compiled)
+    return compiled
+
+
+_SHARED: list[Any] = []     # what _compiled compiled, nested ones too: their caches are stamped below
 
 
 _floor_shares = _compiled(sizing_rules.floor_shares)
@@ -402,3 +411,23 @@ def held_shares(n_sessions: int, n_symbols: int, symbol: np.ndarray, start: np.n
         for session in range(start[k], min(stop[k], n_sessions)):
             held[session, s] += signed[k]
     return held
+
+
+def _stamp_caches_with_the_rules() -> None:
+    """Make each compiled function's disk cache stale when any rule file changes.
+
+    numba stamps a cached function with its own file only, so a kernel here would keep
+    the machine code of a home module's rule it inlined after that rule was edited
+    (numba issue 6845): the stamp of each cache in this module, the compiled home
+    functions' too, gains the contents' hashes of this file and of every home module. Private numba
+    attributes (0.60-0.68): a numba that renames them fails here, at import, loudly."""
+    files = (__file__, cost_rules.__file__, sizing_rules.__file__, gate_rules.__file__, exit_rules.__file__)
+    rules = tuple(hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in files if f is not None)
+    kernels = [value for value in vars(sys.modules[__name__]).values()
+               if isinstance(value, numba.core.dispatcher.Dispatcher)]
+    for dispatcher in {id(d): d for d in [*kernels, *_SHARED]}.values():
+        cache_file = dispatcher._cache._cache_file
+        cache_file._source_stamp = (cache_file._source_stamp, rules)
+
+
+_stamp_caches_with_the_rules()

@@ -5,6 +5,7 @@ and costs against kobe.decide's and kobe.backtest.costs' Python API on random in
 
 from __future__ import annotations
 
+import hashlib
 import math
 from pathlib import Path
 from types import SimpleNamespace
@@ -136,6 +137,15 @@ def test_gate_plan_knows_the_backtest_chain_and_refuses_other_gates() -> None:
 def test_the_loop_compiles_the_home_modules_rules(compiled, home) -> None:
     """One rule, one place: the compiled rules are the home modules' own code, not a copy."""
     assert compiled.py_func.__code__ is home.__code__
+
+
+def test_an_edited_rule_makes_the_compiled_caches_stale() -> None:
+    """numba stamps a cache with its function's own file: the kernels that inline a home
+    module's rule are stamped with the home modules' contents too."""
+    homes = {hashlib.sha256(Path(m.__file__).read_bytes()).hexdigest()
+             for m in (loop, costs, sizing_rules, gate_rules, exit_rules)}
+    for dispatcher in (loop.account_kernel, loop.search_levels, loop._fill, loop._sized_count, loop._whole_shares):
+        assert homes <= set(dispatcher._cache._cache_file._source_stamp[1])
 
 
 prices = st.floats(0.01, 5000, allow_nan=False)

@@ -39,7 +39,6 @@ from alpaca.trading.enums import (
     TimeInForce,
 )
 from alpaca.trading.requests import (
-    GetOrderByIdRequest,
     GetOrdersRequest,
     LimitOrderRequest,
     ReplaceOrderRequest,
@@ -47,6 +46,7 @@ from alpaca.trading.requests import (
     StopOrderRequest,
     TakeProfitRequest,
 )
+from oco_support import Case, Move, close, crossing, nested, ny
 
 from kobe.broker.exchange.store import Store
 from kobe.data.calendar import NEW_YORK
@@ -58,13 +58,6 @@ SELL = OrderSide.SELL
 GTC, DAY = TimeInForce.GTC, TimeInForce.DAY
 
 
-def ny(day: int, hour: int, minute: int = 0) -> dt.datetime:
-    return dt.datetime(2017, 6, day, hour, minute, tzinfo=NEW_YORK)
-
-
-def crossing(t0: dt.datetime, p0: float, t1: dt.datetime, p1: float, level: float) -> dt.datetime:
-    """When a straight line from ``p0`` at ``t0`` to ``p1`` at ``t1`` passes ``level``."""
-    return t0 + (t1 - t0) * ((level - p0) / (p1 - p0))
 
 
 def oco(take_profit: float, stop: float, tif: TimeInForce = GTC, qty: int = SHARES,
@@ -83,26 +76,10 @@ def holding(exchange):
     return trading
 
 
-def nested(trading, order_id) -> Any:
-    return trading.get_order_by_id(order_id, GetOrderByIdRequest(nested=True))
-
-
-def close(a: dt.datetime | None, b: dt.datetime) -> bool:
-    return a is not None and abs(a - b) < dt.timedelta(milliseconds=1)
 
 
 # -- how an OCO ends ----------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class Case:
-    order: LimitOrderRequest
-    placed: dt.datetime           # when the OCO is sent
-    until: dt.datetime            # where the clock is moved afterwards
-    filled: str | None            # "target" (the parent) or "stop" (the leg) or None
-    price: str | None = None      # the fill price
-    at: dt.datetime | None = None
-    ended: OrderStatus | None = None   # both orders' status when neither filled (None: still working)
 
 
 CASES = {
@@ -305,17 +282,6 @@ def test_an_oco_sent_in_the_evening_can_be_canceled_before_the_open(exchange) ->
 
 # -- replace -------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class Move:
-    order: LimitOrderRequest
-    at: dt.datetime               # when the replace is sent
-    leg: bool                     # the stop-loss leg (True) or the take-profit parent
-    change: ReplaceOrderRequest
-    until: dt.datetime
-    filled: str                   # "target" or "stop"
-    price: str
-    filled_at: dt.datetime
 
 
 MOVES = {

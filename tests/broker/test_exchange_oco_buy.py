@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -38,7 +37,6 @@ from alpaca.trading.enums import (
     TimeInForce,
 )
 from alpaca.trading.requests import (
-    GetOrderByIdRequest,
     LimitOrderRequest,
     MarketOrderRequest,
     ReplaceOrderRequest,
@@ -46,10 +44,10 @@ from alpaca.trading.requests import (
     StopOrderRequest,
     TakeProfitRequest,
 )
+from oco_support import Case, Move, close, crossing, nested, ny
 from stand_keys import SECRET
 
 from kobe.broker.alpaca import AlpacaBroker
-from kobe.data.calendar import NEW_YORK
 from kobe.oms.orders import OrderRecord, client_order_id
 from kobe.risk.killswitch import KillSwitch
 
@@ -61,13 +59,6 @@ BUY = OrderSide.BUY
 GTC, DAY = TimeInForce.GTC, TimeInForce.DAY
 
 
-def ny(day: int, hour: int, minute: int = 0) -> dt.datetime:
-    return dt.datetime(2017, 6, day, hour, minute, tzinfo=NEW_YORK)
-
-
-def crossing(t0: dt.datetime, p0: float, t1: dt.datetime, p1: float, level: float) -> dt.datetime:
-    """When a straight line from ``p0`` at ``t0`` to ``p1`` at ``t1`` passes ``level``."""
-    return t0 + (t1 - t0) * ((level - p0) / (p1 - p0))
 
 
 def buy_oco(take_profit: float, stop: float, tif: TimeInForce = GTC, qty: int = SHARES) -> LimitOrderRequest:
@@ -87,12 +78,6 @@ def shorting(start_exchange, **settings: Any) -> Any:
     return exchange, trading
 
 
-def nested(trading: Any, order_id: Any) -> Any:
-    return trading.get_order_by_id(order_id, GetOrderByIdRequest(nested=True))
-
-
-def close(a: dt.datetime | None, b: dt.datetime) -> bool:
-    return a is not None and abs(a - b) < dt.timedelta(milliseconds=1)
 
 
 def refusal(trading: Any, request: Any) -> tuple[int, str, dict[str, Any]]:
@@ -103,16 +88,6 @@ def refusal(trading: Any, request: Any) -> tuple[int, str, dict[str, Any]]:
 
 # -- how a buy OCO ends ---------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class Case:
-    order: LimitOrderRequest
-    placed: dt.datetime           # when the OCO is sent
-    until: dt.datetime            # where the clock is moved afterwards
-    filled: str | None            # "target" (the parent) or "stop" (the leg) or None
-    price: str | None = None      # the fill price
-    at: dt.datetime | None = None
-    ended: OrderStatus | None = None   # both orders' status when neither filled (None: still working)
 
 
 CASES = {
@@ -360,17 +335,6 @@ def test_a_refused_move_of_the_stop_leaves_the_groups_hold_as_it_was(start_excha
 
 # -- replace and cancel -----------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class Move:
-    order: LimitOrderRequest
-    at: dt.datetime               # when the replace is sent
-    leg: bool                     # the stop-loss leg (True) or the take-profit parent
-    change: ReplaceOrderRequest
-    until: dt.datetime
-    filled: str                   # "target" or "stop"
-    price: str
-    filled_at: dt.datetime
 
 
 MOVES = {

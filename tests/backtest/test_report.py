@@ -1,6 +1,6 @@
 """The HTML report: self-contained, reproducible, and what headless Chromium shows of it.
 
-The rendering tests load the file in Debian's Chromium (``/usr/bin/chromium``; ``.ci/run``
+The rendering tests load the file in Debian's Chromium (``/usr/bin/chromium``; the README's test command
 installs it) with name resolution switched off, so the page can only draw what it
 carries inline. Without Chromium they fail: an unrendered report must not pass unseen.
 """

@@ -1,0 +1,29 @@
+"""The README's two commands: `.ci/run` runs exactly the second one (the tests), and it
+says what the tests need from the system (the browser of the report's rendering tests)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def two_commands() -> list[str]:
+    section = (REPO / "README.md").read_text().split("## Two commands", 1)[1].split("\n## ", 1)[0]
+    return [block.strip() for block in re.findall(r"```sh\n(.*?)```", section, flags=re.DOTALL)]
+
+
+def test_ci_runs_exactly_the_readmes_test_command() -> None:
+    install_and_run, tests = two_commands()
+    ci = [line for line in (REPO / ".ci" / "run").read_text().splitlines() if line and not line.startswith("#")]
+    assert ci[-1] == tests
+    assert "kobe backtest strategies.yaml" in install_and_run and "\n" not in install_and_run
+
+
+def test_the_test_command_installs_the_browser_the_rendering_tests_need() -> None:
+    _, tests = two_commands()
+    needing = [p for p in (REPO / "tests").rglob("*.py") if p.name != Path(__file__).name
+               and "/usr/bin/chromium" in p.read_text()]
+    assert needing, "no test needs the browser any more: drop it from the command"
+    assert tests.startswith("([ -x /usr/bin/chromium ] || (apt-get update && apt-get install -y chromium)) && ")

@@ -27,3 +27,26 @@ def test_the_test_command_installs_the_browser_the_rendering_tests_need() -> Non
                and "/usr/bin/chromium" in p.read_text()]
     assert needing, "no test needs the browser any more: drop it from the command"
     assert tests.startswith("([ -x /usr/bin/chromium ] || (apt-get update && apt-get install -y chromium)) && ")
+
+
+def test_the_readmes_located_error_is_what_validate_prints(tmp_path: Path) -> None:
+    """The README shows `kobe validate` on a misspelt function in the first filter: the
+    same edit of the shipped project prints exactly that block, and exits 2."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from kobe.cli import main
+
+    for name in ("strategies.yaml", "risk.yaml"):
+        shutil.copy(REPO / name, tmp_path / name)
+    for folder in ("rules", "universe"):
+        shutil.copytree(REPO / folder, tmp_path / folder)
+    text = (tmp_path / "strategies.yaml").read_text()
+    (tmp_path / "strategies.yaml").write_text(text.replace("close > sma(close, trend_bars)",
+                                                           "close > smaa(close, trend_bars)", 1))
+    readme = (REPO / "README.md").read_text()
+    shown = readme.split("exits 2:\n\n```text\n", 1)[1].split("```", 1)[0]
+    result = CliRunner().invoke(main, ["validate", str(tmp_path / "strategies.yaml")])
+    assert result.exit_code == 2
+    assert result.output.replace(str(tmp_path) + "/", "") == shown

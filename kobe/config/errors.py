@@ -45,7 +45,10 @@ class Diagnostic:
 
     def render(self) -> str:
         """The diagnostic as printed by the CLI: location, message, source and caret."""
-        out = [f"{self.location()}: {self.severity}: {self.message}"]
+        # An error of no file (a bad option, a broker's answer) starts with its severity:
+        # a made-up "<input>" would send the reader looking for a file that does not exist.
+        where = f"{self.location()}: " if self.file is not None or self.line is not None else ""
+        out = [f"{where}{self.severity}: {self.message}"]
         if self.source_line is not None and self.line is not None:
             gutter = f"{self.line:>5} | "
             text = self.source_line.rstrip("\n")

@@ -35,6 +35,27 @@ def test_data_check_stops_on_a_broken_feed() -> None:
     assert "LNT    2016-05-19" in result.output and "verdict: STOP" in result.output
 
 
+@pytest.mark.parametrize(("as_of", "code", "shown"), [
+    # The embedded bars end on 2018-02-07.
+    pytest.param("2018-01-26", 0, "verdict: ok", id="within-the-data"),
+    pytest.param("2019-06-03", 1, "stale_last_bar", id="past-the-data-every-feed-stale"),
+    pytest.param("2030-01-02", 2, "error: 2030-01-02 is outside the NYSE calendar's range", id="past-the-calendar"),
+    pytest.param("1990-01-02", 2, "error: no bars on or before 1990-01-02", id="before-every-bar"),
+])
+def test_data_check_as_of_never_passes_what_it_cannot_judge(as_of: str, code: int, shown: str) -> None:
+    result = CliRunner().invoke(main, ["data", "check", "--as-of", as_of])
+    assert result.exit_code == code, result.output
+    assert shown in result.output
+
+
+def test_data_check_as_of_reads_no_bar_after_it() -> None:
+    """A finding after the as-of date (ORCL's missing sessions of 2013-07) is not one yet."""
+    before = json.loads(CliRunner().invoke(main, ["data", "check", "--as-of", "2013-07-12", "--json"]).output)
+    after = json.loads(CliRunner().invoke(main, ["data", "check", "--as-of", "2013-07-17", "--json"]).output)
+    assert not [f for f in before["findings"] if f["date"] > "2013-07-12"]
+    assert [f["date"] for f in after["findings"] if f["rule"] == "missing_session"] == ["2013-07-15", "2013-07-16"]
+
+
 def test_scan_excludes_a_symbol_with_a_bad_print_today() -> None:
     project = load_project(REPO / "strategies.yaml")
     day = dt.date(2018, 1, 26)

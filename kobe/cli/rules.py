@@ -111,7 +111,7 @@ def scan(strategies: Path, risk_path: Path | None, data: str | None, date: str |
 @click.argument("date")
 @click.option("--config", "strategies", type=click.Path(path_type=Path), default="strategies.yaml", show_default=True)
 @config_options
-@click.option("--data", "data", default=None, help="Bars file; default: the embedded sample.")
+@click.option("--data", "data", default=None, help="Bars file or lake folder (default: the config's data source).")
 @fail_cleanly
 def explain(strategy: str, symbol: str, date: str, strategies: Path, risk_path: Path | None,
             data: str | None) -> None:

@@ -87,7 +87,7 @@ def _shown(result: Preflight) -> Preflight:
 @click.command()
 @config_option
 @config_options
-@click.option("--data", default=None, help="Bars file or lake folder (default: the embedded sample).")
+@click.option("--data", default=None, help="Bars file or lake folder (default: the config's data source).")
 @click.option("--at", "at", default=None, help="Judge data freshness as of this date (default: today).")
 @fail_cleanly
 def preflight(strategies: Path, risk_path: Path | None, data: str | None, at: str | None) -> None:

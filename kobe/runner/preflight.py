@@ -22,7 +22,6 @@ import polars as pl
 from kobe.config.errors import KobeError
 from kobe.config.pin import pin_status
 from kobe.data import calendar
-from kobe.data.bars import read_bars
 from kobe.data.refresh import refresh
 from kobe.risk.killswitch import KillSwitch
 from kobe.secrets import redact, secret_values
@@ -141,11 +140,16 @@ def quote_symbol(project: Project) -> str:
 
 
 def offline_checks(project: Project, env: Mapping[str, str], today: dt.date, data: str | None = None) -> Preflight:
-    """``kobe preflight``: keys, pin, kill switch, disk and the freshness of ``data``'s
-    bars (a file or lake folder; None: the embedded sample) as of ``today``; no broker call."""
+    """``kobe preflight``: keys, pin, kill switch, disk and the freshness of the bars as of
+    ``today``: ``data`` (a file or lake folder), else the config's data source, the one
+    the runner trades on; no broker call."""
+    try:
+        fresh = check_freshness(project.bars(data), today)
+    except KobeError as err:          # an empty lake, say: a failed check, with the others still shown
+        fresh = Check("data fresh", False, err.diagnostics[0].message)
     return run_preflight([check_keys(env, KEYS), check_pin(project),
                           check_kill_switch(kill_switch_of(project.root, project.config.risk)),
-                          check_disk(project.root / "state"), check_freshness(read_bars(data), today)])
+                          check_disk(project.root / "state"), fresh])
 
 
 def runner_checks(project: Project, trader: Trader, broker_env: Mapping[str, str], *, now: dt.datetime,

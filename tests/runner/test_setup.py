@@ -250,3 +250,21 @@ def test_open_runner_replays_one_cycle_through_a_local_exchange(pinned_project_d
     orders = OrderStore(pinned_project_dir / "state" / "orders.sqlite").orders()
     assert {o.trading_date for o in orders} <= {dt.date(2018, 1, 26)}
     assert len([o for o in orders if o.side == "buy"]) <= 2          # the cap on new entries
+
+
+@pytest.mark.parametrize(("source", "detail"), [
+    # The config's own data source is what `kobe preflight` judges, as the runner trades on it.
+    pytest.param("  provider: polygon\n", "state/lake is empty", id="an-empty-lake"),
+    pytest.param("  provider: files\n  path: early.parquet\n", "newest bar 2017-12-29", id="a-files-source"),
+])
+def test_offline_checks_judge_the_configs_data_source(project_dir: Path, source: str, detail: str) -> None:
+    from kobe.data.bars import read_bars
+
+    read_bars(None).filter(pl.col("date") <= dt.date(2017, 12, 29)).collect().write_parquet(
+        project_dir / "early.parquet")
+    text = (project_dir / "strategies.yaml").read_text()
+    (project_dir / "strategies.yaml").write_text(text.replace("  provider: embedded\n", source, 1))
+    project = load_project(project_dir / "strategies.yaml")
+    result = offline_checks(project, KEYS, dt.date(2018, 2, 8))   # the embedded bars would be fresh
+    (fresh,) = [c for c in result.checks if c.name == "data fresh"]
+    assert not fresh.passed and detail in fresh.detail, fresh

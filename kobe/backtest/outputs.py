@@ -89,6 +89,30 @@ def summary(result: BacktestResult, receipt: Receipt | None = None) -> dict[str,
     return out
 
 
+SKIP_CAUSES = {
+    "zero_shares": "less than one share within the sizing and the cash",
+    "no_free_slot": "no free slot (max_open_positions)",
+    "symbol_held": "the symbol was held",
+    "blocked_budget": "the budget gate",
+    "blocked_liquidity": "the liquidity gate",
+}
+"""Why a signal was not taken, as the terminal says it (the ``skipped`` counters)."""
+
+
+def skip_lines(data: dict[str, Any]) -> list[str]:
+    """Per strategy of a :func:`summary`: its signals, how many were taken, and each cause
+    of the others with its count (largest first), so that a strategy whose orders mostly
+    never happen is seen to be one."""
+    lines = []
+    for name, account in data["strategies"].items():
+        signals, skipped = account["signals"], account["skipped"]
+        taken = signals - sum(skipped.values())
+        causes = sorted(((n, k) for k, n in skipped.items() if n), reverse=True)
+        text = "; ".join(f"{n:,} {SKIP_CAUSES.get(k, k)}" for n, k in causes)
+        lines.append(f"{name}: {signals:,} signals, {taken:,} taken" + (f"; not taken: {text}" if text else ""))
+    return lines
+
+
 def metrics_rows(data: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """The metrics table of a :func:`summary`: a header and one row per metric, a column
     per strategy, then combined, then the combined buy-and-hold benchmark."""

@@ -108,9 +108,10 @@ def command_line() -> str:
     words = ["kobe", ctx.info_name or ""]
     for param in ctx.command.params:
         value = ctx.params.get(param.name or "")
-        if value is None or value is False or value == ():
-            if not (isinstance(param, click.Option) and param.secondary_opts and value is False):
-                continue
+        # Left out when unset, except a --no-x switch, which says what it turned off.
+        negated = isinstance(param, click.Option) and bool(param.secondary_opts) and value is False
+        if (value is None or value is False or value == ()) and not negated:
+            continue
         if isinstance(param, click.Argument):
             words.append(str(value))
         elif isinstance(param, click.Option):
@@ -159,7 +160,7 @@ def backtest(**params: Any) -> None:
     all of them combined, and an equal-weight buy-and-hold of the universe.
     """
     from kobe.backtest import run_backtest
-    from kobe.backtest.outputs import metrics_rows, summary, write_outputs
+    from kobe.backtest.outputs import metrics_rows, skip_lines, summary, write_outputs
     from kobe.project import shown
 
     inputs = Inputs(params)
@@ -181,6 +182,8 @@ def backtest(**params: Any) -> None:
                f"{len(result.market.symbols)} symbols)")
     header, rows = metrics_rows(data_summary)
     click.echo(table(rows, header))
+    for line in skip_lines(data_summary):
+        click.echo(line)
     blocked = {name: s["skipped"]["blocked_budget"] + s["skipped"]["blocked_liquidity"]
                for name, s in data_summary["strategies"].items() if s["gates"]}
     if blocked:
@@ -260,7 +263,12 @@ def walkforward(**params: Any) -> None:
     Prints each fold's choice and the stitched out-of-sample result against buy and hold.
     Bars before a window only warm its indicators up; nothing reads past a window's end.
     """
-    from kobe.backtest.outputs import METRICS, show, walkforward_summary, write_walkforward
+    from kobe.backtest.outputs import (
+        METRICS,
+        show,
+        walkforward_summary,
+        write_walkforward,
+    )
     from kobe.backtest.walkforward import run_walkforward
     from kobe.project import shown
 

@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
+from kobe.backtest.outputs import SKIP_CAUSES
 from kobe.backtest.receipt import data_sha256
 from kobe.cli import main
 from kobe.data.bars import read_bars
@@ -130,6 +131,22 @@ def test_risk_gates_on_by_default_for_dollar_sizing_and_counted(kobe, project_di
         "kobe backtest strategies.yaml --strategy donchian_breakout --no-gates --out out --json"
     shown = kobe("--strategy", "donchian_breakout", "--out", "out").output
     assert f"risk gates blocked: donchian_breakout {account['skipped']['blocked_liquidity']:,}" in shown
+
+
+def test_the_terminal_says_how_many_signals_each_cause_left_untaken(kobe) -> None:
+    """The shipped strategies size $75 orders: most signals find no whole share. The
+    terminal says so, with every cause and its count, as summary.json counts them."""
+    data = json.loads(kobe("--out", "out", "--json").output)
+    shown = kobe("--out", "out").output
+    for name, account in data["strategies"].items():
+        skipped = account["skipped"]
+        taken = account["metrics"]["trades"] + account["metrics"]["open_trades"]
+        assert taken == account["signals"] - sum(skipped.values())
+        (line,) = [line for line in shown.splitlines() if line.startswith(f"{name}: ")]
+        assert line.startswith(f"{name}: {account['signals']:,} signals, {taken:,} taken")
+        for cause, count in skipped.items():
+            assert (f"{count:,} {SKIP_CAUSES[cause]}" in line) == (count > 0), (cause, line)
+    assert data["strategies"]["donchian_breakout"]["skipped"]["zero_shares"] > 1000
 
 
 def test_a_universe_symbol_without_bars_is_left_out(kobe, project_dir: Path) -> None:

@@ -38,6 +38,17 @@ def quote_prices(price: float, half: float) -> tuple[float, float]:
     return price * (1 - half), price * (1 + half)
 
 
+def borrow_rate_per_day(bps_per_year: float) -> float:
+    """A short's stock-loan fee per dollar of its entry value and per calendar day:
+    ``borrow_bps_per_year`` over 360 (actual/360, the US money-market day count)."""
+    return bps_per_year / 1e4 / 360
+
+
+def borrow_fee(shares: float, fill: float, rate_per_day: float, days: float) -> float:
+    """What a short of ``shares`` sold at ``fill`` owes for ``days`` calendar days held."""
+    return shares * fill * rate_per_day * days
+
+
 def unit_cost_of(fill: float, per_share: float, bps: float) -> float:
     """:meth:`Costs.unit_cost` with its settings as numbers."""
     return fill * (1 + bps / 1e4) + per_share

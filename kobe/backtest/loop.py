@@ -156,6 +156,7 @@ _commission = _compiled(cost_rules.commission_fee)
 _affordable = _compiled(cost_rules.affordable_shares)
 _unit_cost = _compiled(cost_rules.unit_cost_of)
 _quote = _compiled(cost_rules.quote_prices)
+_borrow_fee = _compiled(cost_rules.borrow_fee)
 _stop_in_force = _compiled(exit_rules.stop_in_force)
 _level_touches = _compiled(exit_rules.level_touches)
 _trailing_binds = _compiled(exit_rules.trailing_binds)
@@ -285,7 +286,7 @@ def _enter(lo: int, hi: int, session: int, order: np.ndarray, rank_key: np.ndarr
         quantity[c], entry_fill[c], entry_commission[c] = count, fill_in, fee
         if side[c] < 0 and borrow_rate:
             held_to = min(exit_session[c], n_sessions - 1)
-            borrow[c] = count * fill_in * borrow_rate * float(days[held_to] - days[entry_session[c]])
+            borrow[c] = _borrow_fee(count, fill_in, borrow_rate, float(days[held_to] - days[entry_session[c]]))
         cash -= count * fill_in + fee
         room -= count * fill_in + fee
         held += 1

@@ -65,7 +65,7 @@ from types import ModuleType
 import numpy as np
 
 from kobe.backtest.candidates import NEVER, Candidates
-from kobe.backtest.costs import Costs
+from kobe.backtest.costs import Costs, borrow_fee, borrow_rate_per_day
 from kobe.backtest.exits import AT_CLOSE, AT_OPEN, INTRABAR, MARGIN, OPEN, Exits
 from kobe.backtest.market import Market
 from kobe.backtest.parity import BLOCKED, EntryGates
@@ -121,8 +121,7 @@ def simulate(market: Market, candidates: Candidates, exits: Exits, *, fill: str,
     trades its own ``side``."""
     costs = Costs.of(settings)
     days = borrow_days(market)
-    # The borrow fee per share, per unit of entry price and per calendar day (actual/360).
-    borrow_rate = settings.borrow_bps_per_year / 1e4 / 360
+    borrow_rate = borrow_rate_per_day(settings.borrow_bps_per_year)
     minimum = costs.commission_min_usd > 0
     n_sessions = len(market.sessions)
     entry_moment = AT_OPEN if fill == "next_open" else AT_CLOSE
@@ -279,7 +278,7 @@ def simulate(market: Market, candidates: Candidates, exits: Exits, *, fill: str,
             if c_side[i] < 0 and borrow_rate:
                 # Known at the entry: the days to its exit (an open one: to the last session).
                 held_to = min(c_exit[i], n_sessions - 1)
-                borrow[i] = count * fill_in * borrow_rate * float(days[held_to] - days[c_entry_session[i]])
+                borrow[i] = borrow_fee(count, fill_in, borrow_rate, float(days[held_to] - days[c_entry_session[i]]))
             cash -= count * fill_in + fee
             room -= count * fill_in + fee
             held[i] = None
@@ -321,7 +320,8 @@ def simulate(market: Market, candidates: Candidates, exits: Exits, *, fill: str,
             exit_session[i] = leave
             ended.row[i], ended.price[i], ended.moment[i], ended.reason[i] = row, market.open[row], AT_OPEN, MARGIN
             if c_side[i] < 0 and borrow_rate:
-                borrow[i] = quantity[i] * entry_fill[i] * borrow_rate * float(days[leave] - days[c_entry_session[i]])
+                borrow[i] = borrow_fee(quantity[i], entry_fill[i], borrow_rate,
+                                       float(days[leave] - days[c_entry_session[i]]))
             busy_until[c_symbol[i]] = busy_open_exit[c_symbol[i]] = leave
 
     for session in range(n_sessions if plan is None else 0):

@@ -131,7 +131,7 @@ def test_gate_plan_knows_the_backtest_chain_and_refuses_other_gates() -> None:
     (loop._all_cash_wanted, sizing_rules.all_cash_wanted), (loop._policy_block, gate_rules.policy_block),
     (loop._liquidity_block, gate_rules.liquidity_block), (loop._fill, costs.fill_price),
     (loop._commission, costs.commission_fee), (loop._affordable, costs.affordable_shares),
-    (loop._unit_cost, costs.unit_cost_of), (loop._quote, costs.quote_prices),
+    (loop._unit_cost, costs.unit_cost_of), (loop._quote, costs.quote_prices), (loop._borrow_fee, costs.borrow_fee),
     (loop._stop_in_force, exit_rules.stop_in_force), (loop._level_touches, exit_rules.level_touches),
     (loop._trailing_binds, exit_rules.trailing_binds), (loop._advance_best, exit_rules.advance_best)])
 def test_the_loop_compiles_the_home_modules_rules(compiled, home) -> None:

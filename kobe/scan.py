@@ -27,7 +27,6 @@ from kobe.dsl.compile import Compiler
 from kobe.files import write_atomic
 from kobe.project import Project
 from kobe.strategy import (
-    SHORT,
     CheckedStrategy,
     CompiledStrategy,
     compile_strategy,
@@ -107,14 +106,15 @@ def scan(project: Project, bars: pl.LazyFrame, date: dt.date | None = None,
     frames = []
     for c, group in sorted(compiled, key=lambda item: order[item[0].name]):
         today = c.add_outputs(todays[group].lazy())
-        for side, signal, prefix in _sides(c.checked.config.side):
+        for side in c.checked.config.sides:
+            signal, prefix = c.checked.columns(side).signal, c.checked.columns(side).prefix
             stop = (pl.col(prefix + "stop") if prefix + "stop" in c.outputs
                     else pl.lit(None, dtype=pl.Float64))
             rank = pl.col("rank_score") if "rank_score" in c.outputs else pl.lit(None, dtype=pl.Float64)
             frames.append(
                 today.filter(pl.col(signal))
                 .select(pl.col("date"), pl.lit(c.name).alias("strategy"), pl.col("symbol").cast(pl.String),
-                        pl.lit(side).alias("side"), pl.col("close"), stop.cast(pl.Float64).alias("stop"),
+                        pl.lit("long" if side > 0 else "short").alias("side"), pl.col("close"), stop.cast(pl.Float64).alias("stop"),
                         rank.cast(pl.Float64).alias("rank_score"))
             )
     picks = pl.concat(frames).collect() if frames else pl.DataFrame(schema=PICK_SCHEMA)
@@ -122,15 +122,6 @@ def scan(project: Project, bars: pl.LazyFrame, date: dt.date | None = None,
              .sort(["_order", "rank_score", "symbol"], descending=[False, True, False], nulls_last=True)
              .drop("_order"))
     return ScanResult(day, tuple(s.name for s in chosen), picks, report)
-
-
-def _sides(side: str) -> list[tuple[str, str, str]]:
-    """(pick side, signal column, prefix of its level columns) for a strategy's ``side``."""
-    if side == "long":
-        return [("long", "signal", "")]
-    if side == "short":
-        return [("short", "signal", "")]
-    return [("long", "signal", ""), ("short", SHORT + "signal", SHORT)]
 
 
 def write_picks(result: ScanResult, path: Path) -> Path:

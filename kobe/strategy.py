@@ -48,6 +48,16 @@ SHORT = "short_"      # the prefix of a both-sided strategy's short outputs
 
 
 @dataclass(frozen=True)
+class SideColumns:
+    """What a position of one side reads of a strategy's outputs (:meth:`CheckedStrategy.columns`)."""
+
+    signal: str                    # the entry signal of that side
+    prefix: str                    # of its levels: ``prefix + "stop"``...
+    exits: tuple[str, ...]         # true on bar t: it exits at t+1 (its exit rule, and for
+                                   # a both-sided strategy the other side's signal: the reversal)
+
+
+@dataclass(frozen=True)
 class CheckedStrategy:
     config: StrategyConfig
     entry: CheckedExpr
@@ -63,6 +73,15 @@ class CheckedStrategy:
     @property
     def name(self) -> str:
         return self.config.name
+
+    def columns(self, side: int) -> SideColumns:
+        """The output columns a position of ``side`` (+1 long, -1 short) reads: the scan,
+        the backtest's candidates and live holdings all ask here, so the three cannot
+        read a side differently."""
+        both = self.short_entry is not None
+        prefix = SHORT if both and side < 0 else ""
+        closing = ((SHORT + "signal" if side > 0 else "signal"),) if both else ()
+        return SideColumns(prefix + "signal", prefix, (prefix + "exit_signal", *closing))
 
     def expressions(self) -> list[tuple[str, CheckedExpr]]:
         items = [("entry", self.entry)] + [(f"filter_{i}", f) for i, f in enumerate(self.filters, start=1)]

@@ -180,3 +180,28 @@ def test_lookahead_property_would_catch_a_peek(everything, small_bars) -> None:
     a = peek.filter(pl.col("date") <= cut_date).select("peek").collect()
     b = peek2.filter(pl.col("date") <= cut_date).select("peek").collect()
     assert not a.equals(b)
+
+
+@pytest.mark.parametrize(("side", "short_entry", "position", "expected"), [
+    pytest.param("long", None, 1, ("signal", "", ("exit_signal",)), id="long"),
+    pytest.param("short", None, -1, ("signal", "", ("exit_signal",)), id="short-reads-unprefixed"),
+    pytest.param("both", "close < open", 1, ("signal", "", ("exit_signal", "short_signal")), id="both-long"),
+    pytest.param("both", "close < open", -1, ("short_signal", "short_", ("short_exit_signal", "signal")),
+                 id="both-short"),
+])
+def test_each_side_reads_its_own_columns(tmp_path, side, short_entry, position, expected) -> None:
+    """The one answer the scan, the backtest's candidates and live holdings share."""
+    import shutil
+
+    from kobe.project import load_project
+
+    shutil.copy(REPO / "risk.yaml", tmp_path / "risk.yaml")
+    (tmp_path / "universe").mkdir()
+    (tmp_path / "universe" / "all.csv").write_text("symbol\nAAA\n")
+    lines = ["strategies:", "  - name: s", "    universe: all", f"    side: {side}", "    entry: close > open"]
+    if short_entry:
+        lines.append(f"    short_entry: {short_entry}")
+    lines += ["    exits:", "      time_stop_bars: 3", "    sizing:", "      method: all_cash"]
+    (tmp_path / "strategies.yaml").write_text("\n".join(lines) + "\n")
+    columns = load_project(tmp_path / "strategies.yaml").strategy("s").columns(position)
+    assert (columns.signal, columns.prefix, columns.exits) == expected

@@ -31,7 +31,7 @@ import polars as pl
 
 from kobe.backtest.market import Market
 from kobe.dsl.compile import Compiler
-from kobe.strategy import SHORT, CompiledStrategy, compile_strategy, prepare_bars
+from kobe.strategy import CompiledStrategy, compile_strategy, prepare_bars
 
 # "No such bar": larger than any row or session, small enough to add to without overflow.
 NEVER = np.iinfo(np.int64).max // 4
@@ -181,7 +181,8 @@ def select_candidates(plan: pl.LazyFrame, compiled: CompiledStrategy, market: Ma
         long_ = (pl.col(name) if name in present else pl.lit(None)).cast(pl.Float64)
         if not (both and sided):
             return long_.alias(name)
-        short = (pl.col(SHORT + name) if SHORT + name in present else pl.lit(None)).cast(pl.Float64)
+        short_name = compiled.checked.columns(-1).prefix + name
+        short = (pl.col(short_name) if short_name in present else pl.lit(None)).cast(pl.Float64)
         return pl.when(is_long).then(long_).otherwise(short).alias(name)
 
     # The last row of each row's symbol (rows sorted by symbol and date).
@@ -194,14 +195,16 @@ def select_candidates(plan: pl.LazyFrame, compiled: CompiledStrategy, market: Ma
         found = pl.when(rule).then(pl.col("_row")).backward_fill().shift(-1)
         return pl.when(found <= last_row).then(found).otherwise(NEVER)
 
+    def ends(side: int) -> pl.Expr:
+        # Its own exit rule, and for a both-sided strategy a signal of the other side.
+        return pl.any_horizontal([pl.col(name) for name in compiled.checked.columns(side).exits])
+
     if both:
-        # A position ends by its own exit rule or by a signal of the other side.
-        exit_row = pl.when(is_long).then(first_from_next(pl.col("exit_signal") | pl.col(SHORT + "signal"))).otherwise(
-            first_from_next(pl.col(SHORT + "exit_signal") | pl.col("signal")))
-        signalled = pl.col("signal") | pl.col(SHORT + "signal")
+        exit_row = pl.when(is_long).then(first_from_next(ends(1))).otherwise(first_from_next(ends(-1)))
+        signalled = pl.col(compiled.checked.columns(1).signal) | pl.col(compiled.checked.columns(-1).signal)
         side = pl.when(is_long).then(1).otherwise(-1)
     else:
-        exit_row = first_from_next(pl.col("exit_signal"))
+        exit_row = first_from_next(ends(config.sides[0]))
         signalled = pl.col("signal")
         side = pl.lit(1 if config.side == "long" else -1)
     keep = signalled & pl.col("entry_price").is_not_null()

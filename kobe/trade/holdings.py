@@ -37,7 +37,6 @@ from kobe.data import calendar
 from kobe.decide import exits as rules
 from kobe.oms.store import OrderStore
 from kobe.project import Project
-from kobe.strategy import SHORT as SHORT_PREFIX
 
 LONG, SHORT = 1, -1
 
@@ -143,8 +142,8 @@ def exit_view(holding: Holding, project: Project, bars: pl.LazyFrame, today: dt.
     signal = frame.filter(pl.col("date") == calendar.previous_session(holding.entry_date))
     held = frame.filter(pl.col("date") >= holding.entry_date)
 
-    # A both-sided strategy's short holding reads its short levels and exit rule.
-    prefix = SHORT_PREFIX if holding.side == SHORT and strategy.short_entry is not None else ""
+    columns = strategy.columns(holding.side)     # a both-sided short reads its short_ outputs
+    prefix = columns.prefix
 
     def level(name: str) -> float:
         name = prefix + name
@@ -163,12 +162,8 @@ def exit_view(holding: Holding, project: Project, bars: pl.LazyFrame, today: dt.
                                            f"{float(found.price[0]):.4f}")
             break
         best = rules.advance_best(side, best, np.array([bar["high"]]), np.array([bar["low"]]))
-    # A both-sided position also ends on a signal of the other side (the backtest's reversal).
-    rule = [prefix + "exit_signal"]
-    if strategy.short_entry is not None:
-        rule.append(SHORT_PREFIX + "signal" if side == LONG else "signal")
     last = held.tail(1)
-    exit_rule = bool(held.height) and any(bool(last[name].item()) for name in rule if name in held.columns)
+    exit_rule = bool(held.height) and any(bool(last[name].item()) for name in columns.exits if name in held.columns)
     return ExitView(holding, stop, target, trailing, float(best[0]), held.height, hit, exit_rule,
                     held["date"][-1] if held.height else None,
                     strategy.config.exits_of(side).time_stop_bars)

@@ -13,8 +13,6 @@ from kobe.cli.common import FiniteRange, fail_cleanly, parse_date
 from kobe.config.limits import MAX_BARS
 
 if TYPE_CHECKING:
-    import polars as pl
-
     from kobe.project import Project
 
 NOW_HELP = ("Judge which sessions have closed as of this instant (YYYY-MM-DDTHH:MM, New York time unless an "
@@ -70,23 +68,6 @@ def _lake_of(project: Project | None, source: str | None) -> Path | None:
     return lake if (lake / "manifest.json").exists() else None
 
 
-
-def _as_of(bars: pl.LazyFrame, day: dt.date) -> pl.LazyFrame:
-    """The bars a check as of ``day`` sees: those on or before it. A day the NYSE calendar
-    does not cover is an error (the sessions due by then are unknown, so a stale feed
-    could not be told), as is a day before every bar."""
-    import polars as pl
-
-    from kobe.config.errors import Diagnostic, KobeError
-    from kobe.data import calendar
-
-    calendar.sessions(day, day)             # raises, with the calendar's range as the hint
-    seen = bars.filter(pl.col("date") <= day)
-    if seen.select(pl.len()).collect().item() == 0:
-        raise KobeError(Diagnostic(f"no bars on or before {day.isoformat()}",
-                                   hint="--as-of is a date within the data"))
-    return seen
-
 @data.command()
 @click.option("--config", "strategies", type=click.Path(path_type=Path), default="strategies.yaml",
               show_default=True, help="Its data: section gives the source and the quality policy, when it exists.")
@@ -108,7 +89,7 @@ def check(strategies: Path, source: str | None, as_of: str | None, jump_pct: flo
 
     from kobe.data.bars import read_bars
     from kobe.data.lake import Lake
-    from kobe.data.quality import QualityPolicy, check_bars
+    from kobe.data.quality import QualityPolicy, bars_as_of, check_bars
 
     project = _project(strategies)
     policy = project.quality_policy() if project else QualityPolicy()
@@ -126,7 +107,7 @@ def check(strategies: Path, source: str | None, as_of: str | None, jump_pct: flo
         bars = project.bars(source) if project else read_bars(source)
     day = parse_date(as_of)
     if day is not None:
-        bars = _as_of(bars, day)
+        bars = bars_as_of(bars, day)
     report = check_bars(bars, policy, as_of=day)
     if as_json:
         click.echo(json.dumps({

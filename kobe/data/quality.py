@@ -171,6 +171,21 @@ def unusable_values(bars: FrameT) -> FrameT:
             .drop_nulls("fault").sort("_row", maintain_order=True))
 
 
+def bars_as_of(bars: pl.LazyFrame, day: dt.date) -> pl.LazyFrame:
+    """The bars a check as of ``day`` sees: those on or before it. A day the NYSE calendar
+    does not cover is an error (the sessions due by then are unknown, so a stale feed
+    could not be told), as is a day before every bar."""
+    from kobe.config.errors import Diagnostic, KobeError
+    from kobe.data import calendar
+
+    calendar.sessions(day, day)             # raises, with the calendar's range as the hint
+    seen = bars.filter(pl.col("date") <= day)
+    if seen.select(pl.len()).collect().item() == 0:
+        raise KobeError(Diagnostic(f"no bars on or before {day.isoformat()}",
+                                   hint="check as of a date within the data"))
+    return seen
+
+
 def _nyse_sessions(first: dt.date, last: dt.date) -> list[dt.date] | None:
     from kobe.config.errors import KobeError
     from kobe.data import calendar

@@ -227,3 +227,18 @@ def monthly_returns(equity: pl.DataFrame, initial_cash: float) -> pl.DataFrame:
             .sort("year", "month"))
     before = last["equity"].shift(1).fill_null(float(initial_cash))
     return last.select("year", "month", (last["equity"] / before - 1).alias("return"))
+
+
+def rolling_sharpe(daily: np.ndarray, window: int = 63) -> np.ndarray:
+    """The annualised Sharpe ratio (as :func:`sharpe`) of each trailing ``window`` of
+    daily returns, one value per session: NaN before the first full window and where a
+    window's returns are flat (an array has no ``None``; a chart leaves a gap there)."""
+    values = np.asarray(daily, dtype=float)
+    out = np.full(len(values), np.nan)
+    if window < 2 or len(values) < window:
+        return out
+    windows = np.lib.stride_tricks.sliding_window_view(values, window)
+    spread = windows.std(axis=1, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out[window - 1:] = np.where(spread > 0, windows.mean(axis=1) / spread * math.sqrt(SESSIONS_PER_YEAR), np.nan)
+    return out

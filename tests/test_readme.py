@@ -50,3 +50,33 @@ def test_the_readmes_located_error_is_what_validate_prints(tmp_path: Path) -> No
     result = CliRunner().invoke(main, ["validate", str(tmp_path / "strategies.yaml")])
     assert result.exit_code == 2
     assert result.output.replace(str(tmp_path) + "/", "") == shown
+
+
+def test_the_shipped_defaults_are_what_the_readme_says(tmp_path: Path) -> None:
+    """The paragraph on the shipped defaults names the micro-budget, the account and the
+    costs: the shipped files hold those values, and the first run prints the lines shown."""
+    import json
+
+    from click.testing import CliRunner
+
+    from kobe.cli import main
+    from kobe.project import load_project
+
+    project = load_project(REPO / "strategies.yaml")
+    risk = project.config.risk
+    assert (risk.per_order_budget_usd, risk.daily_budget_usd, risk.max_open_positions) == (75, 1000, 10)
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## What the first run shows", 1)[1].split("\n## ", 1)[0]
+    assert "at most $75 per order" in section and "$1,000 per trading day into at most 10 positions" in section
+    for strategy in (s.config for s in project.strategies):
+        assert strategy.sizing.method == "fixed_dollars" and strategy.sizing.amount_usd == 75
+        assert strategy.side == "long"
+    out = CliRunner().invoke(main, ["backtest", str(REPO / "strategies.yaml"), "--out", str(tmp_path), "--json"], catch_exceptions=False)
+    data = json.loads(out.output)
+    for account in data["strategies"].values():
+        assert account["settings"]["initial_cash"] == 1000 and account["settings"]["slippage_bps"] == 5
+        assert account["settings"]["commission_bps"] == 0 and account["settings"]["commission_per_share"] == 0
+    shown = CliRunner().invoke(main, ["backtest", str(REPO / "strategies.yaml"), "--out", str(tmp_path)],
+                               catch_exceptions=False).output.splitlines()
+    example = re.findall(r"```text\n(.*?)```", section, flags=re.DOTALL)[0].strip().splitlines()
+    assert all(line in shown for line in example)

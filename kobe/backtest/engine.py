@@ -36,7 +36,7 @@ from kobe.backtest.candidates import (
 )
 from kobe.backtest.exits import OPEN, REASONS, Exits, find_exits_by_side
 from kobe.backtest.market import Market, SimulatedPeriod, scoped_market
-from kobe.backtest.metrics import Number, compute_metrics, curve_metrics
+from kobe.backtest.metrics import Number, benchmark_metrics, compute_metrics
 from kobe.backtest.parity import EntryGates, entry_gates
 from kobe.backtest.portfolio import Book, simulate
 from kobe.backtest.receipt import start_data_sha256
@@ -86,7 +86,7 @@ class StrategyResult:
         return compute_metrics(self.trades, self.equity, self.settings.initial_cash, self.open_trades)
 
     def benchmark_metrics(self) -> dict[str, Number]:
-        return curve_metrics(self.equity.select("date", pl.col("benchmark").alias("equity")),
+        return benchmark_metrics(self.equity.select("date", pl.col("benchmark").alias("equity")),
                              self.settings.initial_cash)
 
 

@@ -159,6 +159,30 @@ def exposure(sessions: Sequence[dt.date], entries: Sequence[dt.date], exits: Seq
     return float(np.mean(np.cumsum(cover)[:-1] > 0))
 
 
+def capital_at_risk(sessions: Sequence[dt.date], entries: Sequence[dt.date], exits: Sequence[dt.date],
+                    cost: np.ndarray) -> float:
+    """The most money the account ever had in positions at once: per session, the entry
+    cost (shares x entry fill, either side) of every trade held on it, each covering its
+    entry session through its exit session as for :func:`exposure`; the peak over the
+    sessions. A trade sold at an open and one bought at the same open both count on that
+    session, so the figure errs high: a return on it errs low."""
+    if not len(sessions) or not len(cost):
+        return 0.0
+    days = np.array(sessions, dtype="datetime64[D]")
+    held = np.zeros(len(days) + 1, dtype=float)
+    first = np.searchsorted(days, np.array(entries, dtype="datetime64[D]"), side="left")
+    last = np.searchsorted(days, np.array(exits, dtype="datetime64[D]"), side="right")
+    np.add.at(held, first, np.abs(cost))
+    np.add.at(held, last, -np.abs(cost))
+    return float(max(np.max(np.cumsum(held)[:-1]), 0.0))
+
+
+def return_on_capital_at_risk(final_equity: float, initial_cash: float, at_risk: float) -> float | None:
+    """The account's gain (closed and open trades, after costs) over :func:`capital_at_risk`:
+    what the money that was put to work earned, the cash that never left the account aside."""
+    return None if at_risk <= 0 else (final_equity - initial_cash) / at_risk
+
+
 def curve_metrics(equity: pl.DataFrame, initial_cash: float) -> dict[str, Number]:
     """The statistics of an equity curve (``date``, ``equity``) alone; a benchmark has no trades."""
     days = equity["date"].to_numpy()          # datetime64[D]: no Python date objects per session
@@ -180,29 +204,48 @@ def curve_metrics(equity: pl.DataFrame, initial_cash: float) -> dict[str, Number
     }
 
 
+def benchmark_metrics(equity: pl.DataFrame, initial_cash: float) -> dict[str, Number]:
+    """A buy-and-hold curve's statistics: :func:`curve_metrics`, with all its cash at risk
+    from the first session, so its return on capital at risk is its total return."""
+    curve = curve_metrics(equity, initial_cash)
+    return {**curve, "capital_at_risk": float(initial_cash), "return_on_capital_at_risk": curve["total_return"]}
+
+
 def compute_metrics(trades: pl.DataFrame, equity: pl.DataFrame, initial_cash: float,
                     open_trades: pl.DataFrame | None = None) -> dict[str, Number]:
     """All statistics of one account: :func:`curve_metrics` plus the trade statistics.
 
-    ``trades`` are the closed trades (columns ``pnl``, ``bars_held``, ``entry_date``,
-    ``exit_date``); ``equity`` the daily curve (``date``, ``equity``); ``open_trades``
-    those still held at the end, which count for exposure only (their P&L is in the
-    equity, not in the trade statistics).
+    ``trades`` are the closed trades (columns ``pnl``, ``return``, ``bars_held``,
+    ``entry_date``, ``exit_date``, and ``quantity`` and ``entry_price`` for the capital
+    at risk); ``equity`` the daily curve (``date``, ``equity``); ``open_trades``
+    those still held at the end, which count for exposure and the capital at risk only
+    (their P&L is in the equity, not in the trade statistics).
     """
     pnl = trades["pnl"].to_numpy() if trades.height else np.zeros(0)
-    held = [t.select("entry_date", "exit_date") for t in (trades, open_trades) if t is not None]
-    spans = pl.concat(held) if held else pl.DataFrame({"entry_date": [], "exit_date": []})
+    held = [t.select("entry_date", "exit_date", (pl.col("quantity") * pl.col("entry_price") if "entry_price" in t.columns
+                                                 else pl.lit(0.0)).cast(pl.Float64).alias("cost"))
+            for t in (trades, open_trades) if t is not None]
+    spans = pl.concat(held) if held else pl.DataFrame({"entry_date": [], "exit_date": [], "cost": []})
     bars = trades["bars_held"].to_numpy() if trades.height else np.zeros(0)
+    curve = curve_metrics(equity, initial_cash)
+    days = equity["date"].to_numpy()
+    at_risk = capital_at_risk(days, spans["entry_date"].to_numpy(), spans["exit_date"].to_numpy(),
+                              spans["cost"].to_numpy())
+    final = curve["final_equity"]
     return {
-        **curve_metrics(equity, initial_cash),
+        **curve,
+        "capital_at_risk": at_risk,
+        "return_on_capital_at_risk": return_on_capital_at_risk(float(final or 0.0), initial_cash, at_risk),
         "trades": len(pnl),
         "win_rate": win_rate(pnl),
         "profit_factor": profit_factor(pnl),
         "expectancy": expectancy(pnl),
         "average_win": average_win(pnl),
         "average_loss": average_loss(pnl),
+        "average_trade_return": (float(np.mean(trades["return"].to_numpy()))
+                                 if trades.height and "return" in trades.columns else None),
         "average_bars_held": float(np.mean(bars)) if len(bars) else None,
-        "exposure": exposure(equity["date"].to_numpy(), spans["entry_date"].to_numpy(), spans["exit_date"].to_numpy()),
+        "exposure": exposure(days, spans["entry_date"].to_numpy(), spans["exit_date"].to_numpy()),
         "sqn": sqn(pnl),
         "open_trades": open_trades.height if open_trades is not None else 0,
     }

@@ -45,6 +45,8 @@ FILES = ("trades.csv", "open_trades.csv", "equity.csv", "summary.json", "receipt
 METRICS: tuple[tuple[str, str, str], ...] = (
     ("final_equity", "final equity", "usd"),
     ("total_return", "total return", "pct"),
+    ("capital_at_risk", "capital at risk (peak)", "usd"),
+    ("return_on_capital_at_risk", "return on capital at risk", "pct"),
     ("cagr", "CAGR", "pct"),
     ("volatility", "volatility (ann.)", "pct"),
     ("sharpe", "Sharpe", "ratio"),
@@ -57,6 +59,7 @@ METRICS: tuple[tuple[str, str, str], ...] = (
     ("win_rate", "win rate", "pct"),
     ("profit_factor", "profit factor", "ratio"),
     ("expectancy", "expectancy", "usd"),
+    ("average_trade_return", "average trade return", "pct"),
     ("average_win", "average win", "usd"),
     ("average_loss", "average loss", "usd"),
     ("average_bars_held", "average bars held", "ratio"),
@@ -113,17 +116,55 @@ def skip_lines(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+def benchmark_columns(data: dict[str, Any]) -> list[tuple[str, dict[str, Number]]]:
+    """The buy-and-hold column(s) of the table, each on the same capital as a strategy's
+    account: one column when every strategy has the same benchmark (the same universe
+    and initial cash), else one per strategy."""
+    marks = {name: s["benchmark"] for name, s in data["strategies"].items()}
+    distinct = {json.dumps(m, sort_keys=True) for m in marks.values()}
+    if len(distinct) == 1:
+        return [("buy & hold", next(iter(marks.values())))]
+    return [(f"buy & hold ({name})", m) for name, m in marks.items()]
+
+
 def metrics_rows(data: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """The metrics table of a :func:`summary`: a header and one row per metric, a column
-    per strategy, then combined, then the combined buy-and-hold benchmark."""
+    per strategy, then combined, then the buy-and-hold benchmark on a strategy's capital
+    (:func:`benchmark_columns`)."""
     accounts = [(name, s["metrics"]) for name, s in data["strategies"].items()]
     if len(accounts) > 1:
         accounts.append(("combined", data["combined"]["metrics"]))
-    accounts.append(("buy & hold", data["combined"]["benchmark"]))
+    accounts += benchmark_columns(data)
     header = ["metric"] + [name for name, _ in accounts]
     rows = [[label] + [show(values.get(key), kind) if key in values else "" for _, values in accounts]
             for key, label, kind in METRICS]
     return header, rows
+
+
+def edge_lines(data: dict[str, Any]) -> list[str]:
+    """Per strategy of a :func:`summary`, its edge in one line: what it earned on the money
+    it put to work, against buy and hold of that same money over the same sessions. The
+    account return understates an edge when most of the cash never leaves the account
+    (small fixed-dollar orders); this line does not."""
+    lines = []
+    for name, account in data["strategies"].items():
+        m, bench = account["metrics"], account["benchmark"]
+        at_risk, earned = m.get("capital_at_risk") or 0.0, m.get("return_on_capital_at_risk")
+        initial = account["settings"]["initial_cash"]
+        if not at_risk or earned is None:
+            lines.append(f"{name}: no trade, nothing at risk")
+            continue
+        held = bench.get("total_return") or 0.0
+        lines.append(f"{name}: {_usd(earned * at_risk, sign=True)} on at most {_usd(at_risk)} held at once, "
+                     f"{show(earned, 'pct')} on capital at risk ({show(m.get('total_return'), 'pct')} on the "
+                     f"{_usd(initial)} account); buy & hold of the same {_usd(at_risk)}: "
+                     f"{_usd(held * at_risk, sign=True)}, {show(held, 'pct')}")
+    return lines
+
+
+def _usd(value: float, *, sign: bool = False) -> str:
+    text = f"${abs(value):,.2f}"
+    return ("-" if value < 0 else "+" if sign else "") + text
 
 
 def show(value: Number, kind: str) -> str:

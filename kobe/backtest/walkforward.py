@@ -34,7 +34,7 @@ import polars as pl
 from kobe.backtest.benchmark import buy_and_hold
 from kobe.backtest.engine import resolve_settings, run_strategy, strategy_gates
 from kobe.backtest.market import Market, load_market, scoped_market
-from kobe.backtest.metrics import Number, compute_metrics, curve_metrics
+from kobe.backtest.metrics import Number, benchmark_metrics, compute_metrics
 from kobe.backtest.sweep import Progress, compile_grid, counter, ranking, run_grid
 from kobe.config.errors import Diagnostic, KobeError
 from kobe.project import Project
@@ -104,7 +104,7 @@ class WalkForwardResult:
         return compute_metrics(self.trades, self.equity, self.initial_cash, self.open_trades)
 
     def benchmark_metrics(self) -> dict[str, Number]:
-        return curve_metrics(self.equity.select("date", pl.col("benchmark").alias("equity")), self.initial_cash)
+        return benchmark_metrics(self.equity.select("date", pl.col("benchmark").alias("equity")), self.initial_cash)
 
 
 def run_walkforward(project: Project, bars: pl.LazyFrame | pl.DataFrame, name: str, *, train_months: int,

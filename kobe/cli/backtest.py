@@ -160,7 +160,13 @@ def backtest(**params: Any) -> None:
     all of them combined, and an equal-weight buy-and-hold of the universe.
     """
     from kobe.backtest import run_backtest
-    from kobe.backtest.outputs import metrics_rows, skip_lines, summary, write_outputs
+    from kobe.backtest.outputs import (
+        edge_lines,
+        metrics_rows,
+        skip_lines,
+        summary,
+        write_outputs,
+    )
     from kobe.project import shown
 
     inputs = Inputs(params)
@@ -182,7 +188,7 @@ def backtest(**params: Any) -> None:
                f"{len(result.market.symbols)} symbols)")
     header, rows = metrics_rows(data_summary)
     click.echo(table(rows, header))
-    for line in skip_lines(data_summary):
+    for line in [*edge_lines(data_summary), *skip_lines(data_summary)]:
         click.echo(line)
     blocked = {name: s["skipped"]["blocked_budget"] + s["skipped"]["blocked_liquidity"]
                for name, s in data_summary["strategies"].items() if s["gates"]}

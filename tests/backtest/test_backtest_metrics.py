@@ -81,6 +81,31 @@ def test_exposure_counts_entry_through_exit_sessions() -> None:
     assert m.exposure(D, [], []) == 0.0
 
 
+CAPITAL = [
+    # (entries, exits, entry costs, peak), sessions D[0..9]
+    pytest.param([], [], [], 0.0, id="no-trade"),
+    pytest.param([1], [3], [75.0], 75.0, id="one-trade"),
+    pytest.param([1, 2], [2, 4], [70.0, 60.0], 130.0, id="overlap-on-the-exit-session-counts-both"),
+    pytest.param([1, 3], [2, 4], [70.0, 60.0], 70.0, id="back-to-back"),
+    pytest.param([0, 1, 5], [9, 3, 6], [50.0, -40.0, 30.0], 90.0, id="a-short-counts-its-cost"),
+]
+
+
+@pytest.mark.parametrize(("entries", "exits", "costs", "peak"), CAPITAL)
+def test_capital_at_risk_is_the_most_held_at_once(entries, exits, costs, peak) -> None:
+    got = m.capital_at_risk(D, [D[i] for i in entries], [D[i] for i in exits], np.array(costs, dtype=float))
+    assert got == pytest.approx(peak)
+    # The same by brute force: every session, the entry cost of every trade held on it.
+    brute = max([sum(abs(c) for e, x, c in zip(entries, exits, costs, strict=True) if e <= day <= x)
+                 for day in range(len(D))], default=0.0)
+    assert got == pytest.approx(brute)
+
+
+def test_return_on_capital_at_risk() -> None:
+    assert m.return_on_capital_at_risk(1_049.63, 1_000.0, 609.70) == pytest.approx(49.63 / 609.70)
+    assert m.return_on_capital_at_risk(1_000.0, 1_000.0, 0.0) is None
+
+
 def test_compute_metrics_puts_it_together() -> None:
     trades = pl.DataFrame({"pnl": [10.0, -5.0], "bars_held": [2, 4], "entry_date": [D[0], D[3]],
                            "exit_date": [D[1], D[4]]})
@@ -95,6 +120,14 @@ def test_compute_metrics_puts_it_together() -> None:
     assert got["max_drawdown"] == pytest.approx(105 / 110 - 1)
     assert got["max_drawdown_days"] == 2              # last at the peak on D[3], under water through D[5]
     assert got["profit_factor"] == pytest.approx(2.0)
+    assert got["capital_at_risk"] == 0.0 and got["return_on_capital_at_risk"] is None   # no sizes given
+    sized = trades.with_columns(quantity=pl.Series([2, 3]), entry_price=pl.Series([40.0, 30.0]),
+                                **{"return": pl.Series([0.125, -0.05])})
+    held = open_trades.with_columns(quantity=pl.lit(1), entry_price=pl.lit(25.0))
+    got = m.compute_metrics(sized, equity, 100.0, held)
+    assert got["capital_at_risk"] == pytest.approx(90.0)             # the second trade, 3 x 30
+    assert got["return_on_capital_at_risk"] == pytest.approx(7 / 90)
+    assert got["average_trade_return"] == pytest.approx((0.125 - 0.05) / 2)
 
 
 def test_drawdowns_under_the_running_peak() -> None:

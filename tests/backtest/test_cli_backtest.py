@@ -48,7 +48,8 @@ def test_prints_the_metrics_and_writes_every_file(kobe, project_dir: Path) -> No
         pnl = trades.filter(pl.col("strategy") == name)["pnl"].sum()
         held = pl.read_csv(out / "open_trades.csv", schema_overrides={"strategy": pl.String, "pnl": pl.Float64})
         open_pnl = held.filter(pl.col("strategy") == name)["pnl"].sum()
-        assert account["metrics"]["final_equity"] == pytest.approx(10_000 + pnl + open_pnl)
+        initial = account["settings"]["initial_cash"]
+        assert account["metrics"]["final_equity"] == pytest.approx(initial + pnl + open_pnl)
         assert account["metrics"]["trades"] == trades.filter(pl.col("strategy") == name).height
 
 
@@ -142,7 +143,7 @@ def test_the_terminal_says_how_many_signals_each_cause_left_untaken(kobe) -> Non
         skipped = account["skipped"]
         taken = account["metrics"]["trades"] + account["metrics"]["open_trades"]
         assert taken == account["signals"] - sum(skipped.values())
-        (line,) = [line for line in shown.splitlines() if line.startswith(f"{name}: ")]
+        (line,) = [line for line in shown.splitlines() if line.startswith(f"{name}: ") and " signals, " in line]
         assert line.startswith(f"{name}: {account['signals']:,} signals, {taken:,} taken")
         for cause, count in skipped.items():
             assert (f"{count:,} {SKIP_CAUSES[cause]}" in line) == (count > 0), (cause, line)
@@ -155,3 +156,33 @@ def test_a_universe_symbol_without_bars_is_left_out(kobe, project_dir: Path) -> 
     assert data["receipt"]["data_symbols"] == 2
     trades = pl.read_csv(project_dir / "out" / "trades.csv")
     assert trades.height > 0 and set(trades["symbol"]) <= {"AAPL", "MSFT"}
+
+
+def test_the_terminal_shows_each_edge_on_the_capital_at_risk(kobe, project_dir: Path) -> None:
+    """Per strategy, one line: its gain on the most it ever held at once, and buy and hold
+    of that same money; worked out here again from trades.csv and equity.csv."""
+    shown = kobe("--out", "out").output
+    data = json.loads((project_dir / "out" / "summary.json").read_text())
+    trades = pl.read_csv(project_dir / "out" / "trades.csv", try_parse_dates=True)
+    equity = pl.read_csv(project_dir / "out" / "equity.csv", try_parse_dates=True)
+    for name, account in data["strategies"].items():
+        mine = trades.filter(pl.col("strategy") == name)
+        days = equity.filter(pl.col("strategy") == name)["date"].to_list()
+        held = [sum(q * p for q, p, e, x in mine.select("quantity", "entry_price", "entry_date", "exit_date").rows()
+                    if e <= day <= x) for day in days]
+        at_risk = max(held)
+        initial = account["settings"]["initial_cash"]
+        gain = account["metrics"]["final_equity"] - initial
+        bench = account["benchmark"]["total_return"]
+        (line,) = [line for line in shown.splitlines() if line.startswith((f"{name}: +$", f"{name}: -$"))]
+        assert f"on at most ${at_risk:,.2f} held at once, {gain / at_risk * 100:,.2f}% on capital at risk" in line
+        assert f"({gain / initial * 100:,.2f}% on the ${initial:,.2f} account)" in line
+        assert line.endswith(f"buy & hold of the same ${at_risk:,.2f}: +${bench * at_risk:,.2f}, {bench * 100:,.2f}%")
+    # The buy-and-hold column is on one strategy's capital, not on the sum of them.
+    header = shown.splitlines()[1]
+    assert header.split()[-3:] == ["buy", "&", "hold"]
+    final = next(row for row in shown.splitlines() if row.startswith("final equity")).split()
+    bench_final = data["strategies"]["donchian_breakout"]["benchmark"]["final_equity"]
+    assert final[-1] == f"{bench_final:,.2f}"
+    assert bench_final == pytest.approx(data["strategies"]["donchian_breakout"]["settings"]["initial_cash"]
+                                        * (1 + data["strategies"]["donchian_breakout"]["benchmark"]["total_return"]))

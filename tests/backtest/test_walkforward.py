@@ -141,9 +141,9 @@ def test_the_stitched_curve(walk) -> None:
     # Each fold starts with the cash the previous one ended with: the end is the start
     # plus every trade's P&L, realised or marked.
     pnl = result.trades["pnl"].sum() + result.open_trades["pnl"].sum()
-    assert result.metrics()["final_equity"] == pytest.approx(10_000 + pnl)
+    assert result.metrics()["final_equity"] == pytest.approx(result.initial_cash + pnl)
     assert result.folds[-1]["test_final_equity"] == pytest.approx(result.equity["equity"][-1])
-    assert result.equity["benchmark"][0] == pytest.approx(10_000)
+    assert result.equity["benchmark"][0] == pytest.approx(result.initial_cash)
 
 
 def test_cli_walkforward(walk, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,6 +6,12 @@ was set and by whom, a cycle started), ``logs/trades.jsonl`` the executions, and
 (:mod:`kobe.audit.chain`), so the trail cannot be altered without ``kobe audit verify``
 noticing. Secrets are scrubbed from every string before anything is written.
 
+Each record is also logged, once it is on disk, to the ``kobe.audit`` logger at INFO
+(message: its kind; ``extra``: ``kind``, ``stream``, ``seq``, ``ts`` and the scrubbed
+``fields``), so the runner's cycles, gate blocks, the kill switch and data refreshes
+reach the JSON log file and the terminal (:mod:`kobe.logs`) without each caller logging
+them again. The files here remain the record; the log is for reading and shipping.
+
 **Anchors.** A chain cut at its end, or deleted with the readable logs, is consistent on
 its own; what proves it was longer is its head recorded elsewhere. Each append calls the
 log's ``anchors`` with the new record's ``seq`` and ``hash`` (the order store's
@@ -21,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import logging
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -36,6 +43,8 @@ CHAIN = "hash_chain.jsonl"
 
 Anchor = Callable[[int, str], None]
 """Records the chain's head, ``(seq, hash)`` of the record just appended."""
+
+_log = logging.getLogger("kobe.audit")
 
 
 def _scrub(value: Any, secrets: list[str]) -> Any:
@@ -89,6 +98,9 @@ class AuditLog:
             # that cannot take it reports its damage at its own next use.
             with contextlib.suppress(KobeError):
                 anchor(record["seq"], record["hash"])
+        fields = {k: v for k, v in data.items() if k not in ("stream", "kind")}
+        _log.info("%s", kind, extra={"kind": kind, "stream": stream, "seq": record["seq"], "ts": record["ts"],
+                                        "fields": fields})
         return record
 
     def event(self, kind: str, now: dt.datetime | None = None, **fields: Any) -> dict[str, Any]:

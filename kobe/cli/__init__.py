@@ -4,16 +4,23 @@ Each command parses options, calls the library, prints. A :class:`KobeError` is 
 with its locations and the command exits 2; anything else is a bug and keeps its
 traceback. Commands live in one module per area (``rules``, ``backtest``, ``exchange``,
 ...), each listing its commands in ``COMMANDS``, and are registered here.
+
+Logging (:mod:`kobe.logs`) is set up here, for every command: the terminal handler by
+the group, and the project's JSON log file around each command that takes ``--config``
+(its folder is the project's), so no command has to think of it.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
+from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import click
 
-MODULES = ("rules", "data", "exchange", "backtest", "audit", "trade", "run")
+MODULES = ("rules", "data", "exchange", "backtest", "audit", "trade", "run", "init")
 """The command modules, in the order their commands are registered."""
 
 _HOME = {
@@ -22,6 +29,7 @@ _HOME = {
     "backtest": "backtest", "sweep": "backtest", "walkforward": "backtest", "montecarlo": "backtest",
     "audit": "audit", "trade": "trade", "orders": "trade", "positions": "trade", "kill": "trade",
     "resume": "trade", "reconcile": "trade", "run": "run", "preflight": "run", "status": "run", "shadow": "run",
+    "init": "init",
 }
 """Where each command lives: a hint that lets ``kobe validate`` import only its own module.
 A command missing here is still found (every module is then imported)."""
@@ -42,7 +50,7 @@ class _LazyGroup(click.Group):
         module: ModuleType = importlib.import_module(f"kobe.cli.{name}")
         self._loaded.add(name)
         for command in module.COMMANDS:
-            self.add_command(command)
+            self.add_command(_with_project_log(command))
 
     def load_all(self) -> None:
         """Every command, registered in ``MODULES`` order (a later module's command of
@@ -65,10 +73,45 @@ class _LazyGroup(click.Group):
         return super().list_commands(ctx)
 
 
+_LOGGED = "_kobe_project_log"
+
+
+def _with_project_log(command: click.Command) -> click.Command:
+    """``command`` (and a group's subcommands) writing the project's log file while it
+    runs: the project is the folder of its ``--config`` file (parameter ``strategies``).
+    Marked, so a module registered again is not wrapped twice."""
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _with_project_log(sub)
+    callback = command.callback
+    if callback is None or getattr(callback, _LOGGED, False) or \
+            not any(p.name == "strategies" for p in command.params):
+        return command
+
+    @functools.wraps(callback)
+    def logged(*args: Any, **kwargs: Any) -> Any:
+        from kobe.logs import project_log
+
+        strategies = kwargs.get("strategies")
+        if not isinstance(strategies, Path):
+            return callback(*args, **kwargs)
+        with project_log(strategies.parent):
+            return callback(*args, **kwargs)
+
+    setattr(logged, _LOGGED, True)
+    command.callback = logged
+    return command
+
+
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="kobe")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Kobe: declarative trading rules for US equities.
 
     Edit strategies.yaml and risk.yaml, then `kobe validate`, `kobe scan`.
+    Logging: KOBE_LOG_LEVEL, KOBE_LOG_FORMAT, KOBE_LOG_FILE (docs/deploy.md).
     """
+    from kobe.logs import configure
+
+    ctx.call_on_close(configure())

@@ -46,6 +46,9 @@ if TYPE_CHECKING:
 @click.option("--scan-times", default="09:35,15:55", show_default=True,
               help="New York times of the cycles, comma-separated.")
 @click.option("--health-port", type=int, default=8000, show_default=True, help="Health server port (0: any free).")
+@click.option("--health-host", default="127.0.0.1", show_default=True,
+              help="Address the health server and dashboard listen on; beyond loopback (e.g. 0.0.0.0) "
+                   "KOBE_DASHBOARD_TOKEN must be set, and every request but /liveness must present it.")
 @click.option("--timeout", type=CALL_SECONDS, default=10.0, show_default=True,
               help="Seconds per broker call.")
 @click.option("--clock-poll", type=click.FloatRange(min=0.01), default=15.0, show_default=True,
@@ -54,26 +57,34 @@ if TYPE_CHECKING:
 @fail_cleanly
 def run(strategies: Path, risk_path: Path | None, paper: bool, live: bool, confirm_live: bool, cap: int | None,
         once: bool, data: str | None, replay_from: str | None, replay_until: str | None, pace: float,
-        scan_times: str, health_port: int, timeout: float, clock_poll: float) -> None:
+        scan_times: str, health_port: int, health_host: str, timeout: float, clock_poll: float) -> None:
     """Trade at the scan times of every NYSE session until Ctrl-C (or once).
 
     Needs a pinned config (`kobe pin`). With no Alpaca keys, --paper starts a local
     `kobe exchange` and replays the data's last sessions through it.
     """
+    from kobe.monitor.health import TOKEN_ENV, check_exposure
     from kobe.project import load_project
     from kobe.runner.run import install_signal_handlers
     from kobe.runner.setup import RunOptions, check_mode, open_runner
     from kobe.secrets import read_env
 
     env = read_env(strategies.parent / ".env")     # the project's folder: .env beside strategies.yaml
+    token = env.get(TOKEN_ENV) or None
+    if health_port:
+        check_exposure(health_host, token)         # before the lock, the broker and preflight: nothing started
     options = RunOptions(check_mode(paper, live, confirm_live, cap, env), cap=cap, once=once, data=data,
                          replay_from=parse_date(replay_from), replay_until=parse_date(replay_until), pace=pace,
                          scan_times=tuple(scan_times.split(",")), health_port=health_port, timeout=timeout,
                          clock_poll=clock_poll)
     with open_runner(load_project(strategies, risk_path), env, options) as setup:
+        setup.runner.health_host, setup.runner.dashboard_token = health_host, token
         install_signal_handlers(setup.runner)
         if health_port:
-            click.echo(f"health and dashboard on http://127.0.0.1:{health_port}/ (Ctrl-C stops)")
+            shown = f"[{health_host}]" if ":" in health_host else health_host
+            click.echo(f"health and dashboard on http://{shown}:{health_port}/"
+                       + (" (a token is needed: Authorization: Bearer, or ?token= in the browser)" if token else "")
+                       + " (Ctrl-C stops)")
         code = setup.runner.run(lambda: _shown(setup.preflight()))
         click.echo(f"stopped after {setup.runner.state.cycles} cycles; `kobe status` and `kobe orders` show the result")
     raise SystemExit(code)

@@ -6,14 +6,20 @@ server, which is how the tests reach it. :class:`Alerts` fans a message out to e
 notifier, keeps the recent ones for the dashboard, and swallows every failure of a
 notifier after recording it: a broken alert channel is itself worth a log line, never
 a reason to stop.
+
+The same alert often repeats (a stale feed says so every cycle): :meth:`Alerts.folded`
+gives each level and message once, with how many times it came and when first and last,
+so the dashboard shows one line instead of a screenful. Every repeat is still sent and
+recorded: folding is for reading, not for muting.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import deque
+import threading
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import requests
@@ -45,7 +51,7 @@ class TelegramNotifier:
             raise RuntimeError(f"telegram answered HTTP {response.status_code}")
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> "TelegramNotifier | None":
+    def from_env(cls, env: Mapping[str, str]) -> TelegramNotifier | None:
         token, chat = env.get("TELEGRAM_TOKEN"), env.get("TELEGRAM_CHAT_ID")
         if not token or not chat:
             return None
@@ -59,6 +65,28 @@ class Alert:
     message: str
 
 
+@dataclass(frozen=True)
+class Folded:
+    """One level and message, and its repeats: ``count`` times from ``first`` to ``last``."""
+
+    level: str
+    message: str
+    count: int
+    first: str
+    last: str
+
+
+def fold(alerts: Iterable[Alert]) -> list[Folded]:
+    """``alerts`` (any order) folded by level and message, the most recent last time first."""
+    folds: dict[tuple[str, str], Folded] = {}
+    for a in sorted(alerts, key=lambda a: a.time):
+        key = (a.level, a.message)
+        seen = folds.get(key)
+        folds[key] = Folded(a.level, a.message, 1, a.time, a.time) if seen is None else \
+            replace(seen, count=seen.count + 1, last=a.time)
+    return sorted(folds.values(), key=lambda f: f.last, reverse=True)
+
+
 class Alerts:
     """Every notifier, the recent alerts, and failures recorded instead of raised."""
 
@@ -68,11 +96,23 @@ class Alerts:
         self.record = record          # e.g. AuditLog.event
         self.secrets = list(secrets)
         self.recent: deque[Alert] = deque(maxlen=keep)
+        # Apart from ``recent``: a message repeating every cycle must not push the others
+        # out. The ``keep`` distinct ones last seen are kept.
+        self._folds: OrderedDict[tuple[str, str], Folded] = OrderedDict()
+        self._keep = keep
+        self._lock = threading.Lock()      # the health server reads from its own threads
 
     def send(self, level: str, message: str, now: dt.datetime | None = None) -> Alert:
-        alert = Alert((now or dt.datetime.now(dt.timezone.utc)).isoformat(timespec="seconds"), level,
+        alert = Alert((now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"), level,
                       redact(message, self.secrets))
         self.recent.appendleft(alert)
+        key = (level, alert.message)
+        with self._lock:
+            seen = self._folds.pop(key, None)
+            self._folds[key] = Folded(level, alert.message, 1, alert.time, alert.time) if seen is None else \
+                replace(seen, count=seen.count + 1, last=alert.time)
+            while len(self._folds) > self._keep:
+                self._folds.popitem(last=False)
         if self.record:
             self.record("alert", level=level, message=alert.message)
         for notifier in self.notifiers:
@@ -84,3 +124,9 @@ class Alerts:
                     self.record("alert.failed", notifier=notifier.name,
                                 error=redact(f"{type(err).__name__}: {err}", secrets))
         return alert
+
+    def folded(self) -> list[Folded]:
+        """Each level and message once, with its count and first and last times, the one
+        seen last first (as :func:`fold` orders them)."""
+        with self._lock:
+            return sorted(reversed(self._folds.values()), key=lambda f: f.last, reverse=True)

@@ -27,6 +27,13 @@ runs the drift check and, once the session's bar is in, the shadow check (the se
 re-run in the backtester and diffed with what was sent and filled); their reports are
 in ``logs/drift`` and ``logs/shadow``, their figures in the status and ``/metrics``.
 
+After each cycle the broker's equity, with the P&L at the last marks (the last close of
+each held symbol in the bars the cycle read), is appended to ``logs/equity.jsonl``
+(:data:`EQUITY_FILE`): the dashboard's equity and P&L over time. While the health server
+serves, the backtest of the same strategies over the sessions of that history (from its
+first session through the last bar) is the expectation the live P&L is drawn against;
+it is run again only when a new bar arrives.
+
 SIGTERM or SIGINT (Ctrl-C): no new work is taken; the order in flight is driven to a
 known state (the executor never leaves one mid-way); a last heartbeat (``stopped``) and
 an audit event are written; the process exits 0.
@@ -35,9 +42,10 @@ an audit event are written; the process exits 0.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import signal
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -50,8 +58,8 @@ from kobe.data import calendar
 from kobe.data.refresh import RefreshReport
 from kobe.monitor.alerts import Alerts
 from kobe.monitor.dashboard import render
-from kobe.monitor.drift import DriftBounds
-from kobe.monitor.health import serve_health
+from kobe.monitor.drift import DriftBounds, round_trips
+from kobe.monitor.health import LOOPBACK, serve_health
 from kobe.monitor.metrics import trading_metrics
 from kobe.monitor.session import SessionMonitor, monitor_status
 from kobe.monitor.shadow import ShadowBounds
@@ -61,11 +69,16 @@ from kobe.runner.lock import InstanceLock
 from kobe.runner.preflight import Preflight
 from kobe.runner.schedule import Schedule
 from kobe.trade.cycle import LOGS, ORDERS_FILE, CycleReport, Trader, run_cycle
-from kobe.trade.protect import protected_symbols
+from kobe.trade.holdings import holdings
+from kobe.trade.protect import protected_symbols, resting_stop
 from kobe.trade.reconcile import reconcile
 
 LOCK_FILE = Path("state") / "kobe.lock"
 HEARTBEAT_FILE = Path("state") / "heartbeat.json"
+EQUITY_FILE = LOGS / "equity.jsonl"
+"""One JSON line per cycle: ``time`` (the broker's), ``session``, ``equity`` (the
+broker's), ``realized`` and ``unrealized`` P&L at the last marks."""
+HISTORY_POINTS = 5000       # the newest equity points the status carries (years of cycles)
 DEFAULT_SCAN_TIMES = ("09:35", "15:55")
 SETTLE_AFTER_CLOSE = dt.timedelta(minutes=10)
 """The settling cycle after each close: the day's bar, the stops' fills, trailing stops moved."""
@@ -155,6 +168,8 @@ class RunnerState:
     last_report: dict[str, Any] | None = None
     blocked: str | None = None             # why the last cycle traded nothing (stale bars, clock)
     data: dict[str, Any] | None = None     # the last refresh's report
+    marks: dict[str, float] = field(default_factory=dict)   # last close of each held symbol
+    expected: dict[str, Any] | None = None # the backtest of the live period (the module doc)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -167,6 +182,8 @@ class Runner:
     mode: str = "paper"
     once: bool = False
     health_port: int | None = 8000
+    health_host: str = LOOPBACK
+    dashboard_token: str | None = None     # required beyond loopback (kobe.monitor.health.check_exposure)
     heartbeat_interval: dt.timedelta = INTERVAL
     alerts: Alerts = field(default_factory=Alerts)
     on_cycle: Callable[[CycleReport], None] | None = None
@@ -198,20 +215,67 @@ class Runner:
         beat = read_heartbeat(self.heartbeat_path)
         fresh = beat is not None and not beat.stale(dt.datetime.now(dt.UTC))
         checks = monitor_status(self.trader.root)
+        marks = dict(self.state.marks)
         return {
             "mode": self.mode, "preflight_ok": self.state.preflight_ok,
             "kill_switch": self.trader.kill_switch.info(), "heartbeat": beat.__dict__ if beat else None,
             "heartbeat_fresh": fresh, "trading_date": today.isoformat(), "now": now.isoformat(),
-            "metrics": trading_metrics(store, self.trader.root / LOGS / EVENTS, today, **checks),
+            "metrics": trading_metrics(store, self.trader.root / LOGS / EVENTS, today, marks, **checks),
             "equity": self.state.equity, "spent_today_usd": store.spent(today),
             "daily_budget_usd": risk.daily_budget_usd, "cycles": self.state.cycles,
-            "positions": [p.__dict__ for p in store.positions().values() if p.qty],
+            "positions": positions_shown(store, marks),
+            "strategies": strategy_pnl(store, marks),
             "orders": [{**o.__dict__, "status": o.status.value, "trading_date": o.trading_date.isoformat()}
                        for o in store.orders(today)],
-            "alerts": [a.__dict__ for a in self.alerts.recent], "config_sha256": self.state.config_sha256,
+            "alerts": [a.__dict__ for a in self.alerts.recent],
+            "alerts_folded": [f.__dict__ for f in self.alerts.folded()],
+            "equity_history": read_equity(self.trader.root / EQUITY_FILE)[-HISTORY_POINTS:],
+            "expected": self.state.expected, "config_sha256": self.state.config_sha256,
             "last_report": self.state.last_report, "blocked": self.state.blocked, "data": self.state.data,
             **checks,
         }
+
+    # -- equity over time and its expectation -----------------------------------------
+
+    def _record_equity(self, equity: float) -> None:
+        """Mark the held symbols at the bars' last close, and append the cycle's point."""
+        store = self.trader.store
+        positions = {s: p for s, p in store.positions().items() if p.qty}
+        self.state.marks = last_closes(self._bars, positions) if self._bars is not None else {}
+        now = self.clock.now()
+        point = {"time": now.isoformat(), "session": calendar.trading_date(now).isoformat(), "equity": equity,
+                 "realized": round(sum(p.realized_pnl for p in store.positions().values()), 2),
+                 "unrealized": round(sum(p.qty * (self.state.marks[s] - p.avg_cost)
+                                         for s, p in positions.items() if s in self.state.marks), 2)}
+        path = self.trader.root / EQUITY_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as out:
+            out.write(json.dumps(point) + "\n")
+
+    def _expect(self) -> None:
+        """The backtest of the history's sessions (the module doc); again only on a new bar.
+        A failure leaves the chart without its expectation, never the runner without a cycle."""
+        if self._bars is None:
+            return
+        history = read_equity(self.trader.root / EQUITY_FILE)
+        if not history:
+            return
+        from kobe.backtest.engine import run_backtest
+
+        try:
+            start = dt.date.fromisoformat(str(history[0]["session"]))
+            through = self._bars.select(pl.col("date").max()).collect().item()
+            if through is None or through < start:
+                return
+            known = self.state.expected
+            if known is not None and (known["start"], known["through"]) == (start.isoformat(), str(through)):
+                return
+            result = run_backtest(self.trader.project, self._bars, start=start)
+        except Exception as err:  # noqa: BLE001 - see the docstring
+            detail = err.diagnostics[0].message if isinstance(err, KobeError) else f"{type(err).__name__}: {err}"
+            self.audit.event("monitor.failed", check="the expectation backtest", error=detail)
+            return
+        self.state.expected = expectation(result, start, through)
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -275,6 +339,7 @@ class Runner:
         self.state.last_report = report.to_dict()
         try:
             self.state.equity = self.trader.broker.equity()
+            self._record_equity(self.state.equity)
             differences = reconcile(self.trader.store, self.trader.broker, self.audit,
                                     protected_symbols(self.trader.store, self.trader.project))
         except Exception as err:  # noqa: BLE001 - the broker may be down; the next cycle retries
@@ -286,6 +351,8 @@ class Runner:
             self.alerts.send("warning", f"{len(report.in_doubt)} orders still in doubt after the cycle")
         self._beat(f"no trading: {halt}" if halt is not None else
                    f"cycle done: {len(report.entries)} entries, {len(report.exits)} exits")
+        if self.health_port is not None:      # only a served dashboard draws it
+            self._expect()
         if self.on_cycle:
             self.on_cycle(report)
 
@@ -320,7 +387,8 @@ class Runner:
             if self.health_port is None:
                 self._loop()
             else:
-                with serve_health(self.status, port=self.health_port, dashboard=render):
+                with serve_health(self.status, host=self.health_host, port=self.health_port, dashboard=render,
+                                  token=self.dashboard_token):
                     self._loop()
             return 0
         finally:
@@ -342,6 +410,91 @@ class Runner:
             self._cycle(slot)
             self._after_cycle(slot)
             now = slot
+
+
+def read_equity(path: Path) -> list[dict[str, Any]]:
+    """The points of ``path`` (:data:`EQUITY_FILE`) in order; a line cut short by a crash,
+    or otherwise unreadable, is skipped: the history is for reading, not for trading."""
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+    points = []
+    for line in lines:
+        try:
+            point = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(point, dict) and isinstance(point.get("equity"), int | float) and point.get("time"):
+            points.append(point)
+    return points
+
+
+def last_closes(bars: pl.LazyFrame, symbols: Iterable[str]) -> dict[str, float]:
+    """The last close of each of ``symbols`` in ``bars``: the marks of the P&L."""
+    wanted = list(symbols)
+    if not wanted:
+        return {}
+    frame = (bars.filter(pl.col("symbol").is_in(wanted)).sort("date").group_by("symbol")
+             .agg(pl.col("close").last()).collect())
+    return {str(r["symbol"]): float(r["close"]) for r in frame.iter_rows(named=True)}
+
+
+def positions_shown(store: OrderStore, marks: Mapping[str, float]) -> list[dict[str, Any]]:
+    """The open positions with what a person checks: the strategy that opened each, the
+    last price, the unrealized P&L, the resting stop and how far the price is from it (in
+    percent of the price, positive while the stop is not reached)."""
+    positions = store.positions()
+    out = []
+    for h in holdings(store):
+        last = marks.get(h.symbol)
+        stop = resting_stop(store, h.symbol)
+        level = stop.stop_price if stop is not None else None
+        out.append({
+            "symbol": h.symbol, "strategy": h.strategy, "qty": h.qty, "avg_cost": h.avg_cost,
+            "realized_pnl": positions[h.symbol].realized_pnl, "last_price": last,
+            "unrealized_pnl": None if last is None else round(h.qty * (last - h.avg_cost), 2),
+            "stop_price": level,
+            "stop_distance_pct": None if last is None or level is None or not last
+            else round(100 * h.side * (last - level) / last, 2),
+        })
+    return out
+
+
+def strategy_pnl(store: OrderStore, marks: Mapping[str, float]) -> dict[str, dict[str, Any]]:
+    """Per strategy: realized P&L of its closed trades, unrealized of its open positions
+    at the marks, closed trades and wins."""
+    strategy_of = {o.client_order_id: o.strategy for o in store.orders()}
+    out: dict[str, dict[str, Any]] = {}
+
+    def book(name: str) -> dict[str, Any]:
+        return out.setdefault(name, {"realized": 0.0, "unrealized": 0.0, "trades": 0, "wins": 0})
+
+    for trip in round_trips(store.fills(), strategy_of):
+        entry = book(trip.strategy)
+        entry["realized"] = round(entry["realized"] + trip.pnl, 2)
+        entry["trades"] += 1
+        entry["wins"] += trip.pnl > 0
+    for h in holdings(store):
+        if h.symbol in marks:
+            entry = book(h.strategy or "adopted")
+            entry["unrealized"] = round(entry["unrealized"] + h.qty * (marks[h.symbol] - h.avg_cost), 2)
+    return out
+
+
+def expectation(result: Any, start: dt.date, through: dt.date) -> dict[str, Any]:
+    """The backtest's P&L over the live period (a :class:`~kobe.backtest.engine.BacktestResult`
+    from ``start``): each session's combined equity less the starting cash, at the
+    session's close, and each strategy's P&L at the end. In dollars, like the live P&L,
+    not scaled: the backtest's cash is the config's, which the live account may not be."""
+    initial = sum(r.settings.initial_cash for r in result.strategies)
+    points = [{"session": day.isoformat(), "time": calendar.session_open_close(day)[1].isoformat(),
+               "pnl": round(float(equity) - initial, 2)}
+              for day, equity in zip(result.combined.equity["date"].to_list(),
+                                     result.combined.equity["equity"].to_list(), strict=True)]
+    return {"start": start.isoformat(), "through": str(through), "initial_cash": initial, "points": points,
+            "strategies": {r.name: round(float(r.equity["equity"][-1]) - r.settings.initial_cash, 2)
+                           for r in result.strategies if r.equity.height}}
 
 
 def install_signal_handlers(runner: Runner) -> None:

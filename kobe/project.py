@@ -108,10 +108,18 @@ class Project:
                          "`kobe data repair %s`", symbol, why["at"], why["why"], symbol)
         return read_bars(lake)
 
+    def lake_dir(self) -> Path:
+        """The project's lake folder (``data.lake``), where fetched bars and the
+        acknowledged data findings live."""
+        return self.root / self.config.data.lake
+
     def quality_policy(self) -> QualityPolicy:
+        """The config's quality policy, with the findings acknowledged in the lake."""
+        from kobe.data.acks import read_acks
         from kobe.data.quality import QualityPolicy
 
-        return QualityPolicy.from_settings(self.config.data.quality)
+        notes = {key: ack.reason for key, ack in read_acks(self.lake_dir()).items()}
+        return QualityPolicy.from_settings(self.config.data.quality, notes)
 
     def fingerprint(self) -> Fingerprint:
         return fingerprint(self.root, self.config_files())

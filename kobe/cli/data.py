@@ -114,7 +114,8 @@ def check(strategies: Path, source: str | None, as_of: str | None, jump_pct: flo
             "verdict": report.verdict(), "stop": report.stop, "symbols": report.symbols,
             "excluded": sorted(report.excluded), "counts": report.counts(),
             "findings": [{"rule": f.rule, "symbol": f.symbol, "date": f.date.isoformat() if f.date else None,
-                          "detail": f.detail, "action": f.action} for f in report.findings],
+                          "detail": f.detail, "action": f.action, "acknowledged": f.acknowledged}
+                         for f in report.findings],
             "damaged": [{"symbol": d.symbol, "file": str(d.path), "kind": d.kind, "detail": d.detail}
                         for d in damages],
             "unhashed": unhashed,
@@ -135,6 +136,48 @@ def check(strategies: Path, source: str | None, as_of: str | None, jump_pct: flo
                        f"traded; `kobe data repair` fetches them again", err=True)
     if report.stop or damages:
         raise SystemExit(1)
+
+
+@data.command()
+@click.argument("symbol")
+@click.argument("day", metavar="DATE")
+@click.argument("rule")
+@click.option("--reason", required=True, help="Why the flagged bar is right (kept with the acknowledgement).")
+@click.option("--config", "strategies", type=click.Path(path_type=Path), default="strategies.yaml",
+              show_default=True, help="The project whose bars and lake hold the finding.")
+@fail_cleanly
+def ack(symbol: str, day: str, rule: str, reason: str, strategies: Path) -> None:
+    """Acknowledge a data finding (SYMBOL DATE RULE, as `kobe data check` lists it) as a
+    true market event: the gate then warns about it instead of excluding the symbol.
+
+    Recorded in the lake's acknowledged.json and in the audit trail. Only
+    suspicious_jump, zero_volume and missing_session findings can be acknowledged, and
+    only one the project's bars have.
+    """
+    from kobe.cli.trade import _audit
+    from kobe.config.errors import Diagnostic, KobeError
+    from kobe.data.acks import Acknowledgement, check_ack, record_ack
+    from kobe.data.lake import Lake
+    from kobe.data.quality import QualityPolicy, check_bars
+    from kobe.project import load_project, shown
+
+    date = parse_date(day)
+    assert date is not None
+    check_ack(symbol, rule, reason)
+    project = load_project(strategies)
+    lake_dir = _lake_of(project, None)
+    bars = Lake(lake_dir).scan(damaged="skip") if lake_dir is not None else project.bars(None)
+    policy = QualityPolicy.from_settings(project.config.data.quality)     # the findings before any note
+    found = [f for f in check_bars(bars, policy).findings if (f.symbol, f.date, f.rule) == (symbol, date, rule)]
+    if not found:
+        raise KobeError(Diagnostic(f"the bars have no {rule} finding for {symbol} on {date.isoformat()}",
+                                   hint="`kobe data check` lists the findings (SYMBOL DATE RULE as it shows them)"))
+    at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+    path = record_ack(project.lake_dir(), Acknowledgement(symbol, date, rule, reason.strip(), at))
+    _audit(project.root).event("data.acknowledged", symbol=symbol, date=date.isoformat(), rule=rule,
+                               reason=reason.strip(), detail=found[0].detail)
+    click.echo(f"acknowledged {rule} {symbol} {date.isoformat()} ({found[0].detail}): {reason.strip()}")
+    click.echo(f"the gate now warns about it instead of excluding {symbol}; recorded in {shown(path)}")
 
 
 @data.command()

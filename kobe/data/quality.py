@@ -85,15 +85,20 @@ class QualityPolicy:
     jump_pct: float = 25.0            # |open / previous close - 1| or |close / previous close - 1|, percent
     lookback_sessions: int = 260      # findings older than this (before as-of) only warn
     stop_share: float = 0.5           # stop when more than this share of symbols is excluded
+    # (symbol, date, rule) -> the reason a person gave (kobe.data.acks): such a finding
+    # only warns, whatever its rule's action.
+    acknowledged: Mapping[tuple[str, dt.date, str], str] = field(default_factory=dict)
 
     def action(self, rule: str) -> str:
         return self.actions.get(rule, DEFAULT_ACTIONS[rule])
 
     @classmethod
-    def from_settings(cls, settings: QualitySettings) -> QualityPolicy:
-        """The policy of the config's ``data.quality`` (its actions over the defaults)."""
+    def from_settings(cls, settings: QualitySettings,
+                      acknowledged: Mapping[tuple[str, dt.date, str], str] | None = None) -> QualityPolicy:
+        """The policy of the config's ``data.quality`` (its actions over the defaults),
+        with the findings a person acknowledged."""
         return cls({**DEFAULT_ACTIONS, **settings.actions}, settings.jump_pct, settings.lookback_sessions,
-                   settings.stop_share)
+                   settings.stop_share, dict(acknowledged or {}))
 
 
 @dataclass(frozen=True)
@@ -103,10 +108,12 @@ class Finding:
     date: dt.date | None
     detail: str
     action: str
+    acknowledged: str | None = None   # the reason a person gave, when one did (it then only warns)
 
     def describe(self) -> str:
         day = self.date.isoformat() if self.date else "-"
-        return f"{self.action:<7} {self.rule:<18} {self.symbol:<6} {day}  {self.detail}"
+        note = f"  [acknowledged: {self.acknowledged}]" if self.acknowledged is not None else ""
+        return f"{self.action:<7} {self.rule:<18} {self.symbol:<6} {day}  {self.detail}{note}"
 
 
 @dataclass(frozen=True)
@@ -318,7 +325,10 @@ def check_bars(bars: pl.LazyFrame | pl.DataFrame, policy: QualityPolicy | None =
         action = policy.action(rule)
         if day is not None and day < cutoff and rule != "stale_last_bar":
             action = "warn"
-        findings.append(Finding(rule, symbol, day, detail, action))
+        note = policy.acknowledged.get((symbol, day, rule)) if day is not None else None
+        if note is not None:
+            action = "warn"
+        findings.append(Finding(rule, symbol, day, detail, action, note))
 
     excluded = {f.symbol for f in findings if f.action == "exclude"}
     # With fewer than three symbols "most of the universe" means nothing more than exclusion.

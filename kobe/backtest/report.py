@@ -257,6 +257,7 @@ def _log_ticks(growth: np.ndarray) -> tuple[list[float], list[str]]:
     """Ticks of the log axis (growth of 1) labelled as the percent returns they stand for."""
     finite = growth[np.isfinite(growth) & (growth > 0)]
     lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (1.0, 1.0)
+    percents: list[float] = []
     if hi / lo < 1.5:
         # A narrow range: evenly spaced returns, a log axis there is nearly linear.
         span = max((hi - lo) * 100, 1e-9)
@@ -264,7 +265,14 @@ def _log_ticks(growth: np.ndarray) -> tuple[list[float], list[str]]:
         first, last = math.floor((lo - 1) * 100 / step), math.ceil((hi - 1) * 100 / step)
         percents = [round(k * step, 4) for k in range(first, last + 1)]
     else:
-        percents = [p for p in PERCENT_TICKS if lo / 1.1 <= 1 + p / 100 <= hi * 1.1]
+        # Ticks closer than a twelfth of the axis to the one below would print over it.
+        gap = math.log(hi * 1.1 / (lo / 1.1)) / 12
+        for p in (p for p in PERCENT_TICKS if lo / 1.1 <= 1 + p / 100 <= hi * 1.1):
+            if percents and math.log((1 + p / 100) / (1 + percents[-1] / 100)) < gap:
+                if p != 0:
+                    continue
+                percents.pop()      # 0% (the start) is the tick to keep
+            percents.append(p)
     return [round(1 + p / 100, 6) for p in percents], [f"{p:g}%" for p in percents]
 
 
@@ -291,11 +299,11 @@ def equity_figure(result: BacktestResult) -> go.Figure:
                                "yaxis.ticktext": ticktext, "yaxis.ticksuffix": "", "yaxis.autorange": True}]},
     ]
     fig.update_layout(title="Return since the first session (%, at each session's close)",
-                      yaxis={"ticksuffix": "%"}, margin={"l": 60, "r": 20, "t": 50, "b": 40},
+                      yaxis={"ticksuffix": "%"}, margin={"l": 60, "r": 20, "t": 70, "b": 40},
                       legend={"orientation": "h", "y": -0.15}, hovermode="x unified",
                       updatemenus=[{"type": "buttons", "direction": "right", "buttons": buttons, "showactive": True,
-                                    "active": 0, "x": 1, "xanchor": "right", "y": 1.12, "yanchor": "top",
-                                    "font": {"size": 11}}])
+                                    "active": 0, "x": 1, "xanchor": "right", "y": 1.01, "yanchor": "bottom",
+                                    "pad": {"b": 2}, "font": {"size": 11}}])
     return fig
 
 

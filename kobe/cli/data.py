@@ -343,11 +343,14 @@ def repair(symbols: tuple[str, ...], strategies: Path, lake_dir: Path | None, pr
 
 
 @data.command()
-@click.option("--lake", "lake_dir", type=click.Path(path_type=Path), default=Path("state/lake"), show_default=True)
+@click.option("--config", "strategies", type=click.Path(path_type=Path), default="strategies.yaml",
+              show_default=True, help="Its data.lake is the lake shown, when it exists.")
+@click.option("--lake", "lake_dir", type=click.Path(path_type=Path), default=None,
+              help="The lake folder (default: the config's data.lake, else state/lake).")
 @click.option("--now", "now_text", default=None, help=NOW_HELP)
 @click.option("--json", "as_json", is_flag=True)
 @fail_cleanly
-def status(lake_dir: Path, now_text: str | None, as_json: bool) -> None:
+def status(strategies: Path, lake_dir: Path | None, now_text: str | None, as_json: bool) -> None:
     """Coverage of the lake per symbol (the first and last session received), rows,
     provider, fetch time, and which symbols lack the last session closed at --now."""
     from dataclasses import asdict
@@ -356,6 +359,9 @@ def status(lake_dir: Path, now_text: str | None, as_json: bool) -> None:
     from kobe.data.calendar import last_closed_session
     from kobe.data.lake import Lake
 
+    if lake_dir is None:
+        project = _project(strategies)
+        lake_dir = project.lake_dir() if project else Path("state/lake")
     lake = Lake(lake_dir)
     entries = lake.manifest()
     if as_json:
@@ -401,7 +407,10 @@ def universe() -> None:
 
 
 @universe.command()
-@click.option("--data", "source", default=None, help="Bars file (CSV or Parquet); default: the embedded sample.")
+@click.option("--config", "strategies", type=click.Path(path_type=Path), default="strategies.yaml",
+              show_default=True, help="Its data: source gives the bars, when it exists.")
+@click.option("--data", "source", default=None,
+              help="Bars file, folder or lake (default: the config's data source, else the embedded sample).")
 @click.option("--min-price", type=FiniteRange(0, MAX_PRICE), default=5.0, show_default=True,
               help="Last close at least this (0 .. 1e9).")
 @click.option("--min-adv", "min_adv", type=FiniteRange(0, MAX_ADV), default=1e6,
@@ -414,14 +423,16 @@ def universe() -> None:
 @click.option("--as-of", "as_of", default=None, help="Judge as of this date (default: the latest bar).")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("universe/liquid.csv"), show_default=True)
 @fail_cleanly
-def build(source: str | None, min_price: float, min_adv: float, adv_days: int, min_history_years: float,
-          top: int | None, as_of: str | None, out: Path) -> None:
+def build(strategies: Path, source: str | None, min_price: float, min_adv: float, adv_days: int,
+          min_history_years: float, top: int | None, as_of: str | None, out: Path) -> None:
     """Derive a liquid universe from the bars; the CSV keeps the figures that qualified each symbol."""
     from kobe.data.bars import read_bars
     from kobe.data.universe import build_universe
     from kobe.files import write_atomic
 
-    table = build_universe(read_bars(source), min_price=min_price, min_adv_usd=min_adv, adv_days=adv_days,
+    project = _project(strategies)
+    bars = project.bars(source) if project else read_bars(source)
+    table = build_universe(bars, min_price=min_price, min_adv_usd=min_adv, adv_days=adv_days,
                            min_history_years=min_history_years, top=top, as_of=parse_date(as_of))
     write_atomic(out, table.write_csv())
     click.echo(f"{table.height} symbols qualified; written to {out}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import polars as pl
@@ -53,3 +54,34 @@ def test_cli_writes_a_loadable_universe(tmp_path: Path) -> None:
     assert len(load_universe(out)) == 10
     assert pl.read_csv(out).columns == ["symbol", "adv_rank", "last_close", "adv_usd", "history_years", "bars",
                                         "last_date"]
+
+
+def test_a_lake_project_builds_from_its_lake_and_shows_its_status(tmp_path: Path, monkeypatch) -> None:
+    """With `provider: polygon` the bars are the lake's (here three symbols stored in a
+    lake at a folder of the config's choosing), for `kobe universe build` as for every
+    other command, and `kobe data status` shows that lake without --lake."""
+    from kobe.data.lake import Lake
+
+    repo = Path(__file__).resolve().parents[2]
+    text = (repo / "strategies.yaml").read_text().replace("provider: embedded", "provider: polygon")
+    (tmp_path / "strategies.yaml").write_text(text.replace("lake: state/lake", "lake: bars/lake"))
+    for name in ("risk.yaml",):
+        (tmp_path / name).write_text((repo / name).read_text())
+    for folder in ("rules", "universe"):
+        for f in (repo / folder).iterdir():
+            (tmp_path / folder).mkdir(exist_ok=True)
+            (tmp_path / folder / f.name).write_text(f.read_text())
+    lake = Lake(tmp_path / "bars" / "lake")
+    sample = read_bars().collect()
+    for symbol in ("AAPL", "KO", "XOM"):
+        bars = sample.filter(pl.col("symbol") == symbol)
+        lake.store(symbol, bars, "polygon", True, (bars["date"].min(), bars["date"].max()),
+                   now=dt.datetime(2018, 2, 8, tzinfo=dt.UTC))
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    result = runner.invoke(main, ["universe", "build", "--min-adv", "0", "--min-price", "0", "--out", "u.csv"])
+    assert result.exit_code == 0, result.output
+    assert sorted(load_universe(tmp_path / "u.csv")) == ["AAPL", "KO", "XOM"]
+    result = runner.invoke(main, ["data", "status", "--json"])
+    assert result.exit_code == 0, result.output
+    assert sorted(json.loads(result.output)) == ["AAPL", "KO", "XOM"]

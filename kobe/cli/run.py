@@ -71,8 +71,7 @@ def run(strategies: Path, risk_path: Path | None, paper: bool, live: bool, confi
 
     env = read_env(strategies.parent / ".env")     # the project's folder: .env beside strategies.yaml
     token = env.get(TOKEN_ENV) or None
-    if health_port:
-        check_exposure(health_host, token)         # before the lock, the broker and preflight: nothing started
+    check_exposure(health_host, token)             # before the lock, the broker and preflight: nothing started
     options = RunOptions(check_mode(paper, live, confirm_live, cap, env), cap=cap, once=once, data=data,
                          replay_from=parse_date(replay_from), replay_until=parse_date(replay_until), pace=pace,
                          scan_times=tuple(scan_times.split(",")), health_port=health_port, timeout=timeout,

@@ -129,4 +129,4 @@ class Alerts:
         """Each level and message once, with its count and first and last times, the one
         seen last first (as :func:`fold` orders them)."""
         with self._lock:
-            return sorted(reversed(self._folds.values()), key=lambda f: f.last, reverse=True)
+            return sorted(self._folds.values(), key=lambda f: f.last, reverse=True)

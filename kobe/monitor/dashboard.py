@@ -226,9 +226,13 @@ def drift_table(drift: Mapping[str, Any] | None) -> Table:
 COLORS = {"live": "#2563eb", "expected": "#9ca3af", "gain": "#13795b", "loss": "#b42318"}
 
 
-def _layout(y_title: str, **more: Any) -> dict[str, Any]:
-    return {"margin": {"l": 70, "r": 16, "t": 8, "b": 36}, "height": 260, "yaxis": {"title": {"text": y_title},
-            "tickprefix": "$", "tickformat": ",.0f", "zeroline": True}, "legend": {"orientation": "h", "y": 1.12},
+def _layout(**more: Any) -> dict[str, Any]:
+    # The caption above each chart names it: no axis titles; automargin keeps the date
+    # ticks and dollar labels inside the figure.
+    return {"margin": {"l": 10, "r": 10, "t": 28, "b": 10}, "height": 260,
+            "xaxis": {"automargin": True, "type": "date"},
+            "yaxis": {"automargin": True, "tickprefix": "$", "tickformat": ",.0f", "zeroline": True},
+            "legend": {"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom"},
             "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "#fff", "hovermode": "x unified", **more}
 
 
@@ -280,10 +284,10 @@ def charts(status: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return {
         "equity": {"data": [{"type": "scatter", "mode": "lines+markers", "name": "Equity", "x": times, "y": equity,
                              "line": {"color": COLORS["live"], "width": 2}}],
-                   "layout": _layout("Equity", yaxis={"title": {"text": "Equity"}, "tickprefix": "$",
-                                                      "tickformat": ",.0f"}, showlegend=False)},
-        "pnl": {"data": pnl_traces, "layout": _layout("P&L")},
-        "strategies": {"data": bars, "layout": _layout("P&L", barmode="group", hovermode="closest")},
+                   "layout": _layout(showlegend=False)},
+        "pnl": {"data": pnl_traces, "layout": _layout()},
+        "strategies": {"data": bars, "layout": _layout(barmode="group", hovermode="closest",
+                                                       xaxis={"automargin": True, "type": "category"})},
     }
 
 

@@ -14,13 +14,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "runner"))
-from replay import passing_preflight, replay_runner  # noqa: E402
+from replay import passing_preflight, replay_runner
 
-from kobe.broker.exchange import ExchangeConfig, serve_exchange  # noqa: E402
-from kobe.data import calendar  # noqa: E402
-from kobe.monitor.alerts import Alerts  # noqa: E402
-from kobe.monitor.dashboard import view  # noqa: E402
-from kobe.runner.run import EQUITY_FILE, read_equity  # noqa: E402
+from kobe.broker.exchange import ExchangeConfig, serve_exchange
+from kobe.data import calendar
+from kobe.monitor.alerts import Alerts
+from kobe.monitor.dashboard import view
+from kobe.runner.run import EQUITY_FILE, read_equity
 
 NY = ZoneInfo("America/New_York")
 
@@ -109,7 +109,7 @@ def test_a_repeated_alert_is_shown_once_with_its_count() -> None:
     assert [(f.level, f.count) for f in folded] == [("error", 30), ("warning", 1)]
     assert (folded[0].first, folded[0].last) == ("2026-11-25T15:00:00+00:00", "2026-11-25T15:04:50+00:00")
     rows = view({"alerts_folded": [f.__dict__ for f in folded]})["tables"]["alerts"]["rows"]
-    assert [[c["text"] for c in r] for r in rows][0] == [
+    assert [c["text"] for c in rows[0]] == [
         "error", "no trading: the bars are not fresh", "×30", "2026-11-25 15:00:00 UTC", "2026-11-25 15:04:50 UTC"]
     # Without the folded list (an older status), the raw alerts are folded the same way.
     raw = view({"alerts": [a.__dict__ for a in alerts.recent]})["tables"]["alerts"]["rows"]

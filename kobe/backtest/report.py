@@ -592,7 +592,7 @@ kobe {esc(receipt.kobe_version)}: <code>{esc(receipt.command)}</code></p>
 <p class="tools"><label>symbol <select id="symbol-picker">{options}</select></label>
 <span class="meta">Daily bars over the backtest period; ▲ entry (▼ a short's), exit ● (× by a stop, ○ still open),
 green a winning trade, red a losing one; {stop_note}.{f" {left_out:,} traded symbols left out (too many bars)." if left_out else ""}</span></p>
-<div class="chart tall" id="{SYMBOL_CHART_ID}"></div>
+{"" if symbols else '<p class="meta">No trades: no symbol to chart.</p>'}<div class="chart tall" id="{SYMBOL_CHART_ID}"></div>
 <h2>Trades ({total:,})</h2>
 {shown}<p class="tools"><label>filter <input type="search" id="trade-filter" placeholder="words in any column"
 size="32"></label> <span class="meta"><span id="trade-count">{min(total, MAX_TRADE_ROWS):,}</span> shown;

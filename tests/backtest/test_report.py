@@ -241,12 +241,13 @@ def test_the_screenshot_shows_charts(page: Page, tmp_path: Path) -> None:
     page.wait_for_function("() => window.scrollY === 0")
     page.screenshot(path=str(shot))
     pixels = np.asarray(Image.open(shot).convert("RGB")).astype(int)
-    # Measured: the drawn report's first 2,400 pixels are about 30% non-white and 10%
-    # coloured; the same page with its charts undrawn (text and tables only) about 2% and 0%.
+    # Measured: the drawn report's first 2,400 pixels are about 35% non-white and 3.5%
+    # coloured (strong colours: the lines, the heat map); the same page with its charts
+    # purged (text and tables only) about 1.6% and 0%.
     non_white = (pixels.min(axis=2) < 240).mean()
     coloured = ((pixels.max(axis=2) - pixels.min(axis=2)) > 60).mean()
     assert non_white > 0.15, f"only {non_white:.1%} of the page is not white"
-    assert coloured > 0.03, f"only {coloured:.1%} of the page is coloured: no charts?"
+    assert coloured > 0.015, f"only {coloured:.1%} of the page is coloured: no charts?"
 
 
 def test_the_symbol_chart_gets_the_traded_symbols_bars_and_stops(report, project_dir: Path) -> None:

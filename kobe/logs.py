@@ -32,12 +32,12 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TextIO
-
-from pythonjsonlogger.json import JsonFormatter
+from typing import TYPE_CHECKING, Any, TextIO
 
 from kobe.config.errors import KobeError
-from kobe.secrets import read_env, redact, secret_values
+
+if TYPE_CHECKING:
+    from pythonjsonlogger.json import JsonFormatter
 
 LEVEL_ENV = "KOBE_LOG_LEVEL"
 FORMAT_ENV = "KOBE_LOG_FORMAT"
@@ -65,6 +65,8 @@ class TextFormatter(logging.Formatter):
 def json_formatter() -> JsonFormatter:
     """``{"time", "level", "logger", "message", ...extra}``: a record's ``extra`` (an audit
     event's ``kind``, ``stream``, ``seq`` and ``fields``) lands as top-level keys."""
+    from pythonjsonlogger.json import JsonFormatter
+
     return JsonFormatter("%(levelname)s %(name)s %(message)s", timestamp="time",
                          rename_fields={"levelname": "level", "name": "logger"})
 
@@ -83,11 +85,17 @@ class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 class _File(logging.handlers.WatchedFileHandler):
-    """The JSON-lines file: its folder made on the first record, and a failure said once."""
+    """The JSON-lines file: its folder made and its formatter built on the first record
+    (most commands log nothing: ``kobe validate`` pays for neither), a failure said once."""
 
     def __init__(self, path: Path) -> None:
         super().__init__(path, encoding="utf-8", delay=True)
         self._warned = False
+
+    def format(self, record: logging.LogRecord) -> str:
+        if self.formatter is None:
+            self.setFormatter(json_formatter())
+        return super().format(record)
 
     def _open(self) -> Any:
         Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
@@ -110,14 +118,35 @@ class _File(logging.handlers.WatchedFileHandler):
 
 
 class _Redact(logging.Filter):
-    def __init__(self, secrets: list[str]) -> None:
+    """Secrets out of each record's message; they are looked up at the first record (the
+    ``.env`` read then, not by every command that logs nothing)."""
+
+    def __init__(self, secrets: Callable[[], list[str]]) -> None:
         super().__init__()
-        self.secrets = secrets
+        self._find = secrets
+        self._secrets: list[str] | None = None
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            record.msg, record.args = redact(record.getMessage(), self.secrets), None
+        from kobe.secrets import redact
+
+        if self._secrets is None:
+            self._secrets = self._find()
+        if self._secrets:
+            record.msg, record.args = redact(record.getMessage(), self._secrets), None
         return True
+
+
+def _secrets_of(environ: Mapping[str, str], project: Path | None = None) -> Callable[[], list[str]]:
+    def find() -> list[str]:
+        from kobe.secrets import read_env, secret_values
+
+        if project is not None:
+            try:
+                return secret_values({**read_env(project / ".env"), **environ})
+            except KobeError:  # an unreadable .env: the command itself says so, with its location
+                pass
+        return secret_values(environ)
+    return find
 
 
 def _level(environ: Mapping[str, str]) -> tuple[int, str | None]:
@@ -132,11 +161,10 @@ def _level(environ: Mapping[str, str]) -> tuple[int, str | None]:
     return level, None
 
 
-def _file_handler(path: Path, secrets: list[str]) -> logging.Handler:
+def _file_handler(path: Path, scrub: _Redact) -> logging.Handler:
     handler = _File(path)
     handler.setLevel(FILE_LEVEL)
-    handler.setFormatter(json_formatter())
-    handler.addFilter(_Redact(secrets))
+    handler.addFilter(scrub)
     return handler
 
 
@@ -150,7 +178,7 @@ def configure(environ: Mapping[str, str] | None = None) -> Callable[[], None]:
     logger, beside any handler already there (pytest's, an embedding program's); return
     what undoes it. The CLI group calls it once per command."""
     environ = os.environ if environ is None else environ
-    secrets = secret_values(environ)
+    secrets = _secrets_of(environ)
     level, complaint = _level(environ)
     terminal = _Stderr()
     terminal.setLevel(level)
@@ -160,7 +188,7 @@ def configure(environ: Mapping[str, str] | None = None) -> Callable[[], None]:
     handlers: list[logging.Handler] = [terminal]
     setting = _file_setting(environ)
     if setting is not None and setting.lower() != OFF:
-        handlers.append(_file_handler(Path(setting), secrets))
+        handlers.append(_file_handler(Path(setting), _Redact(secrets)))
     root, kobe = logging.getLogger(), logging.getLogger(LOGGER)
     before = kobe.level
     # Kobe's INFO records must reach the file whatever the root's level; other libraries
@@ -182,19 +210,22 @@ def configure(environ: Mapping[str, str] | None = None) -> Callable[[], None]:
 @contextlib.contextmanager
 def project_log(root: Path, environ: Mapping[str, str] | None = None) -> Iterator[None]:
     """While a command works on the project in ``root``: its log file, ``logs/kobe.log``
-    there (unless ``KOBE_LOG_FILE`` chose another file or ``off``)."""
+    there (unless ``KOBE_LOG_FILE`` chose another file or ``off``), and the secrets of
+    its ``.env`` scrubbed from every record of Kobe's handlers."""
     environ = os.environ if environ is None else environ
-    if _file_setting(environ) is not None:
-        yield
-        return
-    try:
-        secrets = secret_values(read_env(root / ".env"))
-    except KobeError:      # an unreadable .env: the command itself says so, with its location
-        secrets = secret_values(environ)
-    handler = _file_handler(root / DEFAULT_FILE, secrets)
-    logging.getLogger().addHandler(handler)
+    scrub = _Redact(_secrets_of(environ, root))
+    logger = logging.getLogger()
+    ours = [h for h in logger.handlers if isinstance(h, (_Stderr, _File))]
+    added = _file_handler(root / DEFAULT_FILE, scrub) if _file_setting(environ) is None else None
+    for handler in ours:
+        handler.addFilter(scrub)
+    if added is not None:
+        logger.addHandler(added)
     try:
         yield
     finally:
-        logging.getLogger().removeHandler(handler)
-        handler.close()
+        if added is not None:
+            logger.removeHandler(added)
+            added.close()
+        for handler in ours:
+            handler.removeFilter(scrub)

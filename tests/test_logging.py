@@ -128,3 +128,20 @@ def test_a_level_that_is_none_is_said_and_ignored(project_dir: Path) -> None:
     done = CliRunner().invoke(main, ["validate", str(project_dir / "strategies.yaml")],
                               env={**QUIET, "KOBE_LOG_LEVEL": "loud"})
     assert done.exit_code == 0 and "KOBE_LOG_LEVEL='loud' is not a level" in done.stderr
+
+
+def test_secrets_of_the_projects_env_are_scrubbed_from_every_record(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from kobe.logs import configure, project_log
+
+    (tmp_path / ".env").write_text(f"ALPACA_API_SECRET_KEY={SECRET}\n")
+    undo = configure({})
+    try:
+        with project_log(tmp_path, {}):
+            logging.getLogger("kobe.test").warning("the broker answered %s for key %s", 401, SECRET)
+    finally:
+        undo()
+    line = json.loads((tmp_path / "logs" / "kobe.log").read_text())
+    assert line["message"] == "the broker answered 401 for key ***" and line["level"] == "WARNING"
+    captured = capsys.readouterr()
+    assert captured.out == "" and "for key ***" in captured.err and SECRET not in captured.err

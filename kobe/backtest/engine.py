@@ -50,13 +50,15 @@ TRADE_SCHEMA = {
     "strategy": pl.String, "symbol": pl.String, "side": pl.String, "signal_date": pl.Date,
     "signal_price": pl.Float64, "entry_date": pl.Date, "entry_price": pl.Float64, "exit_date": pl.Date, "exit_price": pl.Float64,
     "quantity": pl.Int64, "pnl": pl.Float64, "return": pl.Float64, "exit_reason": pl.String,
-    "bars_held": pl.Int64, "commission": pl.Float64,
+    "bars_held": pl.Int64, "commission": pl.Float64, "stop_price": pl.Float64, "target_price": pl.Float64,
 }
 """The columns of a trades table. ``signal_price`` is the signal bar's close; entry and
 exit prices are fills, after the spread and slippage. For an open trade the exit is the
 mark: the last session's date and close, ``exit_reason`` ``open``, P&L unrealised (entry
 costs only). With ``close_at_end`` there is none: such a trade is sold at that close with
-its costs, ``exit_reason`` ``end``, and is a closed trade."""
+its costs, ``exit_reason`` ``end``, and is a closed trade. ``stop_price`` and
+``target_price`` are the levels set at the entry (null where the strategy has none); a
+trailing stop moves with the price and is not among them."""
 
 
 @dataclass(frozen=True)
@@ -186,6 +188,11 @@ def run_strategy(compiled: CompiledStrategy, market: Market, settings: BacktestS
                           len(candidates), book.skipped, gates is not None)
 
 
+def _level(values: np.ndarray) -> pl.Series:
+    """A level as the trade table holds it: null where the strategy has none."""
+    return pl.Series(values.astype(float), dtype=pl.Float64, nan_to_null=True)
+
+
 def _trades(name: str, market: Market, candidates: Candidates, exits: Exits, book: Book) -> pl.DataFrame:
     """The taken trades as a table, in a fixed order: entry date, then symbol."""
     taken = book.taken
@@ -216,6 +223,8 @@ def _trades(name: str, market: Market, candidates: Candidates, exits: Exits, boo
         "exit_reason": pl.Series(np.array(REASONS, dtype=object)[exits.reason[taken]], dtype=pl.String),
         "bars_held": exit_row - candidates.first_held[taken] + 1,
         "commission": book.entry_commission + book.exit_commission,
+        "stop_price": _level(candidates.stop[taken]),
+        "target_price": _level(candidates.target[taken]),
     }, schema=TRADE_SCHEMA)
     return frame.sort("entry_date", "symbol", maintain_order=True)
 

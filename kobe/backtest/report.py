@@ -517,10 +517,10 @@ def symbol_data(result: BacktestResult, trades: pl.DataFrame) -> dict[str, Any]:
         where = {"s": at[0]} if at[-1] - at[0] + 1 == len(at) else {"i": at}
         chart_bars[symbol] = {**where, **{k[0]: _listed(frame[k].to_numpy(), digits)
                                           for k in ("open", "high", "low", "close")}}
-    has_stop = "stop" in trades.columns
+    has_stop = "stop_price" in trades.columns
     chart_trades: dict[str, list[list[Any]]] = {}
     for t in trades.filter(pl.col("symbol").is_in(list(chart_bars))).iter_rows(named=True):
-        stop = t["stop"] if has_stop else None
+        stop = t["stop_price"] if has_stop else None
         chart_trades.setdefault(t["symbol"], []).append([
             t["strategy"], t["side"], str(t["entry_date"]), round(t["entry_price"], 4), str(t["exit_date"]),
             round(t["exit_price"], 4), t["exit_reason"], round(t["pnl"], 4), round(t["return"], 6),
@@ -548,7 +548,7 @@ def render_report(result: BacktestResult, data: dict[str, Any], receipt: Receipt
     symbols = list(chart_data["bars"])
     left_out = len(set(trades["symbol"].to_list())) - len(symbols)
     options = "".join(f'<option value="{html.escape(s)}">{html.escape(s)}</option>' for s in symbols)
-    stop_note = ("dashed red: the stop level at entry" if "stop" in trades.columns else
+    stop_note = ("dashed red: the stop level set at the entry" if "stop_price" in trades.columns else
                  "the trades record no stop level, so none is drawn: an exit by a stop is an ×")
     names = ", ".join(html.escape(r.name) for r in result.strategies)
     period = data["period"]

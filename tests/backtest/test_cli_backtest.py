@@ -186,3 +186,27 @@ def test_the_terminal_shows_each_edge_on_the_capital_at_risk(kobe, project_dir: 
     assert final[-1] == f"{bench_final:,.2f}"
     assert bench_final == pytest.approx(data["strategies"]["donchian_breakout"]["settings"]["initial_cash"]
                                         * (1 + data["strategies"]["donchian_breakout"]["benchmark"]["total_return"]))
+
+
+def test_each_trade_records_the_stop_set_at_its_entry(kobe, project_dir: Path) -> None:
+    """donchian_breakout's stop is `entry_price - 2 * atr(14)` on the signal bar, with the
+    entry price the raw fill (the next open): recomputed here with TA-Lib's ATR."""
+    import numpy as np
+    import talib
+
+    from kobe.data.bars import read_bars
+
+    assert kobe("--strategy", "donchian_breakout", "--out", "out").exit_code == 0
+    trades = pl.read_csv(project_dir / "out" / "trades.csv", try_parse_dates=True)
+    assert trades["target_price"].null_count() == trades.height          # the strategy sets no target
+    bars = read_bars().collect()
+    checked = 0
+    for (symbol,), mine in trades.group_by("symbol"):
+        frame = bars.filter(pl.col("symbol") == symbol).sort("date")
+        atr = talib.ATR(*(frame[c].to_numpy().astype(float) for c in ("high", "low", "close")), timeperiod=14)
+        at = {d: i for i, d in enumerate(frame["date"].to_list())}
+        for signal, entry, stop in mine.select("signal_date", "entry_date", "stop_price").iter_rows():
+            expected = frame["open"][at[entry]] - 2 * atr[at[signal]]
+            assert stop == pytest.approx(expected, rel=1e-9), (symbol, signal)
+            checked += 1
+    assert checked == trades.height > 100 and not np.isnan(trades["stop_price"].to_numpy()).any()

@@ -225,6 +225,9 @@ def test_a_click_on_a_trade_charts_its_symbol(page: Page, report) -> None:
     assert sorted(traces["entries"]["x"]) == sorted(str(d) for d in theirs["entry_date"])
     assert sorted(traces["exits"]["x"]) == sorted(str(d) for d in theirs["exit_date"])
     assert entry in traces["entries"]["x"]
+    # Each trade's stop level at the entry, drawn from its entry to its exit.
+    levels = [y for y in traces["stop at entry"]["y"] if y is not None]
+    assert sorted(set(levels)) == pytest.approx(sorted(set(theirs["stop_price"].cast(pl.Float64).round(4).to_list())), abs=1e-4)
     # Zoomed on the trade: its entry is in view.
     start, end = page.evaluate(f"document.getElementById('{SYMBOL_CHART_ID}').layout.xaxis.range")
     assert start[:10] <= entry <= end[:10]
@@ -266,11 +269,13 @@ def test_the_symbol_chart_gets_the_traded_symbols_bars_and_stops(report, project
     frame = result.market.bars.filter((pl.col("symbol").cast(pl.String) == symbol) & (pl.col("date") >= result.start))
     assert len(bars["c"]) == frame.height
     assert bars["c"] == pytest.approx(frame["close"].to_list(), abs=0.005)
-    assert [t[9] for t in chart["trades"][symbol]] == [None] * len(chart["trades"][symbol])   # no stop recorded
-    # Trades that carry their stop level get it drawn.
-    stops = symbol_data(result, trades.with_columns((pl.col("entry_price") * 0.9).alias("stop")))
-    first = stops["trades"][symbol][0]
-    assert first[9] == pytest.approx(first[3] * 0.9, abs=1e-4)
+    # Each trade's stop, as the trades table records it (set at the entry), is drawn.
+    mine = trades.filter(pl.col("symbol") == symbol)
+    assert [t[9] for t in chart["trades"][symbol]] == pytest.approx(mine["stop_price"].to_list(), abs=1e-4)
+    assert all(t[9] is not None and t[9] < t[3] for t in chart["trades"][symbol])      # long: below the entry
+    # Trades without a level get none.
+    bare = symbol_data(result, trades.drop("stop_price"))
+    assert all(t[9] is None for t in bare["trades"][symbol])
 
 
 def test_the_rolling_sharpe_is_the_sharpe_of_each_window() -> None:

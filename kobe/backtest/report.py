@@ -222,6 +222,7 @@ class Line:
     equity: np.ndarray
     initial_cash: float
     benchmark: bool = False
+    at_risk: float = 0.0    # the most held in positions at once (metrics' capital_at_risk); 0: all the cash
 
     def style(self) -> dict[str, Any]:
         return {"line": BENCHMARK_LINE} if self.benchmark else {}
@@ -239,7 +240,8 @@ def _main(result: BacktestResult) -> StrategyResult:
 def _lines(result: BacktestResult) -> list[Line]:
     """Every account's equity, then the main account's buy-and-hold benchmark."""
     main = _main(result)
-    lines = [Line(a.name, a.equity["date"].to_list(), a.equity["equity"].to_numpy(), a.settings.initial_cash)
+    lines = [Line(a.name, a.equity["date"].to_list(), a.equity["equity"].to_numpy(), a.settings.initial_cash,
+                  at_risk=float(a.metrics()["capital_at_risk"] or 0.0))
              for a in _accounts(result)]
     return [*lines, Line(BENCHMARK, main.equity["date"].to_list(), main.equity["benchmark"].to_numpy(),
                          main.settings.initial_cash, benchmark=True)]
@@ -278,12 +280,15 @@ def _log_ticks(growth: np.ndarray) -> tuple[list[float], list[str]]:
 
 def equity_figure(result: BacktestResult) -> go.Figure:
     """Each account's return since the first session, and the buy-and-hold benchmark's, in
-    percent; a button switches to a log scale (the growth of 1, ticks labelled in percent)."""
+    percent; a button switches to a log scale (the growth of 1, ticks labelled in percent),
+    another to the gain on the capital at risk (the benchmark's is all its cash), which
+    shows the shape of a strategy whose small orders leave most of the account in cash."""
     fig = go.Figure()
-    linear, log = [], []
+    linear, log, on_risk = [], [], []
     for line in _lines(result):
         growth = line.equity / line.initial_cash
         percent = _listed((growth - 1) * 100)
+        on_risk.append(_listed((line.equity - line.initial_cash) / (line.at_risk or line.initial_cash) * 100))
         fig.add_trace(go.Scatter(x=line.dates, y=percent, customdata=percent, mode="lines", name=line.name,
                                  hovertemplate="%{customdata:.2f}%", **line.style()))
         linear.append(percent)
@@ -297,6 +302,9 @@ def equity_figure(result: BacktestResult) -> go.Figure:
         {"label": "log", "method": "update",
          "args": [{"y": log}, {"yaxis.type": "log", "yaxis.tickmode": "array", "yaxis.tickvals": tickvals,
                                "yaxis.ticktext": ticktext, "yaxis.ticksuffix": "", "yaxis.autorange": True}]},
+        {"label": "on capital at risk", "method": "update",
+         "args": [{"y": on_risk}, {"yaxis.type": "linear", "yaxis.tickmode": "auto", "yaxis.tickvals": None,
+                                   "yaxis.ticktext": None, "yaxis.ticksuffix": "%", "yaxis.autorange": True}]},
     ]
     fig.update_layout(title="Return since the first session (%, at each session's close)",
                       yaxis={"ticksuffix": "%"}, margin={"l": 60, "r": 20, "t": 70, "b": 40},

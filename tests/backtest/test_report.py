@@ -172,6 +172,20 @@ def test_the_return_chart_switches_to_a_log_scale(page: Page) -> None:
     page.wait_for_function(f"() => {axis}.type === 'linear'")
 
 
+def test_the_return_chart_shows_the_gain_on_capital_at_risk(page: Page, report) -> None:
+    """Each strategy's last point is its return on capital at risk (summary.json), the
+    benchmark's its total return."""
+    _, data, _ = report
+    page.locator("#equity-chart .updatemenu-button", has_text="on capital at risk").click()
+    page.wait_for_function("() => document.getElementById('equity-chart').data[0].y[0] !== null")
+    traces = {t["name"]: t["y"] for t in page.evaluate("document.getElementById('equity-chart').data")}
+    for name, account in data["strategies"].items():
+        assert traces[name][-1] == pytest.approx(account["metrics"]["return_on_capital_at_risk"] * 100, abs=1e-3)
+    bench = data["strategies"][next(iter(data["strategies"]))]["benchmark"]["total_return"]
+    assert traces["buy & hold"][-1] == pytest.approx(bench * 100, abs=1e-3)
+    page.locator("#equity-chart .updatemenu-button", has_text="linear").click()
+
+
 def test_the_trade_table_sorts(page: Page, report) -> None:
     _, data, _ = report
     pnl, entry = TRADE_COLUMNS.index("P&L"), TRADE_COLUMNS.index("entry")

@@ -44,7 +44,7 @@ def section(text: str, heading: str) -> str:
     the same or a higher level."""
     level = len(heading) - len(heading.lstrip("#"))
     start = text.index(heading + "\n")
-    end = re.compile(rf"^#{{1,{level}}} ", re.M).search(text, start + len(heading) + 1)
+    end = re.compile(rf"^#{{1,{level}}} ", re.MULTILINE).search(text, start + len(heading) + 1)
     return text[start:end.start() if end else len(text)]
 
 
@@ -127,3 +127,121 @@ def test_every_route_of_the_exchange_is_in_exchange_md() -> None:
     for route in ROUTES:
         assert any(method == route.method and route.regex.match(path) for method, path, _ in documented), \
             f"{route.method} {route.pattern} is routed by the exchange but not in docs/exchange.md 'What it serves'"
+
+
+# --- docs/config.md --------------------------------------------------------------
+
+CONFIG = (DOCS / "config.md").read_text()
+SCHEMAS = REPO / "kobe" / "config" / "schema"
+FILES = {"strategies.yaml": "strategies.schema.json", "risk.yaml": "risk.schema.json"}
+
+
+def schema_keys(schema: dict[str, Any]) -> tuple[dict[str, tuple[bool, Any]], set[str]]:
+    """Every key path of ``schema`` (``a.b``; the items of an array ``a[].b``) with
+    whether it has a default, and which; and the paths of sections, whose keys are
+    paths of their own. A definition reached a second time (the strategy's ``backtest``,
+    ``short_exits``) is the key alone: its keys are the first's. Walked breadth first, so
+    the shortest path of a definition is the one expanded."""
+    defs = schema.get("$defs", {})
+    keys: dict[str, tuple[bool, Any]] = {}
+    sections: set[str] = set()
+    seen: set[str] = set()
+    queue: list[tuple[str, dict[str, Any]]] = [("", schema)]
+    while queue:
+        prefix, node = queue.pop(0)
+        for name, sub in node.get("properties", {}).items():
+            path = f"{prefix}{name}"
+            ref = sub.get("$ref", "")
+            keys[path] = ("default" in sub, sub.get("default"))
+            if ref.startswith("#/$defs/"):
+                if ref in seen:
+                    continue
+                seen.add(ref)
+                sub = {**defs[ref.removeprefix("#/$defs/")], **{k: v for k, v in sub.items() if k != "$ref"}}
+            item_ref = sub.get("items", {}).get("$ref", "") if sub.get("type") == "array" else ""
+            if "properties" in defs.get(item_ref.removeprefix("#/$defs/"), {}):
+                seen.add(item_ref)
+                queue.append((f"{path}[].", defs[item_ref.removeprefix("#/$defs/")]))
+                sections.add(path)
+            elif "properties" in sub:
+                queue.append((f"{path}.", sub))
+                sections.add(path)
+    return keys, sections
+
+
+def program_defaults() -> dict[str, Any]:
+    """Defaults the program gives that the schema does not write down: the quality
+    gate's action per rule."""
+    from kobe.data.quality import DEFAULT_ACTIONS
+
+    return {f"data.quality.actions.{rule}": action for rule, action in DEFAULT_ACTIONS.items()}
+
+
+def documented_keys() -> dict[str, dict[str, dict[str, str]]]:
+    """For each config file, the key tables of its sections in docs/config.md: key path
+    -> the row's cells by column name."""
+    out: dict[str, dict[str, dict[str, str]]] = {name: {} for name in FILES}
+    for chunk in re.split(r"(?m)^(?=## )", CONFIG):
+        heading = chunk.splitlines()[0] if chunk.startswith("## ") else ""
+        files = [name for name in FILES if name in heading]
+        for table in tables(chunk):
+            header = table[0]
+            if header[0] != "key" or "default" not in header:
+                continue
+            assert len(files) == 1, f"a key table under {heading!r}, which names no config file"
+            for row in table[1:]:
+                for path in code(row[0]):
+                    assert path not in out[files[0]], f"{path} is in two rows of docs/config.md"
+                    out[files[0]][path] = dict(zip(header, row, strict=True))
+    return out
+
+
+def value(cell: str) -> tuple[bool, Any]:
+    """Whether a default or shipped-value cell gives a value (it starts with one in
+    backticks), and the value, read as YAML."""
+    match = re.match(r"`([^`]+)`", cell)
+    return (True, yaml.safe_load(match.group(1))) if match else (False, None)
+
+
+@pytest.mark.parametrize("file", FILES)
+def test_every_schema_key_is_in_config_md_with_its_default(file: str) -> None:
+    keys, sections = schema_keys(json.loads((SCHEMAS / FILES[file]).read_text()))
+    documented = documented_keys()[file]
+    extra = program_defaults() if file == "strategies.yaml" else {}
+    assert sorted(set(keys) - sections - set(documented)) == [], f"keys of {FILES[file]} missing from docs/config.md"
+    assert sorted(set(documented) - set(keys)) == [], f"keys in docs/config.md that {FILES[file]} does not know"
+    for path, (has_default, default) in keys.items():
+        if path not in documented:
+            continue  # a section left out of the tables
+        if path in sections:
+            assert not value(documented[path]["default"])[0], f"{path} is a section: its keys have the defaults"
+            continue
+        if path in extra:
+            has_default, default = True, extra[path]
+        gives, shown = value(documented[path]["default"])
+        assert gives == has_default, f"{path}: docs/config.md's default {documented[path]['default']!r}, " \
+                                     + (f"the program's {default!r}" if has_default else "the program has none")
+        assert shown == default, f"{path}: docs/config.md's default is {shown!r}, the program's {default!r}"
+
+
+def lookup(data: Any, path: str) -> tuple[bool, Any]:
+    for part in path.split("."):
+        if not isinstance(data, dict) or part not in data:
+            return False, None
+        data = data[part]
+    return True, data
+
+
+@pytest.mark.parametrize("file", FILES)
+def test_the_shipped_values_in_config_md_are_the_shipped_files(file: str) -> None:
+    shipped = yaml.safe_load((REPO / file).read_text())
+    rows = [(path, cells) for path, cells in documented_keys()[file].items() if "shipped value" in cells]
+    assert rows
+    for path, cells in rows:
+        present, actual = lookup(shipped, path)
+        if isinstance(actual, dict):
+            continue  # a section: its keys have their own rows
+        gives, shown = value(cells["shipped value"])
+        assert (gives, shown) == (present, actual), \
+            f"{path}: docs/config.md ships {cells['shipped value']!r}, {file} has " + \
+            (repr(actual) if present else "no such key")

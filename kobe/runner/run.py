@@ -31,8 +31,8 @@ After each cycle the broker's equity, with the P&L at the last marks (the last c
 each held symbol in the bars the cycle read), is appended to ``logs/equity.jsonl``
 (:data:`EQUITY_FILE`): the dashboard's equity and P&L over time. While the health server
 serves, the backtest of the same strategies over the sessions of that history (from its
-first session through the last bar) is the expectation the live P&L is drawn against;
-it is run again only when a new bar arrives.
+first session through the last closed one, by the broker's clock) is the expectation the
+live P&L is drawn against; it is run again only when a session closes.
 
 SIGTERM or SIGINT (Ctrl-C): no new work is taken; the order in flight is driven to a
 known state (the executor never leaves one mid-way); a last heartbeat (``stopped``) and
@@ -264,13 +264,15 @@ class Runner:
 
         try:
             start = dt.date.fromisoformat(str(history[0]["session"]))
-            through = self._bars.select(pl.col("date").max()).collect().item()
+            # Never past the broker's clock: a replay's bars run on beyond it.
+            last_bar = self._bars.select(pl.col("date").max()).collect().item()
+            through = min(last_bar, calendar.last_closed_session(self.clock.now())) if last_bar else None
             if through is None or through < start:
                 return
             known = self.state.expected
             if known is not None and (known["start"], known["through"]) == (start.isoformat(), str(through)):
                 return
-            result = run_backtest(self.trader.project, self._bars, start=start)
+            result = run_backtest(self.trader.project, self._bars, start=start, end=through)
         except Exception as err:  # noqa: BLE001 - see the docstring
             detail = err.diagnostics[0].message if isinstance(err, KobeError) else f"{type(err).__name__}: {err}"
             self.audit.event("monitor.failed", check="the expectation backtest", error=detail)

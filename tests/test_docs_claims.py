@@ -245,3 +245,50 @@ def test_the_shipped_values_in_config_md_are_the_shipped_files(file: str) -> Non
         assert (gives, shown) == (present, actual), \
             f"{path}: docs/config.md ships {cells['shipped value']!r}, {file} has " + \
             (repr(actual) if present else "no such key")
+
+
+def same(shown: str, default: Any) -> bool:
+    try:
+        return float(shown) == float(default)
+    except (TypeError, ValueError):
+        return shown == str(default)
+
+
+def test_the_options_table_of_exchange_md_is_kobe_exchange_s() -> None:
+    import dataclasses
+
+    import click
+
+    from kobe.broker.exchange import ExchangeConfig
+    from kobe.cli import main
+
+    command = main.get_command(click.Context(main), "exchange")
+    assert command is not None
+    params = {o: p for p in command.params if isinstance(p, click.Option) for o in p.opts}
+    config = {f.name: f.default for f in dataclasses.fields(ExchangeConfig)}
+
+    def default_of(option: str) -> Any:
+        """The option's default, or when the command leaves it to the exchange (None),
+        ExchangeConfig's."""
+        given = params[option].default
+        unset = given is None or type(given).__name__ == "Sentinel"  # click 8.3 leaves a flag's default UNSET
+        return config.get(option.removeprefix("--").replace("-", "_")) if unset else given
+
+    [table] = [t for t in tables(section(EXCHANGE, "### Options")) if t[0][:2] == ["option", "default"]]
+    documented: set[str] = set()
+    for row in table[1:]:
+        options = [c.split()[0] for c in code(row[0])]
+        documented.update(options)
+        defaults = code(row[1])
+        for option in options:
+            assert option in params, f"docs/exchange.md names {option}, which kobe exchange does not take"
+        if len(defaults) == len(options):
+            for option, shown in zip(options, defaults, strict=True):
+                if not shown.startswith("--"):
+                    assert same(shown, default_of(option)), \
+                        f"{option}: docs/exchange.md's default {shown}, kobe exchange's {default_of(option)!r}"
+        elif defaults == [] or row[1] in ("off", "none"):
+            for option in options:
+                assert default_of(option) in (None, False, 0, frozenset()), \
+                    f"{option}: docs/exchange.md says {row[1]!r}, kobe exchange's default is {default_of(option)!r}"
+    assert sorted(set(params) - documented - {"--help"}) == [], "options of kobe exchange not in its table"

@@ -28,7 +28,8 @@ re-run in the backtester and diffed with what was sent and filled); their report
 in ``logs/drift`` and ``logs/shadow``, their figures in the status and ``/metrics``.
 
 After each cycle the broker's equity, with the P&L at the last marks (the last close of
-each held symbol in the bars the cycle read), is appended to ``logs/equity.jsonl``
+each held symbol in the bars the cycle read, up to the last session closed by the
+broker's clock), is appended to ``logs/equity.jsonl``
 (:data:`EQUITY_FILE`): the dashboard's equity and P&L over time. While the health server
 serves, the backtest of the same strategies over the sessions of that history (from its
 first session through the last closed one, by the broker's clock) is the expectation the
@@ -241,8 +242,9 @@ class Runner:
         """Mark the held symbols at the bars' last close, and append the cycle's point."""
         store = self.trader.store
         positions = {s: p for s, p in store.positions().items() if p.qty}
-        self.state.marks = last_closes(self._bars, positions) if self._bars is not None else {}
         now = self.clock.now()
+        self.state.marks = last_closes(self._bars, positions, calendar.last_closed_session(now)) \
+            if self._bars is not None else {}
         point = {"time": now.isoformat(), "session": calendar.trading_date(now).isoformat(), "equity": equity,
                  "realized": round(sum(p.realized_pnl for p in store.positions().values()), 2),
                  "unrealized": round(sum(p.qty * (self.state.marks[s] - p.avg_cost)
@@ -432,13 +434,15 @@ def read_equity(path: Path) -> list[dict[str, Any]]:
     return points
 
 
-def last_closes(bars: pl.LazyFrame, symbols: Iterable[str]) -> dict[str, float]:
-    """The last close of each of ``symbols`` in ``bars``: the marks of the P&L."""
+def last_closes(bars: pl.LazyFrame, symbols: Iterable[str], through: dt.date) -> dict[str, float]:
+    """The last close on or before ``through`` of each of ``symbols`` in ``bars``: the
+    marks of the P&L. ``through`` is the last session the broker's clock has closed: a
+    replay's bars run on past it, and a mark from the future is no mark."""
     wanted = list(symbols)
     if not wanted:
         return {}
-    frame = (bars.filter(pl.col("symbol").is_in(wanted)).sort("date").group_by("symbol")
-             .agg(pl.col("close").last()).collect())
+    frame = (bars.filter(pl.col("symbol").is_in(wanted) & (pl.col("date") <= through)).sort("date")
+             .group_by("symbol").agg(pl.col("close").last()).collect())
     return {str(r["symbol"]): float(r["close"]) for r in frame.iter_rows(named=True)}
 
 

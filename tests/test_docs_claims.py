@@ -292,3 +292,33 @@ def test_the_options_table_of_exchange_md_is_kobe_exchange_s() -> None:
                 assert default_of(option) in (None, False, 0, frozenset()), \
                     f"{option}: docs/exchange.md says {row[1]!r}, kobe exchange's default is {default_of(option)!r}"
     assert sorted(set(params) - documented - {"--help"}) == [], "options of kobe exchange not in its table"
+
+
+# --- docs/trading.md -------------------------------------------------------------
+
+TRADING = (DOCS / "trading.md").read_text()
+
+
+def test_the_files_table_of_trading_md_names_the_program_s_files() -> None:
+    """Each path of the table is a path the program writes (its constant), and the
+    audit trail's row is exactly the audit logs."""
+    from kobe.audit.log import CHAIN, EVENTS, TRADES
+    from kobe.cli.exchange import DEFAULT_STATE
+    from kobe.config.pin import LOCK_FILE as PIN
+    from kobe.logs import DEFAULT_FILE as LOG
+    from kobe.oms.views import POSITIONS_FILE
+    from kobe.runner.run import EQUITY_FILE, HEARTBEAT_FILE, LOCK_FILE
+    from kobe.scan import PICKS_FILE
+    from kobe.trade.cycle import ORDERS_FILE
+
+    orders = ORDERS_FILE.as_posix()
+    known = {p.as_posix() for p in (DEFAULT_STATE, PIN, LOG, POSITIONS_FILE, EQUITY_FILE, HEARTBEAT_FILE, LOCK_FILE,
+                                    PICKS_FILE, ORDERS_FILE)}
+    kill_switch = yaml.safe_load((REPO / "risk.yaml").read_text())["kill_switch_file"]
+    known |= {f"{orders}.corrupt-<time>", f"{orders}.rebuild", kill_switch, *(f"logs/{n}" for n in (EVENTS, TRADES, CHAIN))}
+    [table] = [t for t in tables(section(TRADING, "## Files")) if t[0] == ["path", "what"]]
+    paths = {path: row[1] for row in table[1:] for path in code(row[0])}
+    assert sorted(set(paths) - known) == [], "paths in docs/trading.md's files table that the program does not write"
+    assert sorted(known - set(paths)) == [], "files of the program missing from docs/trading.md's files table"
+    trail = {path for path, what in paths.items() if what == "the audit trail"}
+    assert trail == {f"logs/{name}" for name in (EVENTS, TRADES, CHAIN)}

@@ -114,7 +114,8 @@ def test_the_page_works_with_a_token_in_its_address(browser: Browser) -> None:
     # passes it on to its script, Plotly and its polls.
     with serve_health(lambda: full_status(), port=0, dashboard=render, token="t0ken") as url:
         page = browser.new_page()
-        assert page.goto(url + "/").status == 401
+        refused = page.goto(url + "/")
+        assert refused is not None and refused.status == 401
         page.goto(url + "/?token=t0ken")
         charts_drawn(page)
         page.wait_for_function("document.getElementById('poll-state').textContent.startsWith('live, updated')",

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "runner"))
-from replay import passing_preflight, replay_runner
+from replay import passing_preflight, replay_runner  # type: ignore[import-not-found]  # tests/runner's
 
 from kobe.broker.exchange import ExchangeConfig, serve_exchange
 from kobe.data import calendar

@@ -64,7 +64,7 @@ def test_the_page_carries_the_token_on_its_own_requests() -> None:
 def test_beyond_loopback_without_a_token_is_refused() -> None:
     with pytest.raises(KobeError) as info, serve_health(lambda: status(), host="0.0.0.0", port=0):
         pass
-    assert TOKEN_ENV in info.value.diagnostics[0].hint
+    assert TOKEN_ENV in (info.value.diagnostics[0].hint or "")
     with serve_health(lambda: status(), host="0.0.0.0", port=0, token=TOKEN) as url:
         local = url.replace("0.0.0.0", "127.0.0.1")
         assert get(local + "/health")[0] == 401
@@ -73,7 +73,7 @@ def test_beyond_loopback_without_a_token_is_refused() -> None:
 
 
 def test_plotly_is_served_from_the_installed_package() -> None:
-    from plotly.offline import get_plotlyjs
+    from plotly.offline import get_plotlyjs  # type: ignore[import-untyped]
 
     with serve_health(lambda: status(), port=0, dashboard=render) as url:
         code, kind, body = get(url + "/static/plotly.min.js")

@@ -322,3 +322,22 @@ def test_the_files_table_of_trading_md_names_the_program_s_files() -> None:
     assert sorted(known - set(paths)) == [], "files of the program missing from docs/trading.md's files table"
     trail = {path for path, what in paths.items() if what == "the audit trail"}
     assert trail == {f"logs/{name}" for name in (EVENTS, TRADES, CHAIN)}
+
+
+# --- every page ------------------------------------------------------------------
+
+PAGES = {p.relative_to(REPO).as_posix(): p.read_text() for p in [REPO / "README.md", *sorted(DOCS.glob("*.md"))]}
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_the_tests_and_source_files_a_page_cites_exist(page: str) -> None:
+    """A test named as the proof of a claim (`test_...`, a function or a module) and a
+    file of the repository named by its path (`kobe/...`, `tests/...`) exist."""
+    text = PAGES[page]
+    functions = set(re.findall(r"(?m)^\s*def (test_\w+)", "\n".join(
+        p.read_text() for p in (REPO / "tests").rglob("*.py"))))
+    modules = {p.stem for p in (REPO / "tests").rglob("test_*.py")}
+    missing = sorted({name for name in re.findall(r"\b(test_\w+)\b", text)} - functions - modules)
+    assert missing == [], f"{page} cites tests that do not exist"
+    paths = sorted({p for p in re.findall(r"(?<![\w./-])((?:kobe|tests)/[\w/.-]*\w)", text) if not (REPO / p).exists()})
+    assert paths == [], f"{page} names files that do not exist"

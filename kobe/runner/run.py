@@ -341,9 +341,9 @@ class Runner:
             self.state.blocked = None
         self.state.cycles += 1
         self.state.last_report = report.to_dict()
+        equity = None                          # this cycle's: a failed read records no stale point
         try:
-            self.state.equity = self.trader.broker.equity()
-            self._record_equity(self.state.equity)
+            equity = self.state.equity = self.trader.broker.equity()
             differences = reconcile(self.trader.store, self.trader.broker, self.audit,
                                     protected_symbols(self.trader.store, self.trader.project))
         except Exception as err:  # noqa: BLE001 - the broker may be down; the next cycle retries
@@ -351,6 +351,11 @@ class Runner:
         else:
             if differences:
                 self.alerts.send("warning", f"{len(differences)} differences with the broker; see `kobe reconcile`")
+        if equity is not None:
+            try:
+                self._record_equity(equity)
+            except (OSError, KobeError) as err:   # the history is for reading: never a reason to stop
+                self.alerts.send("warning", f"the equity history could not be written: {err}")
         if report.in_doubt:
             self.alerts.send("warning", f"{len(report.in_doubt)} orders still in doubt after the cycle")
         self._beat(f"no trading: {halt}" if halt is not None else

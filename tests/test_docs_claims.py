@@ -341,3 +341,38 @@ def test_the_tests_and_source_files_a_page_cites_exist(page: str) -> None:
     assert missing == [], f"{page} cites tests that do not exist"
     paths = sorted({p for p in re.findall(r"(?<![\w./-])((?:kobe|tests)/[\w/.-]*\w)", text) if not (REPO / p).exists()})
     assert paths == [], f"{page} names files that do not exist"
+
+
+def test_the_limits_table_of_config_md_is_kobe_config_limits() -> None:
+    from kobe.config import limits
+
+    def number(cell: str) -> float:
+        text = re.search(r"\d[\d,.]*(?:e\d+)?", cell)
+        assert text, cell
+        return float(text.group().replace(",", ""))
+
+    strategies = json.loads((SCHEMAS / "strategies.schema.json").read_text())
+    maxima = {node["maximum"] for node in walk(strategies) if isinstance(node, dict) and node.get("type") == "integer"
+              and "maximum" in node}
+    expected = {
+        "windows, lags, holding periods, lookbacks": limits.MAX_BARS,
+        "any number in a config file": limits.MAX_NUMBER,
+        "YAML nesting": limits.MAX_NESTING,
+        "values after YAML aliases are expanded": limits.MAX_VALUES,
+        "one rule expression, definitions expanded": limits.MAX_EXPR_DEPTH,
+        "one rule expression's terms, definitions expanded": limits.MAX_EXPR_NODES,
+        "a config, rules or universe file": limits.MAX_TEXT_BYTES / 2**20,  # MiB
+        "a universe name or path": strategies["$defs"]["strategy"]["properties"]["universe"]["maxLength"],
+    }
+    [table] = [t for t in tables(section(CONFIG, "## Limits")) if t[0][0] == "limit"]
+    shown = {row[0]: number(row[1]) for row in table[1:]}
+    assert shown == expected
+    assert maxima == {limits.MAX_BARS}, "the schemas' integer maxima are the bar limit"
+
+
+def walk(node: Any) -> list[Any]:
+    out = [node]
+    children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else []
+    for child in children:
+        out += walk(child)
+    return out

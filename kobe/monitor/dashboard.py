@@ -27,6 +27,7 @@ import jinja2
 from kobe.monitor.alerts import Alert, fold
 
 POLL_SECONDS = 5
+NEAR_STOP_PCT = 2.0        # a price this close to its stop (in %) is shown in red
 NEW_YORK = ZoneInfo("America/New_York")
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -130,7 +131,7 @@ def positions_table(positions: Sequence[Mapping[str, Any]]) -> Table:
     rows = []
     for p in positions:
         qty = _number(p.get("qty")) or 0.0
-        last = _number(p.get("last_price"))
+        last, distance = _number(p.get("last_price")), _number(p.get("stop_distance_pct"))
         rows.append([
             cell(text(p.get("symbol")), "strong"), cell(text(p.get("strategy"))),
             cell("Short" if qty < 0 else "Long"), num(quantity(qty)), num(money(p.get("avg_cost"))),
@@ -138,7 +139,7 @@ def positions_table(positions: Sequence[Mapping[str, Any]]) -> Table:
             num(signed_money(p.get("unrealized_pnl")), _tone(p.get("unrealized_pnl"))),
             num(signed_money(p.get("realized_pnl")), _tone(p.get("realized_pnl"))),
             num(money(p.get("stop_price"))),
-            num(percent(p.get("stop_distance_pct")), "bad" if (_number(p.get("stop_distance_pct")) or 99) < 2 else ""),
+            num(percent(distance), "bad" if distance is not None and distance < NEAR_STOP_PCT else ""),
         ])
     return table(("Symbol", "Strategy", "Side", "Qty", "Avg cost", "Last price", "Market value", "Unrealized P&L",
                   "Realized P&L", "Stop", "To stop"), rows, "no open positions")

@@ -376,3 +376,36 @@ def walk(node: Any) -> list[Any]:
     for child in children:
         out += walk(child)
     return out
+
+
+def yaml_blocks(text: str) -> list[str]:
+    return re.findall(r"```yaml\n(.*?)```", text, flags=re.DOTALL)
+
+
+def validate(tmp_path: Path, strategies: str | None = None, risk: str | None = None) -> tuple[int, str]:
+    """`kobe validate` of the shipped project in ``tmp_path``, with ``strategies``
+    replacing strategies.yaml and ``risk`` appended to risk.yaml."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from kobe.cli import main
+
+    for folder in ("rules", "universe"):
+        shutil.copytree(REPO / folder, tmp_path / folder)
+    (tmp_path / "strategies.yaml").write_text(strategies or (REPO / "strategies.yaml").read_text())
+    (tmp_path / "risk.yaml").write_text((REPO / "risk.yaml").read_text() + "\n" + (risk or ""))
+    result = CliRunner().invoke(main, ["validate", str(tmp_path / "strategies.yaml")])
+    return result.exit_code, result.output
+
+
+def test_the_strategies_example_of_config_md_validates(tmp_path: Path) -> None:
+    [example] = [b for b in yaml_blocks(section(CONFIG, "## strategies.yaml")) if b.startswith("strategies:")]
+    code_, output = validate(tmp_path, strategies=example)
+    assert code_ == 0, output
+
+
+def test_the_advanced_example_of_trading_md_validates(tmp_path: Path) -> None:
+    [example] = [b for b in yaml_blocks(section(TRADING, "## Advanced limits")) if b.startswith("advanced:")]
+    code_, output = validate(tmp_path, risk=example)
+    assert code_ == 0, output

@@ -149,8 +149,9 @@ def create_app(status: Status, *, dashboard: Dashboard | None = None, token: str
     present it."""
     from kobe.monitor import dashboard as pages
 
-    app = Flask("kobe.monitor", static_folder=str(PACKAGE / "static"), static_url_path="/static",
-                template_folder=str(PACKAGE / "templates"))
+    # The page is rendered by kobe.monitor.dashboard's own Jinja2 environment (it renders
+    # outside a request too); Flask serves the static files.
+    app = Flask("kobe.monitor", static_folder=str(PACKAGE / "static"), static_url_path="/static")
 
     @app.before_request
     def guard() -> Response | None:

@@ -45,6 +45,12 @@ if TYPE_CHECKING:
 
 EXIT_LEVELS = ("stop", "target", "trailing_stop")
 SHORT = "short_"      # the prefix of a both-sided strategy's short outputs
+META_PROB = "meta_prob"   # the meta-model's column (kobe.research.ml): filters only
+
+
+def reads_meta_prob(expr: CheckedExpr) -> bool:
+    """Whether ``expr`` (resolved: definitions inlined) reads ``meta_prob``."""
+    return any(isinstance(n, ast.Name) and n.id == META_PROB for n in ast.walk(expr.node))
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,19 @@ class CheckedStrategy:
         prefix = SHORT if both and side < 0 else ""
         closing = ((SHORT + "signal" if side > 0 else "signal"),) if both else ()
         return SideColumns(prefix + "signal", prefix, (prefix + "exit_signal", *closing))
+
+    @property
+    def meta_filtered(self) -> bool:
+        """Whether a filter reads the meta-model's ``meta_prob``."""
+        return any(reads_meta_prob(f) for f in self.filters)
+
+    def primary(self) -> CheckedStrategy:
+        """The strategy without its ``meta_prob`` filters: the primary model whose trades
+        label the meta-model (López de Prado's meta-labelling), so the labels do not
+        depend on the filter they train."""
+        from dataclasses import replace
+
+        return replace(self, filters=tuple(f for f in self.filters if not reads_meta_prob(f)))
 
     def expressions(self) -> list[tuple[str, CheckedExpr]]:
         items = [("entry", self.entry)] + [(f"filter_{i}", f) for i, f in enumerate(self.filters, start=1)]
@@ -138,6 +157,16 @@ def check_strategy(strategy: StrategyConfig, definitions: Mapping[str, ast.Defin
     short_exit = one(short_exits.exit, Type.BOOL, "exit") if short_exits is not None else None
     diagnostics.extend(checker.diagnostics)
     if len(diagnostics) > before or entry is None:
+        return None
+    # meta_prob is learnt from the trades the entry, exits and rank make: read by them
+    # it would feed on itself.
+    for what, expr in [("entry", entry), ("rank", rank), *levels.items(), ("exit", exit_),
+                       ("short_entry", short_entry), *short_levels.items(), ("exit", short_exit)]:
+        if expr is not None and reads_meta_prob(expr):
+            diagnostics.append(expr.source.diagnostic(0, f"{what} reads meta_prob, which only a filter may read",
+                                                      width=max(1, len(expr.source.text.split("\n")[0])),
+                                                      hint="move the condition on meta_prob to `filters:`"))
+    if len(diagnostics) > before:
         return None
     present = {k: v for k, v in levels.items() if v is not None}
     short_present = {k: v for k, v in short_levels.items() if v is not None}
@@ -225,10 +254,14 @@ def prepare_bars(bars: pl.LazyFrame, entry_price: pl.Expr | None = None, *, pres
     row = pl.int_range(pl.len(), dtype=pl.Int64)
     first = (pl.col("symbol") != pl.col("symbol").shift(1)).fill_null(True)
     # The sorted flag lets the windows that remain per symbol (.over) take its rows as slices.
-    return (bars if presorted else bars.sort("symbol", "date")).with_columns(pl.col("symbol").set_sorted()).with_columns(
+    prepared = (bars if presorted else bars.sort("symbol", "date")).with_columns(pl.col("symbol").set_sorted()).with_columns(
         (row - pl.when(first).then(row).forward_fill()).alias("bar_index"),
         (entry_price if entry_price is not None else pl.col("close")).alias("entry_price"),
     )
+    if META_PROB not in prepared.collect_schema().names():
+        # No meta-model joined in (a sweep, kobe explain): null, which no filter passes.
+        prepared = prepared.with_columns(pl.lit(None, dtype=pl.Float64).alias(META_PROB))
+    return prepared
 
 
 def compile_strategy(checked: CheckedStrategy, compiler: Compiler | None = None) -> CompiledStrategy:

@@ -45,6 +45,9 @@ def _expressions() -> dict[str, pl.Expr]:
         "median_price": (high + low) / 2,
         "range": high - low,
         "entry_price": pl.col("entry_price"),
+        # Not computed from the bar: the meta-model's probability, joined onto the bars
+        # by the backtest and the scan (kobe.research.ml.meta); null where there is none.
+        "meta_prob": pl.col("meta_prob"),
     }
 
 
@@ -58,6 +61,8 @@ BAR_COLUMNS: dict[str, Column] = {c.name: c for c in (
     Column("typical_price", "(high + low + close) / 3."),
     Column("median_price", "(high + low) / 2."),
     Column("range", "high − low."),
+    Column("meta_prob", "The meta-model's probability that this bar's signal wins (`kobe ml train`); "
+                        "only in filters, null where no model speaks."),
 )}
 
 # Names that exist only where a position is being opened: exits (stop, target,

@@ -25,7 +25,7 @@ from kobe.config.limits import MAX_BARS, MAX_EXPR_DEPTH, MAX_EXPR_NODES, MAX_NUM
 from kobe.config.model import ExprSource
 from kobe.dsl import ast
 from kobe.dsl.columns import BAR_COLUMNS, EXIT_COLUMNS
-from kobe.dsl.functions import REGISTRY, FunctionSpec, ParamKind
+from kobe.dsl.functions import REGISTRY, FunctionSpec, Param, ParamKind
 from kobe.dsl.types import Type
 
 
@@ -196,9 +196,10 @@ class Checker:
                 if value is None:
                     ok = False
                     continue
-                if param.kind is ParamKind.WINDOW and (value != int(value) or value < 1):
+                if param.kind is ParamKind.WINDOW and (value != int(value) or value < param.least):
+                    least = "a positive integer" if param.least == 1 else f"a whole number of at least {param.least}"
                     self._error(scope, arg_node.span,
-                                f"window {param.name!r} of {spec.name}() must be a positive integer, got {_fmt(value)}")
+                                f"window {param.name!r} of {spec.name}() must be {least}, got {_fmt(value)}")
                     ok = False
                     continue
                 if param.kind is ParamKind.WINDOW and value > MAX_BARS:
@@ -239,8 +240,7 @@ class Checker:
             self._error(scope, node.span, f"{spec.name}() is missing argument{'s' if len(missing) > 1 else ''} "
                         f"{', '.join(repr(m) for m in missing)}", hint=f"signature: {signature}")
             return None
-        bound = [slots[p.name] if p.name in slots else (ast.Number(float(p.default), node.span), False)
-                 for p in params]
+        bound = [slots[p.name] if p.name in slots else _default(p, node.span) for p in params]
         bound += [(a, True) for a in node.args[len(params):]]
         return bound
 
@@ -429,6 +429,14 @@ def _expanded_params(spec: FunctionSpec, count: int):
     while spec.variadic and len(params) < count:
         params.append(spec.params[-1])
     return params
+
+
+def _default(param: Param, span: ast.Span) -> tuple[ast.Node, bool]:
+    """An omitted argument as a (node, written) pair, already resolved: a number, or the
+    bar column a string default names (never a definition parameter of that name)."""
+    if isinstance(param.default, str):
+        return ast.Name(param.default, span), False
+    return ast.Number(float(param.default), span), False  # type: ignore[arg-type]
 
 
 def _required(spec: FunctionSpec) -> bool:

@@ -54,7 +54,12 @@ class Param:
     name: str
     kind: ParamKind = ParamKind.SERIES
     type: Type = Type.NUM
-    default: float | int | None = None  # None: required
+    # None: required. A string (SERIES parameters only) names the bar column it stands
+    # for: returns(n, x=close).
+    default: float | int | str | None = None
+    # The smallest window that has a value (skew needs 3 bars): the checker refuses less
+    # rather than let a rule read a column that is always empty.
+    least: int = 1
 
     @property
     def required(self) -> bool:
@@ -298,6 +303,91 @@ def _cross_sectional_rank(x: pl.Expr) -> pl.Expr:
     return x.rank("average") / x.count()
 
 
+def _flat(x: pl.Expr, n: int) -> pl.Expr:
+    # max == min says exactly that a window holds one value, where a float variance can
+    # leave a rounding residue that a moment ratio then blows up into nonsense.
+    return x.rolling_max(n) == x.rolling_min(n)
+
+
+def _undefined_to_null(result: pl.Expr) -> pl.Expr:
+    import polars as pl
+
+    # NaN and infinity would compare as numbers in a rule; null gives no signal.
+    return pl.when(result.is_finite()).then(result).otherwise(None)
+
+
+def _corr(a: pl.Expr, b: pl.Expr, n: int) -> pl.Expr:
+    import polars as pl
+
+    a, b = a.cast(pl.Float64), b.cast(pl.Float64)
+    # Polars blanks a window holding a null in either series (min_samples = n), as pandas.
+    r = pl.rolling_corr(a, b, window_size=n)
+    return pl.when(_flat(a, n) | _flat(b, n)).then(None).otherwise(_undefined_to_null(r))
+
+
+def _cov(a: pl.Expr, b: pl.Expr, n: int, ddof: float = 0) -> pl.Expr:
+    import polars as pl
+
+    a, b = a.cast(pl.Float64), b.cast(pl.Float64)
+    cov = pl.rolling_cov(a, b, window_size=n, ddof=int(ddof))
+    # A flat series covaries with nothing: exactly 0, where the rolling sums of products
+    # leave a residue (~1e-7 for close x volume) of either sign.
+    return pl.when(_flat(a, n) | _flat(b, n)).then(0.0).otherwise(cov)
+
+
+def _moment(x: pl.Expr, n: int, *, kurtosis: bool) -> pl.Expr:
+    import polars as pl
+
+    x = x.cast(pl.Float64)
+    # bias=False: the bias-corrected sample estimators G1 and G2 of pandas' rolling
+    # skew/kurt (and scipy's skew/kurtosis with bias=False); fisher: excess kurtosis.
+    raw = x.rolling_kurtosis(n, fisher=True, bias=False) if kurtosis else x.rolling_skew(n, bias=False)
+    return pl.when(_flat(x, n)).then(None).otherwise(_undefined_to_null(raw))
+
+
+def _ts_rank(x: pl.Expr, n: int) -> pl.Expr:
+    import polars as pl
+
+    # Average rank of ties, so the value is pandas' rolling(n).rank(pct=True).
+    return x.cast(pl.Float64).rolling_rank(n, "average") / n
+
+
+def _returns(n: int, x: pl.Expr) -> pl.Expr:
+    import polars as pl
+
+    past = x.cast(pl.Float64).shift(n)
+    # A return from 0 is undefined: null, never infinity.
+    return pl.when(past == 0).then(None).otherwise(x / past - 1.0)
+
+
+def _log_returns(n: int, x: pl.Expr) -> pl.Expr:
+    import polars as pl
+
+    past = x.cast(pl.Float64).shift(n)
+    ratio = pl.when(past != 0).then(x / past).otherwise(None)
+    return _log(ratio)
+
+
+def _if(cond: pl.Expr, a: pl.Expr, b: pl.Expr) -> pl.Expr:
+    import polars as pl
+
+    # when() treats a null condition as false and would answer b: unknown must stay unknown.
+    return pl.when(cond.is_null()).then(None).when(cond).then(a).otherwise(b)
+
+
+def _sqrt(x: pl.Expr) -> pl.Expr:
+    import polars as pl
+
+    return pl.when(x >= 0).then(x.cast(pl.Float64).sqrt()).otherwise(None)
+
+
+def _pow(x: pl.Expr, p: pl.Expr | float) -> pl.Expr:
+    import polars as pl
+
+    # A negative base to a fractional power is NaN, 0 to a negative power infinity.
+    return _undefined_to_null(x.cast(pl.Float64).pow(p))
+
+
 register(FunctionSpec(
     name="sma",
     params=(_X, _N),
@@ -518,4 +608,144 @@ register(FunctionSpec(
     impl=lambda x, n: x.rolling_sum(n),
     lookback=_window_minus_one,
     doc="Sum of x over the last n bars, the current one included.",
+))
+
+
+# -- Research functions (issue 14): the vocabulary of alpha formulas ---------------
+
+register(FunctionSpec(
+    name="corr",
+    params=(_A, _B, Param("n", ParamKind.WINDOW, least=2)),
+    result=Type.NUM,
+    impl=_corr,
+    lookback=_window_minus_one,
+    doc="Pearson correlation of a and b over the last n bars (empty if either was flat).",
+))
+
+register(FunctionSpec(
+    name="cov",
+    params=(_A, _B, _N, Param("ddof", ParamKind.CONST, default=0)),
+    result=Type.NUM,
+    impl=_cov,
+    lookback=_window_minus_one,
+    doc="Covariance of a and b over the last n bars (population; ddof=1 for a sample).",
+))
+
+register(FunctionSpec(
+    name="skew",
+    params=(_X, Param("n", ParamKind.WINDOW, least=3)),
+    result=Type.NUM,
+    impl=lambda x, n: _moment(x, n, kurtosis=False),
+    lookback=_window_minus_one,
+    doc="Skewness of x over the last n bars (bias-corrected, as pandas; empty if x was flat).",
+))
+
+register(FunctionSpec(
+    name="kurt",
+    params=(_X, Param("n", ParamKind.WINDOW, least=4)),
+    result=Type.NUM,
+    impl=lambda x, n: _moment(x, n, kurtosis=True),
+    lookback=_window_minus_one,
+    doc="Excess kurtosis of x over the last n bars (bias-corrected, as pandas; empty if flat).",
+))
+
+register(FunctionSpec(
+    name="ts_rank",
+    params=(_X, _N),
+    result=Type.NUM,
+    impl=_ts_rank,
+    lookback=_window_minus_one,
+    doc="Percentile rank of today's x among its last n values, in (0, 1] (ties: average).",
+    reach=_window_minus_one,
+))
+
+_CLOSE = Param("x", default="close")
+
+register(FunctionSpec(
+    name="returns",
+    params=(_N, _CLOSE),
+    result=Type.NUM,
+    impl=_returns,
+    lookback=_window,
+    doc="Simple return over n bars: x / x[n] - 1, x the close unless given.",
+    reach=_window,
+))
+
+register(FunctionSpec(
+    name="log_returns",
+    params=(_N, _CLOSE),
+    result=Type.NUM,
+    impl=_log_returns,
+    lookback=_window,
+    doc="Log return over n bars: log(x / x[n]), x the close unless given.",
+    reach=_window,
+))
+
+register(FunctionSpec(
+    name="decay_linear",
+    params=(_X, _N),
+    result=Type.NUM,
+    impl=_wma,
+    lookback=_window_minus_one,
+    doc="Linearly decaying average of x over n bars, weights n (today) down to 1: wma.",
+))
+
+register(FunctionSpec(
+    name="delta",
+    params=(_X, _N),
+    result=Type.NUM,
+    impl=lambda x, n: x - x.shift(n),
+    lookback=_window,
+    doc="Change of x over n bars: x - x[n].",
+    reach=_window,
+))
+
+register(FunctionSpec(
+    name="delay",
+    params=(_X, _N),
+    result=Type.NUM,
+    impl=lambda x, n: x.shift(n),
+    lookback=_window,
+    doc="x n bars ago: x[n].",
+    reach=_window,
+))
+
+register(FunctionSpec(
+    name="if",
+    params=(Param("cond", type=Type.BOOL), _A, _B),
+    result=Type.NUM,
+    impl=_if,
+    lookback=_no_lookback,
+    doc="a where cond is true, b where it is false; empty where cond is.",
+    partition=None,
+))
+
+register(FunctionSpec(
+    name="sign",
+    params=(_X,),
+    result=Type.NUM,
+    impl=lambda x: x.sign(),
+    lookback=_no_lookback,
+    doc="Sign of x: -1, 0 or 1.",
+    partition=None,
+))
+
+register(FunctionSpec(
+    name="sqrt",
+    params=(_X,),
+    result=Type.NUM,
+    impl=_sqrt,
+    lookback=_no_lookback,
+    doc="Square root of x; empty where x is negative.",
+    partition=None,
+))
+
+register(FunctionSpec(
+    name="pow",
+    params=(_X, Param("p")),
+    result=Type.NUM,
+    impl=_pow,
+    lookback=_no_lookback,
+    doc="x to the power p; empty where undefined (a negative x to a fractional p, 0 to a negative p).",
+    partition=None,
 ))

@@ -56,6 +56,8 @@ TEXTS = [
     "crosses_below(close, lowest(low, 5)[1])", "close[1]", "(close - close[5]) / close[5]",
     "highest(lowest(low, 4), 6)", "highest(high - low, 3)[2]", "atr(14)", "atr(3) + true_range()",
     "lowest_age(low, 20)[1] + 1", "highest(close, 1)",
+    "ts_rank(close, 10)", "ts_rank(delta(close, 1), 5)[1]", "returns(5)", "log_returns(3, high)",
+    "delta(close, 4)", "delay(low, 2)", "returns(1, delay(close, 3))",
 ]
 
 

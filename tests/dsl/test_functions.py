@@ -470,6 +470,20 @@ TYPICAL: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "zscore": ((), {"x": "close", "n": 14}),
     "rank": ((), {"x": "close"}),
     "sum": ((), {"x": "close", "n": 14}),
+    "corr": ((), {"a": "close", "b": "volume", "n": 14}),
+    "cov": ((), {"a": "close", "b": "volume", "n": 14}),
+    "skew": ((), {"x": "close", "n": 14}),
+    "kurt": ((), {"x": "close", "n": 14}),
+    "ts_rank": ((), {"x": "close", "n": 14}),
+    "returns": ((), {"n": 14, "x": "close"}),
+    "log_returns": ((), {"n": 14, "x": "close"}),
+    "decay_linear": ((), {"x": "close", "n": 14}),
+    "delta": ((), {"x": "close", "n": 14}),
+    "delay": ((), {"x": "close", "n": 14}),
+    "if": ((), {"cond": "up", "a": "close", "b": "open"}),
+    "sign": ((), {"x": "sma20"}),
+    "sqrt": ((), {"x": "close"}),
+    "pow": ((), {"x": "close", "p": 0.5}),
 }
 ALL = sorted(REGISTRY)
 

@@ -9,6 +9,11 @@ edit, comments included, changes the hash: a trader re-pins deliberately.
 ``kobe pin`` records the fingerprint with the per-file hashes and a UTC time in
 ``state/config.lock``; whatever trades calls :func:`require_pin` and refuses to start
 on a mismatch, naming the files that changed.
+
+The pin also records the SHA256 of every meta-model file (``state/models/*.joblib``,
+``kobe ml train``): a model retrained, added or removed since the pin is a mismatch
+too. The models are kept out of the config fingerprint itself, which their receipts
+record: a model is trained on a config, so the config's hash cannot include it.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from kobe.config.errors import Diagnostic, KobeError
 from kobe.files import write_atomic
 
 LOCK_FILE = Path("state") / "config.lock"
+MODELS_DIR = Path("state") / "models"
+MODEL_GLOB = "*.joblib"
 
 
 @dataclass(frozen=True)
@@ -69,10 +76,27 @@ def fingerprint(root: Path, files: Iterable[Path]) -> Fingerprint:
     return Fingerprint(hashlib.sha256(manifest.encode("utf-8")).hexdigest(), ordered)
 
 
+def model_hashes(root: Path) -> dict[str, str]:
+    """The SHA256 of each meta-model file under ``root``, by relative POSIX path."""
+    return {(MODELS_DIR / path.name).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted((root / MODELS_DIR).glob(MODEL_GLOB))}
+
+
+def pinned_models(root: Path) -> dict[str, str] | None:
+    """The model hashes the pin recorded (``None``: no pin, or an unreadable one)."""
+    try:
+        record = json.loads((root / LOCK_FILE).read_text(encoding="utf-8"))
+        return {str(k): str(v) for k, v in dict(record.get("models", {})).items()}
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
+
+
 def write_pin(root: Path, fp: Fingerprint, now: dt.datetime | None = None) -> Path:
-    """Record ``fp`` in ``root/state/config.lock`` (atomically); returns the lock path."""
+    """Record ``fp`` and the meta-models' hashes in ``root/state/config.lock``
+    (atomically); returns the lock path."""
     when = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
-    record = {"sha256": fp.sha256, "pinned_at": when.isoformat(timespec="seconds"), "files": fp.files}
+    record = {"sha256": fp.sha256, "pinned_at": when.isoformat(timespec="seconds"), "files": fp.files,
+              "models": model_hashes(root)}
     path = root / LOCK_FILE
     write_atomic(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
     return path
@@ -93,7 +117,13 @@ def pin_status(root: Path, fp: Fingerprint) -> PinStatus:
     changed = tuple(p for p in fp.files if p in pinned_files and pinned_files[p] != fp.files[p])
     added = tuple(p for p in fp.files if p not in pinned_files)
     removed = tuple(p for p in pinned_files if p not in fp.files)
-    return PinStatus(True, pinned_sha == fp.sha256, pinned_sha, pinned_at, changed, added, removed)
+    # A pin written before the models were pinned has none: so has a project without them.
+    models, pinned = model_hashes(root), {str(k): str(v) for k, v in dict(record.get("models") or {}).items()}
+    changed += tuple(p for p in models if p in pinned and pinned[p] != models[p])
+    added += tuple(p for p in models if p not in pinned)
+    removed += tuple(p for p in pinned if p not in models)
+    return PinStatus(True, pinned_sha == fp.sha256 and models == pinned, pinned_sha, pinned_at, changed, added,
+                     removed)
 
 
 def require_pin(root: Path, fp: Fingerprint) -> None:

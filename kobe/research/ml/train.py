@@ -1,0 +1,167 @@
+"""Training the meta-model of a strategy: labels, features, walk-forward folds, figures.
+
+- **Labels** are the strategy's own backtest trades, closed ones only (an open trade's
+  outcome is not known): a win is a net P&L above zero. The strategy runs *without* its
+  ``meta_prob`` filters (:meth:`~kobe.strategy.CheckedStrategy.primary`): the primary
+  model proposes, the meta-model only filters, so its labels cannot depend on itself.
+- **Features** are the feature definitions' values on each trade's signal bar
+  (:mod:`kobe.research.ml.features`).
+- **Folds** (:mod:`kobe.research.ml.folds`): fold k's model trains on the trades whose
+  exits precede its test period less the embargo, and scores the trades signalled in
+  its test period. Their probabilities, pooled, are the out-of-sample figures.
+- The **final** model trains on every closed trade: the one the scan and live trading
+  use, on bars after the data it was trained on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from kobe.backtest.engine import resolve_settings, run_strategy, strategy_gates
+from kobe.backtest.market import Market, scoped_market
+from kobe.config.errors import Diagnostic, KobeError
+from kobe.dsl.check import CheckedExpr
+from kobe.project import Project, shown
+from kobe.research.ml import model as mdl
+from kobe.research.ml.features import check_features, default_features, feature_frame
+from kobe.research.ml.folds import Fold, default_embargo, make_folds
+from kobe.strategy import compile_strategy
+
+DEFAULT_FOLDS = 5
+MIN_TRAIN = 40      # trades a fold's model needs at least (both classes among them)
+MIN_TEST = 10       # trades a fold's test period needs at least
+
+
+@dataclass
+class Window:
+    """Dates a model's probabilities are used for (``end`` None: on and on)."""
+
+    start: dt.date
+    end: dt.date | None
+    model: Any
+
+
+@dataclass
+class TrainResult:
+    strategy: str
+    features: list[str]
+    embargo: int
+    folds: list[dict[str, Any]]        # per fold: dates, train trades, method, figures
+    overall: dict[str, Any]            # the pooled out-of-sample figures
+    oos: pl.DataFrame                  # the test trades: symbol, signal_date, exit_date, won, prob, fold
+    final: Any
+    windows: list[Window]
+    trades: int
+    wins: int
+    first_signal: dt.date
+    last_exit: dt.date
+    data_end: dt.date
+    market: Market = field(repr=False)
+
+
+def labelled_trades(project: Project, name: str, bars: pl.LazyFrame | pl.DataFrame) -> tuple[Market, pl.DataFrame]:
+    """The market of ``name``'s universe and the closed trades of its primary model
+    (without the ``meta_prob`` filters), with ``won``."""
+    checked = project.strategy(name)
+    compiled = compile_strategy(checked.primary())
+    symbols = project.universe(checked.config)
+    market = scoped_market(bars, symbols)
+    result = run_strategy(compiled, market, resolve_settings(project, name), symbols=symbols,
+                          gates=strategy_gates(project, name, market, None))
+    trades = result.trades.with_columns((pl.col("pnl") > 0).cast(pl.Int8).alias("won"))
+    return market, trades.sort("signal_date", "symbol", maintain_order=True)
+
+
+def resolve_features(project: Project, names: Sequence[str] | None) -> dict[str, CheckedExpr]:
+    chosen = list(names) if names else default_features(project.definitions)
+    return check_features(project.definitions, chosen)
+
+
+def train(project: Project, name: str, bars: pl.LazyFrame | pl.DataFrame, *, features: Sequence[str] | None = None,
+          folds: int = DEFAULT_FOLDS, embargo: int | None = None) -> TrainResult:
+    """Train ``name``'s meta-model over ``bars`` (the module doc)."""
+    checked = resolve_features(project, features)
+    project.strategy(name)
+    market, trades = labelled_trades(project, name, bars)
+    where = shown(project.config.strategies_file)
+    if trades.height < MIN_TRAIN + MIN_TEST:
+        raise KobeError(Diagnostic(f"strategy {name!r} has {trades.height} closed trades in the data; the meta-model "
+                                   f"needs at least {MIN_TRAIN + MIN_TEST}", file=where,
+                                   hint="use more data (--data) or a strategy that trades more"))
+    values = feature_frame(market.bars, checked, presorted=True).collect()
+    table = trades.join(values, left_on=["symbol", "signal_date"], right_on=["symbol", "date"], how="left")
+    X = table.select(list(checked)).to_numpy().astype(float)
+    y = table["won"].to_numpy().astype(int)
+    signal = table["signal_date"].to_numpy().astype("datetime64[D]")
+    exit_ = table["exit_date"].to_numpy().astype("datetime64[D]")
+    first_signal: dt.date = table["signal_date"][0]
+    span = len(market.sessions) - market.session_index(first_signal)
+    embargo = default_embargo(span) if embargo is None else embargo
+    # The inner folds' embargo in calendar days: sessions are about 5 in 7.
+    inner_embargo = np.timedelta64(embargo * 7 // 5 + 1, "D")
+    plan = make_folds(market.sessions, first_signal, folds, embargo)
+    _check_sizes(name, where, folds, plan, signal, exit_, y)
+    rows: list[dict[str, Any]] = []
+    windows: list[Window] = []
+    tested = []
+    for fold in plan:
+        train_rows, test_rows = np.flatnonzero(fold.trains(exit_)), np.flatnonzero(fold.tests(signal))
+        try:
+            fitted, method, holdout = mdl.fit(X[train_rows], y[train_rows], signal[train_rows], exit_[train_rows],
+                                              inner_embargo)
+        except mdl.FitError as err:
+            raise KobeError(Diagnostic(f"fold {fold.index} of {name!r} cannot be trained: {err}", file=where,
+                                       hint=f"ask fewer folds (--folds {max(1, folds - 1)}) or use more data")
+                            ) from None
+        p = mdl.win_probability(fitted, X[test_rows])
+        figures = mdl.scores(y[test_rows], p)
+        rows.append({"fold": fold.index, "train_trades": len(train_rows),
+                     "train_before": fold.train_before.isoformat(), "test_start": fold.test_start.isoformat(),
+                     "test_end": fold.test_end.isoformat(), "calibration": method,
+                     "holdout_brier": holdout, **figures})
+        windows.append(Window(fold.test_start, fold.test_end, fitted))
+        tested.append(table[test_rows].select("symbol", "signal_date", "exit_date", "won").with_columns(
+            pl.Series("prob", p), pl.lit(fold.index).alias("fold")))
+    oos = pl.concat(tested)
+    overall = mdl.scores(oos["won"].to_numpy(), oos["prob"].to_numpy())
+    final, method, holdout = _fit_all(name, where, X, y, signal, exit_, inner_embargo)
+    overall["final_calibration"] = method
+    data_end = market.sessions[-1]
+    windows.append(Window(data_end + dt.timedelta(days=1), None, final))
+    return TrainResult(name, list(checked), embargo, rows, overall, oos, final, windows, len(y),
+                       int(y.sum()), first_signal, max(table["exit_date"]), data_end, market)
+
+
+def _fit_all(name: str, where: str, X: np.ndarray, y: np.ndarray, signal: np.ndarray, exit_: np.ndarray,
+             embargo: np.timedelta64) -> tuple[Any, str, dict[str, float]]:
+    try:
+        return mdl.fit(X, y, signal, exit_, embargo)
+    except mdl.FitError as err:
+        raise KobeError(Diagnostic(f"the final model of {name!r} cannot be trained: {err}", file=where)) from None
+
+
+def _check_sizes(name: str, where: str, asked: int, plan: list[Fold], signal: np.ndarray, exit_: np.ndarray,
+                 y: np.ndarray) -> None:
+    """Every fold has enough training trades of both classes and enough test trades."""
+    problems = []
+    for fold in plan:
+        train = fold.trains(exit_)
+        test = int(fold.tests(signal).sum())
+        classes = len(np.unique(y[train]))
+        if train.sum() < MIN_TRAIN or classes < 2 or test < MIN_TEST:
+            problems.append(f"fold {fold.index} ({fold.test_start} .. {fold.test_end}) would train on "
+                            f"{int(train.sum())} trades and test {test}")
+    if len(plan) < asked:
+        problems.append(f"the data has sessions for {len(plan)} test periods only")
+    if problems:
+        raise KobeError(Diagnostic(
+            f"strategy {name!r} has too few trades ({len(y)}) for {asked} folds: {'; '.join(problems)}",
+            file=where,
+            hint=f"each fold needs {MIN_TRAIN} training trades (wins and losses) and {MIN_TEST} test trades: "
+                 f"ask fewer --folds or use more data"))

@@ -160,8 +160,9 @@ def _check_sizes(name: str, where: str, asked: int, plan: list[Fold], signal: np
     if len(plan) < asked:
         problems.append(f"the data has sessions for {len(plan)} test periods only")
     if problems:
+        more = f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
         raise KobeError(Diagnostic(
-            f"strategy {name!r} has too few trades ({len(y)}) for {asked} folds: {'; '.join(problems)}",
+            f"strategy {name!r} has too few trades ({len(y)}) for {asked} folds: {'; '.join(problems[:3])}{more}",
             file=where,
             hint=f"each fold needs {MIN_TRAIN} training trades (wins and losses) and {MIN_TEST} test trades: "
                  f"ask fewer --folds or use more data"))

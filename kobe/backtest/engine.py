@@ -239,6 +239,11 @@ def run_backtest(project: Project, bars: pl.LazyFrame | pl.DataFrame, *, strateg
     start with the first session on or after ``start``. ``gates``: apply risk.yaml's
     budget and liquidity gates to the entries (default: to strategies sized in dollars,
     :func:`gates_apply`).
+
+    A strategy whose filters read ``meta_prob`` reads its meta-model's out-of-sample
+    probabilities (:mod:`kobe.research.ml.meta`), and runs a second time without those
+    filters, as ``<name> (no meta filter)``: an account listed after the strategies and
+    left out of ``combined``.
     """
     chosen = [project.strategy(strategy)] if strategy else project.enabled()
     if not chosen:
@@ -252,8 +257,15 @@ def run_backtest(project: Project, bars: pl.LazyFrame | pl.DataFrame, *, strateg
         raise KobeError(Diagnostic(f"no session on or after {start}",
                                    hint=f"the data ends on {market.sessions[-1].isoformat()}"))
     compiled = [project.compiled(s.name) for s in chosen]
+    plain = [c for c in compiled if not c.checked.meta_filtered]
     # One parallel query for every strategy's plan, sharing their common columns.
-    frames = shared_candidates(compiled, market, universes, first)
+    found = dict(zip([c.name for c in plain], shared_candidates(plain, market, universes, first) if plain else []))
+    baselines = []
+    for c in compiled:
+        if c.checked.meta_filtered:
+            found[c.name], baseline = _meta_candidates(project, c, market, universes[c.name], first)
+            baselines.append(baseline)
+    frames = [found[c.name] for c in compiled]
     # The receipt's hash of these bars runs beside the simulation.
     start_data_sha256(market.bars)
     adv: dict[int, np.ndarray] = {}
@@ -269,7 +281,33 @@ def run_backtest(project: Project, bars: pl.LazyFrame | pl.DataFrame, *, strateg
                                     candidates=candidates_from(frame, c.checked.config.fill),
                                     gates=strategy_gates(project, c.name, market, gates, adv),
                                     benchmark=benchmarks[key]))
-    return BacktestResult(market, first, tuple(results), _combined(market, first, results, symbols))
+    combined = _combined(market, first, results, symbols)
+    for baseline, frame in baselines:
+        original = baseline.name.removesuffix(NO_META)
+        results.append(run_strategy(baseline, market, resolve_settings(project, original),
+                                    symbols=universes[original], first_session=first,
+                                    candidates=candidates_from(frame, baseline.checked.config.fill),
+                                    gates=strategy_gates(project, original, market, gates, adv)))
+    return BacktestResult(market, first, tuple(results), combined)
+
+
+NO_META = " (no meta filter)"
+
+
+def _meta_candidates(project: Project, compiled: CompiledStrategy, market: Market, symbols: Sequence[str],
+                     first: int) -> tuple[pl.DataFrame, tuple[CompiledStrategy, pl.DataFrame]]:
+    """The candidates of a strategy that filters on ``meta_prob`` (over its market with
+    that column), and its primary model's (without those filters) for the side-by-side."""
+    from kobe.backtest.candidates import candidate_query
+    from kobe.research.ml.meta import with_meta_prob
+    from kobe.strategy import compile_strategy
+
+    own = candidate_query(compiled, with_meta_prob(project, compiled.name, market), symbols=symbols,
+                          first_session=first).collect()
+    primary = compiled.checked.primary()
+    primary = replace(primary, config=replace(primary.config, name=compiled.name + NO_META))
+    baseline = compile_strategy(primary)
+    return own, (baseline, candidate_query(baseline, market, symbols=symbols, first_session=first).collect())
 
 
 def _combined(market: Market, first: int, results: Sequence[StrategyResult], symbols: Sequence[str]) -> StrategyResult:

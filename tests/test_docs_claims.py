@@ -1,12 +1,19 @@
 """Claims of the docs tied to the program, so they cannot drift apart again (issue 13):
 
-- docs/rules.md's table of built-in functions is the registry (`kobe functions`), name,
-  signature and result type, and its bar and derived columns are kobe/dsl/columns.py's;
+- docs/rules.md's table of built-in functions is the registry (`kobe functions`): name,
+  signature, result type and meaning; its bar, derived and entry-price columns are
+  kobe/dsl/columns.py's;
 - every key of the config schemas (kobe/config/schema/*.json) is in a key table of
-  docs/config.md, its default there the schema's default, and every key named in those
-  tables is a key of the schema; the shipped values there are the shipped risk.yaml's;
+  docs/config.md with the default the program gives it (the schema's, or the quality
+  gate's DEFAULT_ACTIONS), every key of those tables is the schema's, and their shipped
+  values are the shipped strategies.yaml's and risk.yaml's; the limits table is
+  kobe/config/limits.py's; the strategies.yaml example validates;
 - every endpoint of docs/exchange.md's "What it serves" table is routed by the exchange
-  to the API the row names, and every route of the exchange is in the table.
+  to the API the row names, and every route is in the table; its options table is
+  `kobe exchange`'s options with their defaults;
+- docs/trading.md's files table is the paths the program writes, the audit trail's row
+  exactly the three audit logs; its `advanced:` example validates;
+- every test and every kobe/ or tests/ file a page of README.md or docs/ cites exists.
 """
 
 from __future__ import annotations

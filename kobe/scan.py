@@ -105,7 +105,10 @@ def scan(project: Project, bars: pl.LazyFrame, date: dt.date | None = None,
     order = {s.name: i for i, s in enumerate(chosen)}
     frames = []
     for c, group in sorted(compiled, key=lambda item: order[item[0].name]):
-        today = c.add_outputs(todays[group].lazy())
+        rows = todays[group]
+        if c.checked.meta_filtered:
+            rows = _with_meta_prob(project, c.name, rows, scoped, day)
+        today = c.add_outputs(rows.lazy())
         for side in c.checked.config.sides:
             signal, prefix = c.checked.columns(side).signal, c.checked.columns(side).prefix
             stop = (pl.col(prefix + "stop") if prefix + "stop" in c.outputs
@@ -122,6 +125,18 @@ def scan(project: Project, bars: pl.LazyFrame, date: dt.date | None = None,
              .sort(["_order", "rank_score", "symbol"], descending=[False, True, False], nulls_last=True)
              .drop("_order"))
     return ScanResult(day, tuple(s.name for s in chosen), picks, report)
+
+
+def _with_meta_prob(project: Project, name: str, rows: pl.DataFrame, scoped: pl.DataFrame,
+                    day: dt.date) -> pl.DataFrame:
+    """The scan date's ``rows`` with ``name``'s ``meta_prob`` from its pinned meta-model
+    (features over the strategy's universe, as it was trained)."""
+    from kobe.research.ml.meta import scan_meta_prob
+
+    universe = project.universe(project.strategy(name).config)
+    probs = scan_meta_prob(project, name, scoped.filter(pl.col("symbol").cast(pl.String).is_in(universe)), day)
+    probs = probs.with_columns(pl.col("symbol").cast(rows.schema["symbol"]))
+    return rows.drop("meta_prob").join(probs, on=["symbol", "date"], how="left")
 
 
 def write_picks(result: ScanResult, path: Path) -> Path:

@@ -81,10 +81,12 @@ def test_the_columns_of_rules_md_are_the_checker_s() -> None:
 
     [syntax] = [t for t in tables(RULES) if t[0][0] == "form"]
     rows = {row[0]: code(row[1])[0].split() for row in syntax[1:]}
-    raw = [c for c in REQUIRED_BAR_FIELDS if c in BAR_COLUMNS]
-    assert rows["bar column"] == raw
-    assert rows["derived column"] == [c for c in BAR_COLUMNS if c not in raw]
+    kinds = ("bar column", "derived column", "entry price", "meta-model probability")
+    assert rows["bar column"] == [c for c in REQUIRED_BAR_FIELDS if c in BAR_COLUMNS]
     assert rows["entry price"] == list(EXIT_COLUMNS)
+    documented = [name for kind in kinds for name in rows.get(kind, [])]
+    assert sorted(documented) == sorted({**BAR_COLUMNS, **EXIT_COLUMNS}), \
+        f"docs/rules.md's column rows ({', '.join(kinds)}) are not kobe/dsl/columns.py's names"
 
 
 # --- docs/exchange.md ------------------------------------------------------------

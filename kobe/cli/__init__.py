@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-MODULES = ("rules", "data", "exchange", "backtest", "audit", "trade", "run", "init", "ml")
+MODULES = ("rules", "data", "exchange", "backtest", "audit", "trade", "run", "init", "ml", "research")
 """The command modules, in the order their commands are registered."""
 
 _HOME = {

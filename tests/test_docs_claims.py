@@ -418,3 +418,28 @@ def test_the_advanced_example_of_trading_md_validates(tmp_path: Path) -> None:
     [example] = [b for b in yaml_blocks(section(TRADING, "## Advanced limits")) if b.startswith("advanced:")]
     code_, output = validate(tmp_path, risk=example)
     assert code_ == 0, output
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_the_links_of_a_page_lead_somewhere(page: str) -> None:
+    """Every link to a file of the repository names one that exists, and its #anchor a
+    heading of that file."""
+    text = re.sub(r"```.*?```", "", PAGES[page], flags=re.DOTALL)
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z]+:", target):
+            continue
+        name, _, anchor = target.partition("#")
+        path = (REPO / page).parent / name if name else REPO / page
+        if not path.exists():
+            broken.append(target)
+        elif anchor and path.suffix == ".md":
+            headings = re.findall(r"(?m)^#+ (.+)$", re.sub(r"```.*?```", "", path.read_text(), flags=re.DOTALL))
+            if anchor not in {slug(h) for h in headings}:
+                broken.append(target)
+    assert broken == [], f"{page} links to what does not exist"

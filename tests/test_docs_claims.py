@@ -314,6 +314,7 @@ def test_the_files_table_of_trading_md_names_the_program_s_files() -> None:
     from kobe.audit.log import CHAIN, EVENTS, TRADES
     from kobe.cli.exchange import DEFAULT_STATE
     from kobe.config.pin import LOCK_FILE as PIN
+    from kobe.config.pin import MODELS_DIR
     from kobe.logs import DEFAULT_FILE as LOG
     from kobe.monitor.session import DRIFT_DIR, SHADOW_DIR
     from kobe.oms.views import POSITIONS_FILE
@@ -326,7 +327,7 @@ def test_the_files_table_of_trading_md_names_the_program_s_files() -> None:
                                     PICKS_FILE, ORDERS_FILE)}
     kill_switch = yaml.safe_load((REPO / "risk.yaml").read_text())["kill_switch_file"]
     known |= {f"{orders}.corrupt-<time>", f"{orders}.rebuild", kill_switch, *(f"logs/{n}" for n in (EVENTS, TRADES, CHAIN)),
-              *(f"{folder.as_posix()}/<session>.json" for folder in (SHADOW_DIR, DRIFT_DIR))}
+              *(f"{folder.as_posix()}/<session>.json" for folder in (SHADOW_DIR, DRIFT_DIR)), f"{MODELS_DIR.as_posix()}/*.joblib"}
     [table] = [t for t in tables(section(TRADING, "## Files")) if t[0] == ["path", "what"]]
     paths = {path: row[1] for row in table[1:] for path in code(row[0])}
     assert sorted(set(paths) - known) == [], "paths in docs/trading.md's files table that the program does not write"

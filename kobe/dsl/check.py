@@ -42,6 +42,11 @@ class CheckedExpr:
     def text(self) -> str:
         return self.node.to_text()
 
+    @property
+    def cross_sectional(self) -> bool:
+        """Whether the value reads other symbols (see :func:`cross_sectional`)."""
+        return cross_sectional(self.node)
+
 
 @dataclass
 class _Scope:
@@ -422,6 +427,15 @@ def warmup(node: ast.Node) -> int:
                      if p.kind is not ParamKind.SERIES}
         return spec.lookback(constants) + max((warmup(a) for a in series), default=0)
     return max((warmup(c) for c in ast.children(node)), default=0)
+
+
+def cross_sectional(node: ast.Node) -> bool:
+    """Whether a resolved expression reads other symbols' bars: it calls a built-in with
+    the "date" partition (cs_rank...) somewhere. Its value for one symbol then depends
+    on which symbols are evaluated with it (the universe), and it must be computed with
+    every symbol of a date at once."""
+    return any(isinstance(n, ast.Call) and n.name in REGISTRY and REGISTRY[n.name].partition == "date"
+               for n in ast.walk(node))
 
 
 def _expanded_params(spec: FunctionSpec, count: int):

@@ -303,6 +303,31 @@ def _cross_sectional_rank(x: pl.Expr) -> pl.Expr:
     return x.rank("average") / x.count()
 
 
+# The cross-sectional entries below run over the rows of one date (partition="date"):
+# Polars' mean, std, rank and count skip nulls, which is what leaves a symbol without a
+# value out of the cross-section.
+
+def _cs_zscore(x: pl.Expr) -> pl.Expr:
+    import polars as pl
+
+    x = x.cast(pl.Float64)
+    # One value, or all equal: no spread to measure against (max == min says so exactly,
+    # where a float stdev could leave a residue).
+    flat = x.max() == x.min()
+    return pl.when(flat).then(None).otherwise((x - x.mean()) / x.std(ddof=0))
+
+
+def _cs_quantile(x: pl.Expr, q: int) -> pl.Expr:
+    import polars as pl
+
+    # ceil(q * rank / count) in integers: an average rank is a whole or half number, so
+    # twice it is exact, and a float q * rank / count could land a hair off an integer
+    # and jump a bucket.
+    twice_rank = (x.rank("average") * 2).cast(pl.Int64)
+    twice_count = x.count().cast(pl.Int64) * 2
+    return ((twice_rank * q + twice_count - 1) // twice_count).cast(pl.Float64)
+
+
 def _flat(x: pl.Expr, n: int) -> pl.Expr:
     # max == min says exactly that a window holds one value, where a float variance can
     # leave a rounding residue that a moment ratio then blows up into nonsense.
@@ -597,7 +622,7 @@ register(FunctionSpec(
     result=Type.NUM,
     impl=_cross_sectional_rank,
     lookback=_no_lookback,
-    doc="Percentile rank of x among all symbols on the same date, from just above 0 to 1.",
+    doc="Percentile rank of x among all symbols on the same date, in (0, 1]: cs_rank.",
     partition="date",
 ))
 
@@ -748,4 +773,46 @@ register(FunctionSpec(
     lookback=_no_lookback,
     doc="x to the power p; empty where undefined (a negative x to a fractional p, 0 to a negative p).",
     partition=None,
+))
+
+# -- Cross-sectional (partition "date"): across the symbols of the frame on one date --
+
+register(FunctionSpec(
+    name="cs_rank",
+    params=(_X,),
+    result=Type.NUM,
+    impl=_cross_sectional_rank,
+    lookback=_no_lookback,
+    doc="Percentile rank of x among the symbols on the same date, in (0, 1] (ties: average).",
+    partition="date",
+))
+
+register(FunctionSpec(
+    name="cs_zscore",
+    params=(_X,),
+    result=Type.NUM,
+    impl=_cs_zscore,
+    lookback=_no_lookback,
+    doc="How many standard deviations (population) x is above the mean of the symbols on its date.",
+    partition="date",
+))
+
+register(FunctionSpec(
+    name="cs_demean",
+    params=(_X,),
+    result=Type.NUM,
+    impl=lambda x: x - x.mean(),
+    lookback=_no_lookback,
+    doc="x less the mean of x over the symbols on the same date.",
+    partition="date",
+))
+
+register(FunctionSpec(
+    name="cs_quantile",
+    params=(_X, Param("q", ParamKind.WINDOW)),
+    result=Type.NUM,
+    impl=_cs_quantile,
+    lookback=_no_lookback,
+    doc="Bucket 1 (lowest) to q of x among the symbols on the same date: ceil(q * cs_rank(x)).",
+    partition="date",
 ))

@@ -484,6 +484,10 @@ TYPICAL: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "sign": ((), {"x": "sma20"}),
     "sqrt": ((), {"x": "close"}),
     "pow": ((), {"x": "close", "p": 0.5}),
+    "cs_rank": ((), {"x": "close"}),
+    "cs_zscore": ((), {"x": "close"}),
+    "cs_demean": ((), {"x": "close"}),
+    "cs_quantile": ((), {"x": "close", "q": 5}),
 }
 ALL = sorted(REGISTRY)
 

@@ -186,7 +186,7 @@ def test_if_sign_sqrt_pow_match_numpy() -> None:
 # ---------------------------------------------------------------------------------
 # Hand-computed cases: nulls, flat windows, undefined values
 
-_ = None
+_: Any = None
 
 HAND_CASES: list[tuple[str, str, dict[str, list[Any]], dict[str, Any], list[Any]]] = [
     # A perfectly linear pair, then a null inside the window of b.

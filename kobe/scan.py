@@ -105,10 +105,10 @@ def scan(project: Project, bars: pl.LazyFrame, date: dt.date | None = None,
     order = {s.name: i for i, s in enumerate(chosen)}
     frames = []
     for c, group in sorted(compiled, key=lambda item: order[item[0].name]):
-        rows = todays[group]
+        evaluated = todays[group]
         if c.checked.meta_filtered:
-            rows = _with_meta_prob(project, c.name, rows, scoped, day)
-        today = c.add_outputs(rows.lazy())
+            evaluated = _with_meta_prob(project, c.name, evaluated, scoped, day)
+        today = c.add_outputs(evaluated.lazy())
         for side in c.checked.config.sides:
             signal, prefix = c.checked.columns(side).signal, c.checked.columns(side).prefix
             stop = (pl.col(prefix + "stop") if prefix + "stop" in c.outputs

@@ -263,8 +263,8 @@ def run_backtest(project: Project, bars: pl.LazyFrame | pl.DataFrame, *, strateg
     baselines = []
     for c in compiled:
         if c.checked.meta_filtered:
-            found[c.name], baseline = _meta_candidates(project, c, market, universes[c.name], first)
-            baselines.append(baseline)
+            found[c.name], unfiltered = _meta_candidates(project, c, market, universes[c.name], first)
+            baselines.append(unfiltered)
     frames = [found[c.name] for c in compiled]
     # The receipt's hash of these bars runs beside the simulation.
     start_data_sha256(market.bars)

@@ -21,14 +21,14 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.calibration import CalibratedClassifierCV, calibration_curve
-from sklearn.ensemble import HistGradientBoostingClassifier, VotingClassifier
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
-from threadpoolctl import threadpool_limits
+from sklearn.calibration import CalibratedClassifierCV, calibration_curve  # type: ignore[import-untyped]
+from sklearn.ensemble import HistGradientBoostingClassifier, VotingClassifier  # type: ignore[import-untyped]
+from sklearn.impute import SimpleImputer  # type: ignore[import-untyped]
+from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score  # type: ignore[import-untyped]
+from sklearn.pipeline import make_pipeline  # type: ignore[import-untyped]
+from sklearn.preprocessing import StandardScaler  # type: ignore[import-untyped]
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from kobe.research.ml.folds import purged_kfold
 

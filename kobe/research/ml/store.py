@@ -52,11 +52,11 @@ def file_sha256(path: Path) -> str:
 
 def versions() -> dict[str, str]:
     """The libraries whose versions decide what a model file means."""
-    import joblib
+    import joblib  # type: ignore[import-untyped]
     import numpy
     import polars
-    import scipy
-    import sklearn
+    import scipy  # type: ignore[import-untyped]
+    import sklearn  # type: ignore[import-untyped]
 
     from kobe.backtest.receipt import kobe_version
 
@@ -68,7 +68,7 @@ def versions() -> dict[str, str]:
 def save(project: Project, result: TrainResult, *, data_source: str,
          now: dt.datetime | None = None) -> tuple[Path, dict[str, Any]]:
     """Write the model file and its receipt; returns the model's path and the receipt."""
-    import joblib
+    import joblib  # type: ignore[import-untyped]
 
     from kobe.backtest.receipt import data_sha256
 
@@ -120,7 +120,7 @@ def load(project: Project, name: str, *, trading: bool) -> tuple[dict[str, Any],
     """``name``'s model bundle and receipt, verified: the file is the receipt's, and the
     receipt's config is the current one. ``trading`` (the scan, live trading): and when
     the config is pinned, the model is the pinned one."""
-    import joblib
+    import joblib  # type: ignore[import-untyped]
 
     root = project.root
     receipt = read_receipt(root, name)

@@ -4,7 +4,6 @@ the next session's move, or where nothing does."""
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 from pathlib import Path
 

@@ -49,11 +49,40 @@ def reference_ics(frame: pl.DataFrame, alphas: list[str]) -> pl.DataFrame:
         pl.corr(a, f"f{h}", method="spearman").alias(f"ic|{a}|{h}") for a in alphas for h in HORIZONS).sort("date")
 
 
+def measure(bars: pl.DataFrame, definitions: dict, names: list[str]) -> None:
+    from kobe.research.library import check_entries, evaluate
+    from kobe.research.screen import daily_statistics, screen
+
+    label = f"{len(names)} alphas"
+    items = check_entries(definitions, names)
+    start = time.perf_counter()
+    screen(bars, definitions, names, horizons=HORIZONS)
+    first = time.perf_counter() - start
+    best, median = timed(lambda: screen(bars, definitions, names, horizons=HORIZONS), repeat=2)
+    print(f"{label}: screen in process best {best:.2f} s, median {median:.2f} s (first run {first:.2f} s)"
+          + ("  (target: under 10 s)" if len(names) == ALPHAS else ""))
+
+    def alphas() -> pl.DataFrame:
+        return evaluate(bars.lazy(), items).select("symbol", "date", "open", *names).collect()
+
+    frame = alphas()
+    compute, _ = timed(alphas, repeat=2)
+    stats, _ = timed(lambda: daily_statistics(frame, names, HORIZONS), repeat=2)
+    reference, _ = timed(lambda: reference_ics(frame, names), repeat=2)
+    ours = daily_statistics(frame, names, HORIZONS)
+    theirs = reference_ics(frame, names)
+    joined = ours.join(theirs, on="date", suffix="_ref")
+    worst = max(float(joined.select((pl.col(c) - pl.col(f"{c}_ref")).abs().max()).item() or 0.0)
+                for c in theirs.columns if c != "date")
+    print(f"  the alphas computed: {compute:.2f} s; the statistics (ICs, quintiles, turnover): {stats:.2f} s")
+    print(f"  reference, hand-written Polars Spearman ICs only: {reference:.2f} s; statistics / reference = "
+          f"{stats / reference:.2f}x; largest IC difference {worst:.1e}")
+
+
 def main() -> None:
     from kobe.data.bars import read_bars
     from kobe.project import load_definitions
-    from kobe.research.library import check_entries, evaluate
-    from kobe.research.screen import alpha_names, daily_statistics, screen
+    from kobe.research.screen import alpha_names
 
     print(machine())
     need(SP500)
@@ -64,28 +93,7 @@ def main() -> None:
           f"{bars['date'].n_unique():,} sessions; horizons {HORIZONS}, 5 folds; library: {len(library)} alphas")
 
     for names in (library[:ALPHAS], library):
-        label = f"{len(names)} alphas"
-        items = check_entries(definitions, names)
-        start = time.perf_counter()
-        screen(bars, definitions, names, horizons=HORIZONS)
-        first = time.perf_counter() - start
-        best, median = timed(lambda: screen(bars, definitions, names, horizons=HORIZONS), repeat=2)
-        print(f"{label}: screen in process best {best:.2f} s, median {median:.2f} s (first run {first:.2f} s)"
-              + ("  (target: under 10 s)" if len(names) == ALPHAS else ""))
-
-        frame = evaluate(bars.lazy(), items).select("symbol", "date", "open", *names).collect()
-        compute, _ = timed(lambda: evaluate(bars.lazy(), items).select("symbol", "date", "open", *names).collect(),
-                           repeat=2)
-        stats, _ = timed(lambda: daily_statistics(frame, names, HORIZONS), repeat=2)
-        reference, _ = timed(lambda: reference_ics(frame, names), repeat=2)
-        ours = daily_statistics(frame, names, HORIZONS)
-        theirs = reference_ics(frame, names)
-        joined = ours.join(theirs, on="date", suffix="_ref")
-        worst = max((joined[c] - joined[f"{c}_ref"]).abs().max() or 0.0  # type: ignore[operator]
-                    for c in theirs.columns if c != "date")
-        print(f"  the alphas computed: {compute:.2f} s; the statistics (ICs, quintiles, turnover): {stats:.2f} s")
-        print(f"  reference, hand-written Polars Spearman ICs only: {reference:.2f} s; statistics / reference = "
-              f"{stats / reference:.2f}x; largest IC difference {worst:.1e}")
+        measure(bars, definitions, names)
 
     with tempfile.TemporaryDirectory() as tmp:
         for name in ("strategies.yaml", "risk.yaml"):

@@ -261,10 +261,14 @@ def screen(bars: pl.LazyFrame | pl.DataFrame, definitions: Mapping[str, ast.Defi
         period = usable.filter(pl.col("date") >= warm["date"][0]) if warm.height else usable
     sessions: list[dt.date] = period["date"].to_list()
     if len(sessions) < folds * MIN_FOLD_SESSIONS:
-        span = f"{sessions[0]} .. {sessions[-1]}: {len(sessions)} sessions" if sessions else "no session"
+        if not sessions:
+            raise KobeError(Diagnostic(
+                f"no session has {MIN_SYMBOLS} symbols with a value of every alpha and a forward return at every "
+                "horizon: nothing to screen",
+                hint="use a larger --universe, a later --end, more data, or alphas with a shorter warm-up"))
         raise KobeError(Diagnostic(
-            f"the screen period ({span} with an IC) is too short for {folds} folds of at least "
-            f"{MIN_FOLD_SESSIONS} sessions",
+            f"the screen period ({sessions[0]} .. {sessions[-1]}: {len(sessions)} sessions with an IC) is too short "
+            f"for {folds} folds of at least {MIN_FOLD_SESSIONS} sessions",
             hint="use fewer --folds, an earlier --start or a later --end, more data, or shorter horizons "
                  "and alphas with a shorter warm-up"))
     fold_list = make_folds(sessions, folds)

@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 
 Span = tuple[int, int]
 
-ARITH_OPS = ("+", "-", "*", "/")
+ARITH_OPS = ("+", "-", "*", "/", "**")
 COMPARE_OPS = (">", ">=", "<", "<=", "==", "!=")
 LOGIC_OPS = ("and", "or")
 
 # Binding strength for printing with minimal parentheses (higher binds tighter).
 _PRECEDENCE = {"or": 1, "and": 2, "not": 3, **{op: 4 for op in COMPARE_OPS},
-               "+": 5, "-": 5, "*": 6, "/": 6, "neg": 7}
+               "+": 5, "-": 5, "*": 6, "/": 6, "neg": 7, "**": 8}
+RIGHT_ASSOCIATIVE = ("**",)
 
 
 @dataclass(frozen=True)
@@ -113,10 +114,12 @@ class Binary:
     def to_text(self) -> str:
         mine = _PRECEDENCE[self.op]
         left, right = self.left.to_text(), self.right.to_text()
-        if _precedence(self.left) < mine or (self.op in COMPARE_OPS and _precedence(self.left) == mine):
+        # An operand of equal strength needs parentheses on the side the operator does not
+        # group towards: a - (b - c), (a ** b) ** c; comparisons do not chain at all.
+        grouped_left = self.op not in RIGHT_ASSOCIATIVE and self.op not in COMPARE_OPS
+        if _precedence(self.left) < mine or (_precedence(self.left) == mine and not grouped_left):
             left = f"({left})"
-        # Left-associative: a right operand of equal strength needs parentheses (a - (b - c)).
-        if _precedence(self.right) <= mine:
+        if _precedence(self.right) < mine or (_precedence(self.right) == mine and self.op not in RIGHT_ASSOCIATIVE):
             right = f"({right})"
         return f"{left} {self.op} {right}"
 
@@ -125,6 +128,10 @@ Node = Number | Bool | Name | Call | Lag | Unary | Binary
 
 
 def _precedence(node: Node) -> int:
+    if isinstance(node, Number) and node.value < 0:
+        # A folded negative constant prints as "-2": as loose as a unary minus, so that
+        # (-2) ** x keeps its parentheses (-2 ** x reads as -(2 ** x)).
+        return _PRECEDENCE["neg"]
     if isinstance(node, Binary):
         return _PRECEDENCE[node.op]
     if isinstance(node, Unary):

@@ -488,8 +488,25 @@ def _fold(node: ast.Node) -> float | None:
             return a - b
         if node.op == "*":
             return a * b
+        if node.op == "**":
+            return _power(a, b)
         return None if b == 0 else a / b
     return None
+
+
+def _power(a: float, b: float) -> float | None:
+    """a ** b as a constant; None where the power is undefined (it then stays an
+    expression, null on every bar, as x / 0 does); infinity where it overflows, which
+    the range check then reports."""
+    try:
+        value = a ** b
+    except ZeroDivisionError:   # 0 ** -1
+        return None
+    except OverflowError:
+        return math.inf
+    if isinstance(value, complex) or math.isnan(value):   # (-8) ** (1 / 3)
+        return None
+    return value
 
 
 def _finite(value: float, scope: _Scope, node: ast.Node, checker: Checker) -> bool:

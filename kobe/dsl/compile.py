@@ -165,6 +165,10 @@ def _binary(op: str, left: pl.Expr, right: pl.Expr) -> pl.Expr:
         return left - right
     if op == "*":
         return left * right
+    if op == "**":
+        from kobe.dsl.functions import power
+
+        return power(left, right)
     if op == "/":
         import polars as pl
 

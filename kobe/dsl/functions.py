@@ -406,7 +406,8 @@ def _sqrt(x: pl.Expr) -> pl.Expr:
     return pl.when(x >= 0).then(x.cast(pl.Float64).sqrt()).otherwise(None)
 
 
-def _pow(x: pl.Expr, p: pl.Expr | float) -> pl.Expr:
+def power(x: pl.Expr, p: pl.Expr | float) -> pl.Expr:
+    """x ** p, null where undefined: pow() and the ** operator."""
     import polars as pl
 
     # A negative base to a fractional power is NaN, 0 to a negative power infinity.
@@ -769,7 +770,7 @@ register(FunctionSpec(
     name="pow",
     params=(_X, Param("p")),
     result=Type.NUM,
-    impl=_pow,
+    impl=power,
     lookback=_no_lookback,
     doc="x to the power p; empty where undefined (a negative x to a fractional p, 0 to a negative p).",
     partition=None,

@@ -179,7 +179,7 @@ class _ToAst(Transformer_NonRecursive):
 
 _TERMINAL_TEXT = {
     "NAME": "a name", "NUMBER": "a number", "COMP_OP": "a comparison", "PLUS": "'+'", "MINUS": "'-'",
-    "STAR": "'*'", "SLASH": "'/'", "_AND": "'and'", "_OR": "'or'", "_NOT": "'not'", "_TRUE": "'true'",
+    "STAR": "'*'", "SLASH": "'/'", "POW": "'**'", "_AND": "'and'", "_OR": "'or'", "_NOT": "'not'", "_TRUE": "'true'",
     "_FALSE": "'false'", "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'", "COMMA": "','",
     "EQUAL": "'='", "$END": "end of expression",
 }

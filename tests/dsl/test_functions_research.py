@@ -324,3 +324,52 @@ def test_compiled_over_every_symbol_matches_pandas_per_symbol(text: str, referen
         for _, part in ordered.group_by("symbol", maintain_order=True)
     ])
     assert_matches(got["got"], expected, rtol=1e-7, atol=1e-9)
+
+
+# ---------------------------------------------------------------------------------
+# The ** operator: pow() written as an operator
+
+
+@pytest.mark.parametrize("text, value", [
+    ("2 ** 3", 8.0), ("-2 ** 2", -4.0), ("(-2) ** 2", 4.0), ("2 ** 3 ** 2", 512.0), ("4 ** -0.5", 0.5),
+])
+def test_power_of_constants_folds_as_python(text: str, value: float) -> None:
+    checked, problems = check(text)
+    assert problems == [] and checked is not None and checked.text == ast_number(value)
+
+
+def ast_number(value: float) -> str:
+    from kobe.dsl.ast import Number
+
+    return Number(value).to_text()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("10 ** 400", "this constant is out of range (at most 1e+15 in size)"),
+    ("(close > open) ** 2", "'**' needs numbers, got a boolean on the left"),
+])
+def test_power_refuses(text: str, message: str) -> None:
+    checked, problems = check(text)
+    assert checked is None and problems == [message]
+
+
+def test_power_operator_is_pow_and_null_where_undefined() -> None:
+    frame = bars("CHK").with_columns(move=pl.col("close") - pl.col("open"))
+    move = frame["move"].to_numpy()
+    for p in (2.0, 0.5, -1.0):
+        checked, problems = check(f"(close - open) ** {p} + 0 * sma(close, 2)")
+        assert checked is not None, problems
+        compiler = Compiler()
+        expr = compiler.compile(checked.node)
+        got = compiler.apply(prepare_bars(frame.lazy())).select(expr.alias("got")).collect().to_series()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            expected = np.power(move, p)
+        expected[~np.isfinite(expected)] = np.nan
+        expected[0] = np.nan    # sma(close, 2)'s warm-up
+        assert_matches(got, expected)
+    # Undefined constants are not folded: they stay an expression that is null on every bar.
+    checked, _ = check("(-8) ** (1 / 3) + close")
+    assert checked is not None and checked.text == "(-8) ** 0.3333333333333333 + close"
+    compiler = Compiler()
+    expr = compiler.compile(checked.node)
+    assert compiler.apply(prepare_bars(frame.lazy())).select(expr).collect().to_series().null_count() == frame.height

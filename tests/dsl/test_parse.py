@@ -49,6 +49,17 @@ VALID = [
     ("close >\n  open", "close > open"),
     ("close > open # a comment", "close > open"),
     ("max(a, b, c)", "max(a, b, c)"),
+    # ** binds tighter than unary minus and groups to the right, as in Python.
+    ("x ** 2", "x ** 2"),
+    ("-x ** 2", "-x ** 2"),
+    ("(-x) ** 2", "(-x) ** 2"),
+    ("a ** b ** c", "a ** b ** c"),
+    ("(a ** b) ** c", "(a ** b) ** c"),
+    ("2 ** -1", "2 ** (-1)"),
+    ("a * b ** 2", "a * b ** 2"),
+    ("(a * b) ** 2", "(a * b) ** 2"),
+    ("close[1] ** 2", "close[1] ** 2"),
+    ("(close ** 2)[1]", "(close ** 2)[1]"),
 ]
 
 
@@ -92,6 +103,8 @@ INVALID = [
     ("close[]", 7, "unexpected ']'", None),
     ("1 2", 3, "unexpected '2'", None),
     ("and close", 1, "unexpected 'and'", None),
+    ("close **", 9, "unexpected end of expression", None),
+    ("close * * 2", 9, "unexpected '*'", None),
 ]
 
 

@@ -152,19 +152,35 @@ def daily_statistics(frame: pl.DataFrame, alphas: Sequence[str], horizons: Seque
     aggs: list[pl.Expr] = [pl.col("cy|" + str(h)).pow(2).sum().alias(f"syy|{h}") for h in horizons]
     aggs.append(pl.col("inside").sum().alias("n"))
     for a in alphas:
-        cx, q = pl.col(f"cx|{a}"), pl.col(f"q|{a}")
+        cx = pl.col(f"cx|{a}")
         aggs.append((cx * cx).sum().alias(f"sxx|{a}"))
         for h in horizons:
-            cy, fwd = pl.col(f"cy|{h}"), pl.col(f"fwd|{h}")
+            cy = pl.col(f"cy|{h}")
             aggs.append((cx * cy).sum().alias(f"sxy|{a}|{h}"))
-            aggs += [pl.when(q == k).then(fwd).mean().alias(f"q{k}|{a}|{h}") for k in range(1, QUINTILES + 1)]
     per_date = by_date.lazy().group_by("date").agg(aggs)
     turnover = tops.lazy().group_by("date").agg(
         expr for a in alphas
         for expr in (pl.col(f"q|{a}").sum().alias(f"top|{a}"), (pl.col(f"q|{a}") & ~pl.col(f"was|{a}")).sum()
                      .alias(f"new|{a}"), pl.col(f"was|{a}").sum().alias(f"wasn|{a}")))
-    per_date_frame, turnover_frame = pl.collect_all([per_date, turnover])
-    result = per_date_frame.join(turnover_frame, on="date").sort("date")
+    # The quintiles' mean returns: one group_by per alpha on (date, quintile), pivoted to
+    # a column per quintile and horizon (a mask per quintile would copy the returns 5
+    # times per alpha and horizon).
+    lean = by_date.lazy().select("date", *(f"fwd|{h}" for h in horizons), *(f"q|{a}" for a in alphas))
+    quintile_means = [
+        lean.filter(pl.col(f"q|{a}").is_not_null())
+        .group_by("date", pl.col(f"q|{a}").cast(pl.Int8).alias("q"))
+        .agg(pl.col(f"fwd|{h}").mean().alias(f"{a}|{h}") for h in horizons)
+        for a in alphas]
+    per_date_frame, turnover_frame, *quintile_frames = pl.collect_all([per_date, turnover, *quintile_means])
+    result = per_date_frame.join(turnover_frame, on="date")
+    for a, means in zip(alphas, quintile_frames):
+        wide = means.pivot(on="q", index="date", values=[f"{a}|{h}" for h in horizons],
+                           on_columns=list(range(1, QUINTILES + 1)))
+        # Pivot names a column value_q, or only q when there is one value: q{k}|alpha|h here.
+        wide = wide.rename({(f"{a}|{h}_{k}" if len(horizons) > 1 else str(k)): f"q{k}|{a}|{h}"
+                            for h in horizons for k in range(1, QUINTILES + 1)})
+        result = result.join(wide, on="date", how="left")
+    result = result.sort("date")
 
     out: list[pl.Expr] = [n]
     enough = n >= MIN_SYMBOLS

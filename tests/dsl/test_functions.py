@@ -519,6 +519,25 @@ def test_is_causal(name: str, cut: int) -> None:
     assert truncated.to_list() == full.filter(kept).to_list()
 
 
+@pytest.mark.parametrize("name", ALL)
+@given(cut=st.integers(0, len(DATES) - 2), symbol=st.sampled_from(["GOOG", "ZZZ"]),
+       seed=st.integers(0, 2**32 - 1))
+@settings(max_examples=10, deadline=None)
+def test_changing_later_bars_of_a_symbol_changes_no_earlier_value(name: str, cut: int, symbol: str,
+                                                                   seed: int) -> None:
+    # Not only absent: any later bar of either symbol may be anything, and nothing up to
+    # the cut moves, for that symbol or the other (a cross-section reads both).
+    later = (pl.col("date") > DATES[cut]) & (pl.col("symbol") == symbol)
+    noise = pl.Series(np.random.default_rng(seed).uniform(0.5, 2.0, MARKET.height))
+    changed = MARKET.with_columns(
+        *(pl.when(later).then(pl.col(c) * noise).otherwise(pl.col(c)).cast(MARKET.schema[c]).alias(c)
+          for c in ("open", "high", "low", "close", "volume", "sma20")),
+        pl.when(later).then(~pl.col("up")).otherwise(pl.col("up")).alias("up"),
+    )
+    kept = MARKET["date"] <= DATES[cut]
+    assert compiled(changed, name).filter(kept).to_list() == compiled(MARKET, name).filter(kept).to_list()
+
+
 @pytest.mark.parametrize("name", [n for n in ALL if REGISTRY[n].partition == "symbol"])
 def test_over_symbol_equals_one_symbol_at_a_time(name: str) -> None:
     together = compiled(MARKET, name)

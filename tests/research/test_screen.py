@@ -8,10 +8,10 @@ import datetime as dt
 import math
 
 import numpy as np
-import pandas as pd
+import pandas as pd  # type: ignore[import-untyped]
 import polars as pl
 import pytest
-from scipy import stats
+from scipy import stats  # type: ignore[import-untyped]
 
 from kobe.config.errors import KobeError
 from kobe.dsl.check import check_definitions

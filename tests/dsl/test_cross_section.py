@@ -118,7 +118,7 @@ def exact_buckets(values: pd.Series, q: int) -> pd.Series:
     return out
 
 
-@pytest.mark.parametrize("q", [1, 2, 3, 5, 10, 12, 20])
+@pytest.mark.parametrize("q", [1, 3, 5, 12, 20])
 @pytest.mark.parametrize("inner", list(INPUTS))
 def test_cs_quantile_is_ceil_q_times_the_percentile_rank(inner: str, q: int) -> None:
     expected = PD.groupby("date", group_keys=False)[INPUTS[inner]].apply(lambda v: exact_buckets(v, q))

@@ -317,6 +317,14 @@ def _cs_zscore(x: pl.Expr) -> pl.Expr:
     return pl.when(flat).then(None).otherwise((x - x.mean()) / x.std(ddof=0))
 
 
+def _cs_scale(x: pl.Expr, a: float = 1) -> pl.Expr:
+    import polars as pl
+
+    total = x.cast(pl.Float64).abs().sum()
+    # Every value 0 (or none): nothing to scale to a.
+    return pl.when(total == 0).then(None).otherwise(x * a / total)
+
+
 def _cs_quantile(x: pl.Expr, q: int) -> pl.Expr:
     import polars as pl
 
@@ -815,5 +823,15 @@ register(FunctionSpec(
     impl=_cs_quantile,
     lookback=_no_lookback,
     doc="Bucket 1 (lowest) to q of x among the symbols on the same date: ceil(q * cs_rank(x)).",
+    partition="date",
+))
+
+register(FunctionSpec(
+    name="cs_scale",
+    params=(_X, Param("a", ParamKind.CONST, default=1)),
+    result=Type.NUM,
+    impl=_cs_scale,
+    lookback=_no_lookback,
+    doc="x scaled so that its absolute values sum to a over the symbols on the same date.",
     partition="date",
 ))

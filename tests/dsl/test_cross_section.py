@@ -1,5 +1,5 @@
 """The cross-sectional functions (partition "date"): cs_rank, cs_zscore, cs_demean,
-cs_quantile, and rank (the same as cs_rank).
+cs_quantile, cs_scale, and rank (the same as cs_rank).
 
 Each is compiled as a rule would be and compared with pandas' own group-by-date
 statistics on twelve real S&P 500 symbols (``tests/data/sp500_12_2015_2016.parquet``,
@@ -108,6 +108,15 @@ def test_cs_demean_matches_pandas(inner: str) -> None:
     assert_matches(compiled_on_slice("cs_demean({})", inner), expected, rtol=1e-9, atol=1e-15)
 
 
+@pytest.mark.parametrize("a", [1, 0.5])
+@pytest.mark.parametrize("inner", list(INPUTS))
+def test_cs_scale_matches_pandas(inner: str, a: float) -> None:
+    column = PD[INPUTS[inner]]
+    total = column.abs().groupby(PD["date"]).transform("sum")
+    expected = column * a / total
+    assert_matches(compiled_on_slice(f"cs_scale({{}}, {a})", inner), expected, rtol=1e-9, atol=1e-15)
+
+
 def exact_buckets(values: pd.Series, q: int) -> pd.Series:
     """ceil(q * rank / count) in fractions, ranks from scipy (average of ties)."""
     out = pd.Series(np.nan, index=values.index)
@@ -145,7 +154,8 @@ def test_the_cross_section_is_the_symbols_with_a_value_that_date() -> None:
         "open": 1.0, "high": 1.0, "low": 1.0, "volume": 1.0,
         "close": [10.0, 20.0, 20.0, None, 7.0, 7.0],
     })
-    got = evaluate(frame, "cs_rank(close)", "cs_zscore(close)", "cs_demean(close)", "cs_quantile(close, 2)")
+    got = evaluate(frame, "cs_rank(close)", "cs_zscore(close)", "cs_demean(close)", "cs_quantile(close, 2)",
+                   "cs_scale(close - 20)")
     _ = None
     # Rows by symbol then date: A1 A2 B1 B2 C1 D1. The 1st date has three values (B and
     # C tie for ranks 2 and 3; D has none); on the 2nd, A and B tie.
@@ -160,6 +170,8 @@ def test_the_cross_section_is_the_symbols_with_a_value_that_date() -> None:
     assert got["v2"].to_list()[5] is None
     # ceil(2 * 1/3) = 1, ceil(2 * 2.5/3) = 2; the tie of two: ceil(2 * 0.75) = 2.
     assert got["v3"].to_list() == [1.0, 2.0, 2.0, 2.0, 2.0, _]
+    # |-10| + 0 + 0 on the 1st date; -13 twice on the 2nd: -0.5 each.
+    assert got["v4"].to_list() == [-1.0, -0.5, 0.0, -0.5, 0.0, _]
 
 
 def test_the_checker_knows_which_expressions_are_cross_sectional() -> None:
@@ -170,7 +182,7 @@ def test_the_checker_knows_which_expressions_are_cross_sectional() -> None:
         checked = checker.check(source, parse_expr(source), None)
         assert checked is not None and checked.cross_sectional is across, text
     assert {n for n, s in REGISTRY.items() if s.partition == "date"} == {
-        "rank", "cs_rank", "cs_zscore", "cs_demean", "cs_quantile"}
+        "rank", "cs_rank", "cs_zscore", "cs_demean", "cs_quantile", "cs_scale"}
 
 
 def test_compiled_cross_sections_run_per_date() -> None:
@@ -192,7 +204,7 @@ RULES = (
     "cs_rank(close)", "rank(close - open)", "cs_zscore(returns(1))", "cs_demean(close)",
     "cs_quantile(volume, 3)", "sma(cs_rank(close), 3)", "cs_zscore(ts_rank(close, 3))",
     "corr(close, cs_demean(close), 3)", "if(cs_rank(close) > 0.5, cs_quantile(returns(2), 2), -1)",
-    "cs_rank(delta(close, 1))[1]", "cs_demean(skew(close, 3))",
+    "cs_rank(delta(close, 1))[1]", "cs_demean(skew(close, 3))", "cs_scale(returns(1), 2)",
 )
 SYMBOLS = ["A", "B", "C", "D"]
 DAYS = [dt.date(2021, 1, 4) + dt.timedelta(days=i) for i in range(10)]

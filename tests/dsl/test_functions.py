@@ -488,6 +488,7 @@ TYPICAL: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "cs_zscore": ((), {"x": "close"}),
     "cs_demean": ((), {"x": "close"}),
     "cs_quantile": ((), {"x": "close", "q": 5}),
+    "cs_scale": ((), {"x": "close", "a": 2}),
 }
 ALL = sorted(REGISTRY)
 

@@ -70,6 +70,8 @@ METRICS: Mapping[str, str] = {
     "shadow_unexpected": "last shadow check: orders sent that the backtest did not expect",
     "shadow_slippage_bps": "last shadow check: mean slippage of the fills against the backtest's, in bps",
     "drift_alarms": "strategies whose live trades have drifted from the backtest (last drift check)",
+    "meta_prob_trades": "closed live trades of strategies filtering on meta_prob, scored for calibration",
+    "meta_prob_brier": "Brier score of those trades' meta_prob against their outcomes (0.25: a coin flip)",
 }
 
 Status = Callable[[], dict[str, Any]]

@@ -65,6 +65,7 @@ from kobe.monitor.metrics import trading_metrics
 from kobe.monitor.session import SessionMonitor, monitor_status
 from kobe.monitor.shadow import ShadowBounds
 from kobe.oms.store import OrderStore
+from kobe.research.ml.live import calibration_metrics
 from kobe.runner.heartbeat import INTERVAL, read_heartbeat, write_heartbeat
 from kobe.runner.lock import InstanceLock
 from kobe.runner.preflight import Preflight
@@ -204,6 +205,7 @@ class Runner:
                                       drift_bounds=DriftBounds.from_config(bounds)) if self.monitoring else None
         self._bars: pl.LazyFrame | None = None     # what the last cycle read
         self._latest: dt.datetime | None = None    # the broker's latest time seen: it never goes back
+        self._calibration: dict[str, Any] = {}     # the live meta_prob's, after each cycle
 
     # -- what the endpoints show ------------------------------------------------------
 
@@ -221,7 +223,9 @@ class Runner:
             "mode": self.mode, "preflight_ok": self.state.preflight_ok,
             "kill_switch": self.trader.kill_switch.info(), "heartbeat": beat.__dict__ if beat else None,
             "heartbeat_fresh": fresh, "trading_date": today.isoformat(), "now": now.isoformat(),
-            "metrics": trading_metrics(store, self.trader.root / LOGS / EVENTS, today, marks, **checks),
+            "metrics": {**trading_metrics(store, self.trader.root / LOGS / EVENTS, today, marks, **checks),
+                        **calibration_metrics(self._calibration)},
+            "meta_calibration": self._calibration,
             "equity": self.state.equity, "spent_today_usd": store.spent(today),
             "daily_budget_usd": risk.daily_budget_usd, "cycles": self.state.cycles,
             "positions": positions_shown(store, marks),
@@ -362,8 +366,22 @@ class Runner:
                    f"cycle done: {len(report.entries)} entries, {len(report.exits)} exits")
         if self.health_port is not None:      # only a served dashboard draws it
             self._expect()
+        self._calibrate()
         if self.on_cycle:
             self.on_cycle(report)
+
+    def _calibrate(self) -> None:
+        """The live meta_prob's calibration (:mod:`kobe.research.ml.live`), computed once
+        per cycle, not per request: it evaluates the features. Nothing to do, and nothing
+        imported, without a strategy filtering on meta_prob."""
+        if not any(s.meta_filtered for s in self.trader.project.strategies):
+            return
+        from kobe.research.ml.live import live_calibration
+
+        try:
+            self._calibration = live_calibration(self.trader.project, self.trader.store, self._bars)
+        except (KobeError, OSError, ValueError) as err:
+            self.alerts.send("warning", f"meta_prob calibration not computed: {err}")
 
     def _after_cycle(self, slot: dt.datetime) -> None:
         """The session's checks, once its last scan time has passed (the schedule's next

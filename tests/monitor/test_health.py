@@ -16,7 +16,8 @@ from kobe.monitor.health import METRICS, serve_health
 METRIC_VALUES = {"ioc_submitted": 4, "ioc_filled": 3, "ioc_cancelled": 1, "liquidity_blocked": 2,
                  "policy_blocked": 1, "pnl_realized_usd": 12.5, "pnl_unrealized_usd": -3.25, "win_count": 3,
                  "loss_count": 1, "win_rate": 0.75, "last_trade_timestamp_seconds": 1.7e9, "shadow_not_sent": 1,
-                 "shadow_missed": 1, "shadow_unexpected": 0, "shadow_slippage_bps": -2.5, "drift_alarms": 0}
+                 "shadow_missed": 1, "shadow_unexpected": 0, "shadow_slippage_bps": -2.5, "drift_alarms": 0,
+                 "meta_prob_trades": 12, "meta_prob_brier": 0.21}
 SHADOW = {"session": "2026-11-24", "counts": {"expected": 2, "sent": 1, "filled": 0, "missed": 1, "not_sent": 1,
                                               "unexpected": 0, "slippage_bps": None},
           "breaches": ["1 of 1 IOCs sent filled nothing (100% > 20%)"],

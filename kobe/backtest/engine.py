@@ -231,7 +231,7 @@ def _trades(name: str, market: Market, candidates: Candidates, exits: Exits, boo
 
 def run_backtest(project: Project, bars: pl.LazyFrame | pl.DataFrame, *, strategy: str | None = None,
                  universe: Sequence[str] | None = None, start: dt.date | None = None,
-                 end: dt.date | None = None, gates: bool | None = None) -> BacktestResult:
+                 end: dt.date | None = None, gates: bool | None = None, unfiltered: bool = False) -> BacktestResult:
     """Run the enabled strategies (or only ``strategy``) of ``project`` over ``bars``.
 
     ``universe`` replaces every strategy's own. Bars after ``end`` are never read; bars
@@ -241,9 +241,10 @@ def run_backtest(project: Project, bars: pl.LazyFrame | pl.DataFrame, *, strateg
     :func:`gates_apply`).
 
     A strategy whose filters read ``meta_prob`` reads its meta-model's out-of-sample
-    probabilities (:mod:`kobe.research.ml.meta`), and runs a second time without those
-    filters, as ``<name> (no meta filter)``: an account listed after the strategies and
-    left out of ``combined``.
+    probabilities (:mod:`kobe.research.ml.meta`); with ``unfiltered`` (``kobe backtest``)
+    it runs a second time without those filters, as ``<name> (no meta filter)``: an
+    account listed after the strategies and left out of ``combined``. Off by default:
+    the live checks (shadow, drift) compare the strategies that trade.
     """
     chosen = [project.strategy(strategy)] if strategy else project.enabled()
     if not chosen:
@@ -263,8 +264,9 @@ def run_backtest(project: Project, bars: pl.LazyFrame | pl.DataFrame, *, strateg
     baselines = []
     for c in compiled:
         if c.checked.meta_filtered:
-            found[c.name], unfiltered = _meta_candidates(project, c, market, universes[c.name], first)
-            baselines.append(unfiltered)
+            found[c.name], pair = _meta_candidates(project, c, market, universes[c.name], first, unfiltered)
+            if pair is not None:
+                baselines.append(pair)
     frames = [found[c.name] for c in compiled]
     # The receipt's hash of these bars runs beside the simulation.
     start_data_sha256(market.bars)
@@ -295,7 +297,7 @@ NO_META = " (no meta filter)"
 
 
 def _meta_candidates(project: Project, compiled: CompiledStrategy, market: Market, symbols: Sequence[str],
-                     first: int) -> tuple[pl.DataFrame, tuple[CompiledStrategy, pl.DataFrame]]:
+                     first: int, unfiltered: bool) -> tuple[pl.DataFrame, tuple[CompiledStrategy, pl.DataFrame] | None]:
     """The candidates of a strategy that filters on ``meta_prob`` (over its market with
     that column), and its primary model's (without those filters) for the side-by-side."""
     from kobe.backtest.candidates import candidate_query
@@ -304,6 +306,8 @@ def _meta_candidates(project: Project, compiled: CompiledStrategy, market: Marke
 
     own = candidate_query(compiled, with_meta_prob(project, compiled.name, market), symbols=symbols,
                           first_session=first).collect()
+    if not unfiltered:
+        return own, None
     primary = compiled.checked.primary()
     primary = replace(primary, config=replace(primary.config, name=compiled.name + NO_META))
     baseline = compile_strategy(primary)

@@ -171,7 +171,7 @@ def backtest(**params: Any) -> None:
 
     inputs = Inputs(params)
     result = run_backtest(inputs.project, inputs.bars, strategy=params["strategy"], universe=inputs.universe,
-                          start=inputs.start, end=inputs.end, gates=params["gates"])
+                          start=inputs.start, end=inputs.end, gates=params["gates"], unfiltered=True)
     receipt = inputs.receipt(result.market.bars)
     folder = inputs.folder(params["out"], "backtest")
     write_outputs(result, folder, receipt)

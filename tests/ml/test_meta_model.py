@@ -129,7 +129,8 @@ def test_the_backtest_reads_out_of_sample_probabilities_beside_the_unfiltered_st
     code, output, _ = cli("ml", "train", "planted", "--config", str(root / "strategies.yaml"), "--folds", str(FOLDS))
     assert code == 0, output
     receipt = json.loads((root / "state" / "models" / "planted.json").read_text())
-    result = run_backtest(project, project.bars())
+    result = run_backtest(project, project.bars(), unfiltered=True)
+    assert [s.name for s in run_backtest(project, project.bars()).strategies] == ["planted"]
     names = [s.name for s in result.strategies]
     assert names == ["planted", "planted (no meta filter)"]
     filtered, unfiltered = result.strategies

@@ -86,7 +86,8 @@ def pinned_models(root: Path) -> dict[str, str] | None:
     """The model hashes the pin recorded (``None``: no pin, or an unreadable one)."""
     try:
         record = json.loads((root / LOCK_FILE).read_text(encoding="utf-8"))
-        return {str(k): str(v) for k, v in dict(record.get("models", {})).items()}
+        recorded = record.get("models") or {}
+        return {str(k): str(v) for k, v in recorded.items()} if isinstance(recorded, dict) else None
     except (OSError, ValueError, TypeError, AttributeError):
         return None
 
@@ -118,7 +119,11 @@ def pin_status(root: Path, fp: Fingerprint) -> PinStatus:
     added = tuple(p for p in fp.files if p not in pinned_files)
     removed = tuple(p for p in pinned_files if p not in fp.files)
     # A pin written before the models were pinned has none: so has a project without them.
-    models, pinned = model_hashes(root), {str(k): str(v) for k, v in dict(record.get("models") or {}).items()}
+    recorded = record.get("models") or {}
+    if not isinstance(recorded, dict):
+        raise KobeError(Diagnostic("unreadable pin file (its models are not a table of hashes)", file=str(LOCK_FILE),
+                                   hint="run `kobe pin` to record the current config"))
+    models, pinned = model_hashes(root), {str(k): str(v) for k, v in recorded.items()}
     changed += tuple(p for p in models if p in pinned and pinned[p] != models[p])
     added += tuple(p for p in models if p not in pinned)
     removed += tuple(p for p in pinned if p not in models)

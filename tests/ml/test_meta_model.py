@@ -211,3 +211,13 @@ def test_meta_prob_may_only_be_read_by_a_filter(tmp_path: Path) -> None:
 def test_the_probabilities_are_numbers_between_zero_and_one(edge_project: Path) -> None:
     probs = trained(edge_project).oos["prob"].to_numpy()
     assert np.all((probs >= 0) & (probs <= 1))
+
+
+def test_a_pin_whose_models_are_not_hashes_is_a_located_error(edge_project: Path) -> None:
+    from kobe.config.errors import KobeError
+
+    assert cli("pin", str(edge_project / "strategies.yaml"))[0] == 0
+    lock = edge_project / "state" / "config.lock"
+    lock.write_text(json.dumps({**json.loads(lock.read_text()), "models": "not a table"}))
+    with pytest.raises(KobeError, match="unreadable pin file"):
+        load_project(edge_project / "strategies.yaml").pin_status()

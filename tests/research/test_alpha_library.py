@@ -93,3 +93,9 @@ def test_no_feature_or_alpha_reads_a_later_bar(sample: pl.DataFrame, everything,
     before_day = pl.col("date") < day
     assert after.filter(before_day).equals(baseline.filter(before_day)), f"a value before {day} changed"
     assert not after.filter(~before_day).equals(baseline.filter(~before_day))   # the change did reach the values
+
+
+def test_the_project_template_ships_the_same_libraries() -> None:
+    for name in ("features.kobe", "alphas.kobe"):
+        template = REPO / "kobe" / "project_template" / "rules" / name
+        assert template.read_text() == (REPO / "rules" / name).read_text(), f"copy rules/{name} into {template}"

@@ -304,7 +304,7 @@ def _meta_candidates(project: Project, compiled: CompiledStrategy, market: Marke
     from kobe.research.ml.meta import with_meta_prob
     from kobe.strategy import compile_strategy
 
-    own = candidate_query(compiled, with_meta_prob(project, compiled.name, market), symbols=symbols,
+    own = candidate_query(compiled, with_meta_prob(project, compiled.name, market, symbols), symbols=symbols,
                           first_session=first).collect()
     if not unfiltered:
         return own, None

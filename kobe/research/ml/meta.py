@@ -10,6 +10,7 @@ out of sample, and a scan of a past date reads what the backtest read on it.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -40,13 +41,17 @@ def _values(project: Project, bundle: dict[str, Any], bars: pl.LazyFrame | pl.Da
     return feature_frame(bars, features, presorted=True).collect()
 
 
-def with_meta_prob(project: Project, name: str, market: Market) -> Market:
-    """``market`` with ``name``'s ``meta_prob`` column (its out-of-sample probabilities)."""
+def with_meta_prob(project: Project, name: str, market: Market, symbols: Sequence[str]) -> Market:
+    """``market`` with ``name``'s ``meta_prob`` column (its out-of-sample probabilities)
+    on the rows of ``symbols``, its universe: the features are computed over those
+    symbols only, as in training (a cross-sectional feature ranks within them)."""
     bundle, _ = store.load(project, name, trading=False)
-    values = _values(project, bundle, market.bars)
+    own = market.bars.filter(pl.col("symbol").cast(pl.String).is_in(list(symbols)))
+    values = _values(project, bundle, own)
     prob = probabilities(bundle, values.select(bundle["features"]).to_numpy().astype(float), values["date"])
-    column = pl.Series(META_PROB, prob, dtype=pl.Float64, nan_to_null=True)
-    return replace(market, bars=market.bars.with_columns(column))
+    column = own.select("_row").with_columns(pl.Series(META_PROB, prob, dtype=pl.Float64, nan_to_null=True))
+    bars = market.bars.join(column, on="_row", how="left", maintain_order="left")
+    return replace(market, bars=bars)
 
 
 def scan_meta_prob(project: Project, name: str, bars: pl.DataFrame, day: dt.date) -> pl.DataFrame:

@@ -221,3 +221,29 @@ def test_a_pin_whose_models_are_not_hashes_is_a_located_error(edge_project: Path
     lock.write_text(json.dumps({**json.loads(lock.read_text()), "models": "not a table"}))
     with pytest.raises(KobeError, match="unreadable pin file"):
         load_project(edge_project / "strategies.yaml").pin_status()
+
+
+def test_the_scan_reads_the_probability_the_backtest_read(tmp_path: Path) -> None:
+    from kobe.backtest.market import scoped_market
+    from kobe.research.ml.meta import scan_meta_prob, with_meta_prob
+
+    root = make_project(tmp_path / "parity", edge=True, meta_filter=True)
+    config = str(root / "strategies.yaml")
+    assert cli("ml", "train", "planted", "--config", config, "--folds", str(FOLDS))[0] == 0
+    assert cli("pin", config)[0] == 0
+    project = load_project(root / "strategies.yaml")
+    bars = pl.read_parquet(root / "bars.parquet")
+    symbols = project.universe(project.strategy("planted").config)
+    market = with_meta_prob(project, "planted", scoped_market(bars, symbols), symbols)
+    receipt = json.loads((root / "state" / "models" / "planted.json").read_text())
+    first_test = dt.date.fromisoformat(receipt["folds"][0]["test_start"])
+    column = market.bars.select(pl.col("symbol").cast(pl.String), "date", "meta_prob")
+    assert column.filter(pl.col("date") < first_test)["meta_prob"].null_count() == \
+        column.filter(pl.col("date") < first_test).height
+    after = dt.date.fromisoformat(receipt["folds"][1]["test_start"]) + dt.timedelta(days=7)
+    day = column.filter(pl.col("date") >= after)["date"].min()
+    assert isinstance(day, dt.date)
+    scanned = scan_meta_prob(project, "planted", bars.filter(pl.col("date") <= day).sort("symbol", "date"), day)
+    backtested = column.filter(pl.col("date") == day).sort("symbol")
+    assert scanned.height == len(symbols) and scanned["meta_prob"].null_count() == 0
+    assert np.allclose(scanned.sort("symbol")["meta_prob"].to_numpy(), backtested["meta_prob"].to_numpy())

@@ -156,7 +156,7 @@ def test_too_few_trades_for_the_folds_is_a_located_error(edge_project: Path) -> 
     code, output, exc = cli("ml", "train", "planted", "--config", str(edge_project / "strategies.yaml"),
                             "--folds", "40")
     assert code == 2 and isinstance(exc, SystemExit)
-    assert "strategies.yaml: error: strategy 'planted' has too few trades" in output
+    assert "strategies.yaml:2:5: error: strategy 'planted' has too few trades" in output
     assert "--folds" in output and "Traceback" not in output
 
 

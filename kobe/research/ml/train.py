@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,11 +89,17 @@ def train(project: Project, name: str, bars: pl.LazyFrame | pl.DataFrame, *, fea
     checked = resolve_features(project, features)
     project.strategy(name)
     market, trades = labelled_trades(project, name, bars)
+    location = project.strategy(name).config.location
     where = shown(project.config.strategies_file)
+
+    def at(message: str, hint: str | None = None) -> Diagnostic:
+        # At the strategy's entry in strategies.yaml: the trades are its.
+        return location.diagnostic(message, hint=hint) if location is not None else \
+            Diagnostic(message, file=where, hint=hint)
     if trades.height < MIN_TRAIN + MIN_TEST:
-        raise KobeError(Diagnostic(f"strategy {name!r} has {trades.height} closed trades in the data; the meta-model "
-                                   f"needs at least {MIN_TRAIN + MIN_TEST}", file=where,
-                                   hint="use more data (--data) or a strategy that trades more"))
+        raise KobeError(at(f"strategy {name!r} has {trades.height} closed trades in the data; the meta-model "
+                           f"needs at least {MIN_TRAIN + MIN_TEST}",
+                           hint="use more data (--data) or a strategy that trades more"))
     values = feature_frame(market.bars, checked, presorted=True).collect()
     table = trades.join(values, left_on=["symbol", "signal_date"], right_on=["symbol", "date"], how="left")
     X = table.select(list(checked)).to_numpy().astype(float)
@@ -106,7 +112,7 @@ def train(project: Project, name: str, bars: pl.LazyFrame | pl.DataFrame, *, fea
     # The inner folds' embargo in calendar days: sessions are about 5 in 7.
     inner_embargo = np.timedelta64(embargo * 7 // 5 + 1, "D")
     plan = make_folds(market.sessions, first_signal, folds, embargo)
-    _check_sizes(name, where, folds, plan, signal, exit_, y)
+    _check_sizes(name, at, folds, plan, signal, exit_, y)
     rows: list[dict[str, Any]] = []
     windows: list[Window] = []
     tested = []
@@ -116,9 +122,8 @@ def train(project: Project, name: str, bars: pl.LazyFrame | pl.DataFrame, *, fea
             fitted, method, holdout = mdl.fit(X[train_rows], y[train_rows], signal[train_rows], exit_[train_rows],
                                               inner_embargo)
         except mdl.FitError as err:
-            raise KobeError(Diagnostic(f"fold {fold.index} of {name!r} cannot be trained: {err}", file=where,
-                                       hint=f"ask fewer folds (--folds {max(1, folds - 1)}) or use more data")
-                            ) from None
+            raise KobeError(at(f"fold {fold.index} of {name!r} cannot be trained: {err}",
+                               hint=f"ask fewer folds (--folds {max(1, folds - 1)}) or use more data")) from None
         p = mdl.win_probability(fitted, X[test_rows])
         figures = mdl.scores(y[test_rows], p)
         rows.append({"fold": fold.index, "train_trades": len(train_rows),
@@ -130,7 +135,10 @@ def train(project: Project, name: str, bars: pl.LazyFrame | pl.DataFrame, *, fea
             pl.Series("prob", p), pl.lit(fold.index).alias("fold")))
     oos = pl.concat(tested)
     overall = mdl.scores(oos["won"].to_numpy(), oos["prob"].to_numpy())
-    final, method, holdout = _fit_all(name, where, X, y, signal, exit_, inner_embargo)
+    try:
+        final, method, _holdout = mdl.fit(X, y, signal, exit_, inner_embargo)
+    except mdl.FitError as err:
+        raise KobeError(at(f"the final model of {name!r} cannot be trained: {err}")) from None
     overall["final_calibration"] = method
     data_end = market.sessions[-1]
     windows.append(Window(data_end + dt.timedelta(days=1), None, final))
@@ -138,16 +146,8 @@ def train(project: Project, name: str, bars: pl.LazyFrame | pl.DataFrame, *, fea
                        int(y.sum()), first_signal, max(table["exit_date"]), data_end, market)
 
 
-def _fit_all(name: str, where: str, X: np.ndarray, y: np.ndarray, signal: np.ndarray, exit_: np.ndarray,
-             embargo: np.timedelta64) -> tuple[Any, str, dict[str, float]]:
-    try:
-        return mdl.fit(X, y, signal, exit_, embargo)
-    except mdl.FitError as err:
-        raise KobeError(Diagnostic(f"the final model of {name!r} cannot be trained: {err}", file=where)) from None
-
-
-def _check_sizes(name: str, where: str, asked: int, plan: list[Fold], signal: np.ndarray, exit_: np.ndarray,
-                 y: np.ndarray) -> None:
+def _check_sizes(name: str, at: Callable[..., Diagnostic], asked: int, plan: list[Fold], signal: np.ndarray,
+                 exit_: np.ndarray, y: np.ndarray) -> None:
     """Every fold has enough training trades of both classes and enough test trades."""
     problems = []
     for fold in plan:
@@ -161,8 +161,7 @@ def _check_sizes(name: str, where: str, asked: int, plan: list[Fold], signal: np
         problems.append(f"the data has sessions for {len(plan)} test periods only")
     if problems:
         more = f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
-        raise KobeError(Diagnostic(
+        raise KobeError(at(
             f"strategy {name!r} has too few trades ({len(y)}) for {asked} folds: {'; '.join(problems[:3])}{more}",
-            file=where,
             hint=f"each fold needs {MIN_TRAIN} training trades (wins and losses) and {MIN_TEST} test trades: "
                  f"ask fewer --folds or use more data"))

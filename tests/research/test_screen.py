@@ -164,3 +164,15 @@ def test_a_definition_with_parameters_is_not_an_alpha() -> None:
         screen(synthetic(symbols=10, days=200, edge=False), table, ["block"])
     diagnostic = err.value.diagnostics[0]
     assert "takes parameters" in diagnostic.message and diagnostic.file == "rules/alphas.kobe"
+
+
+def test_the_t_statistic_is_scipys_one_sample_t_over_root_h() -> None:
+    result = screen(synthetic(edge=True), definitions(), horizons=[1, 5], folds=3)
+    oos = (result.daily["fold"] >= 2).to_numpy()
+    for row in result.rows:
+        ic = result.daily[f"ic|{row['alpha']}|{row['horizon']}"].cast(pl.Float64).fill_null(np.nan).to_numpy()[oos]
+        ic = ic[~np.isnan(ic)]
+        expected = stats.ttest_1samp(ic, 0.0).statistic / math.sqrt(row["horizon"])
+        assert row["t_stat"] == pytest.approx(expected, rel=1e-5, abs=1e-5)
+        assert row["days"] == ic.size and row["ic_mean"] == pytest.approx(ic.mean(), abs=1e-6)
+        assert row["hit_rate"] == pytest.approx((ic > 0).mean(), abs=1e-6)

@@ -25,6 +25,7 @@ from kobe.config.errors import Diagnostic, KobeError
 from kobe.dsl import ast
 from kobe.dsl.check import CheckedExpr, Checker
 from kobe.dsl.types import Type
+from kobe.strategy import reads_meta_prob
 
 if TYPE_CHECKING:
     import polars as pl
@@ -103,6 +104,12 @@ def check_entries(definitions: Mapping[str, ast.Definition], names: Sequence[str
             continue
         checked = checker.check(definition.source, definition.body, Type.NUM,  # type: ignore[arg-type]
                                 what=f"the definition {name!r}")
+        if checked is not None and reads_meta_prob(checked):
+            # The meta-model's output exists only where a model was trained on trades.
+            problems.append(definition.source.diagnostic(  # type: ignore[attr-defined]
+                0, f"{name!r} reads meta_prob, the meta-model's output: not a feature or an alpha",
+                width=len(name)))
+            continue
         if checked is not None:
             out.append(Entry(name, library_of(definition), description(definition), checked,
                              definition.source.text))  # type: ignore[attr-defined]
@@ -124,9 +131,11 @@ def evaluate(bars: pl.LazyFrame, items: Sequence[Entry]) -> pl.LazyFrame:
     outputs = {item.name: compiler.compile(item.checked.node) for item in items}
     frame = compiler.apply(prepare_bars(bars))
     warm = pl.col("bar_index")
-    # Any NaN left (a ratio of two nulls' neighbours, a log of 0 in a built-in) is unknown,
-    # and a screen must not rank it: null.
-    values = [pl.when(warm >= item.warmup).then(outputs[item.name]).cast(pl.Float64).fill_nan(None).alias(item.name)
-              for item in items]
+    # A value that is not a finite number (an overflow of pow) is unknown, and a screen
+    # must not rank it: null.
+    values = []
+    for item in items:
+        value = pl.when(warm >= item.warmup).then(outputs[item.name]).cast(pl.Float64)
+        values.append(pl.when(value.is_finite()).then(value).alias(item.name))
     return frame.with_columns(values).select("symbol", "date", "open", "high", "low", "close", "volume",
                                              "bar_index", *(item.name for item in items))

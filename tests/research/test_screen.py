@@ -176,3 +176,10 @@ def test_the_t_statistic_is_scipys_one_sample_t_over_root_h() -> None:
         assert row["t_stat"] == pytest.approx(expected, rel=1e-5, abs=1e-5)
         assert row["days"] == ic.size and row["ic_mean"] == pytest.approx(ic.mean(), abs=1e-6)
         assert row["hit_rate"] == pytest.approx((ic > 0).mean(), abs=1e-6)
+
+
+def test_the_meta_models_output_is_not_an_alpha() -> None:
+    table = definitions(RULES + "\n# The model's say.\nmodel = meta_prob\n")
+    with pytest.raises(KobeError) as err:
+        screen(synthetic(symbols=10, days=200, edge=False), table, ["model"])
+    assert "reads meta_prob" in err.value.diagnostics[0].message

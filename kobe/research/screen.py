@@ -139,7 +139,9 @@ def daily_statistics(frame: pl.DataFrame, alphas: Sequence[str], horizons: Seque
     for a in alphas:
         centred += [(pl.col(f"rx|{a}") - (n + 1) / 2).alias(f"cx|{a}"),
                     (pl.col(f"rx|{a}") * QUINTILES / n).ceil().alias(f"q|{a}")]
-    by_date = by_date.with_columns(centred)
+    # Only what the aggregations read from here on: the alphas' values and raw ranks go.
+    by_date = by_date.select("date", "inside", *(f"fwd|{h}" for h in horizons), *centred)
+    del ranked_rows
 
     # Turnover: in the top quintile today, and on the symbol's bar before? Read in the
     # symbol-major order, where the bar before is the row above.

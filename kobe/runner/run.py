@@ -190,6 +190,7 @@ class Runner:
     alerts: Alerts = field(default_factory=Alerts)
     on_cycle: Callable[[CycleReport], None] | None = None
     stop: threading.Event = field(default_factory=threading.Event)
+    signalled: str | None = None   # the signal that asked it to stop (SIGTERM, SIGINT), recorded on the way out
     monitoring: bool = True                # the after-session shadow and drift checks
     refresh: Callable[[dt.datetime], RefreshReport] | None = None   # bars brought up to date before each cycle
 
@@ -421,6 +422,8 @@ class Runner:
         finally:
             self.stop.set()
             self._beat("stopped", state="stopped")
+            if self.signalled is not None:
+                self.audit.event("runner.signal", signal=self.signalled)
             self.audit.event("runner.stopped", cycles=self.state.cycles, mode=self.mode)
             lock.release()
 
@@ -529,7 +532,10 @@ def expectation(result: Any, start: dt.date, through: dt.date) -> dict[str, Any]
 def install_signal_handlers(runner: Runner) -> None:
     """SIGTERM and SIGINT ask the runner to stop after the order in flight."""
     def handler(signum: int, frame: object) -> None:
-        runner.audit.event("runner.signal", signal=signal.Signals(signum).name)
+        # Only flags: the handler runs on the main thread between two of its bytecodes,
+        # perhaps inside the audit chain's lock, so writing the event here deadlocked.
+        # The runner records it on its way out (Runner.run).
+        runner.signalled = signal.Signals(signum).name
         runner.stop.set()
 
     signal.signal(signal.SIGTERM, handler)

@@ -83,6 +83,10 @@ def _project(root: Path, url: str) -> Path:
         shutil.copytree(REPO / folder, root / folder)
     strategies = (root / "strategies.yaml").read_text()
     strategies = strategies.replace("amount_usd: 75", "amount_usd: 300")
+    # The backtest's account as large as the paper account's cash: ten $300 slots do not
+    # fit in the shipped $1,000 one, and live trading would not be short of cash.
+    strategies, n = re.subn(r"initial_cash: \d+", "initial_cash: 100000", strategies)
+    assert n == 1
     # One strategy in one account, as the backtest has it; budgets that do not bind, so the
     # two decide alike and any difference is the trading path's.
     strategies, n = re.subn(r"(name: ict_turtle_soup\n    enabled:) true", r"\1 false", strategies)

@@ -251,6 +251,8 @@ def screen(bars: pl.LazyFrame | pl.DataFrame, definitions: Mapping[str, ast.Defi
     if folds < 2:
         raise KobeError(Diagnostic(f"--folds must be at least 2, got {folds}",
                                    hint="fold 1 is the first past the others are judged against"))
+    if start is not None and end is not None and start > end:
+        raise KobeError(Diagnostic(f"--start {start} is after --end {end}"))
     chosen = list(names) if names else alpha_names(definitions)
     if not chosen:
         raise KobeError(Diagnostic("rules/alphas.kobe defines no alpha (a definition without parameters)",

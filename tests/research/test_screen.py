@@ -151,6 +151,7 @@ def test_start_and_end_bound_the_period() -> None:
     ({"horizons": [1000]}, "horizons must be whole numbers"),
     ({"folds": 30}, "too short for 30 folds"),
     ({"folds": 1}, "--folds must be at least 2"),
+    ({"start": dt.date(2020, 5, 1), "end": dt.date(2020, 4, 1)}, "--start 2020-05-01 is after --end 2020-04-01"),
 ])
 def test_bad_input_is_a_located_error(kwargs: dict, message: str) -> None:
     with pytest.raises(KobeError) as err:

@@ -6,22 +6,25 @@ For every alpha and horizon h, on every session t:
 - the **forward return** of a symbol is ``open[t+1+h] / open[t+1] - 1``: bought at the
   open after the session the alpha was computed on (its close), held h sessions. Nothing
   of it is known on t, and the alpha on t reads bars up to t only;
+- the **cross-section** of t is the symbols with a value of every screened alpha and a
+  forward return at every horizon: every alpha and horizon is measured on the same
+  symbols (and the forward returns are ranked once for all alphas);
 - the **IC** (information coefficient) is Spearman's rank correlation, across the
-  symbols that have both an alpha and a forward return on t, of the two: each is ranked
-  within the session (average ranks for ties), and the Pearson correlation of the ranks
-  is taken. Computed for all sessions at once in Polars: ranks over the date, then sums
-  per date; no loop over sessions;
+  cross-section, of the alpha and the forward return: each is ranked within the session
+  (average ranks for ties), and the Pearson correlation of the ranks is taken. Computed
+  for all sessions at once in Polars: ranks per date, then sums per date; no loop over
+  sessions;
 - the symbols are cut in **quintiles** by the alpha (5: the top fifth); the quintile's
   return is the mean forward return of its symbols, and the **spread** is quintile 5's
   less quintile 1's;
 - the **turnover** is the share of the symbols in the top quintile on t that were not in
   it on the session before (it does not depend on h).
 
-A session counts when at least :data:`MIN_SYMBOLS` symbols have both values.
+A session counts when its cross-section has at least :data:`MIN_SYMBOLS` symbols.
 
 **Folds.** The screen period runs from ``start`` (default: the first session on which
 every screened alpha has an IC, so all are measured on the same sessions) to the last
-session with a forward return. Its sessions are cut into ``folds`` contiguous blocks of
+session with a forward return at every horizon. Its sessions are cut into ``folds`` contiguous blocks of
 (nearly) equal length, walked forward: fold k's train window is every session before it,
 less the last h, whose forward returns reach into fold k (an embargo). Nothing is fit,
 but the train window says which way the alpha pointed so far: ``sign_kept`` is the share
@@ -36,7 +39,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -76,7 +79,6 @@ class ScreenResult:
     symbols: int
     start: dt.date
     end: dt.date
-    meta: dict[str, Any] = field(default_factory=dict)
 
 
 def check_horizons(horizons: Sequence[int]) -> tuple[int, ...]:

@@ -1,8 +1,8 @@
 """The screen's report: one HTML file that opens from disk, with no network
 (``kobe research screen --report screen.html``).
 
-Top to bottom: the period, universe and folds; the ranked table the terminal prints; for
-each horizon the cumulative daily IC of every alpha over the whole screen period (the
+Top to bottom: the period, universe and folds; the ranked table the terminal prints; each
+alpha's mean IC in each fold at the shortest horizon (a heat map); for each horizon the cumulative daily IC of every alpha over the whole screen period (the
 fold boundaries drawn, so a slope that changes at a fold shows), and the mean forward
 return of each quintile of every alpha out of sample; then the IC of each alpha across
 the horizons (its decay). Plotly's JavaScript is inlined once in the head, as in the
@@ -68,6 +68,19 @@ def quintile_figure(result: ScreenResult, horizon: int) -> go.Figure:
                              marker_color=QUINTILE_COLOURS[k]))
     fig.update_layout(barmode="group", margin={"t": 20, "r": 10},
                       yaxis_title=f"mean {horizon}-session return, %", legend={"orientation": "h", "y": -0.25})
+    return fig
+
+
+def folds_figure(result: ScreenResult, horizon: int) -> go.Figure:
+    """Each alpha's mean IC in each fold (rows in the table's order): a steady edge is one
+    colour across."""
+    rows = [r for r in result.rows if r["horizon"] == horizon]
+    z = [[f["ic_mean"] for f in r["folds"]] for r in rows]
+    labels = [f"{f.index}: {f.start.isoformat()}" for f in result.folds]
+    fig = go.Figure(go.Heatmap(z=z, x=labels, y=[r["alpha"] for r in rows], colorscale="RdBu", zmid=0,
+                               colorbar={"title": "IC"}, hovertemplate="%{y}, fold %{x}: IC %{z:.4f}<extra></extra>"))
+    fig.update_layout(margin={"t": 20, "r": 10}, yaxis={"autorange": "reversed"},
+                      xaxis_title=f"fold (first session); {horizon}-session returns")
     return fig
 
 
@@ -138,6 +151,8 @@ shortest horizon; docs/research.md explains each figure.</p>
 {_folds_table(result)}
 <h2>Alphas</h2>
 {_summary_table(result)}
+<h2>IC by fold, {result.horizons[0]}-session forward returns</h2>
+<div class="chart">{_chart(folds_figure(result, result.horizons[0]), "ic-by-fold")}</div>
 {charts}
 <h2>IC by horizon</h2>
 <div class="chart">{_chart(decay_figure(result), "ic-by-horizon")}</div>

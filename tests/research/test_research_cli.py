@@ -47,7 +47,7 @@ def test_table_and_report(project_dir: Path, monkeypatch: pytest.MonkeyPatch, tm
     assert "40 symbols, 3 folds" in result.output
     assert "IC IR" in result.output and "mom_12_1" in result.output
     page = report.read_text()
-    assert "cumulative-ic-1" in page and "quintiles-5" in page and "ic-by-horizon" in page
+    assert all(f'id="{chart}"' in page for chart in ("cumulative-ic-1", "quintiles-5", "ic-by-fold", "ic-by-horizon"))
     assert "<script src" not in page and "Plotly.newPlot" in page   # its JavaScript inlined, nothing fetched
 
 

@@ -34,7 +34,7 @@ def data_options(func: Callable[..., Any], strategy_help: str = ALL_ENABLED) -> 
         click.argument("strategies", type=click.Path(path_type=Path), default="strategies.yaml"),
         config_options,
         click.option("--strategy", "strategy", default=None, help=strategy_help),
-        click.option("--data", "data", default=None, help="Bars file (CSV or Parquet); default: the embedded sample."),
+        click.option("--data", "data", default=None, help="Bars file, folder or lake; default: the config's data source."),
         click.option("--universe", "universe_file", type=click.Path(path_type=Path), default=None,
                      help="A universe CSV (a `symbol` column) replacing every strategy's own."),
         click.option("--start", "start", default=None,

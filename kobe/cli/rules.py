@@ -69,7 +69,7 @@ def pin(strategies: Path, risk_path: Path | None) -> None:
 @click.option("--config", "strategies", type=click.Path(path_type=Path), default="strategies.yaml",
               show_default=True, help="The strategies file.")
 @config_options
-@click.option("--data", "data", default=None, help="Bars file (CSV or Parquet); default: the embedded sample.")
+@click.option("--data", "data", default=None, help="Bars file, folder or lake; default: the config's data source.")
 @click.option("--date", "date", default=None, help="Scan this session (YYYY-MM-DD); default: the latest bar.")
 @click.option("--strategy", "strategy", default=None, help="Only this strategy.")
 @click.option("--out", "out", type=click.Path(path_type=Path), default=None,

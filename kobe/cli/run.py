@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 @click.option("--cap", type=click.IntRange(min=1), default=None, help="At most this many new orders in this run "
               "(required with --live).")
 @click.option("--once", is_flag=True, help="Run one cycle now and exit.")
-@click.option("--data", default=None, help="Bars file or lake folder (default: the embedded sample).")
+@click.option("--data", default=None, help="Bars file, folder or lake (default: the config's data source).")
 @click.option("--from", "replay_from", default=None,
               help="Local paper: replay from this session (default: 20 sessions before the data ends).")
 @click.option("--until", "replay_until", default=None, help="Local paper: stop after this session.")

@@ -83,9 +83,9 @@ def _order_dict(o: Any) -> dict[str, object]:
 @click.command()
 @config_option
 @config_options
-@click.option("--paper", is_flag=True, help="Trade the paper account (required: live trading is not enabled).")
+@click.option("--paper", is_flag=True, help="Trade the paper account (required: `kobe trade` trades paper only; live trading is `kobe run --live`).")
 @click.option("--once", is_flag=True, help="Run one cycle and exit (scheduling is the runner's job).")
-@click.option("--data", "data", default=None, help="Bars file or lake folder; default: the embedded sample.")
+@click.option("--data", "data", default=None, help="Bars file, folder or lake; default: the config's data source.")
 @click.option("--timeout", type=CALL_SECONDS, default=10.0, show_default=True,
               help="Seconds per broker call (above 0, at most 600).")
 @click.option("--poll-timeout", type=POLL_SECONDS, default=10.0, show_default=True,
@@ -105,7 +105,8 @@ def trade(strategies: Path, risk_path: Path | None, paper: bool, once: bool, dat
     from kobe.trade.executor import ExecutionPolicy
 
     if not paper:
-        raise KobeError(Diagnostic("live trading is not enabled", hint="use `kobe trade --paper --once`"))
+        raise KobeError(Diagnostic("`kobe trade` trades the paper account only: pass --paper",
+                                   hint="live trading is `kobe run --live` (docs/runner.md)"))
     if not once:
         raise KobeError(Diagnostic("continuous trading is the runner's job", hint="use `kobe trade --paper --once`"))
     project = load_project(strategies, risk_path)

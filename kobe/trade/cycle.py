@@ -19,7 +19,7 @@ What ``kobe trade --paper --once`` runs (and the runner will schedule):
    being the per-order budget or the strategy's sizing if smaller, and the Kelly cap if
    configured), then the PolicyGate (what was sent today, from the store), the
    LiquidityGate (ADV from the bars) and, when ``risk.yaml`` has them under
-   ``advanced:``, the correlation limit (checked before the quote) and the VaR limit of
+   ``advanced:``, the correlation limit and the VaR limit of
    the book with the new position. The budgets and the gates read a short's notional
    as they read a long's. An order that passes is recorded and sent by the executor.
 5. ``state/positions.json`` is rewritten (atomically) from the store.

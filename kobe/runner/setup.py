@@ -151,17 +151,31 @@ class RunnerSetup:
     broker_env: Mapping[str, str]
 
 
+def _source_of(project: Project) -> str | None:
+    """The config's bars as a source a local exchange can serve: a files path, a lake
+    folder that has been filled, or None (the embedded sample)."""
+    data = project.config.data
+    if data.provider == "files" and data.path:
+        return str(project.root / str(data.path))
+    lake = project.lake_dir()
+    if data.provider != "embedded" and (lake / "manifest.json").exists():
+        return str(lake)
+    return None
+
+
 @contextlib.contextmanager
 def open_runner(project: Project, env: Mapping[str, str], options: RunOptions) -> Iterator[RunnerSetup]:
     """The runner of ``project`` for the ``with`` block (module doc); ``env``: the
     environment with the project's ``.env`` (keys, Telegram, data vendors)."""
     data, paper = options.data, options.mode == "paper"
-    start = replay_start(data, options.replay_from)
-    with broker_env(project.root, paper, data, start, env) as (trading_env, admin):
+    # A local exchange replays the bars the runner scans: --data, else the config's source.
+    replayed = data if data is not None else _source_of(project)
+    start = replay_start(replayed, options.replay_from)
+    with broker_env(project.root, paper, replayed, start, env) as (trading_env, admin):
         trader = open_trader(project, trading_env, paper=paper, timeout=options.timeout,
                              sleep=time.sleep if admin is None else _exchange_time(admin))
         trader.entry_cap = options.cap
-        clock = runner_clock(trader, admin, data=data, until=options.replay_until, pace=options.pace,
+        clock = runner_clock(trader, admin, data=replayed, until=options.replay_until, pace=options.pace,
                              max_poll=options.clock_poll)
         # Alerts reach Telegram when TELEGRAM_TOKEN and TELEGRAM_CHAT_ID are set, and the audit trail always.
         telegram = TelegramNotifier.from_env(env)

@@ -140,6 +140,34 @@ def test_kobe_run_paper_once_with_no_keys(pinned_project_dir: Path, monkeypatch:
     assert report["running"] is False and report["heartbeat"]["state"] == "stopped"
 
 
+def test_a_files_project_replays_its_own_bars_with_no_keys(project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With `provider: files` and no keys, the local exchange serves the config's file (here
+    the sample through 2016), the bars the runner scans: the cycle finds them fresh and
+    quotes for its picks. Served the embedded sample instead, its clock would start in 2018
+    and every cycle would refuse 2016's bars as stale."""
+    import polars as pl
+
+    from kobe.config.pin import write_pin
+    from kobe.data.bars import read_bars
+    from kobe.project import load_project
+
+    read_bars(end=dt.date(2016, 12, 30)).collect().write_parquet(project_dir / "bars.parquet")
+    config = project_dir / "strategies.yaml"
+    config.write_text(config.read_text().replace("provider: embedded", "provider: files\n  path: bars.parquet"))
+    write_pin(project_dir, load_project(config).fingerprint())
+    monkeypatch.chdir(project_dir)
+    for name in ("ALPACA_API_KEY_ID", "ALPACA_API_SECRET_KEY", "ALPACA_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    result = CliRunner().invoke(main, ["run", "--paper", "--once", "--health-port", "0"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in (project_dir / "logs" / "events.jsonl").read_text().splitlines()]
+    kinds = [e["kind"] for e in events]
+    assert "cycle.finished" in kinds and "cycle.refused" not in kinds, kinds
+    refreshed = [e for e in events if e["kind"] == "data.refreshed"]
+    assert refreshed and refreshed[-1]["fresh"] is True and refreshed[-1]["session"].startswith("2016-")
+    assert pl.read_parquet(project_dir / "bars.parquet")["date"].max() == dt.date(2016, 12, 30)
+
+
 def test_sigterm_mid_run_exits_cleanly_with_nothing_unknown(pinned_project_dir: Path) -> None:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALPACA_")}

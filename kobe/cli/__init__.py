@@ -29,7 +29,7 @@ _HOME = {
     "backtest": "backtest", "sweep": "backtest", "walkforward": "backtest", "montecarlo": "backtest",
     "audit": "audit", "trade": "trade", "orders": "trade", "positions": "trade", "kill": "trade",
     "resume": "trade", "reconcile": "trade", "run": "run", "preflight": "run", "status": "run", "shadow": "run",
-    "init": "init", "ml": "ml",
+    "init": "init", "ml": "ml", "research": "research",
 }
 """Where each command lives: a hint that lets ``kobe validate`` import only its own module.
 A command missing here is still found (every module is then imported)."""

@@ -119,9 +119,10 @@ def check_entries(definitions: Mapping[str, ast.Definition], names: Sequence[str
     return out
 
 
-def evaluate(bars: pl.LazyFrame, items: Sequence[Entry]) -> pl.LazyFrame:
+def evaluate(bars: pl.LazyFrame, items: Sequence[Entry], *, presorted: bool = False) -> pl.LazyFrame:
     """``bars`` (symbol, date, OHLCV) sorted by symbol and date with ``bar_index`` and one
-    column per entry, named as it, null during its warm-up. One compiler for them all."""
+    column per entry, named as it, null during its warm-up. One compiler for them all.
+    ``presorted``: the caller guarantees that order already (a backtest's market)."""
     import polars as pl
 
     from kobe.dsl.compile import Compiler
@@ -129,7 +130,7 @@ def evaluate(bars: pl.LazyFrame, items: Sequence[Entry]) -> pl.LazyFrame:
 
     compiler = Compiler()
     outputs = {item.name: compiler.compile(item.checked.node) for item in items}
-    frame = compiler.apply(prepare_bars(bars))
+    frame = compiler.apply(prepare_bars(bars, presorted=presorted))
     warm = pl.col("bar_index")
     # A value that is not a finite number (an overflow of pow) is unknown, and a screen
     # must not rank it: null.

@@ -26,8 +26,8 @@ import polars as pl
 from kobe.backtest.engine import resolve_settings, run_strategy, strategy_gates
 from kobe.backtest.market import Market, scoped_market
 from kobe.config.errors import Diagnostic, KobeError
-from kobe.dsl.check import CheckedExpr
 from kobe.project import Project, shown
+from kobe.research.library import Entry
 from kobe.research.ml import model as mdl
 from kobe.research.ml.features import check_features, default_features, feature_frame
 from kobe.research.ml.folds import Fold, default_embargo, make_folds
@@ -78,7 +78,7 @@ def labelled_trades(project: Project, name: str, bars: pl.LazyFrame | pl.DataFra
     return market, trades.sort("signal_date", "symbol", maintain_order=True)
 
 
-def resolve_features(project: Project, names: Sequence[str] | None) -> dict[str, CheckedExpr]:
+def resolve_features(project: Project, names: Sequence[str] | None) -> dict[str, Entry]:
     chosen = list(names) if names else default_features(project.definitions)
     return check_features(project.definitions, chosen)
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-MODULES = ("rules", "data", "exchange", "backtest", "audit", "trade", "run", "init", "ml", "research")
+MODULES = ("rules", "data", "exchange", "backtest", "audit", "trade", "run", "init", "ml", "research", "options")
 """The command modules, in the order their commands are registered."""
 
 _HOME = {
@@ -29,7 +29,7 @@ _HOME = {
     "backtest": "backtest", "sweep": "backtest", "walkforward": "backtest", "montecarlo": "backtest",
     "audit": "audit", "trade": "trade", "orders": "trade", "positions": "trade", "kill": "trade",
     "resume": "trade", "reconcile": "trade", "run": "run", "preflight": "run", "status": "run", "shadow": "run",
-    "init": "init", "ml": "ml", "research": "research",
+    "init": "init", "ml": "ml", "research": "research", "options": "options",
 }
 """Where each command lives: a hint that lets ``kobe validate`` import only its own module.
 A command missing here is still found (every module is then imported)."""

@@ -19,6 +19,10 @@ Fast because the work the points share is done once:
   and the branches in parallel). :func:`grid_candidates` runs it in two steps to bound
   memory: the shared frame once, then the branches a few points at a time;
 - only the exit search and the account run once per point, on arrays.
+
+With ``--ray`` (:mod:`kobe.scale`, docs/scale.md) the grid is cut into contiguous blocks
+of points, each block run as above in a Ray task; the rows are assembled in grid order,
+so the result is the single-process one.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from kobe.config.errors import Diagnostic, KobeError
 from kobe.config.model import BacktestSettings
 from kobe.dsl.compile import Compiler
 from kobe.project import Project
+from kobe.scale import Executor, LocalExecutor, Task, split
 from kobe.strategy import (
     CheckedStrategy,
     CompiledStrategy,
@@ -199,12 +204,63 @@ def run_grid(grid: Grid, market: Market, settings: BacktestSettings, *, symbols:
     benchmark = buy_and_hold(market, symbols if symbols is not None else market.symbols, settings.initial_cash,
                              first_session)
     results = []
-    for compiled, found in zip(grid.compiled, candidates):
-        results.append(run_strategy(compiled, market, settings, symbols=symbols, first_session=first_session,
-                                    candidates=found, gates=gates, benchmark=benchmark))
+    for k, (compiled, found) in enumerate(zip(grid.compiled, candidates)):
+        try:
+            results.append(run_strategy(compiled, market, settings, symbols=symbols, first_session=first_session,
+                                        candidates=found, gates=gates, benchmark=benchmark))
+        except Exception as e:
+            # Names the point when the run is a remote task's (kobe.scale reports this note).
+            e.add_note(f"at the sweep point {point_text(grid.points[k])}")
+            raise
         if step is not None:
             step()
     return results
+
+
+PointSummary = tuple[dict[str, Number], int, dict[str, int]]
+"""What a sweep keeps of a point's run: its metrics, signals and skip counts."""
+
+
+def subgrid(grid: Grid, points: Sequence[int]) -> Grid:
+    """The points ``points`` of ``grid``, compiled with a compiler of their own (so
+    their shared frame holds only their columns); each point's columns are named by
+    their text, so its results are those of the whole grid's run."""
+    compiler = Compiler()
+    checked = tuple(grid.checked[k] for k in points)
+    return Grid(grid.name, tuple(grid.points[k] for k in points), checked,
+                tuple(compile_strategy(c, compiler) for c in checked), compiler)
+
+
+def sweep_block(grid: Grid, market: Market, settings: BacktestSettings, symbols: Sequence[str] | None,
+                first_session: int, gates: EntryGates | None, points: range, compiled_loop: bool, *,
+                step: Callable[[], None] | None) -> list[PointSummary]:
+    """The :data:`PointSummary` of ``points`` of ``grid``: one task of a sweep
+    (:mod:`kobe.scale`). ``compiled_loop``: the whole grid's choice of account loop
+    (:data:`COMPILED_FROM`), so a small block runs the loop the whole grid would."""
+    if compiled_loop:
+        prefer_compiled()
+    part = grid if len(points) == len(grid) else subgrid(grid, points)
+    results = run_grid(part, market, settings, symbols=symbols, first_session=first_session, gates=gates, step=step)
+    return [(r.metrics(), r.signals, dict(r.skipped)) for r in results]
+
+
+def block_label(grid: Grid, points: range) -> str:
+    """A block of points as an error names it when it fails outside any one point."""
+    first, last = point_text(grid.points[points[0]]), point_text(grid.points[points[-1]])
+    return f"sweep points {first}" + (f" .. {last}" if len(points) > 1 else "")
+
+
+def evaluate_grid(executor: Executor, grid: Grid, market: Market, settings: BacktestSettings, *,
+                  symbols: Sequence[str] | None, first_session: int, gates: EntryGates | None,
+                  progress: Progress | None) -> list[PointSummary]:
+    """Every point's :data:`PointSummary`, in grid order, the blocks of points run by
+    ``executor`` (one block locally: :func:`run_grid` as always)."""
+    shared_grid, shared_market, shared_gates = executor.share(grid), executor.share(market), executor.share(gates)
+    compiled_loop = len(grid) >= COMPILED_FROM
+    tasks = [Task(sweep_block, (shared_grid, shared_market, settings, symbols, first_session, shared_gates, points,
+                                compiled_loop), block_label(grid, points), weight=len(points))
+             for points in split(executor, len(grid))]
+    return [summary for block in executor.map(tasks, progress) for summary in block]
 
 
 def ranking(metrics: Sequence[dict[str, Number]], metric: str) -> list[int]:
@@ -240,9 +296,11 @@ class SweepResult(SimulatedPeriod):
 
 def run_sweep(project: Project, bars: pl.LazyFrame | pl.DataFrame, name: str, *, metric: str = "sharpe",
               universe: Sequence[str] | None = None, start: dt.date | None = None, end: dt.date | None = None,
-              gates: bool | None = None, progress: Progress | None = None) -> SweepResult:
+              gates: bool | None = None, progress: Progress | None = None,
+              executor: Executor | None = None) -> SweepResult:
     """Backtest every point of ``name``'s grid over ``bars`` (the same period, universe
-    and settings as ``kobe backtest --strategy name``) and rank them by ``metric``."""
+    and settings as ``kobe backtest --strategy name``) and rank them by ``metric``;
+    ``executor`` (:mod:`kobe.scale`) runs the points, in this process by default."""
     grid = compile_grid(project, name)
     symbols = list(universe) if universe is not None else project.universe(project.strategy(name).config)
     market = scoped_market(bars, symbols, end)
@@ -252,11 +310,11 @@ def run_sweep(project: Project, bars: pl.LazyFrame | pl.DataFrame, name: str, *,
                                    hint=f"the data ends on {market.sessions[-1].isoformat()}"))
     settings = resolve_settings(project, name)
     entry = strategy_gates(project, name, market, gates)
-    results = run_grid(grid, market, settings, symbols=symbols, first_session=first, gates=entry,
-                       step=counter(progress, len(grid)))
-    metrics = [r.metrics() for r in results]
+    summaries = evaluate_grid(executor or LocalExecutor(), grid, market, settings, symbols=symbols,
+                              first_session=first, gates=entry, progress=progress)
+    metrics = [m for m, _, _ in summaries]
     rows: list[dict[str, object]] = []
     for rank, k in enumerate(ranking(metrics, metric), start=1):
-        rows.append({"rank": rank, "point": k, **grid.points[k], **metrics[k], "signals": results[k].signals,
-                     "skipped": dict(results[k].skipped)})
+        rows.append({"rank": rank, "point": k, **grid.points[k], **metrics[k], "signals": summaries[k][1],
+                     "skipped": summaries[k][2]})
     return SweepResult(name, metric, grid.params, rows, market, first, entry is not None)

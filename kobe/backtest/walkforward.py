@@ -20,13 +20,15 @@ they are one out-of-sample period, measured by stitching their equity curves.
   buy-and-hold over the whole out-of-sample period.
 - Ties between points go to the earlier grid point; a metric that is undefined on the
   train window (no trade) ranks last.
+- With ``--ray`` (:mod:`kobe.scale`) the folds' train sweeps, cut into blocks of points,
+  run as Ray tasks; the test runs chain their cash, so they run here, in fold order.
 """
 
 from __future__ import annotations
 
 import calendar
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import polars as pl
@@ -35,9 +37,19 @@ from kobe.backtest.benchmark import buy_and_hold
 from kobe.backtest.engine import resolve_settings, run_strategy, strategy_gates
 from kobe.backtest.market import Market, load_market, scoped_market
 from kobe.backtest.metrics import Number, benchmark_metrics, compute_metrics
-from kobe.backtest.sweep import Progress, compile_grid, counter, ranking, run_grid
+from kobe.backtest.sweep import (
+    COMPILED_FROM,
+    Grid,
+    Progress,
+    block_label,
+    compile_grid,
+    ranking,
+    sweep_block,
+)
 from kobe.config.errors import Diagnostic, KobeError
+from kobe.config.model import BacktestSettings
 from kobe.project import Project
+from kobe.scale import Executor, LocalExecutor, Task, split
 
 
 @dataclass(frozen=True)
@@ -111,9 +123,10 @@ def run_walkforward(project: Project, bars: pl.LazyFrame | pl.DataFrame, name: s
                     test_months: int, anchored: bool = False, metric: str = "sharpe",
                     universe: Sequence[str] | None = None, start: dt.date | None = None,
                     end: dt.date | None = None, gates: bool | None = None,
-                    progress: Progress | None = None) -> WalkForwardResult:
+                    progress: Progress | None = None, executor: Executor | None = None) -> WalkForwardResult:
     """Walk ``name``'s grid forward over ``bars`` (the module doc). ``start`` is the
-    first train window's start (earlier bars warm up only); ``end`` the last bar read."""
+    first train window's start (earlier bars warm up only); ``end`` the last bar read.
+    ``executor`` (:mod:`kobe.scale`) runs the train sweeps, in this process by default."""
     grid = compile_grid(project, name)
     symbols = list(universe) if universe is not None else project.universe(project.strategy(name).config)
     full = scoped_market(bars, symbols, end)
@@ -126,17 +139,24 @@ def run_walkforward(project: Project, bars: pl.LazyFrame | pl.DataFrame, name: s
                                    hint=f"{train_months} + {test_months} months are needed: use shorter windows "
                                         f"or an earlier --start"))
     settings = resolve_settings(project, name)
-    step = counter(progress, len(folds) * (len(grid) + 1))
+    total = len(folds) * (len(grid) + 1)
+    executor = executor or LocalExecutor()
+    # The train sweeps do not depend on each other (only the test runs chain their cash):
+    # all of them first, as (fold, block of points) tasks, then the tests in fold order.
+    shared = executor.share(project), executor.share(full), executor.share(grid)
+    compiled_loop = len(grid) >= COMPILED_FROM
+    tasks = [Task(train_block, (*shared, name, symbols, fold.train_start, fold.train_end, gates, settings, points,
+                                compiled_loop), f"fold {fold.index}'s {block_label(grid, points)}",
+                  weight=len(points))
+             for fold in folds for points in split(executor, len(grid))]
+    blocks = iter(executor.map(tasks, None if progress is None else lambda done, _: progress(done, total)))
+    train_scores = [[score for _ in split(executor, len(grid)) for score in next(blocks)] for _ in folds]
+    step = None if progress is None else _steps(progress, len(folds) * len(grid), total)
     cash = settings.initial_cash
     rows: list[dict[str, object]] = []
     equities, trades, held = [], [], []
     gated = False
-    for fold in folds:
-        train = _until(full, fold.train_end)
-        train_gates = strategy_gates(project, name, train, gates)
-        results = run_grid(grid, train, settings, symbols=symbols, first_session=train.session_index(fold.train_start),
-                           gates=train_gates, step=step)
-        scores = [r.metrics() for r in results]
+    for fold, scores in zip(folds, train_scores):
         best = ranking(scores, metric)[0]
         test = _until(full, fold.test_end)
         test_gates = strategy_gates(project, name, test, gates)
@@ -166,6 +186,30 @@ def run_walkforward(project: Project, bars: pl.LazyFrame | pl.DataFrame, name: s
     equity = equity.with_columns(pl.Series("benchmark", benchmark))
     return WalkForwardResult(name, metric, anchored, grid.params, rows, equity, pl.concat(trades),
                              pl.concat(held), settings.initial_cash, full, gated)
+
+
+def train_block(project: Project, full: Market, grid: Grid, name: str, symbols: Sequence[str], train_start: dt.date,
+                train_end: dt.date, gates: bool | None, settings: BacktestSettings, points: range,
+                compiled_loop: bool, *, step: Callable[[], None] | None) -> list[dict[str, Number]]:
+    """The metrics of ``points`` of the grid over one fold's train window: one task of
+    a walk-forward (:mod:`kobe.scale`). The window's market and gates are derived here
+    from the full market, which reaches a worker once."""
+    train = _until(full, train_end)
+    train_gates = strategy_gates(project, name, train, gates)
+    summaries = sweep_block(grid, train, settings, symbols, train.session_index(train_start), train_gates, points,
+                            compiled_loop, step=step)
+    return [metrics for metrics, _, _ in summaries]
+
+
+def _steps(progress: Progress, done: int, total: int) -> Callable[[], None]:
+    """A step callback counting on from ``done`` of ``total``."""
+    count = [done]
+
+    def step() -> None:
+        count[0] += 1
+        progress(count[0], total)
+
+    return step
 
 
 def _until(market: Market, last: dt.date) -> Market:

@@ -26,7 +26,9 @@ strategies), an approximation when positions were sized in percent of a changing
 equity. Trades still open at the end are left out (their P&L is not realised).
 
 Seeded and reproducible: the same trades, ``runs`` and ``seed`` give the same numbers
-(numpy's PCG64, drawn in fixed batches whatever the machine).
+(numpy's PCG64, drawn in fixed batches whatever the machine). Each batch of
+:data:`BATCH` paths has its own stream (:func:`batch_rng`), so the numbers are the same
+whether one process draws every batch or Ray tasks draw them (``--ray``).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
+
+from kobe.scale import Executor, LocalExecutor, Task, split
 
 METHODS = ("bootstrap", "shuffle")
 PERCENTILES = (5.0, 25.0, 50.0, 75.0, 95.0)
@@ -72,12 +76,41 @@ def resample(pnl: np.ndarray, initial_cash: float, *, method: str, runs: int, se
     ``step(paths done)`` after each batch."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}")
-    # One stream per method, so adding runs of one never changes the other's.
-    rng = np.random.default_rng([seed, METHODS.index(method)])
+    done = [0]
+
+    def batch_done(size: int) -> None:
+        done[0] += size
+        if step is not None:
+            step(done[0])
+
+    return resample_batches(pnl, initial_cash, method=method, runs=runs, seed=seed,
+                            batches=range(batches(runs)), step=batch_done)
+
+
+def batches(runs: int) -> int:
+    """How many :data:`BATCH` batches ``runs`` paths take (the last may be short)."""
+    return -(-runs // BATCH)
+
+
+def batch_rng(seed: int, method: str, batch: int) -> np.random.Generator:
+    """The generator of one batch of one method: its own stream, so a batch draws the
+    same paths whichever process draws it and whichever batches run before it (the Ray
+    run splits a method's batches across tasks, docs/scale.md). One stream per method,
+    so adding runs of one never changes the other's; batch 0's stream is the method's
+    stream of before per-batch streams, so runs up to :data:`BATCH` keep their numbers."""
+    key = [seed, METHODS.index(method)] + ([batch] if batch else [])
+    return np.random.default_rng(key)
+
+
+def resample_batches(pnl: np.ndarray, initial_cash: float, *, method: str, runs: int, seed: int,
+                     batches: range, step: Callable[[int], None] | None = None) -> Paths:
+    """The paths of ``batches`` (indices of :data:`BATCH` batches) of ``runs`` paths:
+    one task of a Monte Carlo run; ``step(paths)`` after each batch."""
     parts: list[Paths] = []
     n = len(pnl)
-    for done in range(0, runs, BATCH):
-        size = min(BATCH, runs - done)
+    for batch in batches:
+        size = min(BATCH, runs - batch * BATCH)
+        rng = batch_rng(seed, method, batch)
         if n == 0:
             drawn = np.zeros((size, 0))
         elif method == "bootstrap":
@@ -86,8 +119,14 @@ def resample(pnl: np.ndarray, initial_cash: float, *, method: str, runs: int, se
             drawn = rng.permuted(np.broadcast_to(pnl, (size, n)), axis=1)
         parts.append(path_stats(drawn, initial_cash))
         if step is not None:
-            step(done + size)
+            step(size)
     return Paths(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("final_return", "max_drawdown", "low")))
+
+
+def _resample_task(pnl: np.ndarray, initial_cash: float, method: str, runs: int, seed: int, batches: range, *,
+                   step: Callable[[int], None] | None) -> Paths:
+    """:func:`resample_batches` as a :class:`kobe.scale.Task` (its ``step`` counts paths)."""
+    return resample_batches(pnl, initial_cash, method=method, runs=runs, seed=seed, batches=batches, step=step)
 
 
 def trade_sequence(trades: pl.DataFrame) -> np.ndarray:
@@ -118,6 +157,11 @@ class MonteCarloResult:
                 "actual": self.actual, "methods": self.methods}
 
 
+def _parts(executor: Executor, count: int) -> list[range]:
+    """A method's batches as the executor's tasks take them: all in one locally."""
+    return split(executor, count)
+
+
 def _label(p: float) -> str:
     return f"p{p:g}"
 
@@ -125,8 +169,10 @@ def _label(p: float) -> str:
 def monte_carlo(trades: pl.DataFrame, initial_cash: float, *, runs: int = 1_000, seed: int = 1,
                 methods: Sequence[str] = METHODS, percentiles: Sequence[float] = PERCENTILES,
                 ruin_levels: Sequence[float] = RUIN_LEVELS,
-                progress: Callable[[int, int], None] | None = None) -> MonteCarloResult:
-    """Resample the closed ``trades`` (a backtest's trades table) ``runs`` times per method."""
+                progress: Callable[[int, int], None] | None = None,
+                executor: Executor | None = None) -> MonteCarloResult:
+    """Resample the closed ``trades`` (a backtest's trades table) ``runs`` times per method;
+    ``executor`` (:mod:`kobe.scale`) draws the batches, in this process by default."""
     if runs < 1:
         raise ValueError("runs must be at least 1")
     pnl = trade_sequence(trades)
@@ -134,12 +180,20 @@ def monte_carlo(trades: pl.DataFrame, initial_cash: float, *, runs: int = 1_000,
     actual = {"final_return": float(real.final_return[0]), "max_drawdown": float(real.max_drawdown[0])}
     out: dict[str, dict[str, dict[str, float]]] = {}
     frames = []
-    for k, method in enumerate(methods):
-        def step(done: int, k: int = k) -> None:
-            if progress is not None:
-                progress(k * runs + done, len(methods) * runs)
-
-        paths = resample(pnl, initial_cash, method=method, runs=runs, seed=seed, step=step)
+    for method in methods:
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}")
+    executor = executor or LocalExecutor()
+    shared = executor.share(pnl)
+    tasks = [Task(_resample_task, (shared, initial_cash, method, runs, seed, part),
+                  f"{method} paths {part[0] * BATCH + 1}..{min(runs, (part[-1] + 1) * BATCH)}",
+                  weight=min(runs, (part[-1] + 1) * BATCH) - part[0] * BATCH)
+             for method in methods for part in _parts(executor, batches(runs))]
+    drawn = iter(executor.map(tasks, progress))
+    for method in methods:
+        parts = [next(drawn) for _ in _parts(executor, batches(runs))]
+        paths = Paths(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("final_return", "max_drawdown",
+                                                                                 "low")))
         out[method] = {
             "final_return": {_label(p): float(v) for p, v in zip(percentiles, np.percentile(paths.final_return,
                                                                                             percentiles))},

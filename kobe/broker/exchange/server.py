@@ -38,7 +38,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs, urlsplit
 
-from kobe.broker.exchange import admin_api, market_data, trading_api
+from kobe.broker.exchange import admin_api, market_data, option_chains, trading_api
 from kobe.broker.exchange.app import Exchange, ExchangeConfig
 from kobe.broker.exchange.errors import (
     BAD_REQUEST,
@@ -60,7 +60,7 @@ from kobe.config.errors import KobeError
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
-ROUTES: list[Route] = [*trading_api.ROUTES, *market_data.ROUTES, *admin_api.ROUTES]
+ROUTES: list[Route] = [*trading_api.ROUTES, *option_chains.ROUTES, *market_data.ROUTES, *admin_api.ROUTES]
 GATEWAY_STATUSES = (502, 503, 504)
 POLYGON_RATE_LIMIT = ("You've exceeded the maximum requests per minute, please wait or upgrade your "
                       "subscription to continue. https://polygon.io/pricing")

@@ -352,7 +352,17 @@ def _asset(ex: Exchange, symbol_or_id: str) -> dict[str, Any]:
     key = symbol_or_id.upper()
     if key not in ex.venue.assets.listed:
         key = next((s for s in ex.venue.assets.listed if asset_id(s) == symbol_or_id.lower()), key)
-    return wire.asset(ex.venue.assets.flags(key))
+    return _with_options(ex, wire.asset(ex.venue.assets.flags(key)))
+
+
+def _with_options(ex: Exchange, asset: dict[str, Any]) -> dict[str, Any]:
+    """The asset with Alpaca's ``options_enabled`` attribute when it has listed options
+    (:mod:`~kobe.broker.exchange.option_chains`)."""
+    from kobe.broker.exchange.option_chains import OPTIONS_ENABLED, optionable
+
+    if optionable(ex, asset["symbol"]):
+        asset["attributes"] = [OPTIONS_ENABLED]
+    return asset
 
 
 def get_asset(ex: Exchange, req: Request) -> Reply:
@@ -362,14 +372,18 @@ def get_asset(ex: Exchange, req: Request) -> Reply:
 def list_assets(ex: Exchange, req: Request) -> Reply:
     """Every listed symbol; filters on ``status``, ``asset_class`` (the vendor's default
     is ``us_equity``) and ``exchange`` (the stand-in's assets have none, so any gives
-    nothing) and ``attributes`` (none are set)."""
+    nothing) and ``attributes`` (comma-separated, any of them: only ``options_enabled``
+    is ever set)."""
     q = req.query
     if q.get("status") not in (None, "active", "inactive"):
         raise unprocessable(f"invalid status {q['status']!r}")
-    if q.get("status") == "inactive" or q.get("asset_class", "us_equity") != "us_equity" \
-            or q.get("exchange") or q.get("attributes"):
+    if q.get("status") == "inactive" or q.get("asset_class", "us_equity") != "us_equity" or q.get("exchange"):
         return Reply(body=[])
-    return Reply(body=[wire.asset(flags) for flags in ex.venue.assets.all()])
+    assets = [_with_options(ex, wire.asset(flags)) for flags in ex.venue.assets.all()]
+    wanted = {a.strip() for a in q.get("attributes", "").split(",") if a.strip()}
+    if wanted:
+        assets = [a for a in assets if wanted & set(a["attributes"])]
+    return Reply(body=assets)
 
 
 ORDER_ID = r"(?P<order_id>[^/:]+)"

@@ -28,6 +28,7 @@ from kobe.config.limits import MAX_BARS
 from kobe.config.model import (
     AdvancedRisk,
     BacktestSettings,
+    ComputeConfig,
     Config,
     CorrelationSettings,
     DataConfig,
@@ -83,7 +84,13 @@ def load_config(strategies_path: Path, risk_path: Path) -> Config:
         raise KobeError(sorted(sink.items, key=lambda d: (order.get(d.file or "", 2), d.line or 0, d.col or 0)))
     assert strategies is not None and risk is not None and strategies_yaml is not None
     return Config(Path(strategies_path).parent, Path(strategies_path), Path(risk_path), strategies, risk,
-                  _data_config(strategies_yaml.data.get("data")))
+                  _data_config(strategies_yaml.data.get("data")), _compute_config(strategies_yaml.data.get("compute")))
+
+
+def _compute_config(raw: Any) -> ComputeConfig:
+    """The ``compute:`` section (already schema-checked), defaults for what is left out."""
+    raw = raw if isinstance(raw, dict) else {}
+    return ComputeConfig(executor=raw.get("executor", "local"), address=raw.get("address"))
 
 
 def _data_config(raw: Any) -> DataConfig:

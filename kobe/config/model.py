@@ -321,6 +321,16 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
+class ComputeConfig:
+    """Where the long backtest commands run (``compute:`` in strategies.yaml;
+    docs/scale.md): ``executor`` ``local`` (this process) or ``ray``; ``address`` the Ray
+    cluster to join (None: a local Ray runtime on this machine's cores)."""
+
+    executor: str = "local"
+    address: str | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     """Both files, loaded and checked. ``root`` is the folder of ``strategies.yaml``;
     relative paths in the config (universes, rules, state) resolve against it."""
@@ -331,6 +341,7 @@ class Config:
     strategies: tuple[StrategyConfig, ...]
     risk: RiskConfig
     data: DataConfig = field(default_factory=DataConfig)
+    compute: ComputeConfig = field(default_factory=ComputeConfig)
 
     def strategy(self, name: str) -> StrategyConfig:
         for s in self.strategies:

@@ -52,6 +52,33 @@ def swept_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return data_options(func, SWEPT)
 
 
+def check_ray(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--ray`` takes an optional address: a strategies file written after it would be
+    read as one, so that is refused with the fix."""
+    if value is not None and value.endswith((".yaml", ".yml")):
+        raise click.BadParameter(f"{value!r} is not a Ray address: put the strategies file before --ray, "
+                                 "or give --ray an address (ray://host:10001, host:6379, auto)")
+    return value
+
+
+def ray_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--ray [ADDRESS]``: run the command's tasks on Ray (kobe.scale, docs/scale.md)."""
+    return click.option("--ray", "ray", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
+                        callback=check_ray,
+                        help="Run on Ray: without ADDRESS a local Ray runtime on this machine's cores, else the "
+                             "cluster at ADDRESS (ray://host:10001, host:6379 or auto); the same results "
+                             "(docs/scale.md). Default: the config's compute: section, else this process.")(func)
+
+
+@contextmanager
+def executor(params: dict[str, Any], inputs: Inputs) -> Iterator[Any]:
+    """The executor of ``--ray`` or the config's ``compute:`` section, stopped after use."""
+    from kobe.scale import executor_for, ray_address
+
+    with executor_for(ray_address(params["ray"], inputs.project.config.compute)) as chosen:
+        yield chosen
+
+
 def output_options(default: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def wrap(func: Callable[..., Any]) -> Callable[..., Any]:
         func = click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")(func)
@@ -107,6 +134,8 @@ def command_line() -> str:
     ctx = click.get_current_context()
     words = ["kobe", ctx.info_name or ""]
     for param in ctx.command.params:
+        if param.name == "ray":
+            continue    # where it ran, not what it computed: a Ray run's receipt is the local run's
         value = ctx.params.get(param.name or "")
         # Left out when unset, except a --no-x switch, which says what it turned off.
         negated = isinstance(param, click.Option) and bool(param.secondary_opts) and value is False
@@ -205,6 +234,7 @@ def backtest(**params: Any) -> None:
               help="Sort the points by this metric (best first).")
 @click.option("--top", type=click.IntRange(min=1), default=20, show_default=True, help="Rows of the printed table.")
 @output_options("out/sweep")
+@ray_option
 @fail_cleanly
 def sweep(**params: Any) -> None:
     """Backtest every combination of a strategy's swept params and rank them.
@@ -221,9 +251,10 @@ def sweep(**params: Any) -> None:
     name = inputs.swept(params["strategy"])
     config = inputs.project.strategy(name).config
     grid = {k: list(v) for k, v in config.sweep.items()}
-    with progress_bar(f"sweep {name}") as progress:
+    with executor(params, inputs) as chosen, progress_bar(f"sweep {name}") as progress:
         result = run_sweep(inputs.project, inputs.bars, name, metric=params["metric"], universe=inputs.universe,
-                           start=inputs.start, end=inputs.end, gates=params["gates"], progress=progress)
+                           start=inputs.start, end=inputs.end, gates=params["gates"], progress=progress,
+                           executor=chosen)
     receipt = inputs.receipt(result.market.bars)
     folder = inputs.folder(params["out"], "sweep")
     write_sweep(result, grid, folder, receipt)
@@ -262,6 +293,7 @@ def _kind(metric: str) -> str:
 @click.option("--metric", type=click.Choice(METRIC_CHOICES), default="sharpe", show_default=True,
               help="Pick each train window's params by this metric.")
 @output_options("out/walkforward")
+@ray_option
 @fail_cleanly
 def walkforward(**params: Any) -> None:
     """Walk-forward: pick params on each train window, run them on the next test window.
@@ -280,11 +312,11 @@ def walkforward(**params: Any) -> None:
 
     inputs = Inputs(params)
     name = inputs.swept(params["strategy"])
-    with progress_bar(f"walk-forward {name}") as progress:
+    with executor(params, inputs) as chosen, progress_bar(f"walk-forward {name}") as progress:
         result = run_walkforward(inputs.project, inputs.bars, name, train_months=params["train_months"],
                                  test_months=params["test_months"], anchored=params["anchored"],
                                  metric=params["metric"], universe=inputs.universe, start=inputs.start,
-                                 end=inputs.end, gates=params["gates"], progress=progress)
+                                 end=inputs.end, gates=params["gates"], progress=progress, executor=chosen)
     receipt = inputs.receipt(result.market.bars)
     folder = inputs.folder(params["out"], "walkforward")
     write_walkforward(result, folder, receipt)
@@ -329,6 +361,7 @@ def _levels(value: str) -> tuple[float, ...]:
 @click.option("--ruin", "ruin", default="0.1,0.25,0.5", show_default=True,
               help="Loss levels, as fractions of the initial cash, for the risk of ruin.")
 @output_options("out/montecarlo")
+@ray_option
 @fail_cleanly
 def montecarlo(**params: Any) -> None:
     """Monte Carlo: resample the backtest's trade sequence, percentiles and risk of ruin.
@@ -350,9 +383,9 @@ def montecarlo(**params: Any) -> None:
                           start=inputs.start, end=inputs.end, gates=params["gates"])
     account = result.strategies[0] if params["strategy"] else result.combined
     methods = METHODS if params["method"] == "both" else (params["method"],)
-    with progress_bar(f"monte carlo {account.name}") as progress:
+    with executor(params, inputs) as chosen, progress_bar(f"monte carlo {account.name}") as progress:
         mc = monte_carlo(account.trades, account.settings.initial_cash, runs=params["runs"], seed=params["seed"],
-                         methods=methods, ruin_levels=levels, progress=progress)
+                         methods=methods, ruin_levels=levels, progress=progress, executor=chosen)
     receipt = inputs.receipt(result.market.bars)
     data = {"account": account.name, "period": {"start": result.start.isoformat(), "end": result.end.isoformat()},
             **mc.to_dict(), "receipt": receipt.to_dict()}

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from kobe.config.model import (
     Config,
     CorrelationSettings,
     DataConfig,
+    EvidenceSettings,
     Exits,
     ExprSource,
     KellySettings,
@@ -153,7 +155,17 @@ def _read_risk(path: Path, file: str, sink: DiagnosticSink) -> tuple[LoadedYaml 
         location=Location(loaded.file, 1, 1, loaded.lines[0]),
         advanced=_advanced_risk(data.get("advanced")),
         monitoring=_monitoring_bounds(data.get("monitoring")),
+        evidence=_evidence_settings(data.get("evidence")),
     )
+
+
+def _evidence_settings(raw: Any) -> EvidenceSettings:
+    """The ``evidence:`` section (already schema-checked) over the defaults: each key
+    converted to its default's type (a YAML ``25`` for a float threshold)."""
+    raw = raw if isinstance(raw, dict) else {}
+    defaults = EvidenceSettings()
+    values = {f.name: type(getattr(defaults, f.name))(raw[f.name]) for f in fields(EvidenceSettings) if f.name in raw}
+    return replace(defaults, **values)
 
 
 def _monitoring_bounds(raw: Any) -> MonitoringBounds:

@@ -277,6 +277,28 @@ class MonitoringBounds:
 
 
 @dataclass(frozen=True)
+class EvidenceSettings:
+    """``risk.yaml``'s optional ``evidence:`` section: the thresholds a strategy's
+    evidence record must pass before it trades (``kobe promote``, docs/evidence.md), and
+    how the figures are computed. ``require_evidence`` makes paper trading need a
+    passing record too (live trading always does)."""
+
+    require_evidence: bool = False
+    min_trades: int = 50
+    min_oos_sharpe: float = 0.5
+    max_drawdown_p5_pct: float = 25.0
+    min_deflated_sharpe: float = 0.95
+    max_pbo: float = 0.5
+    min_param_stability: float = 0.5
+    neighbour_step_pct: float = 10.0
+    cscv_splits: int = 16
+    walkforward_train_months: int = 24
+    walkforward_test_months: int = 6
+    monte_carlo_runs: int = 1000
+    max_age_days: int = 90
+
+
+@dataclass(frozen=True)
 class RiskConfig:
     per_order_budget_usd: float
     daily_budget_usd: float
@@ -290,6 +312,7 @@ class RiskConfig:
     location: Location | None = None
     advanced: AdvancedRisk = AdvancedRisk()
     monitoring: MonitoringBounds = MonitoringBounds()
+    evidence: EvidenceSettings = EvidenceSettings()
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-MODULES = ("rules", "data", "exchange", "backtest", "audit", "trade", "run", "init", "ml", "research", "options")
+MODULES = ("rules", "data", "exchange", "backtest", "audit", "trade", "run", "init", "ml", "research", "options", "journal")
 """The command modules, in the order their commands are registered."""
 
 _HOME = {
@@ -30,6 +30,7 @@ _HOME = {
     "audit": "audit", "trade": "trade", "orders": "trade", "positions": "trade", "kill": "trade",
     "resume": "trade", "reconcile": "trade", "run": "run", "preflight": "run", "status": "run", "shadow": "run",
     "init": "init", "ml": "ml", "research": "research", "options": "options",
+    "journal": "journal", "reflect": "journal", "hypothesize": "journal",
 }
 """Where each command lives: a hint that lets ``kobe validate`` import only its own module.
 A command missing here is still found (every module is then imported)."""

@@ -314,7 +314,27 @@ def cards(status: Mapping[str, Any]) -> list[dict[str, str]]:
         {"id": "win-rate", "label": "Win rate", "cls": "",
          "value": "—" if win_rate is None else f"{percent(100 * win_rate)} of "
                                                f"{(metrics.get('win_count') or 0) + (metrics.get('loss_count') or 0)}"},
+        {"id": "meta-calibration", "label": "Meta-model calibration", "cls": "",
+         "value": calibration_text(status.get("meta_calibration") or {})},
     ]
+
+
+def calibration_text(calibration: Mapping[str, Any]) -> str:
+    """The live meta_prob's calibration in a line: per strategy that filters on it, its
+    Brier score over the closed trades scored, their mean probability and win rate (a
+    calibrated model has the two close). Always a card, so that the page's updates find it."""
+    if not calibration:
+        return "no strategy filters on meta_prob"
+    parts = []
+    for name, c in calibration.items():
+        if c.get("error"):
+            parts.append(f"{name}: {c['error']}")
+        elif not c.get("trades") or c.get("brier") is None:
+            parts.append(f"{name}: no closed trade yet")
+        else:
+            parts.append(f"{name}: Brier {c['brier']:.3f} over {c['trades']} trades, "
+                         f"mean P {percent(100 * c['mean_prob'])}, won {percent(100 * c['win_rate'])}")
+    return "; ".join(parts)
 
 
 def view(status: Mapping[str, Any]) -> dict[str, Any]:

@@ -350,8 +350,8 @@ def live_rows(project: Project, trips: Sequence[RoundTrip], events: Sequence[Map
         for name in names:
             result = run_backtest(project, bars, strategy=name, start=first)
             for account in result.strategies:
-                for row in account.trades.iter_rows(named=True):
-                    backtest[(account.name, row["symbol"], row["entry_date"])] = row
+                for done in account.trades.iter_rows(named=True):
+                    backtest[(account.name, done["symbol"], done["entry_date"])] = done
             contexts[name] = context_frame(project, bars, project.universe(project.strategy(name).config))
     rows = []
     for trip in trips:
@@ -378,7 +378,8 @@ def live_rows(project: Project, trips: Sequence[RoundTrip], events: Sequence[Map
         if context is not None and trip.signal_date is not None:
             found = context.filter((pl.col("symbol") == trip.symbol) & (pl.col("date") == trip.signal_date))
             if found.height:
-                row.update({k: v for k, v in found.row(0, named=True).items() if k not in ("symbol", "date")})
+                values = found.row(0, named=True)
+                row.update({k: v for k, v in values.items() if k not in ("symbol", "date")})
         rows.append(row)
     return rows
 

@@ -20,7 +20,8 @@ from typing import Any
 
 import click
 
-MODULES = ("rules", "data", "exchange", "backtest", "audit", "trade", "run", "init", "ml", "research", "options", "journal")
+MODULES = ("rules", "data", "exchange", "backtest", "audit", "trade", "run", "init", "ml", "research", "options", "journal",
+           "evidence")
 """The command modules, in the order their commands are registered."""
 
 _HOME = {
@@ -30,7 +31,7 @@ _HOME = {
     "audit": "audit", "trade": "trade", "orders": "trade", "positions": "trade", "kill": "trade",
     "resume": "trade", "reconcile": "trade", "run": "run", "preflight": "run", "status": "run", "shadow": "run",
     "init": "init", "ml": "ml", "research": "research", "options": "options",
-    "journal": "journal", "reflect": "journal", "hypothesize": "journal",
+    "journal": "journal", "reflect": "journal", "hypothesize": "journal", "promote": "evidence",
 }
 """Where each command lives: a hint that lets ``kobe validate`` import only its own module.
 A command missing here is still found (every module is then imported)."""

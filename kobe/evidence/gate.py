@@ -165,10 +165,12 @@ def _round(value: float | None, digits: int = 6) -> float | None:
 
 
 def evaluate(project: Project, strategy: str, variants_tried: int | None = None, *,
-             bars: pl.LazyFrame | pl.DataFrame | None = None, settings: EvidenceSettings | None = None,
+             bars: pl.LazyFrame | pl.DataFrame | None = None, data: str | None = None,
+             settings: EvidenceSettings | None = None,
              now: dt.datetime | None = None, progress: Progress | None = None) -> EvidenceReport:
     """Every figure of ``strategy`` against the thresholds (risk.yaml's ``evidence:``,
-    or ``settings``), over ``bars`` (default: the config's data source).
+    or ``settings``), over ``bars``, else the bars of ``data`` (a path, as ``--data``),
+    else the config's data source.
 
     ``variants_tried``: how many variants were tried on the way to this one, for the
     deflated Sharpe ratio; at least the neighbourhood's points (the default), which are
@@ -176,7 +178,9 @@ def evaluate(project: Project, strategy: str, variants_tried: int | None = None,
     """
     rules = settings if settings is not None else project.config.risk.evidence
     say = progress if progress is not None else (lambda _stage: None)
-    source = bars if bars is not None else project.bars()
+    source = bars if bars is not None else project.bars(data)
+    label = "bars given by the caller" if bars is not None else f"files:{data}" if data is not None \
+        else data_source(project)
     symbols = project.universe(project.strategy(strategy).config)
     market = scoped_market(source, symbols)
     backtest = resolve_settings(project, strategy)
@@ -258,7 +262,7 @@ def evaluate(project: Project, strategy: str, variants_tried: int | None = None,
              "trades": m["trades"], "total_return": _round(_as_float(m["total_return"]), 6)}
             for k, m in enumerate(metrics)]
     when = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).isoformat(timespec="seconds")
-    return EvidenceReport(strategy, found, inputs, binding(project, market, bars is None), when, rows)
+    return EvidenceReport(strategy, found, inputs, binding(project, market, label), when, rows)
 
 
 def _plain(value: float) -> float | int:
@@ -281,14 +285,14 @@ def data_source(project: Project) -> str:
     return f"{data.provider}:{data.lake}"
 
 
-def binding(project: Project, market: Market, configured: bool = True) -> dict[str, object]:
+def binding(project: Project, market: Market, source: str) -> dict[str, object]:
     """What the figures are bound to: the config's SHA256 (the pin's), the SHA256 of the
     bars the strategy read (its universe only, :func:`~kobe.backtest.receipt.data_sha256`),
     their source and span, and the code's version."""
     return {
         "config_sha256": project.fingerprint().sha256,
         "data_sha256": data_sha256(market.bars.drop("_row")),
-        "data_source": data_source(project) if configured else "bars given by the caller",
+        "data_source": source,
         "data_first_date": market.sessions[0].isoformat(), "data_last_date": market.sessions[-1].isoformat(),
         "kobe_version": kobe_version(),
     }

@@ -201,8 +201,8 @@ def hypothesize(**params: Any) -> None:
     and its params' neighbours; ranked by Sharpe, with ready-to-paste YAML for each
     variant that passes the gate (docs/journal.md).
     """
+    from kobe.journal.hypothesize import MIN_JOURNAL_TRADES, variant_yaml
     from kobe.journal.hypothesize import hypothesize as run
-    from kobe.journal.hypothesize import variant_yaml
     from kobe.project import load_project
 
     project = load_project(params["strategies"], params["risk_path"])
@@ -221,10 +221,13 @@ def hypothesize(**params: Any) -> None:
         return
     click.echo(f"hypothesize {name}: {len(variants) - 1} variants from {trades.height:,} backtest trades "
                f"(variants tried, for the deflated Sharpe: {len(variants)})")
+    if trades.height < MIN_JOURNAL_TRADES:
+        click.echo(f"fewer than {MIN_JOURNAL_TRADES} trades: no feature filter, only parameter neighbours")
     rows = []
     for rank, v in enumerate(variants, 1):
         m = v.metrics
-        evidence = "-" if v.evidence is None else ("pass" if v.passed else "fail")
+        evidence = "-" if v.evidence is None else ("pass" if v.passed else
+                                                   "fail: " + ", ".join(v.evidence.get("failing", [])))
         dsr = _num(v.evidence.get("deflated_sharpe"), 3) if v.evidence else "-"
         rows.append((rank, v.change if v.error is None else f"{v.change} ({v.error})", _num(m.get("sharpe")),
                      m.get("trades", "-"), _pct(m.get("total_return")), _pct(m.get("max_drawdown")), dsr, evidence))

@@ -39,7 +39,8 @@ STEP_PCT = 25.0
 """A neighbour's distance from the current value, in percent of it."""
 
 MIN_JOURNAL_TRADES = 30
-"""Fewer backtest trades than this cannot rank features by quintile (6 per quintile)."""
+"""Fewer backtest trades than this rank no feature by quintile (6 a quintile): then only
+the parameter neighbours are proposed."""
 
 Progress = Callable[[str], None]
 
@@ -113,13 +114,8 @@ def propose(project: Project, strategy: str, trades: pl.DataFrame, context: dict
     config = project.strategy(strategy).config
     params = dict(config.params)
     base = Variant("current", "current", "as configured", params)
-    if trades.height < MIN_JOURNAL_TRADES:
-        raise KobeError(Diagnostic(f"{strategy!r} has {trades.height} backtest trades in the journal: "
-                                   f"too few to rank features by quintile (at least {MIN_JOURNAL_TRADES})",
-                                   file="state/journal.sqlite",
-                                   hint="record a longer backtest (`kobe journal --record-backtest`), or "
-                                        "use `kobe sweep` for its params"))
     proposals: list[Variant] = []
+    # Under MIN_JOURNAL_TRADES trades no feature is ranked (feature_separation): only neighbours.
     for column, diff, (q20, q40, q60, q80) in feature_separation(trades, context)[:2]:
         name = column.removeprefix(FEATURE_PREFIX)
         cuts = [(f"{name} > {_number(q20)}", "drops Q1"), (f"{name} > {_number(q40)}", "drops Q1-Q2")] \
@@ -169,7 +165,7 @@ def _evidence(report: Any) -> dict[str, Any]:
     figures = list(getattr(report, "figures", ()))
     dsr = next((f.value for f in figures if f.key == "min_deflated_sharpe"), None)
     return {"passed": bool(report.passed), "deflated_sharpe": dsr,
-            "failing": [f.name for f in figures if not f.passed]}
+            "failing": [f.key for f in figures if not f.passed]}
 
 
 def hypothesize(project: Project, strategy: str, trades: pl.DataFrame, context: dict[str, str], *,

@@ -76,7 +76,14 @@ def run(strategies: Path, risk_path: Path | None, paper: bool, live: bool, confi
                          replay_from=parse_date(replay_from), replay_until=parse_date(replay_until), pace=pace,
                          scan_times=tuple(scan_times.split(",")), health_port=health_port, timeout=timeout,
                          clock_poll=clock_poll)
-    with open_runner(load_project(strategies, risk_path), env, options) as setup:
+    project = load_project(strategies, risk_path)
+    if options.mode == "live" or project.config.risk.evidence.require_evidence:
+        # Before the broker or a local exchange starts: no strategy trades on a record that
+        # fails, is of another pin or other bars, or was edited (docs/evidence.md).
+        from kobe.evidence.record import require_evidence
+
+        require_evidence(project, data=data)
+    with open_runner(project, env, options) as setup:
         setup.runner.health_host, setup.runner.dashboard_token = health_host, token
         install_signal_handlers(setup.runner)
         if health_port:

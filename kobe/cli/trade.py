@@ -110,6 +110,10 @@ def trade(strategies: Path, risk_path: Path | None, paper: bool, once: bool, dat
     if not once:
         raise KobeError(Diagnostic("continuous trading is the runner's job", hint="use `kobe trade --paper --once`"))
     project = load_project(strategies, risk_path)
+    if project.config.risk.evidence.require_evidence:      # paper only here: evidence.require_evidence
+        from kobe.evidence.record import require_evidence
+
+        require_evidence(project, data=data)
     trader = open_trader(project, _env(project.root), paper=True, timeout=timeout,
                          policy=ExecutionPolicy(poll_timeout=poll_timeout))
     report = run_cycle(trader, project.bars(data))

@@ -422,16 +422,28 @@ def universe() -> None:
               help="Keep the K most liquid (1 .. 1,000,000).")
 @click.option("--as-of", "as_of", default=None, help="Judge as of this date (default: the latest bar).")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("universe/liquid.csv"), show_default=True)
+@click.option("--optionable", is_flag=True,
+              help="Keep only symbols with listed options: the broker's assets with the attribute options_enabled "
+                   "(alpaca-py at ALPACA_BASE_URL, keys from the environment or .env; docs/options.md).")
 @fail_cleanly
 def build(strategies: Path, source: str | None, min_price: float, min_adv: float, adv_days: int,
-          min_history_years: float, top: int | None, as_of: str | None, out: Path) -> None:
+          min_history_years: float, top: int | None, as_of: str | None, out: Path, optionable: bool) -> None:
     """Derive a liquid universe from the bars; the CSV keeps the figures that qualified each symbol."""
+    import polars as pl
+
     from kobe.data.bars import read_bars
     from kobe.data.universe import build_universe
     from kobe.files import write_atomic
 
     project = _project(strategies)
     bars = project.bars(source) if project else read_bars(source)
+    if optionable:
+        from kobe.options.broker import optionable_symbols
+        from kobe.secrets import read_env
+
+        # Before --top: the K most liquid of the optionable symbols.
+        listed = optionable_symbols(read_env(strategies.parent / ".env"))
+        bars = bars.filter(pl.col("symbol").is_in(sorted(listed)))
     table = build_universe(bars, min_price=min_price, min_adv_usd=min_adv, adv_days=adv_days,
                            min_history_years=min_history_years, top=top, as_of=parse_date(as_of))
     write_atomic(out, table.write_csv())

@@ -80,8 +80,21 @@ def local_anchors(state: Path) -> tuple[list[Anchor], list[str]]:
 def _verified(folder: Path, state: Path | None, exported: list[Anchor]) -> tuple[TrailReport, list[str]]:
     from kobe.audit.verify import verify_trail
 
-    anchors, notices = local_anchors(state if state is not None else folder.parent / "state")
-    return verify_trail(folder, [*anchors, *exported]), notices
+    state = state if state is not None else folder.parent / "state"
+    anchors, notices = local_anchors(state)
+    report = verify_trail(folder, [*anchors, *exported])
+    if report.ok:
+        # The evidence records (kobe promote) the chain vouches for by their SHA256: one
+        # edited since is tampering too (docs/evidence.md). Their paths are the project's.
+        from dataclasses import replace
+
+        from kobe.audit.log import AuditLog
+        from kobe.evidence.record import check_records
+
+        problem = check_records(state.resolve().parent, AuditLog(folder).chain.records()[:report.records])
+        if problem is not None:
+            report = replace(report, problem=problem)
+    return report, notices
 
 
 def _problem(folder: Path, report: TrailReport) -> dict[str, Any] | None:

@@ -74,10 +74,10 @@ def check_records(root: Path, records: Iterable[dict[str, Any]]) -> Problem | No
         except FileNotFoundError:
             continue
         except OSError as err:
-            return Problem(None, f"cannot be read: {err.strerror or err}", str(path))
+            return Problem(None, f"cannot be read: {err.strerror or err}", str(path.resolve()))
         if hashlib.sha256(data).hexdigest() != sha:
             return Problem(None, f"is not the evidence record chain record {seq} holds (SHA256 {sha[:12]}...): "
-                                 "modified after `kobe promote`", str(path))
+                                 "modified after `kobe promote`", str(path.resolve()))
     return None
 
 

@@ -83,7 +83,7 @@ def feature_separation(trades: pl.DataFrame, context: dict[str, str]) -> list[tu
         values = trades.select(pl.col(column), pl.col("return")).drop_nulls()
         if values.height < MIN_JOURNAL_TRADES or values[column].n_unique() < 5:
             continue
-        labels = values[column].qcut(5, labels=["1", "2", "3", "4", "5"], allow_duplicates=True)
+        labels = values[column].bin_quantiles(5, labels=["1", "2", "3", "4", "5"])
         means = values.with_columns(labels.alias("q")).group_by("q").agg(pl.col("return").mean(), pl.len())
         by = {r["q"]: r for r in means.iter_rows(named=True)}
         if "1" not in by or "5" not in by or min(by["1"]["len"], by["5"]["len"]) < MIN_TRADES // 2:

@@ -167,7 +167,7 @@ def _factor_sections(trades: pl.DataFrame, context: dict[str, str]) -> list[tupl
             values = trades[name]
             if values.drop_nulls().n_unique() < 5:
                 continue
-            labels = values.qcut(5, labels=["Q1", "Q2", "Q3", "Q4", "Q5"], allow_duplicates=True)
+            labels = values.bin_quantiles(5, labels=["Q1", "Q2", "Q3", "Q4", "Q5"])
             out.append(("feature", name.removeprefix("feature_"), labels.cast(pl.String)))
     out.append(("exit_reason", "exit_reason", trades["exit_reason"]))
     out.append(("weekday", "weekday",

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -13,7 +14,7 @@ from evidence_bars import REPO, bars, project_dir
 
 from kobe.cli import main
 from kobe.evidence.record import record_path, refusal
-from kobe.project import load_project
+from kobe.project import Project, load_project
 
 LIVE_ENV = "ALPACA_BASE_URL=https://api.alpaca.markets\nALPACA_API_KEY_ID=k\nALPACA_API_SECRET_KEY=s\n"
 
@@ -122,8 +123,13 @@ def test_a_passing_record_lets_the_strategy_trade_until_something_changes(tmp_pa
     project = load_project(strategies)
     assert refusal(project, "edge") is None
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=91)
-    assert "91 days old (evidence.max_age_days: 90)" in refusal(project, "edge", now=later).message
-    assert "of the data 'files:bars.parquet', this run reads 'files:other.csv'" in \
-        refusal(project, "edge", data="other.csv").message
+    assert "91 days old (evidence.max_age_days: 90)" in why(project, now=later)
+    assert "of the data 'files:bars.parquet', this run reads 'files:other.csv'" in why(project, data="other.csv")
     bars(edge=True, seed=9).write_parquet(data)          # the same file, other bars
-    assert "its evidence record is of other bars" in refusal(project, "edge").message
+    assert "its evidence record is of other bars" in why(project)
+
+
+def why(project: Project, **kwargs: Any) -> str:
+    found = refusal(project, "edge", **kwargs)
+    assert found is not None
+    return found.message

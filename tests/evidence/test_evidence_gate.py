@@ -27,7 +27,8 @@ def test_a_planted_edge_passes(tmp_path: Path) -> None:
     report = evaluate(project, "edge", bars=bars(edge=True, seed=8))
     assert report.passed, [f.to_dict() for f in report.failing()]
     figures = {f.key: f.value for f in report.figures}
-    assert figures["min_deflated_sharpe"] > 0.99 and figures["max_pbo"] < 0.1
+    dsr, pbo = figures["min_deflated_sharpe"], figures["max_pbo"]
+    assert dsr is not None and dsr > 0.99 and pbo is not None and pbo < 0.1
     assert report.inputs["neighbourhood_points"] == 5           # hold_bars 4, 6; min_volume +-10%
     assert report.inputs["variants_tried"] == 5
     assert report.binding["config_sha256"] == project.fingerprint().sha256
@@ -42,8 +43,8 @@ def test_a_strategy_fitted_to_noise_fails(tmp_path: Path) -> None:
     for hold in range(2, 11):
         project = load_project(project_dir(tmp_path, hold=hold) / "strategies.yaml")
         sharpes[hold] = run_backtest(project, noise).strategies[0].metrics()["sharpe"]
-    best = max(sharpes, key=lambda h: sharpes[h] or -1e9)
-    assert sharpes[best] > 0.3
+    best = max(sharpes, key=lambda h: float(sharpes[h] or -1e9))
+    assert float(sharpes[best] or 0) > 0.3
     project = load_project(project_dir(tmp_path, hold=best) / "strategies.yaml")
     report = evaluate(project, "edge", variants_tried=9, bars=noise)
     assert not report.passed

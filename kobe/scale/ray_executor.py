@@ -9,10 +9,12 @@ progress bar, and turns a failed task into an error naming its parameters.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import os
 import socket
+import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from functools import cache
@@ -68,7 +70,23 @@ def _call(fn: Any, *args: Any) -> Any:
             pass
         else:
             os.kill(os.getpid(), 9)
-    return fn(*args, step=None)
+    try:
+        return fn(*args, step=None)
+    except KobeError as e:
+        # KobeError does not survive Ray's round trip (its constructor takes diagnostics,
+        # not a message): its diagnostics travel in an error that does.
+        remote = RemoteKobeError(list(e.diagnostics))
+        for note in getattr(e, "__notes__", []):
+            remote.add_note(note)
+        raise remote from None
+
+
+class RemoteKobeError(Exception):
+    """A task's :class:`KobeError` on its way back to the driver."""
+
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        super().__init__(diagnostics)
+        self.diagnostics = diagnostics
 
 
 def _reachable(address: str) -> None:
@@ -99,8 +117,12 @@ class RayExecutor:
         self.num_cpus = num_cpus
         self._started = False
         self._remote: Any = None
+        self._stdout = contextlib.ExitStack()
 
     def start(self) -> None:
+        # Ray's driver threads print cluster events ("a worker died ...") to stdout, where
+        # they would corrupt a command's --json output: stderr, while connected.
+        self._stdout.enter_context(contextlib.redirect_stdout(sys.stderr))
         if ray.is_initialized():
             # A runtime of the caller's own (a test, a notebook): used as it is, left running.
             pass
@@ -120,9 +142,12 @@ class RayExecutor:
         self.check_versions()
 
     def stop(self) -> None:
-        if self._started:
-            ray.shutdown()
-            self._started = False
+        try:
+            if self._started:
+                ray.shutdown()
+                self._started = False
+        finally:
+            self._stdout.close()
 
     def workers(self) -> int:
         return max(1, int(ray.cluster_resources().get("CPU", 1)))
@@ -131,22 +156,23 @@ class RayExecutor:
         """Every alive node runs the driver's Kobe (:func:`code_fingerprint`), else a
         clear error: a different Kobe could compute different answers."""
         probe = ray.remote(max_retries=0)(_node_fingerprint)
+        nodes = [node for node in ray.nodes() if node.get("Alive")]
         refs = [probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)).remote()
-                for node in ray.nodes() if node.get("Alive")]
+                for node in nodes]
         mine = code_fingerprint()
         try:
             found = ray.get(refs)
         except ray.exceptions.RayTaskError as e:
             raise KobeError(Diagnostic(f"a node of the Ray cluster cannot run Kobe: {_cause(e)}",
                                        hint="install this Kobe on every node (the same version and source)")) from None
-        other = sorted({f"{ip} has {fp}" for ip, fp in found if fp != mine})
+        other = [f"node {ip} ({node['NodeID'][:8]}) has {fp}" for node, (ip, fp) in zip(nodes, found) if fp != mine]
         if other:
             raise KobeError(Diagnostic(f"the Ray cluster runs another Kobe: {'; '.join(other)}; this one is {mine}",
                                        hint="install this Kobe on every node (the same version and source)"))
 
     def share(self, value: T) -> T:
         # A reference stands for the value: Ray hands tasks the value itself.
-        return ray.put(value)  # type: ignore[no-any-return]
+        return ray.put(value)  # type: ignore[return-value]
 
     def map(self, tasks: Sequence[Task], progress: Progress | None = None) -> list[Any]:
         refs = [self._remote.remote(task.fn, *task.args) for task in tasks]
@@ -191,6 +217,6 @@ def _task_error(task: Task, e: ray.exceptions.RayTaskError) -> KobeError:
     # The task names the exact unit that failed in a note (a sweep point in a block).
     notes = getattr(cause, "__notes__", None) or []
     where = notes[-1] if notes else task.label
-    if isinstance(cause, KobeError):
+    if isinstance(cause, RemoteKobeError):
         return KobeError([replace(d, hint=where + (f"; {d.hint}" if d.hint else "")) for d in cause.diagnostics])
     return KobeError(Diagnostic(f"a task failed: {_cause(e)}", hint=where))

@@ -130,7 +130,7 @@ def _mean(x: np.ndarray, axis: int = -1) -> np.ndarray:
 def _intervals(samples: tuple[np.ndarray, ...], levels: Sequence[float], seed: int) -> list[tuple[float, float]]:
     """The BCa intervals of the mean (one sample) or of the difference of means (two) at
     each confidence level, from one bootstrap distribution (scipy reuses it)."""
-    from scipy.stats import bootstrap
+    from scipy.stats import bootstrap  # type: ignore[import-untyped]
 
     statistic = _mean if len(samples) == 1 else _mean_difference
     first = bootstrap(samples, statistic, n_resamples=RESAMPLES, confidence_level=levels[0],

@@ -24,7 +24,7 @@ KIND = click.Choice(["call", "put"])
 PRICE = FiniteRange(0, MAX_PRICE, low_open=True)
 RATE = FiniteRange(-MAX_RATE, MAX_RATE)
 FIGURES = ("price", "delta", "gamma", "vega", "theta", "theta_per_day", "rho")
-UNITS = {"vega": "per 1.00 of volatility", "theta": "per year", "theta_per_day": "per calendar day (theta / 365)",
+UNITS = {"vega": "per 1.00 of volatility", "theta": "per year", "theta_per_day": "per calendar day, theta / 365",
          "rho": "per 1.00 of rate"}
 
 

@@ -1,8 +1,8 @@
 """Black-Scholes-Merton prices, Greeks and implied volatility of European options.
 
 The model is the generalised Black-Scholes of Merton (1973) with a continuous dividend
-yield ``q`` (Hull, *Options, Futures, and Other Derivatives*, 11th ed., ch. 17 and 19;
-Haug, *The Complete Guide to Option Pricing Formulas*, 2nd ed., 1.1.6 and 2.1)::
+yield ``q`` (Hull, *Options, Futures, and Other Derivatives*, 11th ed., ch. 15, 17 and 19;
+Haug, *The Complete Guide to Option Pricing Formulas*, 2nd ed., 1.1.6 and ch. 2)::
 
     d1 = (ln(S/K) + (r - q + sigma^2/2) T) / (sigma sqrt(T)),   d2 = d1 - sigma sqrt(T)
     call = S e^(-qT) N(d1) - K e^(-rT) N(d2)
@@ -111,7 +111,7 @@ def _norm_pdf(x: float) -> float:
 
 
 def greeks(o: Inputs) -> Greeks:
-    """The price and every Greek of ``o`` (Hull 19; Haug 2.1)."""
+    """The price and every Greek of ``o`` (Hull ch. 19; Haug ch. 2)."""
     s, k, r, q, sigma, t = o.spot, o.strike, o.rate, o.dividend, o.vol, o.years
     df_q, df_r = math.exp(-q * t), math.exp(-r * t)
     sd = sigma * math.sqrt(t)
@@ -159,7 +159,7 @@ def price(o: Inputs) -> float:
 
 def bounds(kind: OptionType, spot: float, strike: float, rate: float, dividend: float,
            years: float) -> tuple[float, float]:
-    """The no-arbitrage bounds of a European option's price (Hull 11.3, 11.4): a call lies
+    """The no-arbitrage bounds of a European option's price (Hull ch. 11, 17): a call lies
     in [max(S e^(-qT) - K e^(-rT), 0), S e^(-qT)), a put in [max(K e^(-rT) - S e^(-qT), 0),
     K e^(-rT)). The lower bound is the price at volatility 0, the upper its limit as
     volatility grows without bound."""

@@ -8,7 +8,7 @@ The estimators are the building blocks of ``rules/features.kobe`` (``cc_vol(n)``
 evaluated by :func:`kobe.research.library.evaluate`, as the screener's alphas are. A
 project whose rules lack one gets the checker's located error.
 
-Annualised by sqrt(252) sessions a year (Hull 15.4). The volatility cone (Burghardt and
+Annualised by sqrt(252) sessions a year (Hull ch. 15). The volatility cone (Burghardt and
 Lane, "How to tell if options are cheap", 1990) is, for each window, percentiles of the
 rolling realized volatility over the history: where today's implied volatility sits in
 the cone says whether options are dear or cheap for that horizon.

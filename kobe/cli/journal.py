@@ -235,8 +235,7 @@ def hypothesize(**params: Any) -> None:
     passed = [v for v in variants if v.passed]
     click.echo("")
     if not gated:
-        why = "--no-gate" if not params["gate"] else "the evidence gate, kobe.evidence, is not installed"
-        click.echo(f"not gated ({why}): no variant is offered as YAML")
+        click.echo("not gated (--no-gate): no variant is offered as YAML")
     elif not passed:
         click.echo("no variant passes the evidence gate")
     else:

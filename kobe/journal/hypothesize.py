@@ -10,8 +10,9 @@ Two kinds of variant are proposed, in this order, up to ``--max``:
    quintiles (``q40`` / ``q60``). The threshold is read from the same trades the
    variant is then backtested on: in sample, which is why the evidence gate, and its
    count of the variants tried, has the last word;
-2. **parameter neighbours**: each numeric param one step down and one step up
-   (:data:`STEP_PCT` percent of it, at least 1 for a whole number), the others kept.
+2. **parameter neighbours**: the evidence gate's neighbourhood, each numeric param one
+   step down and one step up (risk.yaml's ``evidence.neighbour_step_pct`` percent of it,
+   at least 1 for a whole number), the others kept.
 
 Each variant is backtested over the project's bars (its Sharpe, trades, return, drawdown)
 and then run through the evidence gate (:func:`kobe.evidence.gate.evaluate`) with
@@ -23,7 +24,7 @@ a variant that passes the gate is printed as a ready-to-paste YAML entry.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -34,9 +35,6 @@ from kobe.config.model import ExprSource
 from kobe.journal.reflect import MIN_TRADES
 from kobe.journal.store import FEATURE_PREFIX
 from kobe.project import Project
-
-STEP_PCT = 25.0
-"""A neighbour's distance from the current value, in percent of it."""
 
 MIN_JOURNAL_TRADES = 30
 """Fewer backtest trades than this rank no feature by quintile (6 a quintile): then only
@@ -94,17 +92,19 @@ def feature_separation(trades: pl.DataFrame, context: dict[str, str]) -> list[tu
     return out
 
 
-def neighbours(params: dict[str, float], pct: float = STEP_PCT) -> list[tuple[str, dict[str, float]]]:
-    """Each param one step down and one step up, the others kept: (change, params)."""
+def neighbours(project: Project, params: dict[str, float]) -> list[tuple[str, dict[str, float]]]:
+    """The evidence gate's neighbourhood of ``params`` without point 0 (each param one
+    step of risk.yaml's ``evidence.neighbour_step_pct`` down and up, at least 1 for a
+    whole number; :func:`kobe.evidence.gate.neighbourhood`): (change, params). A step
+    that leaves a whole-number param below 1 (a window of 0) is left out."""
+    from kobe.evidence.gate import neighbourhood
+
     out: list[tuple[str, dict[str, float]]] = []
-    for name, value in params.items():
-        whole = float(value).is_integer()
-        step = max(1.0, round(abs(value) * pct / 100)) if whole else abs(value) * pct / 100 or pct / 100
-        for moved in (value - step, value + step):
-            moved = float(round(moved, 6))
-            if moved == value or (whole and moved < 1):
-                continue
-            out.append((f"{name}: {_number(value)} -> {_number(moved)}", {**params, name: moved}))
+    for point in neighbourhood(params, project.config.risk.evidence.neighbour_step_pct)[1:]:
+        name = next(k for k in params if point[k] != params[k])
+        if float(params[name]).is_integer() and point[name] < 1:
+            continue
+        out.append((f"{name}: {_number(params[name])} -> {_number(point[name])}", point))
     return out
 
 
@@ -123,7 +123,7 @@ def propose(project: Project, strategy: str, trades: pl.DataFrame, context: dict
         for text, what in cuts:
             proposals.append(Variant(f"filter {len(proposals) + 1}", "filter", f"filter: {text} ({what})",
                                      params, (text,)))
-    for change, point in neighbours(params):
+    for change, point in neighbours(project, params):
         proposals.append(Variant(f"neighbour {len(proposals) + 1}", "neighbour", change, point))
     return [base, *proposals[:limit]]
 
@@ -152,12 +152,10 @@ def _metrics(project: Project, bars: pl.LazyFrame | pl.DataFrame, strategy: str)
             for k in ("sharpe", "trades", "total_return", "max_drawdown", "win_rate")}
 
 
-def _gate() -> Callable[..., Any] | None:
-    """The evidence gate's ``evaluate``, or None while kobe.evidence is not installed."""
-    try:
-        from kobe.evidence.gate import evaluate
-    except ImportError:
-        return None
+def _gate() -> Callable[..., Any]:
+    """The evidence gate's ``evaluate`` (a seam for the tests)."""
+    from kobe.evidence.gate import evaluate
+
     return evaluate
 
 
@@ -205,7 +203,3 @@ def variant_yaml(project: Project, strategy: str, variant: Variant, number: int)
     text: str = yaml.safe_dump([entry], sort_keys=False, width=100)
     return f"  # {variant.change}\n" + "".join(f"  {line}\n" for line in text.splitlines())
 
-
-def sections(variants: Sequence[Variant]) -> list[Variant]:
-    """The variants that passed the gate, in rank order."""
-    return [v for v in variants if v.passed]

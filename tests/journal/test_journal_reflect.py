@@ -64,3 +64,21 @@ def test_a_group_of_few_trades_is_shown_but_not_tested() -> None:
     stop = next(c for c in result.comparisons if c.section == "exit_reason")
     assert not stop.tested and not stop.supported and result.tested == 0
     assert any(g.level == "stop" and g.trades == 3 for g in result.groups)
+
+
+def test_live_against_backtest_on_the_same_trades() -> None:
+    from kobe.journal.reflect import live_pairs
+
+    rng = np.random.default_rng(2)
+    backtest = rng.normal(0.002, 0.02, 60)
+    live = backtest - 0.003 + rng.normal(0, 0.0005, 60)      # 30 bps a trade lost to fills
+    rows = pl.DataFrame({
+        "source": ["live"] * 60 + ["live"], "return": [*live, 0.01], "backtest_return": [*backtest, None],
+        "pnl": [1.0] * 61, "exit_reason": ["time_stop"] * 61,
+        "entry_date": [dt.date(2021, 3, 1)] * 61, "exit_date": [dt.date(2021, 3, 8)] * 61})
+    paired = live_pairs(rows)
+    assert paired.height == 60                   # the trade the backtest did not take is not paired
+    result = reflect(rows, {}, strategy="s", source="live", paired=paired)
+    (gap,) = [c for c in result.comparisons if c.section == "live_vs_backtest"]
+    assert gap.n == 60 and gap.difference == pytest.approx(-0.003, abs=3e-4)
+    assert gap.supported and gap in result.findings()

@@ -31,6 +31,7 @@ import base64
 import binascii
 import datetime as dt
 import functools
+import itertools
 import math
 import uuid
 from dataclasses import dataclass
@@ -214,14 +215,16 @@ def list_contracts(ex: Exchange, req: Request) -> Reply:
         names = [n for n in names if n == root.upper()]
     if status == "inactive" or style == "european":
         names = []      # every stand-in contract is active and American
-    found = [c for name in names if name in ex.history.symbols for c in chain(ex, name)
+    found = (c for name in names if name in ex.history.symbols for c in chain(ex, name)
              if (exact is None or c.expiry == exact) and (gte is None or c.expiry >= gte) and c.expiry <= lte
              and (kind is None or c.kind == kind) and (low is None or c.strike >= low)
-             and (high is None or c.strike <= high)]
-    page = found[offset:offset + limit]
+             and (high is None or c.strike <= high))
+    # Lazily, and one past the page: whether a next page exists, without building every
+    # chain of every symbol when no underlying is named.
+    page = list(itertools.islice(found, offset, offset + limit + 1))
     following = offset + limit
-    token = base64.b64encode(str(following).encode()).decode() if following < len(found) else None
-    return Reply(body={"option_contracts": [c.wire() for c in page], "next_page_token": token})
+    token = base64.b64encode(str(following).encode()).decode() if len(page) > limit else None
+    return Reply(body={"option_contracts": [c.wire() for c in page[:limit]], "next_page_token": token})
 
 
 def _parse_occ(text: str) -> Contract | None:

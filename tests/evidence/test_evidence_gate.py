@@ -74,3 +74,23 @@ def test_a_figure_that_cannot_be_computed_fails(tmp_path: Path) -> None:
     values = {f.key: f.value for f in report.figures}
     assert values["min_oos_sharpe"] is None
     assert "min_oos_sharpe" in {f.key for f in report.failing()}
+
+
+def test_without_an_evidence_section_the_defaults_apply(tmp_path: Path) -> None:
+    root = project_dir(tmp_path)
+    text = (root / "risk.yaml").read_text()
+    (root / "risk.yaml").write_text(text[:text.index("\n# What a strategy must show")] + "\n")
+    assert load_project(root / "strategies.yaml").config.risk.evidence == EvidenceSettings()
+
+
+def test_a_strategy_without_params_has_no_neighbourhood_and_fails(tmp_path: Path) -> None:
+    """Nothing to perturb: no PBO, no stability, so no pass (the numbers would have to be
+    params to be put to the test)."""
+    root = project_dir(tmp_path)
+    strategies = root / "strategies.yaml"
+    strategies.write_text(strategies.read_text().replace("    params:\n      hold_bars: 5\n      min_volume: 5000000\n",
+                                                         "").replace("volume > min_volume", "volume > 5000000")
+                          .replace("time_stop_bars: hold_bars", "time_stop_bars: 5"))
+    report = evaluate(load_project(strategies), "edge", bars=bars(edge=True, seed=8))
+    assert report.inputs["neighbourhood_points"] == 1
+    assert {f.key for f in report.failing()} == {"max_pbo", "min_param_stability"}

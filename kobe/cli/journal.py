@@ -83,6 +83,8 @@ def journal(**params: Any) -> None:
     strategy = params["strategy"]
     if strategy is not None:
         project.strategy(strategy)
+    if not params["record_backtest"] and (params["start"] or params["end"]):
+        raise click.UsageError("--start and --end choose the bars of --record-backtest")
     if params["record_backtest"] or params["record_live"]:
         bars = project.bars(params["data"])
         if params["record_backtest"]:

@@ -348,7 +348,11 @@ def live_rows(project: Project, trips: Sequence[RoundTrip], events: Sequence[Map
         names = sorted({t.strategy for t in trips} & known)
         first = min(t.signal_date or t.entry_date for t in trips)
         for name in names:
-            result = run_backtest(project, bars, strategy=name, start=first)
+            try:
+                result = run_backtest(project, bars, strategy=name, start=first)
+            except KobeError:
+                # Bars that end before the trades: their backtest fills stay unknown (null).
+                continue
             for account in result.strategies:
                 for done in account.trades.iter_rows(named=True):
                     backtest[(account.name, done["symbol"], done["entry_date"])] = done

@@ -144,3 +144,13 @@ def test_record_live_reads_the_order_store(tmp_path: Path, project_dir: Path) ->
     assert rows["pnl"].to_list() == [pytest.approx(6.0)] and rows["exit_reason"].to_list() == ["time_stop"]
     assert record_live(project, None) == 1               # again: the same row, updated
     assert Journal(project_dir / "state" / "journal.sqlite").trades(source="live").height == 1
+
+
+def test_a_live_trade_after_the_bars_has_no_backtest_twin(shipped) -> None:
+    day = dt.date(2030, 3, 4)
+    trips = round_trips([
+        _order("donchian_breakout", "AAPL", day, "buy", 1, 100.0, "entry: signal of 2030-03-01"),
+        _order("donchian_breakout", "AAPL", day + dt.timedelta(days=7), "sell", 1, 99.0, "exit: time_stop (5)"),
+    ])
+    (row,) = live_rows(shipped, trips, [], shipped.bars())
+    assert row["return"] == pytest.approx(-0.01) and "backtest_return" not in row and "trend_regime" not in row

@@ -8,7 +8,7 @@ import itertools
 import math
 
 import pytest
-import QuantLib as ql
+import QuantLib as ql  # type: ignore[import-untyped]
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -51,7 +52,7 @@ def test_a_chain_reads_through_alpaca_py(exchange_url: str) -> None:
 
 def test_filters_and_pages(exchange_url: str) -> None:
     trading = client(exchange_url)
-    request = {"underlying_symbols": ["AAPL", "MSFT"], "expiration_date_gte": dt.date(2017, 7, 1),
+    request: dict[str, Any] = {"underlying_symbols": ["AAPL", "MSFT"], "expiration_date_gte": dt.date(2017, 7, 1),
                    "expiration_date_lte": dt.date(2017, 8, 31), "type": ContractType.PUT,
                    "strike_price_gte": "60", "strike_price_lte": "160"}
     everything = trading.get_option_contracts(GetOptionContractsRequest(**request, limit=10000)).option_contracts

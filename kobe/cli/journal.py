@@ -168,11 +168,11 @@ def reflect(**params: Any) -> None:
         if not chosen:
             continue
         click.echo("")
-        rows = [(c.factor, f"{c.group} vs {c.other}", c.n, c.n_other, _pct(c.difference),
-                 f"{_pct(c.low)} .. {_pct(c.high)}" if c.tested else "too few",
+        rows = [(c.factor, f"{c.group} vs {c.other}", c.n, c.n_other, _pct(c.mean), _pct(c.mean_other),
+                 _pct(c.difference), f"{_pct(c.low)} .. {_pct(c.high)}" if c.tested else "too few",
                  "yes" if c.supported else "") for c in chosen]
-        click.echo(table(rows, (section.replace("_", " "), "groups", "n", "n other", "difference",
-                                "95% CI", "finding")))
+        click.echo(table(rows, (section.replace("_", " "), "groups", "n", "n other", "mean", "mean other",
+                                "difference", "95% CI", "finding")))
     findings = result.findings()
     click.echo("")
     if findings:

@@ -64,6 +64,8 @@ class Comparison:
     n: int
     n_other: int
     difference: float
+    mean: float = 0.0                # the group's mean return
+    mean_other: float = 0.0
     low: float | None = None
     high: float | None = None
     family_low: float | None = None
@@ -203,12 +205,13 @@ def reflect(trades: pl.DataFrame, context: dict[str, str], *, strategy: str, sou
             rest = frame.filter(pl.col("_level") == other) if other else frame.filter(pl.col("_level") != level)
             y = rest["return"].to_numpy()
             comparison = Comparison(section, factor, level, other or "the rest", len(x), len(y),
-                                    float(x.mean() - y.mean()))
+                                    float(x.mean() - y.mean()), float(x.mean()), float(y.mean()))
             pending.append((comparison, (x, y)))
     if paired is not None and paired.height:
         diff = (paired["return"] - paired["backtest_return"]).to_numpy()
         pending.append((Comparison("live_vs_backtest", "live - backtest", "live", "backtest, same trades",
-                                   len(diff), len(diff), float(diff.mean())), (diff,)))
+                                   len(diff), len(diff), float(diff.mean()), float(paired["return"].mean()),  # type: ignore[arg-type]
+                                   float(paired["backtest_return"].mean())), (diff,)))  # type: ignore[arg-type]
     testable = [(c, s) for c, s in pending if min(len(a) for a in s) >= MIN_TRADES and _varies(s)]
     family = 1 - ALPHA / max(len(testable), 1)
     tested = {id(c) for c, _ in testable}

@@ -207,6 +207,7 @@ class Runner:
         self._bars: pl.LazyFrame | None = None     # what the last cycle read
         self._latest: dt.datetime | None = None    # the broker's latest time seen: it never goes back
         self._calibration: dict[str, Any] = {}     # the live meta_prob's, after each cycle
+        self._expecting: threading.Thread | None = None   # the expectation's backtest, when one runs
 
     # -- what the endpoints show ------------------------------------------------------
 
@@ -259,10 +260,20 @@ class Runner:
         with path.open("a", encoding="utf-8") as out:
             out.write(json.dumps(point) + "\n")
 
+    def _expect_soon(self) -> None:
+        """The expectation brought up to date in the background: a backtest takes seconds,
+        and a cycle must never wait for a chart (a late cycle misses its scan time and
+        exits a session late). One at a time; a cycle that finds one running leaves it."""
+        if self._expecting is not None and self._expecting.is_alive():
+            return
+        self._expecting = threading.Thread(target=self._expect, name="kobe-expectation", daemon=True)
+        self._expecting.start()
+
     def _expect(self) -> None:
         """The backtest of the history's sessions (the module doc); again only on a new bar.
         A failure leaves the chart without its expectation, never the runner without a cycle."""
-        if self._bars is None:
+        bars = self._bars      # the loop replaces it each cycle: read it once
+        if bars is None:
             return
         history = read_equity(self.trader.root / EQUITY_FILE)
         if not history:
@@ -272,14 +283,14 @@ class Runner:
         try:
             start = dt.date.fromisoformat(str(history[0]["session"]))
             # Never past the broker's clock: a replay's bars run on beyond it.
-            last_bar = self._bars.select(pl.col("date").max()).collect().item()
+            last_bar = bars.select(pl.col("date").max()).collect().item()
             through = min(last_bar, calendar.last_closed_session(self.clock.now())) if last_bar else None
             if through is None or through < start:
                 return
             known = self.state.expected
             if known is not None and (known["start"], known["through"]) == (start.isoformat(), str(through)):
                 return
-            result = run_backtest(self.trader.project, self._bars, start=start, end=through)
+            result = run_backtest(self.trader.project, bars, start=start, end=through)
         except Exception as err:  # noqa: BLE001 - see the docstring
             detail = err.diagnostics[0].message if isinstance(err, KobeError) else f"{type(err).__name__}: {err}"
             self.audit.event("monitor.failed", check="the expectation backtest", error=detail)
@@ -366,7 +377,7 @@ class Runner:
         self._beat(f"no trading: {halt}" if halt is not None else
                    f"cycle done: {len(report.entries)} entries, {len(report.exits)} exits")
         if self.health_port is not None:      # only a served dashboard draws it
-            self._expect()
+            self._expect_soon()
         self._calibrate()
         if self.on_cycle:
             self.on_cycle(report)
@@ -421,6 +432,12 @@ class Runner:
             return 0
         finally:
             self.stop.set()
+            if self._expecting is not None and self.signalled is None:
+                # A run that ends by itself leaves its expectation complete; a signal does
+                # not wait for a chart (the thread is a daemon).
+                self._expecting.join(timeout=120)
+                if self.health_port is not None:
+                    self._expect()
             self._beat("stopped", state="stopped")
             if self.signalled is not None:
                 self.audit.event("runner.signal", signal=self.signalled)

@@ -110,51 +110,73 @@ def _norm_pdf(x: float) -> float:
     return INV_SQRT_2PI * math.exp(-0.5 * x * x) if math.isfinite(x) else 0.0
 
 
+def _d(o: Inputs) -> tuple[float, float, bool] | None:
+    """d1, d2 and whether sigma sqrt(T) is positive. When it is 0 (or ``S sigma sqrt(T)``
+    underflows to 0) the forward decides: ln(F/K) > 0 sends d1 and d2 to +inf, < 0 to
+    -inf; at F = K (``None``) the price is 0 but delta has no limit and gamma none."""
+    s, k, r, q, sigma, t = o.spot, o.strike, o.rate, o.dividend, o.vol, o.years
+    sd = sigma * math.sqrt(t)
+    if sd > 0.0 and s * sd > 0.0:
+        d1 = (math.log(s / k) + (r - q + 0.5 * sigma * sigma) * t) / sd
+        return d1, d1 - sd, True
+    log_moneyness = math.log(s / k) + (r - q) * t
+    if log_moneyness == 0.0:
+        return None
+    d = math.inf if log_moneyness > 0 else -math.inf
+    return d, d, False
+
+
+def _price(o: Inputs, d1: float, d2: float) -> float:
+    sign = 1.0 if o.kind == "call" else -1.0
+    value = sign * (o.spot * math.exp(-o.dividend * o.years) * float(ndtr(sign * d1))
+                    - o.strike * math.exp(-o.rate * o.years) * float(ndtr(sign * d2)))
+    # A price of 0 can come out a rounding error below it (deep out of the money).
+    return max(value, 0.0)
+
+
 def greeks(o: Inputs) -> Greeks:
     """The price and every Greek of ``o`` (Hull ch. 19; Haug ch. 2)."""
     s, k, r, q, sigma, t = o.spot, o.strike, o.rate, o.dividend, o.vol, o.years
+    found = _d(o)
+    if found is None:
+        raise KobeError(Diagnostic(
+            "at the money with sigma * sqrt(T) = 0: the price is 0 but delta jumps and gamma is unbounded",
+            file="--expiry-years" if t == 0.0 else "--vol",
+            hint="give a positive volatility and time to expiry, or a strike off the forward "
+                 f"{s * math.exp((r - q) * t):.10g}"))
+    d1, d2, diffuse = found
     df_q, df_r = math.exp(-q * t), math.exp(-r * t)
-    sd = sigma * math.sqrt(t)
     sign = 1.0 if o.kind == "call" else -1.0
-    if sd > 0.0:
-        d1 = (math.log(s / k) + (r - q + 0.5 * sigma * sigma) * t) / sd
-        d2 = d1 - sd
+    if diffuse:
+        sd = sigma * math.sqrt(t)
         pdf = _norm_pdf(d1)
         gamma = df_q * pdf / (s * sd)
         vega = s * df_q * pdf * math.sqrt(t)
-        # dV/dT's volatility term, -S e^(-qT) n(d1) sigma / (2 sqrt T); sd > 0 means T > 0.
+        # dV/dT's volatility term, -S e^(-qT) n(d1) sigma / (2 sqrt T); diffuse means T > 0.
         decay = -s * df_q * pdf * sigma / (2.0 * math.sqrt(t))
-        shown_d1: float | None = d1
-        shown_d2: float | None = d2
     else:
-        # sigma sqrt(T) = 0: the forward decides. ln(F/K) > 0 sends d1 and d2 to +inf,
-        # < 0 to -inf; at F = K the price is still 0 but gamma has no limit.
-        log_moneyness = math.log(s / k) + (r - q) * t
-        if log_moneyness == 0.0:
-            raise KobeError(Diagnostic(
-                "at the money with sigma * sqrt(T) = 0: the price is 0 but delta jumps and gamma is unbounded",
-                file="--expiry-years" if t == 0.0 else "--vol",
-                hint="give a positive volatility and time to expiry, or a strike off the forward "
-                     f"{s * math.exp((r - q) * t):.10g}"))
-        d1 = d2 = math.inf if log_moneyness > 0 else -math.inf
-        gamma = vega = decay = 0.0
-        shown_d1 = shown_d2 = None
+        gamma = vega = decay = 0.0     # the limits off the kink
     n_d1, n_d2 = float(ndtr(sign * d1)), float(ndtr(sign * d2))
-    price = sign * (s * df_q * n_d1 - k * df_r * n_d2)
     delta = sign * df_q * n_d1
     theta = decay - sign * r * k * df_r * n_d2 + sign * q * s * df_q * n_d1
     rho = sign * k * t * df_r * n_d2
-    # A price of 0 can come out a rounding error below it (deep out of the money).
-    return Greeks(max(price, 0.0), delta, gamma, vega, theta, theta / DAYS_PER_YEAR, rho, shown_d1, shown_d2)
+    out = Greeks(_price(o, d1, d2), delta, gamma, vega, theta, theta / DAYS_PER_YEAR, rho,
+                 d1 if diffuse else None, d2 if diffuse else None)
+    broken = [name for name, value in out.as_dict().items() if value is not None and not math.isfinite(value)]
+    if broken:
+        # Only extreme corners get here (sigma sqrt(T) so small, at the money, that gamma
+        # overflows a float): say so rather than print an infinity.
+        raise KobeError(Diagnostic(f"{', '.join(broken)} overflow{'s' if len(broken) == 1 else ''} a float at "
+                                   f"sigma * sqrt(T) = {sigma * math.sqrt(t):.3g}", file="--vol",
+                                   hint="a volatility and time to expiry this small are the limit sigma = 0"))
+    return out
 
 
 def price(o: Inputs) -> float:
     """The Black-Scholes-Merton price of ``o``; the limit at ``sigma sqrt(T) = 0`` is
     defined everywhere, at the money too (0)."""
-    try:
-        return greeks(o).price
-    except KobeError:
-        return 0.0   # only the kink F = K raises, where every price is 0
+    found = _d(o)
+    return 0.0 if found is None else _price(o, found[0], found[1])
 
 
 def bounds(kind: OptionType, spot: float, strike: float, rate: float, dividend: float,

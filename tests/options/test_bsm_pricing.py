@@ -152,3 +152,30 @@ def test_bad_inputs_are_errors_naming_them(field: str, value: float) -> None:
 def test_greeks_is_a_frozen_record() -> None:
     assert set(Greeks.__dataclass_fields__) == {"price", "delta", "gamma", "vega", "theta", "theta_per_day", "rho",
                                                 "d1", "d2"}
+
+
+@settings(max_examples=500)
+@given(kind=st.sampled_from(["call", "put"]), s=st.floats(1e-9, 1e9), k=st.floats(1e-9, 1e9),
+       r=st.floats(-1, 1), q=st.floats(-1, 1), v=st.one_of(st.just(0.0), st.floats(0, 10)),
+       t=st.one_of(st.just(0.0), st.floats(0, 100)))
+def test_any_valid_input_gives_numbers_or_a_message(kind: str, s: float, k: float, r: float, q: float, v: float,
+                                                    t: float) -> None:
+    try:
+        g = greeks(Inputs(kind, s, k, r, q, v, t))  # type: ignore[arg-type]
+    except KobeError as err:
+        assert err.render()
+        return
+    assert all(math.isfinite(x) for x in g.as_dict().values() if x is not None)
+
+
+@settings(max_examples=300)
+@given(kind=st.sampled_from(["call", "put"]), p=st.floats(0, 1e9), s=st.floats(1e-9, 1e9), k=st.floats(1e-9, 1e9),
+       r=st.floats(-1, 1), q=st.floats(-1, 1), t=st.one_of(st.just(0.0), st.floats(0, 100)))
+def test_implied_vol_is_a_number_or_a_message(kind: str, p: float, s: float, k: float, r: float, q: float,
+                                              t: float) -> None:
+    try:
+        iv = implied_vol(kind, p, s, k, r, q, t)  # type: ignore[arg-type]
+    except KobeError as err:
+        assert "bound" in err.render() or "T = 0" in err.render() or "above 10" in err.render()
+        return
+    assert math.isfinite(iv) and 0 <= iv <= 10

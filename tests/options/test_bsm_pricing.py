@@ -128,6 +128,9 @@ def test_the_limits_at_expiry_and_without_volatility() -> None:
     # The limit is continuous: a tiny volatility gives almost the same figures.
     near = greeks(Inputs("call", 100, 100, 0.05, 0.0, 1e-9, 1.0))
     assert near.price == pytest.approx(flat.price, abs=1e-9) and near.delta == pytest.approx(1.0)
+    # And as T -> 0: a millisecond before expiry is the expiry's figures.
+    soon = greeks(Inputs("call", 110, 100, 0.05, 0.0, 0.2, 1e-11))
+    assert soon.price == pytest.approx(10.0, abs=1e-9) and soon.delta == 1.0 and soon.gamma == 0.0
     with pytest.raises(KobeError, match="gamma is unbounded"):
         greeks(Inputs("call", 100, 100, 0.0, 0.0, 0.3, 0.0))
     assert price(Inputs("call", 100, 100, 0.0, 0.0, 0.3, 0.0)) == 0.0

@@ -140,3 +140,58 @@ def test_the_cluster_fixture_finds_its_processes(cluster: Cluster) -> None:
     # What the teardown stops: the head's and the worker's processes, never this one.
     pids = cluster_pids(cluster.temp_dir, cluster.port)
     assert len(pids) >= 4 and all(pid > 1 for pid in pids)
+
+
+INTERRUPTED = """
+import sys, time
+from kobe.scale import Task
+from kobe.scale.ray_executor import RayExecutor
+
+def nap(seconds, *, step):
+    time.sleep(seconds)
+    return seconds
+
+executor = RayExecutor(sys.argv[1])
+executor.start()
+print("started", file=sys.__stdout__, flush=True)   # the executor sends stdout to stderr
+try:
+    executor.map([Task(nap, (120,), "nap") for _ in range(4)])
+finally:
+    executor.stop()
+"""
+
+
+def test_ctrl_c_cancels_the_tasks_and_leaves_nothing_running(cluster: Cluster, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import time
+
+    script = tmp_path / "interrupted.py"
+    script.write_text(INTERRUPTED)
+    driver = subprocess.Popen([sys.executable, str(script), cluster.address], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        assert driver.stdout is not None and driver.stdout.readline().strip() == "started"
+        ray.init(address=cluster.address, log_to_driver=False)
+        try:
+            for _ in range(60):            # both CPUs busy with the naps
+                if ray.available_resources().get("CPU", 0) == 0:
+                    break
+                time.sleep(0.5)
+            else:
+                pytest.fail("the naps never started")
+            driver.send_signal(signal.SIGINT)
+            _, err = driver.communicate(timeout=60)
+            assert driver.returncode != 0 and "KeyboardInterrupt" in err
+            for _ in range(60):            # the cancelled tasks' workers are gone: both CPUs free
+                if ray.available_resources().get("CPU", 0) == 2:
+                    break
+                time.sleep(0.5)
+            else:
+                pytest.fail(f"still busy after Ctrl-C: {ray.available_resources()}")
+        finally:
+            ray.shutdown()
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()

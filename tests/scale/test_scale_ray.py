@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from conftest import Cluster, cluster_pids
+from ray_cluster import Cluster, cluster_pids, free_port
 
 from kobe.cli import main
 from kobe.config.errors import Diagnostic, KobeError
@@ -89,8 +89,6 @@ def test_a_worker_killed_mid_run_is_retried_to_the_same_result(swept: Path, clus
 
 
 def test_an_unreachable_address_is_a_clear_error(swept: Path) -> None:
-    from conftest import free_port
-
     out = CliRunner().invoke(main, ["sweep", "--out", "sw", "--ray", f"127.0.0.1:{free_port()}"])
     assert out.exit_code != 0 and "cannot reach the Ray cluster at 127.0.0.1:" in out.stderr
     assert "Traceback" not in out.output
@@ -195,3 +193,4 @@ def test_ctrl_c_cancels_the_tasks_and_leaves_nothing_running(cluster: Cluster, t
         if driver.poll() is None:
             driver.kill()
             driver.wait()
+

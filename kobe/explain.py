@@ -65,7 +65,10 @@ def explain(project: Project, bars: pl.LazyFrame, strategy: str, symbol: str, da
     universe = project.universe(checked.config)
     if symbol not in universe:
         raise KobeError(Diagnostic(f"{symbol} is not in the universe of {strategy} ({checked.config.universe})"))
-    plan = compiled.plan(bars.filter(pl.col("symbol").is_in(universe) & (pl.col("date") <= date)))
+    scoped = bars.filter(pl.col("symbol").is_in(universe) & (pl.col("date") <= date))
+    if checked.meta_filtered:
+        scoped = _with_meta_prob(project, strategy, scoped, date)
+    plan = compiled.plan(scoped)
     items: list[tuple[str, str, int, ast.Node]] = []
     exprs: list[pl.Expr] = []
     for section, expr in checked.expressions():
@@ -81,6 +84,17 @@ def explain(project: Project, bars: pl.LazyFrame, strategy: str, symbol: str, da
     lines = tuple(Line(section, written, depth, node.to_text(), values[2 + i])
                   for i, (section, written, depth, node) in enumerate(items))
     return Explanation(strategy, symbol, date, bool(values[0]), checked.warmup, int(values[1]), lines)
+
+
+def _with_meta_prob(project: Project, strategy: str, bars: pl.LazyFrame, date: dt.date) -> pl.LazyFrame:
+    """The bars with the strategy's ``meta_prob`` on ``date``, as its backtest read it:
+    without it the filter would read null and the explanation would not be the backtest's."""
+    from kobe.research.ml.meta import bar_meta_prob
+
+    frame = bars.collect().sort("symbol", "date")
+    probs = bar_meta_prob(project, strategy, frame, date)
+    probs = probs.with_columns(pl.col("symbol").cast(frame.schema["symbol"]))
+    return frame.join(probs, on=["symbol", "date"], how="left", maintain_order="left").lazy()
 
 
 def format_value(value: object) -> str:

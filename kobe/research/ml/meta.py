@@ -63,3 +63,14 @@ def scan_meta_prob(project: Project, name: str, bars: pl.DataFrame, day: dt.date
     prob = probabilities(bundle, values.select(bundle["features"]).to_numpy().astype(float), values["date"])
     return values.select("symbol", "date").with_columns(pl.Series(META_PROB, prob, dtype=pl.Float64,
                                                                   nan_to_null=True))
+
+
+def bar_meta_prob(project: Project, name: str, bars: pl.DataFrame, day: dt.date) -> pl.DataFrame:
+    """``symbol``, ``date`` and ``meta_prob`` of ``name`` on ``day`` as the backtest reads
+    it (the model of the fold whose test period holds ``day``, not the pin's): what
+    ``kobe explain`` shows for a past bar."""
+    bundle, _ = store.load(project, name, trading=False)
+    values = _values(project, bundle, bars).filter(pl.col("date") == day)
+    prob = probabilities(bundle, values.select(bundle["features"]).to_numpy().astype(float), values["date"])
+    return values.select("symbol", "date").with_columns(pl.Series(META_PROB, prob, dtype=pl.Float64,
+                                                                  nan_to_null=True))

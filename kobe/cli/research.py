@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from kobe.cli.common import config_options, fail_cleanly, parse_date, table
+from kobe.scale.cli import ray_option
 
 
 def _names(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
@@ -55,6 +56,7 @@ def research() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one object per alpha and horizon as JSON.")
 @click.option("--report", "report", type=click.Path(path_type=Path), default=None,
               help="Also write an HTML report (cumulative IC, quintile returns); opens offline.")
+@ray_option
 @fail_cleanly
 def screen(**params: Any) -> None:
     """Screen alphas: rank IC against next-open forward returns, quintile spread, turnover, per fold.
@@ -64,14 +66,17 @@ def screen(**params: Any) -> None:
     from kobe.data.universe import load_universe
     from kobe.project import load_project, shown
     from kobe.research.screen import screen as run_screen
+    from kobe.scale import executor_for, ray_address
 
     project = load_project(params["strategies"], params["risk_path"])
     universe_file = params["universe_file"]
     universe = load_universe(universe_file, shown(universe_file)) if universe_file is not None else None
-    result = run_screen(project.bars(params["data"]), project.definitions, params["alphas"],
-                        horizons=params["horizons"],
-                        folds=params["folds"], universe=universe, start=parse_date(params["start"]),
-                        end=parse_date(params["end"]))
+    # --ray: the alphas evaluated in blocks on Ray, the statistics here (docs/scale.md).
+    with executor_for(ray_address(params["ray"], project.config.compute)) as chosen:
+        result = run_screen(project.bars(params["data"]), project.definitions, params["alphas"],
+                            horizons=params["horizons"],
+                            folds=params["folds"], universe=universe, start=parse_date(params["start"]),
+                            end=parse_date(params["end"]), executor=chosen)
     if params["report"] is not None:
         from kobe.research.report import write_report
 

@@ -48,6 +48,7 @@ import polars as pl
 from kobe.config.errors import Diagnostic, KobeError
 from kobe.dsl import ast
 from kobe.research.library import ALPHAS, Entry, check_entries, entries, evaluate
+from kobe.scale import Executor, LocalExecutor, Task, split
 
 DEFAULT_HORIZONS = (1, 5, 20)
 DEFAULT_FOLDS = 5
@@ -241,14 +242,51 @@ def _num(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else round(value, 6)
 
 
+def alpha_block(bars: pl.LazyFrame | pl.DataFrame, items: Sequence[Entry], with_open: bool, *,
+                step: Any = None) -> pl.DataFrame:
+    """One task of a screen (:mod:`kobe.scale`): the columns of the alphas ``items``
+    over every bar, evaluated with a compiler of their own (the expressions of the
+    one-compiler run; in a smaller plan a value can differ from that run's in the last
+    bit, which the rank-based figures have not shown: docs/scale.md), in the (symbol,
+    date) order of :func:`~kobe.research.library.evaluate`. ``with_open``: with symbol, date and open
+    before them (the local run's one block; else symbol and date, to check the order)."""
+    keys = ("symbol", "date", "open") if with_open else ("symbol", "date")
+    frame = evaluate(bars.lazy(), items).select(*keys, *(i.name for i in items)).collect()
+    if step is not None:
+        step(len(items))
+    return frame
+
+
+def alpha_columns(executor: Executor, bars: pl.LazyFrame, items: Sequence[Entry]) -> pl.DataFrame:
+    """symbol, date, open and the alphas' columns, in the order of ``items``: one block
+    in this process (the single-process run), else blocks of alphas run by ``executor``,
+    the bars shared once, and their columns put side by side in the alphas' order."""
+    if executor.name == LocalExecutor.name:
+        return alpha_block(bars, items, True)
+    collected = executor.share(bars.collect())
+    parts = split(executor, len(items))
+    tasks = [Task(alpha_block, (collected, [items[k] for k in part], k == 0),
+                  "screen alphas " + ", ".join(items[k].name for k in part), weight=len(part))
+             for k, part in enumerate(parts)]
+    blocks = executor.map(tasks)
+    frame = blocks[0].select("symbol", "date", "open")
+    for block in blocks:
+        if not (block["symbol"].equals(frame["symbol"]) and block["date"].equals(frame["date"])):
+            raise KobeError(Diagnostic("the screen's blocks of alphas came back in different bar orders",
+                                       hint="duplicate (symbol, date) bars in the data? run without --ray"))
+    return frame.hstack([block[i.name] for block, part in zip(blocks, parts) for i in (items[k] for k in part)])
+
+
 def screen(bars: pl.LazyFrame | pl.DataFrame, definitions: Mapping[str, ast.Definition],
            names: Sequence[str] | None = None, *, horizons: Sequence[int] = DEFAULT_HORIZONS,
            folds: int = DEFAULT_FOLDS, universe: Sequence[str] | None = None, start: dt.date | None = None,
-           end: dt.date | None = None) -> ScreenResult:
+           end: dt.date | None = None, executor: Executor | None = None) -> ScreenResult:
     """Screen the alphas ``names`` (default: every alpha of rules/alphas.kobe) over
     ``bars`` (the module doc). ``end`` is the last bar read; bars before ``start`` only
-    warm the alphas up. Raises :class:`KobeError` on an unknown alpha, bad horizons or a
-    period too short for the folds."""
+    warm the alphas up. ``executor`` (:mod:`kobe.scale`) evaluates the alphas, in blocks
+    on Ray, in this process by default; the statistics are computed here either way.
+    Raises :class:`KobeError` on an unknown alpha, bad horizons or a period too short for
+    the folds."""
     hs = check_horizons(list(horizons))
     if folds < 2:
         raise KobeError(Diagnostic(f"--folds must be at least 2, got {folds}",
@@ -266,7 +304,7 @@ def screen(bars: pl.LazyFrame | pl.DataFrame, definitions: Mapping[str, ast.Defi
     if end is not None:
         lazy = lazy.filter(pl.col("date") <= end)
     alphas = [i.name for i in items]
-    frame = evaluate(lazy, items).select("symbol", "date", "open", *alphas).collect()
+    frame = alpha_columns(executor or LocalExecutor(), lazy, items)
     daily = daily_statistics(frame, alphas, hs)
     n_symbols = frame["symbol"].n_unique()
 

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from kobe.cli.common import config_option, config_options, fail_cleanly, table
+from kobe.scale.cli import ray_option
 
 
 @click.group()
@@ -35,20 +36,25 @@ def _names(value: str | None) -> list[str] | None:
 @click.option("--folds", "folds", type=click.IntRange(1, 50), default=5, show_default=True,
               help="Walk-forward test periods.")
 @click.option("--json", "as_json", is_flag=True, help="Print the receipt (every fold's figures) as JSON.")
+@ray_option
 @fail_cleanly
 def train(strategy: str, strategies: Path, risk_path: Path | None, features: str | None, data: str | None,
-          folds: int, as_json: bool) -> None:
+          folds: int, as_json: bool, ray: str | None) -> None:
     """Train STRATEGY's meta-model on its own backtest trades, walk-forward.
 
     Writes state/models/STRATEGY.joblib and its receipt STRATEGY.json; prints each
     fold's AUC, Brier score and log loss, and the out-of-sample reliability table.
+    With --ray the folds' fits run as Ray tasks, to the same model file (docs/scale.md).
     """
     from kobe.project import load_project, shown
     from kobe.research.ml.store import save
     from kobe.research.ml.train import train as run_train
+    from kobe.scale import executor_for, ray_address
 
     project = load_project(strategies, risk_path)
-    result = run_train(project, strategy, project.bars(data), features=_names(features), folds=folds)
+    bars = project.bars(data)
+    with executor_for(ray_address(ray, project.config.compute)) as executor:
+        result = run_train(project, strategy, bars, features=_names(features), folds=folds, executor=executor)
     path, receipt = save(project, result, data_source=data or project.config.data.provider)
     if as_json:
         import json

@@ -11,11 +11,23 @@
   its test period. Their probabilities, pooled, are the out-of-sample figures.
 - The **final** model trains on every closed trade: the one the scan and live trading
   use, on bars after the data it was trained on.
+
+Each fold's fit and the final fit is one :class:`~kobe.scale.Task` (:func:`fit_task`),
+run by the executor (this process, or Ray with ``--ray``: docs/scale.md), as a pure
+function of bytes to bytes: its inputs are pickled by the driver and unpickled by the
+task, its result pickled by the task and unpickled by the driver, in both executors.
+So a model is the same objects whichever process fitted it, and the model file the
+same bytes. Pickle writes an object met twice once and then refers back to it, so the
+bytes depend on which objects are shared, not only on their values: fitted in one
+process, the folds' models share objects (numpy's dtype singletons, strings), and an
+array that crossed a process boundary carries its own copy of its dtype (numpy
+unpickles a dtype as a copy), which the fitted model's arrays inherit.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import pickle
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +43,7 @@ from kobe.research.library import Entry
 from kobe.research.ml import model as mdl
 from kobe.research.ml.features import check_features, default_features, feature_frame
 from kobe.research.ml.folds import Fold, default_embargo, make_folds
+from kobe.scale import Executor, LocalExecutor, Task
 from kobe.strategy import compile_strategy
 
 DEFAULT_FOLDS = 5
@@ -84,8 +97,9 @@ def resolve_features(project: Project, names: Sequence[str] | None) -> dict[str,
 
 
 def train(project: Project, name: str, bars: pl.LazyFrame | pl.DataFrame, *, features: Sequence[str] | None = None,
-          folds: int = DEFAULT_FOLDS, embargo: int | None = None) -> TrainResult:
-    """Train ``name``'s meta-model over ``bars`` (the module doc)."""
+          folds: int = DEFAULT_FOLDS, embargo: int | None = None, executor: Executor | None = None) -> TrainResult:
+    """Train ``name``'s meta-model over ``bars`` (the module doc); ``executor``
+    (:mod:`kobe.scale`) runs the fits, in this process by default."""
     checked = resolve_features(project, features)
     project.strategy(name)
     market, trades = labelled_trades(project, name, bars)
@@ -113,20 +127,26 @@ def train(project: Project, name: str, bars: pl.LazyFrame | pl.DataFrame, *, fea
     inner_embargo = np.timedelta64(embargo * 7 // 5 + 1, "D")
     plan = make_folds(market.sessions, first_signal, folds, embargo)
     _check_sizes(name, at, folds, plan, signal, exit_, y)
+    # One task per fold, then the final model's on every trade: pickled in, pickled out
+    # (the module doc); the trades go to the workers once.
+    chosen = executor or LocalExecutor()
+    trades_ = chosen.share(_pickled((X, y, signal, exit_)))
+    tasks = [Task(fit_task, (trades_, _pickled((np.flatnonzero(fold.trains(exit_)), np.flatnonzero(fold.tests(signal)),
+                                                inner_embargo))), f"fold {fold.index} of {name!r}") for fold in plan]
+    tasks.append(Task(fit_task, (trades_, _pickled((np.arange(len(y)), np.arange(0), inner_embargo))),
+                      f"the final model of {name!r}"))
+    fits = [_unpickle(blob) for blob in chosen.map(tasks)]
     rows: list[dict[str, Any]] = []
     windows: list[Window] = []
     tested = []
-    for fold in plan:
-        train_rows, test_rows = np.flatnonzero(fold.trains(exit_)), np.flatnonzero(fold.tests(signal))
-        try:
-            fitted, method, holdout = mdl.fit(X[train_rows], y[train_rows], signal[train_rows], exit_[train_rows],
-                                              inner_embargo)
-        except mdl.FitError as err:
-            raise KobeError(at(f"fold {fold.index} of {name!r} cannot be trained: {err}",
-                               hint=f"ask fewer folds (--folds {max(1, folds - 1)}) or use more data")) from None
-        p = mdl.win_probability(fitted, X[test_rows])
+    for fold, fitted_fold in zip(plan, fits):
+        if isinstance(fitted_fold, str):
+            raise KobeError(at(f"fold {fold.index} of {name!r} cannot be trained: {fitted_fold}",
+                               hint=f"ask fewer folds (--folds {max(1, folds - 1)}) or use more data"))
+        fitted, method, holdout, p = fitted_fold
+        test_rows = np.flatnonzero(fold.tests(signal))
         figures = mdl.scores(y[test_rows], p)
-        rows.append({"fold": fold.index, "train_trades": len(train_rows),
+        rows.append({"fold": fold.index, "train_trades": int(fold.trains(exit_).sum()),
                      "train_before": fold.train_before.isoformat(), "test_start": fold.test_start.isoformat(),
                      "test_end": fold.test_end.isoformat(), "calibration": method,
                      "holdout_brier": holdout, **figures})
@@ -135,15 +155,45 @@ def train(project: Project, name: str, bars: pl.LazyFrame | pl.DataFrame, *, fea
             pl.Series("prob", p), pl.lit(fold.index).alias("fold")))
     oos = pl.concat(tested)
     overall = mdl.scores(oos["won"].to_numpy(), oos["prob"].to_numpy())
-    try:
-        final, method, _holdout = mdl.fit(X, y, signal, exit_, inner_embargo)
-    except mdl.FitError as err:
-        raise KobeError(at(f"the final model of {name!r} cannot be trained: {err}")) from None
+    if isinstance(fits[-1], str):
+        raise KobeError(at(f"the final model of {name!r} cannot be trained: {fits[-1]}"))
+    final, method, _holdout, _p = fits[-1]
     overall["final_calibration"] = method
     data_end = market.sessions[-1]
     windows.append(Window(data_end + dt.timedelta(days=1), None, final))
     return TrainResult(name, list(checked), embargo, rows, overall, oos, final, windows, len(y),
                        int(y.sum()), first_signal, max(table["exit_date"]), data_end, market)
+
+
+def fit_task(trades: bytes, rows: bytes, *, step: Callable[..., None] | None) -> bytes:
+    """One fit, a :class:`~kobe.scale.Task`, bytes to bytes (the module doc): ``trades``
+    (features, wins, signal and exit dates) and ``rows`` (the training rows, the test
+    rows and the calibration embargo) pickled; returns the model fitted on the training
+    rows, its calibration method, held-out Brier scores and win probabilities of the
+    test rows, pickled; or the reason it cannot be fitted
+    (:class:`~kobe.research.ml.model.FitError`), pickled."""
+    X, y, signal, exit_ = _unpickle(trades)
+    train_rows, test_rows, embargo = _unpickle(rows)
+    try:
+        fitted, method, holdout = mdl.fit(X[train_rows], y[train_rows], signal[train_rows], exit_[train_rows],
+                                          embargo)
+    except mdl.FitError as err:
+        result: Any = str(err)
+    else:
+        p = mdl.win_probability(fitted, X[test_rows]) if len(test_rows) else np.zeros(0)
+        result = (fitted, method, holdout, p)
+    if step is not None:
+        step()
+    return _pickled(result)
+
+
+def _pickled(value: Any) -> bytes:
+    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _unpickle(blob: bytes) -> Any:
+    # Only this command's own bytes: what train() and fit_task pickled.
+    return pickle.loads(blob)
 
 
 def _check_sizes(name: str, at: Callable[..., Diagnostic], asked: int, plan: list[Fold], signal: np.ndarray,

@@ -70,7 +70,14 @@ from kobe.runner.heartbeat import INTERVAL, read_heartbeat, write_heartbeat
 from kobe.runner.lock import InstanceLock
 from kobe.runner.preflight import Preflight
 from kobe.runner.schedule import Schedule
-from kobe.trade.cycle import LOGS, ORDERS_FILE, CycleReport, Trader, run_cycle
+from kobe.trade.cycle import (
+    LOGS,
+    ORDERS_FILE,
+    CycleReport,
+    Trader,
+    run_cycle,
+    settle_resting,
+)
 from kobe.trade.holdings import holdings
 from kobe.trade.protect import protected_symbols, resting_stop
 from kobe.trade.reconcile import reconcile
@@ -360,6 +367,7 @@ class Runner:
         equity = None                          # this cycle's: a failed read records no stale point
         try:
             equity = self.state.equity = self.trader.broker.equity()
+            settle_resting(self.trader, report)
             differences = reconcile(self.trader.store, self.trader.broker, self.audit,
                                     protected_symbols(self.trader.store, self.trader.project))
         except Exception as err:  # noqa: BLE001 - the broker may be down; the next cycle retries

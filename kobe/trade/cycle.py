@@ -459,6 +459,17 @@ class Cycle:
         return picks_of(result.picks)
 
 
+def settle_resting(trader: Trader, report: CycleReport) -> list[OrderRecord]:
+    """Learn what the broker did with the resting protective orders since the cycle read
+    them: a stop can fill while a cycle runs, and a reconcile right after would report the
+    store's older view as a difference (a false alarm the next cycle would clear). Only
+    reads: nothing is sent or re-sent."""
+    executor = Executor(trader.broker, trader.store, trader.audit, today=report.trading_date,
+                        market_open=report.market_open, policy=trader.policy, sleep=trader.sleep,
+                        checkpoint=trader.checkpoint)
+    return [executor.resolve(order, resend=False) for order in trader.store.active() if order.resting]
+
+
 def run_cycle(trader: Trader, bars: pl.LazyFrame, picks: list[Pick] | None = None, *,
               halt: str | None = None, closing: bool | None = None) -> CycleReport:
     """One cycle (module doc). ``picks`` replaces the scan (tests, replays). With

@@ -48,7 +48,7 @@ import polars as pl
 from kobe.config.errors import Diagnostic, KobeError
 from kobe.dsl import ast
 from kobe.research.library import ALPHAS, Entry, check_entries, entries, evaluate
-from kobe.scale import Executor, LocalExecutor, Task, split
+from kobe.scale import Executor, LocalExecutor, Task
 
 DEFAULT_HORIZONS = (1, 5, 20)
 DEFAULT_FOLDS = 5
@@ -245,11 +245,10 @@ def _num(value: float) -> float | None:
 def alpha_block(bars: pl.LazyFrame | pl.DataFrame, items: Sequence[Entry], with_open: bool, *,
                 step: Any = None) -> pl.DataFrame:
     """One task of a screen (:mod:`kobe.scale`): the columns of the alphas ``items``
-    over every bar, evaluated with a compiler of their own (the expressions of the
-    one-compiler run; in a smaller plan a value can differ from that run's in the last
-    bit, which the rank-based figures have not shown: docs/scale.md), in the (symbol,
-    date) order of :func:`~kobe.research.library.evaluate`. ``with_open``: with symbol, date and open
-    before them (the local run's one block; else symbol and date, to check the order)."""
+    over every bar, evaluated with a compiler of their own (:data:`ALPHAS_PER_BLOCK`),
+    in the (symbol, date) order of :func:`~kobe.research.library.evaluate`.
+    ``with_open``: with symbol, date and open before them (the first block; the others
+    carry symbol and date, to check the order)."""
     keys = ("symbol", "date", "open") if with_open else ("symbol", "date")
     frame = evaluate(bars.lazy(), items).select(*keys, *(i.name for i in items)).collect()
     if step is not None:
@@ -257,14 +256,19 @@ def alpha_block(bars: pl.LazyFrame | pl.DataFrame, items: Sequence[Entry], with_
     return frame
 
 
+ALPHAS_PER_BLOCK = 6
+"""Alphas evaluated together, with one compiler: in this process and on Ray alike, so
+the two evaluate the same queries and get the same bits. Polars can round an alpha's
+last bit differently in a larger plan (a ts_rank tie then breaks the other way), so the
+blocks are fixed by the alphas, never by the executor's size."""
+
+
 def alpha_columns(executor: Executor, bars: pl.LazyFrame, items: Sequence[Entry]) -> pl.DataFrame:
-    """symbol, date, open and the alphas' columns, in the order of ``items``: one block
-    in this process (the single-process run), else blocks of alphas run by ``executor``,
-    the bars shared once, and their columns put side by side in the alphas' order."""
-    if executor.name == LocalExecutor.name:
-        return alpha_block(bars, items, True)
+    """symbol, date, open and the alphas' columns, in the order of ``items``: blocks of
+    :data:`ALPHAS_PER_BLOCK` alphas run by ``executor`` (in this process, or on Ray with
+    the bars shared once), their columns put side by side in the alphas' order."""
     collected = executor.share(bars.collect())
-    parts = split(executor, len(items))
+    parts = [range(k, min(k + ALPHAS_PER_BLOCK, len(items))) for k in range(0, len(items), ALPHAS_PER_BLOCK)]
     tasks = [Task(alpha_block, (collected, [items[k] for k in part], k == 0),
                   "screen alphas " + ", ".join(items[k].name for k in part), weight=len(part))
              for k, part in enumerate(parts)]

@@ -18,12 +18,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from kobe.config.errors import Diagnostic, KobeError
+from kobe.data.quality import ACKNOWLEDGEABLE
 from kobe.files import write_atomic
 
 ACKS_FILE = "acknowledged.json"
-ACKNOWLEDGEABLE = ("suspicious_jump", "zero_volume", "missing_session")
-"""The rules whose finding can be a true market event: a gap on news, a session with no
-trade, a halt. The others mark a bar that is wrong or old, which no note makes right."""
 MAX_REASON = 500
 
 Key = tuple[str, dt.date, str]
@@ -76,6 +74,10 @@ def read_acks(lake: Path) -> dict[Key, Acknowledgement]:
             raise KobeError(Diagnostic(f"entry {i} is not an acknowledgement (symbol, date, rule, reason)",
                                        file=str(path), hint="fix or remove it; `kobe data ack` writes the file")
                             ) from None
+        if ack.rule not in ACKNOWLEDGEABLE:
+            raise KobeError(Diagnostic(f"entry {i} acknowledges a {ack.rule} finding, which no note may waive",
+                                       file=str(path), hint=f"acknowledgeable: {', '.join(ACKNOWLEDGEABLE)}; "
+                                                            "remove the entry and repair the bars"))
         out[ack.key] = ack
     return out
 

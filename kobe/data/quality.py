@@ -60,6 +60,11 @@ MAX_VOLUME = 1e15
 DATE_RANGE = (dt.date(1800, 1, 1), dt.date(2199, 12, 31))
 """The dates a daily bar can carry; beyond them a date is a broken cell, not a session."""
 
+ACKNOWLEDGEABLE = ("suspicious_jump", "zero_volume", "missing_session")
+"""The rules whose finding can be a true market event (a gap on news, a session with no
+trade, a halt), the only ones an acknowledgement (:mod:`kobe.data.acks`) may turn into a
+warning; the others mark a bar that is wrong or old, which no note makes right."""
+
 RULES = ("duplicate_date", "null_value", "non_positive_price", "ohlc_inconsistent", "zero_volume",
          "suspicious_jump", "missing_session", "stale_last_bar", "feed_broken")
 ACTIONS = ("warn", "exclude", "stop")
@@ -325,7 +330,8 @@ def check_bars(bars: pl.LazyFrame | pl.DataFrame, policy: QualityPolicy | None =
         action = policy.action(rule)
         if day is not None and day < cutoff and rule != "stale_last_bar":
             action = "warn"
-        note = policy.acknowledged.get((symbol, day, rule)) if day is not None else None
+        # Only a rule whose finding can be a true event may be waived, whatever a file says.
+        note = policy.acknowledged.get((symbol, day, rule)) if day is not None and rule in ACKNOWLEDGEABLE else None
         if note is not None:
             action = "warn"
         findings.append(Finding(rule, symbol, day, detail, action, note))

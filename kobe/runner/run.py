@@ -46,6 +46,7 @@ import datetime as dt
 import json
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -215,6 +216,7 @@ class Runner:
         self._latest: dt.datetime | None = None    # the broker's latest time seen: it never goes back
         self._calibration: dict[str, Any] = {}     # the live meta_prob's, after each cycle
         self._expecting: threading.Thread | None = None   # the expectation's backtest, when one runs
+        self._expect_failure: str | None = None            # its last failure, for the loop to record
 
     # -- what the endpoints show ------------------------------------------------------
 
@@ -271,10 +273,34 @@ class Runner:
         """The expectation brought up to date in the background: a backtest takes seconds,
         and a cycle must never wait for a chart (a late cycle misses its scan time and
         exits a session late). One at a time; a cycle that finds one running leaves it."""
+        self._record_expect_failure()
         if self._expecting is not None and self._expecting.is_alive():
             return
         self._expecting = threading.Thread(target=self._expect, name="kobe-expectation", daemon=True)
         self._expecting.start()
+
+    def _record_expect_failure(self) -> None:
+        """The expectation's failure, recorded from the loop's thread: the audit log
+        anchors its head in the order store, whose connection belongs to this thread."""
+        if self._expect_failure is not None:
+            detail, self._expect_failure = self._expect_failure, None
+            self.audit.event("monitor.failed", check="the expectation backtest", error=detail)
+
+    def _complete_expectation(self) -> None:
+        """A run that ends by itself leaves its expectation complete. A signal (even one
+        that comes while waiting) or an error does not wait for a chart, and nothing here
+        may keep the runner from recording its stop and releasing its lock."""
+        try:
+            deadline = time.monotonic() + 60
+            while (self._expecting is not None and self._expecting.is_alive() and self.signalled is None
+                   and time.monotonic() < deadline):
+                self._expecting.join(0.5)
+            if self.health_port is not None and self.signalled is None and \
+                    not (self._expecting is not None and self._expecting.is_alive()):
+                self._expect()
+            self._record_expect_failure()
+        except Exception as err:  # noqa: BLE001 - see the docstring
+            self.alerts.send("warning", f"the dashboard's expectation could not be completed: {err}")
 
     def _expect(self) -> None:
         """The backtest of the history's sessions (the module doc); again only on a new bar.
@@ -300,7 +326,7 @@ class Runner:
             result = run_backtest(self.trader.project, bars, start=start, end=through)
         except Exception as err:  # noqa: BLE001 - see the docstring
             detail = err.diagnostics[0].message if isinstance(err, KobeError) else f"{type(err).__name__}: {err}"
-            self.audit.event("monitor.failed", check="the expectation backtest", error=detail)
+            self._expect_failure = detail       # recorded by the loop (_record_expect_failure)
             return
         self.state.expected = expectation(result, start, through)
 
@@ -416,6 +442,7 @@ class Runner:
         """Lock, preflight, then cycles until stopped; returns the exit code."""
         lock = InstanceLock(self.trader.root / LOCK_FILE)
         lock.acquire(self.mode)
+        ended = False                             # by itself: no signal, no exception
         try:
             self._beat("preflight")
             result = preflight()
@@ -437,15 +464,12 @@ class Runner:
                 with serve_health(self.status, host=self.health_host, port=self.health_port, dashboard=render,
                                   token=self.dashboard_token):
                     self._loop()
+            ended = self.signalled is None
             return 0
         finally:
             self.stop.set()
-            if self._expecting is not None and self.signalled is None:
-                # A run that ends by itself leaves its expectation complete; a signal does
-                # not wait for a chart (the thread is a daemon).
-                self._expecting.join(timeout=120)
-                if self.health_port is not None:
-                    self._expect()
+            if ended:
+                self._complete_expectation()
             self._beat("stopped", state="stopped")
             if self.signalled is not None:
                 self.audit.event("runner.signal", signal=self.signalled)

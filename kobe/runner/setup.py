@@ -170,7 +170,9 @@ def open_runner(project: Project, env: Mapping[str, str], options: RunOptions) -
     data, paper = options.data, options.mode == "paper"
     # A local exchange replays the bars the runner scans: --data, else the config's source.
     replayed = data if data is not None else _source_of(project)
-    start = replay_start(replayed, options.replay_from)
+    # Only a local replay (paper, no keys: broker_env's rule) reads the bars for its start.
+    replaying = paper and not env.get("ALPACA_API_KEY_ID")
+    start = replay_start(replayed, options.replay_from) if replaying else None
     with broker_env(project.root, paper, replayed, start, env) as (trading_env, admin):
         trader = open_trader(project, trading_env, paper=paper, timeout=options.timeout,
                              sleep=time.sleep if admin is None else _exchange_time(admin))

@@ -134,3 +134,24 @@ def test_the_gate_reads_notes_by_symbol_date_and_rule() -> None:
     assert report.excluded == {"C"} and not report.stop
     acknowledged = {(f.symbol, f.acknowledged) for f in report.findings if f.acknowledged}
     assert acknowledged == {("A", "split-free doubling"), ("B", "takeover bid")}
+
+
+def test_a_note_on_a_broken_bar_is_refused_in_the_file_and_ignored_by_the_gate(project: Path) -> None:
+    """`kobe data ack` refuses such a note; one written into the file by hand is an error
+    naming its entry, and the gate itself never waives a rule that marks a wrong or old
+    bar, whatever its policy says."""
+    lake = project / "state" / "lake"
+    lake.mkdir(parents=True)
+    (lake / ACKS_FILE).write_text(json.dumps([{"symbol": "NVDA", "date": "2016-11-11", "rule": "suspicious_jump",
+                                               "reason": "earnings", "at": ""},
+                                              {"symbol": "O", "date": "2015-08-14", "rule": "stale_last_bar",
+                                               "reason": "by hand", "at": ""}]))
+    code, out = kobe("data", "check", "--as-of", AS_OF)
+    assert code == 2 and "entry 1 acknowledges a stale_last_bar finding, which no note may waive" in out
+    days = [dt.date(2024, 1, 2) + dt.timedelta(days=i) for i in range(3)]
+    bars = pl.DataFrame({"symbol": ["A"] * 3, "date": days, "open": [10.0, 10.0, 10.0], "high": [10.0, 9.0, 10.0],
+                         "low": [10.0, 10.0, 10.0], "close": [10.0, 10.0, 10.0], "volume": [1.0] * 3})
+    noted = QualityPolicy(acknowledged={("A", days[1], "ohlc_inconsistent"): "waved through by hand"})
+    report = check_bars(bars, noted, sessions=days)
+    assert report.excluded == {"A"}
+    assert all(f.acknowledged is None for f in report.findings)

@@ -117,3 +117,39 @@ def test_a_repeated_alert_is_shown_once_with_its_count() -> None:
     # Without the folded list (an older status), the raw alerts are folded the same way.
     raw = view({"alerts": [a.__dict__ for a in alerts.recent]})["tables"]["alerts"]["rows"]
     assert raw == rows
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_failed_expectation_is_recorded_by_the_loop_not_its_thread(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The expectation's backtest runs in a thread of its own; when it fails, the failure
+    reaches the audit trail through the runner's loop (the audit log anchors its head in
+    the order store, whose SQLite connection belongs to that thread), and the run ends
+    cleanly with its stop recorded."""
+    import shutil
+
+    from kobe.backtest import engine
+    from kobe.config.errors import Diagnostic, KobeError
+    from kobe.config.pin import write_pin
+    from kobe.project import load_project
+
+    repo = Path(__file__).resolve().parent.parent.parent
+    for name in ("strategies.yaml", "risk.yaml"):
+        shutil.copy(repo / name, tmp_path / name)
+    for folder in ("rules", "universe"):
+        shutil.copytree(repo / folder, tmp_path / folder)
+    write_pin(tmp_path, load_project(tmp_path / "strategies.yaml").fingerprint())
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise KobeError(Diagnostic("the expectation's bars are broken"))
+
+    monkeypatch.setattr(engine, "run_backtest", broken)
+    start = dt.datetime(2017, 6, 1, 9, 0, tzinfo=NY)
+    with serve_exchange(ExchangeConfig(start=start, state=tmp_path / "exchange.sqlite")) as url:
+        runner = replay_runner(tmp_path, url, dt.datetime(2017, 6, 5, 16, 0, tzinfo=NY), monitoring=False)
+        runner.health_port = 0
+        assert runner.run(passing_preflight) == 0
+    events = [json.loads(line) for line in (tmp_path / "logs" / "events.jsonl").read_text().splitlines()]
+    failed = [e for e in events if e["kind"] == "monitor.failed" and e.get("check") == "the expectation backtest"]
+    assert failed and failed[0]["error"] == "the expectation's bars are broken"
+    assert events[-1]["kind"] == "runner.stopped"

@@ -154,11 +154,11 @@ def edge_lines(data: dict[str, Any]) -> list[str]:
         if not at_risk or earned is None:
             lines.append(f"{name}: no trade, nothing at risk")
             continue
-        held = bench.get("total_return") or 0.0
+        held = bench.get("total_return")
+        benchmark = "no bar to buy" if held is None else f"{_usd(held * at_risk, sign=True)}, {show(held, 'pct')}"
         lines.append(f"{name}: {_usd(earned * at_risk, sign=True)} on at most {_usd(at_risk)} held at once, "
                      f"{show(earned, 'pct')} on capital at risk ({show(m.get('total_return'), 'pct')} on the "
-                     f"{_usd(initial)} account); buy & hold of the same {_usd(at_risk)}: "
-                     f"{_usd(held * at_risk, sign=True)}, {show(held, 'pct')}")
+                     f"{_usd(initial)} account); buy & hold of the same {_usd(at_risk)}: {benchmark}")
     return lines
 
 

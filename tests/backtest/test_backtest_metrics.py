@@ -143,3 +143,29 @@ def test_monthly_returns_from_each_month_end() -> None:
     months = m.monthly_returns(equity, 100.0)
     assert months.select("year", "month").rows() == [(2020, 12), (2021, 1), (2021, 3)]
     assert months["return"].to_list() == pytest.approx([0.10, -0.10, 0.20])
+
+
+EDGE = [
+    pytest.param({"capital_at_risk": 100.0, "return_on_capital_at_risk": 0.1, "total_return": 0.01},
+                 {"total_return": 0.5},
+                 "x: +$10.00 on at most $100.00 held at once, 10.00% on capital at risk (1.00% on the $1,000.00 "
+                 "account); buy & hold of the same $100.00: +$50.00, 50.00%", id="a-gain"),
+    pytest.param({"capital_at_risk": 80.0, "return_on_capital_at_risk": -0.25, "total_return": -0.02},
+                 {"total_return": -0.1},
+                 "x: -$20.00 on at most $80.00 held at once, -25.00% on capital at risk (-2.00% on the $1,000.00 "
+                 "account); buy & hold of the same $80.00: -$8.00, -10.00%", id="a-loss"),
+    pytest.param({"capital_at_risk": 100.0, "return_on_capital_at_risk": 0.1, "total_return": 0.01},
+                 {"total_return": None},
+                 "x: +$10.00 on at most $100.00 held at once, 10.00% on capital at risk (1.00% on the $1,000.00 "
+                 "account); buy & hold of the same $100.00: no bar to buy", id="no-benchmark"),
+    pytest.param({"capital_at_risk": 0.0, "return_on_capital_at_risk": None, "total_return": 0.0},
+                 {"total_return": 0.5}, "x: no trade, nothing at risk", id="no-trade"),
+]
+
+
+@pytest.mark.parametrize(("metrics", "benchmark", "line"), EDGE)
+def test_the_edge_line(metrics: dict, benchmark: dict, line: str) -> None:
+    from kobe.backtest.outputs import edge_lines
+
+    data = {"strategies": {"x": {"metrics": metrics, "benchmark": benchmark, "settings": {"initial_cash": 1000}}}}
+    assert edge_lines(data) == [line]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 from pathlib import Path
 
 import polars as pl
@@ -19,19 +18,14 @@ from kobe.cli import main
 from kobe.data.acks import ACKS_FILE
 from kobe.data.quality import QualityPolicy, check_bars
 
-REPO = Path(__file__).resolve().parents[2]
 GAP = ("NVDA", "2016-11-11", "suspicious_jump")
 AS_OF = "2017-06-01"
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in ("strategies.yaml", "risk.yaml"):
-        shutil.copy(REPO / name, tmp_path / name)
-    for folder in ("rules", "universe"):
-        shutil.copytree(REPO / folder, tmp_path / folder)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+def project(project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(project_dir)
+    return project_dir
 
 
 def kobe(*args: str) -> tuple[int, str]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,15 +14,10 @@ from click.testing import CliRunner
 
 from kobe.cli import main
 
-REPO = Path(__file__).resolve().parents[2]
 
-
-def test_a_meta_filtered_strategy_backtests_scans_and_trades_on_paper(tmp_path: Path,
+def test_a_meta_filtered_strategy_backtests_scans_and_trades_on_paper(project_dir: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("strategies.yaml", "risk.yaml"):
-        shutil.copy(REPO / name, tmp_path / name)
-    for folder in ("rules", "universe"):
-        shutil.copytree(REPO / folder, tmp_path / folder)
+    tmp_path = project_dir
     config = tmp_path / "strategies.yaml"
     text = config.read_text()
     filtered = text.replace("      - close > sma(close, trend_bars)\n",

@@ -120,25 +120,16 @@ def test_a_repeated_alert_is_shown_once_with_its_count() -> None:
 
 
 @pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
-def test_a_failed_expectation_is_recorded_by_the_loop_not_its_thread(tmp_path: Path,
+def test_a_failed_expectation_is_recorded_by_the_loop_not_its_thread(pinned_project_dir: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """The expectation's backtest runs in a thread of its own; when it fails, the failure
     reaches the audit trail through the runner's loop (the audit log anchors its head in
     the order store, whose SQLite connection belongs to that thread), and the run ends
     cleanly with its stop recorded."""
-    import shutil
-
     from kobe.backtest import engine
     from kobe.config.errors import Diagnostic, KobeError
-    from kobe.config.pin import write_pin
-    from kobe.project import load_project
 
-    repo = Path(__file__).resolve().parent.parent.parent
-    for name in ("strategies.yaml", "risk.yaml"):
-        shutil.copy(repo / name, tmp_path / name)
-    for folder in ("rules", "universe"):
-        shutil.copytree(repo / folder, tmp_path / folder)
-    write_pin(tmp_path, load_project(tmp_path / "strategies.yaml").fingerprint())
+    tmp_path = pinned_project_dir
 
     def broken(*args: object, **kwargs: object) -> None:
         raise KobeError(Diagnostic("the expectation's bars are broken"))

@@ -68,6 +68,18 @@ def kobe_command() -> list[str]:
     return [sys.executable, str(Path(__file__).with_name("_peak.py")), "kobe"]
 
 
+def copy_project(folder: Path) -> Path:
+    """The shipped project (strategies, risk, rules, universes) copied into ``folder``;
+    returns its strategies file."""
+    import shutil
+
+    for name in ("strategies.yaml", "risk.yaml"):
+        shutil.copy(REPO / name, folder / name)
+    for sub in ("rules", "universe"):
+        shutil.copytree(REPO / sub, folder / sub)
+    return folder / "strategies.yaml"
+
+
 def need(path: Path) -> None:
     if not path.exists():
         raise SystemExit(f"{path} is missing: the benchmarks read the project's shared data (../shared/data)")

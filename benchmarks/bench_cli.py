@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -34,7 +33,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, SP500, machine, need
+from _common import REPO, SP500, copy_project, machine, need
 
 REFERENCE = """\
 import sys
@@ -75,10 +74,7 @@ def sp500_project(folder: Path) -> Path:
     """The shipped project with its universe replaced by every symbol of the 505 set."""
     import polars as pl
 
-    for name in ("strategies.yaml", "risk.yaml"):
-        shutil.copy(REPO / name, folder / name)
-    for sub in ("rules", "universe"):
-        shutil.copytree(REPO / sub, folder / sub)
+    copy_project(folder)
     symbols = pl.read_parquet(SP500, columns=["symbol"])["symbol"].unique().sort()
     for universe in (folder / "universe").glob("*.csv"):
         universe.write_text("symbol\n" + "\n".join(symbols) + "\n")

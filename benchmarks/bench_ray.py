@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import pickle
-import shutil
 import sys
 import tempfile
 import time
@@ -32,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, SP500, machine, need
+from _common import SP500, copy_project, machine, need
 
 FIXED = "      channel_bars: 20\n      trend_bars: 200\n      atr_bars: 14\n      stop_atr: 2\n      hold_bars: 5\n"
 
@@ -45,11 +44,7 @@ def grid_text(points: int) -> str:
 
 
 def project_copy(folder: Path, points: int) -> Path:
-    for name in ("strategies.yaml", "risk.yaml"):
-        shutil.copy(REPO / name, folder / name)
-    for sub in ("rules", "universe"):
-        shutil.copytree(REPO / sub, folder / sub)
-    path = folder / "strategies.yaml"
+    path = copy_project(folder)
     text = path.read_text()
     assert FIXED in text, "the seed donchian_breakout params changed: update the benchmark"
     path.write_text(text.replace(FIXED, grid_text(points), 1))

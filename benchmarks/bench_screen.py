@@ -21,7 +21,6 @@ It shows:
 
 from __future__ import annotations
 
-import shutil
 import sys
 import tempfile
 import time
@@ -30,7 +29,16 @@ from pathlib import Path
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, SP500, best_process, kobe_command, machine, need, timed
+from _common import (
+    REPO,
+    SP500,
+    best_process,
+    copy_project,
+    kobe_command,
+    machine,
+    need,
+    timed,
+)
 
 HORIZONS = (1, 5, 20)
 ALPHAS = 18
@@ -96,10 +104,7 @@ def main() -> None:
         measure(bars, definitions, names)
 
     with tempfile.TemporaryDirectory() as tmp:
-        for name in ("strategies.yaml", "risk.yaml"):
-            shutil.copy(REPO / name, Path(tmp) / name)
-        for sub in ("rules", "universe"):
-            shutil.copytree(REPO / sub, Path(tmp) / sub)
+        copy_project(Path(tmp))
         command = [*kobe_command(), "research", "screen", str(Path(tmp) / "strategies.yaml"), "--data", str(SP500),
                    "--alphas", ",".join(library[:ALPHAS]), "--json"]
         wall, peak, _ = best_process(command, repeat=2)

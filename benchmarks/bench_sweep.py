@@ -17,7 +17,6 @@ The grid: ``channel_bars`` 10, 15, .. 55 x ``trend_bars`` 100, 120, .. 280 (the 
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -27,9 +26,9 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
-    REPO,
     SP500,
     best_process,
+    copy_project,
     kobe_command,
     machine,
     need,
@@ -43,11 +42,7 @@ GRID = "      channel_bars: {from: 10, to: 55, step: 5, default: 20}\n" \
 
 
 def project_copy(folder: Path, symbols: list[str]) -> Path:
-    for name in ("strategies.yaml", "risk.yaml"):
-        shutil.copy(REPO / name, folder / name)
-    for sub in ("rules", "universe"):
-        shutil.copytree(REPO / sub, folder / sub)
-    path = folder / "strategies.yaml"
+    path = copy_project(folder)
     text = path.read_text()
     assert FIXED in text, "the seed donchian_breakout params changed: update the benchmark"
     path.write_text(text.replace(FIXED, GRID, 1))

@@ -68,6 +68,19 @@ def config_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def names_list(what: str, example: str) -> Callable[[click.Context, click.Parameter, str | None], list[str] | None]:
+    """A click callback reading a comma-separated list of names (``--alphas``,
+    ``--features``): None when the option is not given, an error when it names nothing."""
+    def parse(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
+        if value is None:
+            return None
+        names = [n.strip() for n in value.split(",") if n.strip()]
+        if not names:
+            raise click.BadParameter(f"name at least one {what}, e.g. {example}")
+        return names
+    return parse
+
+
 def parse_date(value: str | None) -> dt.date | None:
     if value is None:
         return None

@@ -8,7 +8,13 @@ from typing import Any
 
 import click
 
-from kobe.cli.common import config_option, config_options, fail_cleanly, table
+from kobe.cli.common import (
+    config_option,
+    config_options,
+    fail_cleanly,
+    names_list,
+    table,
+)
 from kobe.scale.cli import ray_option
 
 
@@ -17,20 +23,11 @@ def ml() -> None:
     """The meta-model: the probability that a strategy's signal wins (meta_prob)."""
 
 
-def _names(value: str | None) -> list[str] | None:
-    if value is None:
-        return None
-    names = [n.strip() for n in value.split(",") if n.strip()]
-    if not names:
-        raise click.BadParameter("name at least one feature, e.g. --features ret_5d,rsi_14")
-    return names
-
-
 @ml.command()
 @click.argument("strategy")
 @config_option
 @config_options
-@click.option("--features", "features", default=None,
+@click.option("--features", "features", default=None, callback=names_list("feature", "--features ret_5d,rsi_14"),
               help="Feature definitions, comma-separated (default: the parameterless ones of rules/features.kobe).")
 @click.option("--data", "data", default=None, help="Bars file (CSV or Parquet); default: the config's data source.")
 @click.option("--folds", "folds", type=click.IntRange(1, 50), default=5, show_default=True,
@@ -38,7 +35,7 @@ def _names(value: str | None) -> list[str] | None:
 @click.option("--json", "as_json", is_flag=True, help="Print the receipt (every fold's figures) as JSON.")
 @ray_option
 @fail_cleanly
-def train(strategy: str, strategies: Path, risk_path: Path | None, features: str | None, data: str | None,
+def train(strategy: str, strategies: Path, risk_path: Path | None, features: list[str] | None, data: str | None,
           folds: int, as_json: bool, ray: str | None) -> None:
     """Train STRATEGY's meta-model on its own backtest trades, walk-forward.
 
@@ -54,7 +51,7 @@ def train(strategy: str, strategies: Path, risk_path: Path | None, features: str
     project = load_project(strategies, risk_path)
     bars = project.bars(data)
     with executor_for(ray_address(ray, project.config.compute)) as executor:
-        result = run_train(project, strategy, bars, features=_names(features), folds=folds, executor=executor)
+        result = run_train(project, strategy, bars, features=features, folds=folds, executor=executor)
     path, receipt = save(project, result, data_source=data or project.config.data.provider)
     if as_json:
         import json

@@ -12,17 +12,8 @@ from typing import Any
 
 import click
 
-from kobe.cli.common import config_options, fail_cleanly, parse_date, table
+from kobe.cli.common import config_options, fail_cleanly, names_list, parse_date, table
 from kobe.scale.cli import ray_option
-
-
-def _names(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
-    if value is None:
-        return None
-    names = [n.strip() for n in value.split(",") if n.strip()]
-    if not names:
-        raise click.BadParameter("name at least one alpha, e.g. --alphas mom_12_1,alpha_101")
-    return names
 
 
 def _horizons(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
@@ -41,7 +32,7 @@ def research() -> None:
 @research.command()
 @click.argument("strategies", type=click.Path(path_type=Path), default="strategies.yaml")
 @config_options
-@click.option("--alphas", "alphas", default=None, callback=_names,
+@click.option("--alphas", "alphas", default=None, callback=names_list("alpha", "--alphas mom_12_1,alpha_101"),
               help="Comma-separated definitions to screen (default: every alpha of rules/alphas.kobe).")
 @click.option("--horizons", "horizons", default="1,5,20", show_default=True, callback=_horizons,
               help="Forward-return horizons in sessions, from the next open.")

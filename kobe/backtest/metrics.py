@@ -59,12 +59,20 @@ def volatility(daily: np.ndarray) -> float | None:
     return float(np.std(daily, ddof=1) * math.sqrt(SESSIONS_PER_YEAR))
 
 
-def sharpe(daily: np.ndarray) -> float | None:
-    """Annualised Sharpe ratio: mean / sample standard deviation of daily returns x sqrt(252)."""
-    if len(daily) < 2:
+def sharpe_per_period(returns: np.ndarray) -> float | None:
+    """Mean over sample standard deviation (ddof 1) of per-period returns; ``None`` when
+    undefined (fewer than two periods, or no variation)."""
+    r = np.asarray(returns, dtype=float)
+    if len(r) < 2:
         return None
-    spread = np.std(daily, ddof=1)
-    return None if spread == 0 else float(np.mean(daily) / spread * math.sqrt(SESSIONS_PER_YEAR))
+    spread = np.std(r, ddof=1)
+    return None if spread == 0 else float(np.mean(r) / spread)
+
+
+def sharpe(daily: np.ndarray) -> float | None:
+    """Annualised Sharpe ratio: :func:`sharpe_per_period` of daily returns x sqrt(252)."""
+    ratio = sharpe_per_period(daily)
+    return None if ratio is None else ratio * math.sqrt(SESSIONS_PER_YEAR)
 
 
 def sortino(daily: np.ndarray) -> float | None:

@@ -30,14 +30,13 @@ from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
-import plotly.io as pio
 import polars as pl
-from plotly.offline import get_plotlyjs
 
 from kobe.backtest.engine import BacktestResult, StrategyResult
 from kobe.backtest.metrics import drawdowns, monthly_returns, returns, rolling_sharpe
 from kobe.backtest.outputs import metrics_rows
 from kobe.backtest.receipt import Receipt
+from kobe.charts import chart_div, plotly_script
 from kobe.files import write_atomic
 
 MAX_TRADE_ROWS = 5_000    # beyond this the page gets slow to open; trades.csv has them all
@@ -377,8 +376,7 @@ def returns_figure(result: BacktestResult) -> go.Figure:
 
 
 def _chart(fig: go.Figure, div_id: str) -> str:
-    return pio.to_html(fig, full_html=False, include_plotlyjs=False, div_id=div_id, default_height="420px",
-                       config={"displaylogo": False, "responsive": True})
+    return chart_div(fig, div_id, "420px")
 
 
 Cell = str | tuple[str, float | int]
@@ -568,7 +566,7 @@ def render_report(result: BacktestResult, data: dict[str, Any], receipt: Receipt
 <meta charset="utf-8">
 <title>Kobe backtest: {names}</title>
 <style>{_STYLE}</style>
-<script type="text/javascript">{get_plotlyjs()}</script>
+{plotly_script()}
 </head>
 <body>
 <h1>Backtest: {names}</h1>

@@ -29,16 +29,6 @@ from scipy import stats  # type: ignore[import-untyped]
 EULER_GAMMA = float(np.euler_gamma)
 
 
-def sharpe_per_period(returns: np.ndarray) -> float | None:
-    """Mean over standard deviation (ddof 1) of per-period returns; ``None`` when it is
-    undefined (fewer than two periods, or no variation)."""
-    r = np.asarray(returns, dtype=float)
-    if len(r) < 2:
-        return None
-    sd = float(np.std(r, ddof=1))
-    return float(np.mean(r)) / sd if sd > 0 else None
-
-
 def probabilistic_sharpe(sharpe: float, benchmark: float, periods: int, skew: float, kurtosis: float) -> float:
     """PSR(SR*) = Φ((SR − SR*) √(T − 1) / √(1 − γ₃ SR + (γ₄ − 1)/4 SR²)).
 

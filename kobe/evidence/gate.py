@@ -34,7 +34,7 @@ import polars as pl
 
 from kobe.backtest.engine import StrategyResult, resolve_settings, strategy_gates
 from kobe.backtest.market import Market, scoped_market
-from kobe.backtest.metrics import returns
+from kobe.backtest.metrics import returns, sharpe_per_period
 from kobe.backtest.montecarlo import monte_carlo
 from kobe.backtest.receipt import data_sha256, kobe_version
 from kobe.backtest.sweep import Grid, point_text, run_grid
@@ -201,7 +201,7 @@ def evaluate(project: Project, strategy: str, variants_tried: int | None = None,
     say("deflated sharpe")
     daily = _daily(own)
     tried = max(len(grid), variants_tried or 0)
-    per_period = [figures.sharpe_per_period(_daily(r)) for r in results]
+    per_period = [sharpe_per_period(_daily(r)) for r in results]
     sharpes = [s for s in per_period if s is not None]
     variance = float(np.var(sharpes, ddof=1)) if len(sharpes) > 1 else 0.0
     skew, kurtosis = figures.moments(daily)

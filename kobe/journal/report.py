@@ -11,9 +11,8 @@ import html
 from pathlib import Path
 
 import plotly.graph_objects as go
-import plotly.io as pio
-from plotly.offline import get_plotlyjs
 
+from kobe.charts import chart_div, plotly_script
 from kobe.files import write_atomic
 from kobe.journal.reflect import Comparison, Reflection
 
@@ -70,9 +69,7 @@ def render_report(reflection: Reflection) -> str:
             continue
         chart = ""
         if any(c.tested for c in chosen):
-            chart = pio.to_html(forest_figure(chosen, reflection.family_level), full_html=False,
-                                include_plotlyjs=False, div_id=f"forest-{index}",
-                                config={"displaylogo": False, "responsive": True})
+            chart = chart_div(forest_figure(chosen, reflection.family_level), f"forest-{index}")
         untested = sum(not c.tested for c in chosen)
         note = f'<p class="meta">{untested} not tested: fewer than 10 trades in a group.</p>' if untested else ""
         parts.append(f"<h2>{esc(title)}</h2>{chart}{note}{_table(reflection, section)}")
@@ -84,7 +81,7 @@ def render_report(reflection: Reflection) -> str:
 <meta charset="utf-8">
 <title>Kobe reflect: {esc(reflection.strategy)}</title>
 <style>{_STYLE}</style>
-<script type="text/javascript">{get_plotlyjs()}</script>
+{plotly_script()}
 </head>
 <body>
 <h1>Reflect: {esc(reflection.strategy)}</h1>

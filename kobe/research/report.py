@@ -17,10 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go  # type: ignore[import-untyped]
-import plotly.io as pio  # type: ignore[import-untyped]
 import polars as pl
-from plotly.offline import get_plotlyjs  # type: ignore[import-untyped]
 
+from kobe.charts import chart_div, plotly_script
 from kobe.files import write_atomic
 from kobe.research.screen import QUINTILES, ScreenResult
 
@@ -39,8 +38,7 @@ QUINTILE_COLOURS = ("#b42318", "#f79009", "#98a2b3", "#47b881", "#067647")
 
 
 def _chart(fig: go.Figure, div_id: str) -> str:
-    return pio.to_html(fig, full_html=False, include_plotlyjs=False, div_id=div_id, default_height="460px",
-                       config={"displaylogo": False, "responsive": True})
+    return chart_div(fig, div_id, "460px")
 
 
 def cumulative_ic_figure(result: ScreenResult, horizon: int) -> go.Figure:
@@ -138,7 +136,7 @@ def render_report(result: ScreenResult) -> str:
 <meta charset="utf-8">
 <title>Kobe alpha screen</title>
 <style>{_STYLE}</style>
-<script type="text/javascript">{get_plotlyjs()}</script>
+{plotly_script()}
 </head>
 <body>
 <h1>Alpha screen</h1>

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats  # type: ignore[import-untyped]
 
+from kobe.backtest.metrics import sharpe_per_period
 from kobe.evidence.figures import (
     deflated_sharpe,
     expected_max_sharpe,
@@ -16,7 +17,6 @@ from kobe.evidence.figures import (
     param_stability,
     pbo,
     probabilistic_sharpe,
-    sharpe_per_period,
 )
 
 
